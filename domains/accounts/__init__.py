@@ -1,0 +1,1 @@
+"""Accounts domain: tenants (institutions), customers, accounts and sub-accounts, API keys."""

@@ -1,0 +1,42 @@
+"""Per-request DataLoaders of the accounts domain: one scoped query per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from domains.accounts.model import Account, Customer, Tenant
+from domains.accounts.service import AccountsService
+from domains.shared.context import RequestContext
+
+T = TypeVar("T", Account, Customer, Tenant)
+
+
+def _loader(
+    ctx: RequestContext, name: str, fetch: Callable[[list[str]], Awaitable[Sequence[T]]]
+) -> DataLoader[str, T | None]:
+    async def load(keys: list[str]) -> list[T | None]:
+        found = {row.id: row for row in await fetch(keys)}
+        return [found.get(key) for key in keys]
+
+    return ctx.loader(name, lambda: DataLoader(load_fn=load))
+
+
+def accounts(ctx: RequestContext) -> DataLoader[str, Account | None]:
+    """Accounts by id, visible to the caller (others load as None)."""
+    scope, service = ctx.scope(), ctx.get(AccountsService)
+    return _loader(ctx, "accounts.account", lambda keys: service.accounts(scope, keys))
+
+
+def customers(ctx: RequestContext) -> DataLoader[str, Customer | None]:
+    """Customers by id, visible to the caller."""
+    scope, service = ctx.scope(), ctx.get(AccountsService)
+    return _loader(ctx, "accounts.customer", lambda keys: service.customers(scope, keys))
+
+
+def tenants(ctx: RequestContext) -> DataLoader[str, Tenant | None]:
+    """Tenants by id, visible to the caller."""
+    scope, service = ctx.scope(), ctx.get(AccountsService)
+    return _loader(ctx, "accounts.tenant", lambda keys: service.tenants(scope, keys))

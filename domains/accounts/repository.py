@@ -1,0 +1,201 @@
+"""Accounts persistence: tenants, customers, accounts, api_keys collections (owned here only).
+
+Every read of tenant data takes a TenantScope, so no caller can forget the tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from domains.accounts.model import (
+    Account,
+    AccountKind,
+    ApiKey,
+    Brand,
+    Customer,
+    Tenant,
+    TenantStatus,
+)
+from domains.shared.context import Role, TenantScope
+from domains.shared.mongo import CollectionIndexes, Database, Document, page_filter
+
+INDEXES = (
+    CollectionIndexes("tenants", (IndexModel([("name", ASCENDING)], unique=True),)),
+    CollectionIndexes(
+        "customers",
+        (
+            IndexModel([("tenant_id", ASCENDING), ("_id", DESCENDING)]),
+            IndexModel([("tenant_id", ASCENDING), ("email", ASCENDING)], unique=True),
+        ),
+    ),
+    CollectionIndexes(
+        "accounts",
+        (
+            IndexModel([("tenant_id", ASCENDING), ("_id", DESCENDING)]),
+            IndexModel([("tenant_id", ASCENDING), ("customer_id", ASCENDING), ("_id", DESCENDING)]),
+        ),
+    ),
+    CollectionIndexes("api_keys", (IndexModel([("tenant_id", ASCENDING)]),)),
+)
+
+
+def _tenant(doc: Document) -> Tenant:
+    return Tenant(
+        id=doc["_id"],
+        name=doc["name"],
+        jurisdiction=doc["jurisdiction"],
+        brand=Brand(**doc["brand"]),
+        status=TenantStatus(doc["status"]),
+        created_at=doc.get("created_at"),
+    )
+
+
+def _customer(doc: Document) -> Customer:
+    return Customer(
+        id=doc["_id"],
+        tenant_id=doc["tenant_id"],
+        display_name=doc["display_name"],
+        email=doc["email"],
+        external_ref=doc.get("external_ref"),
+        created_at=doc.get("created_at"),
+    )
+
+
+def _account(doc: Document) -> Account:
+    return Account(
+        id=doc["_id"],
+        tenant_id=doc["tenant_id"],
+        customer_id=doc["customer_id"],
+        kind=AccountKind(doc["kind"]),
+        label=doc["label"],
+        created_at=doc.get("created_at"),
+    )
+
+
+def _api_key(doc: Document) -> ApiKey:
+    return ApiKey(
+        key_id=doc["_id"],
+        secret_hash=doc["secret_hash"],
+        role=Role(doc["role"]),
+        tenant_id=doc.get("tenant_id"),
+        customer_id=doc.get("customer_id"),
+        label=doc.get("label", ""),
+        scopes=frozenset(doc.get("scopes", ())),
+        revoked=bool(doc.get("revoked", False)),
+        created_at=doc.get("created_at"),
+    )
+
+
+class MongoAccountsRepository:
+    """Tenants, customers, accounts and API keys in MongoDB."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert_tenant(self, tenant: Tenant) -> None:
+        brand = tenant.brand.__dict__.copy()
+        await self._db.tenants.insert_one(
+            {
+                "_id": tenant.id,
+                "name": tenant.name,
+                "jurisdiction": tenant.jurisdiction,
+                "brand": brand,
+                "status": tenant.status.value,
+                "created_at": tenant.created_at,
+            }
+        )
+
+    async def tenants_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Tenant]:
+        query: dict[str, Any] = {"_id": {"$in": list(ids)}}
+        if scope.tenant_id is not None:
+            query = {"_id": {"$in": [i for i in ids if i == scope.tenant_id]}}
+        return [_tenant(doc) async for doc in self._db.tenants.find(query)]
+
+    async def tenant_by_name(self, name: str) -> Tenant | None:
+        doc = await self._db.tenants.find_one({"name": name})
+        return _tenant(doc) if doc else None
+
+    async def list_tenants(self, scope: TenantScope, first: int, after: str | None) -> list[Tenant]:
+        base = {} if scope.tenant_id is None else {"_id": scope.tenant_id}
+        cursor = self._db.tenants.find(page_filter(base, after)).sort("_id", DESCENDING)
+        return [_tenant(doc) async for doc in cursor.limit(first + 1)]
+
+    async def insert_customer(self, customer: Customer, main_account: Account) -> None:
+        await self._db.customers.insert_one(
+            {
+                "_id": customer.id,
+                "tenant_id": customer.tenant_id,
+                "display_name": customer.display_name,
+                "email": customer.email,
+                "external_ref": customer.external_ref,
+                "created_at": customer.created_at,
+            }
+        )
+        await self.insert_account(main_account)
+
+    async def customer_by_email(self, scope: TenantScope, email: str) -> Customer | None:
+        doc = await self._db.customers.find_one({**scope.filter(), "email": email})
+        return _customer(doc) if doc else None
+
+    async def customers_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Customer]:
+        wanted = [i for i in ids if scope.customer_id in (None, i)]
+        query = {**scope.filter(), "_id": {"$in": wanted}}
+        return [_customer(doc) async for doc in self._db.customers.find(query)]
+
+    async def list_customers(
+        self, scope: TenantScope, first: int, after: str | None
+    ) -> list[Customer]:
+        cursor = self._db.customers.find(page_filter(scope.owner_filter("_id"), after))
+        return [_customer(doc) async for doc in cursor.sort("_id", DESCENDING).limit(first + 1)]
+
+    async def insert_account(self, account: Account) -> None:
+        await self._db.accounts.insert_one(
+            {
+                "_id": account.id,
+                "tenant_id": account.tenant_id,
+                "customer_id": account.customer_id,
+                "kind": account.kind.value,
+                "label": account.label,
+                "created_at": account.created_at,
+            }
+        )
+
+    async def accounts_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Account]:
+        query = {**scope.owner_filter(), "_id": {"$in": list(ids)}}
+        return [_account(doc) async for doc in self._db.accounts.find(query)]
+
+    async def list_accounts(
+        self, scope: TenantScope, customer_id: str | None, first: int, after: str | None
+    ) -> list[Account]:
+        base = scope.owner_filter()
+        if customer_id is not None:
+            base = {"$and": [base, {"customer_id": customer_id}]}
+        cursor = self._db.accounts.find(page_filter(base, after)).sort("_id", DESCENDING)
+        return [_account(doc) async for doc in cursor.limit(first + 1)]
+
+    async def count_accounts(self, scope: TenantScope, customer_id: str) -> int:
+        query = {"$and": [scope.owner_filter(), {"customer_id": customer_id}]}
+        return await self._db.accounts.count_documents(query)
+
+    async def insert_api_key(self, key: ApiKey) -> None:
+        await self._db.api_keys.insert_one(
+            {
+                "_id": key.key_id,
+                "secret_hash": key.secret_hash,
+                "role": key.role.value,
+                "tenant_id": key.tenant_id,
+                "customer_id": key.customer_id,
+                "label": key.label,
+                "scopes": sorted(key.scopes),
+                "revoked": key.revoked,
+                "created_at": key.created_at,
+            }
+        )
+
+    async def api_key(self, key_id: str) -> ApiKey | None:
+        """Look a key up by id: the one unscoped read, used to find out who is calling."""
+        doc = await self._db.api_keys.find_one({"_id": key_id})
+        return _api_key(doc) if doc else None

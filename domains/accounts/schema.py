@@ -1,0 +1,190 @@
+"""Accounts subgraph root fields: parse -> service -> map."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from domains.accounts import loaders
+from domains.accounts.model import Brand as BrandModel
+from domains.accounts.service import AccountsService
+from domains.accounts.types import Account, Customer, Info, Tenant, list_accounts
+from domains.shared.context import Role
+from domains.shared.graphql import described_enum
+from domains.shared.relay import Connection, build_connection, page_request
+
+described_enum(
+    Role,
+    "What a principal may do (design: roles and access).",
+    OPERATOR="Platform staff: tenants, markets, oracle prices, halts; sees all tenants.",
+    TENANT_ADMIN="Institution staff: configures its tenant, customers, keys and approvers.",
+    COMPLIANCE="Institution compliance officers: KYC, alerts, cases, reports, audit trail.",
+    RISK="Institution risk desk: positions, margin and exposure of all its customers.",
+    TRADER="An end customer acting on its own accounts through the institution's front end.",
+)
+
+PAGE_FIRST = "Page size, 0 to 200 (default 50)."
+PAGE_AFTER = "Cursor to continue after (`pageInfo.endCursor`)."
+
+
+@strawberry.type(description="Who the caller is, as the platform sees it.")
+class Viewer:
+    key_id: str = strawberry.field(description="Id of the API key the request used.")
+    role: Role = strawberry.field(description="The caller's role.")
+    tenant_id: strawberry.ID | None = strawberry.field(
+        description="The caller's tenant; null for platform operators."
+    )
+    customer_id: strawberry.ID | None = strawberry.field(
+        description="The customer a TRADER key acts for; null for staff."
+    )
+
+
+@strawberry.type(description="Accounts queries.")
+class AccountsQuery:
+    @strawberry.field(description="The authenticated caller.")
+    def viewer(self, info: Info) -> Viewer:
+        p = info.context.require()
+        return Viewer(
+            key_id=p.key_id,
+            role=p.role,
+            tenant_id=strawberry.ID(p.tenant_id) if p.tenant_id else None,
+            customer_id=strawberry.ID(p.customer_id) if p.customer_id else None,
+        )
+
+    @strawberry.field(description="One tenant by id; null if it is not visible to the caller.")
+    async def tenant(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Tenant id.")],
+    ) -> Tenant | None:
+        return await Tenant.resolve_reference(info, id)
+
+    @strawberry.field(
+        description="Tenants visible to the caller (all for operators), newest first."
+    )
+    async def tenants(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
+    ) -> Connection[Tenant]:
+        request = page_request(first, after)
+        rows = await info.context.get(AccountsService).list_tenants(
+            info.context.scope(), request.first, request.after_key
+        )
+        return build_connection(rows, request, key=lambda t: t.id, node=Tenant.from_model)
+
+    @strawberry.field(description="One customer by id; null if it is not visible to the caller.")
+    async def customer(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Customer id.")],
+    ) -> Customer | None:
+        return await Customer.resolve_reference(info, id)
+
+    @strawberry.field(description="Customers visible to the caller, newest first.")
+    async def customers(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
+    ) -> Connection[Customer]:
+        request = page_request(first, after)
+        rows = await info.context.get(AccountsService).list_customers(
+            info.context.scope(), request.first, request.after_key
+        )
+        return build_connection(rows, request, key=lambda c: c.id, node=Customer.from_model)
+
+    @strawberry.field(description="One account by id; null if it is not visible to the caller.")
+    async def account(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Account id.")],
+    ) -> Account | None:
+        found = await loaders.accounts(info.context).load(str(id))
+        return Account.from_model(found) if found else None
+
+    @strawberry.field(description="Accounts visible to the caller, newest first.")
+    async def accounts(
+        self,
+        info: Info,
+        customer_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only accounts of this customer.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=PAGE_FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=PAGE_AFTER)] = None,
+    ) -> Connection[Account]:
+        customer = str(customer_id) if customer_id is not None else None
+        return await list_accounts(info, customer, first, after)
+
+
+@strawberry.input(description="White-label branding of a tenant.")
+class BrandInput:
+    display_name: str = strawberry.field(description="Name shown to end customers.")
+    logo_url: str | None = strawberry.field(default=None, description="HTTPS URL of the logo.")
+    primary_color: str = strawberry.field(default="#0B5FFF", description="CSS hex colour.")
+    secondary_color: str = strawberry.field(default="#0A1F44", description="CSS hex colour.")
+    support_email: str | None = strawberry.field(default=None, description="Support e-mail.")
+    support_url: str | None = strawberry.field(default=None, description="Support web page.")
+
+
+@strawberry.input(description="A new institution.")
+class CreateTenantInput:
+    name: str = strawberry.field(description="Registered name, unique on the platform.")
+    jurisdiction: str = strawberry.field(description="ISO 3166 country code, e.g. `CH`.")
+    brand: BrandInput = strawberry.field(description="White-label branding.")
+
+
+@strawberry.input(description="A new end customer; a MAIN account is opened with it.")
+class CreateCustomerInput:
+    display_name: str = strawberry.field(description="Name to address the customer by.")
+    email: str = strawberry.field(description="Contact e-mail, unique within the tenant.")
+    external_ref: str | None = strawberry.field(
+        default=None, description="The institution's own reference (its CRM id)."
+    )
+
+
+@strawberry.type(description="Accounts mutations.")
+class AccountsMutation:
+    @strawberry.mutation(description="Create an institution (platform operators only).")
+    async def create_tenant(
+        self,
+        info: Info,
+        input: Annotated[CreateTenantInput, strawberry.argument(description="The tenant.")],
+    ) -> Tenant:
+        info.context.require(Role.OPERATOR)
+        brand = BrandModel(**vars(input.brand))
+        tenant = await info.context.get(AccountsService).create_tenant(
+            input.name, input.jurisdiction, brand
+        )
+        return Tenant.from_model(tenant)
+
+    @strawberry.mutation(description="Onboard a customer with its main account (tenant admins).")
+    async def create_customer(
+        self,
+        info: Info,
+        input: Annotated[CreateCustomerInput, strawberry.argument(description="The customer.")],
+    ) -> Customer:
+        info.context.require(Role.TENANT_ADMIN)
+        customer, _ = await info.context.get(AccountsService).create_customer(
+            info.context.scope(), input.display_name, input.email, input.external_ref
+        )
+        return Customer.from_model(customer)
+
+    @strawberry.mutation(description="Open a sub-account for a customer (its admin or itself).")
+    async def open_sub_account(
+        self,
+        info: Info,
+        customer_id: Annotated[
+            strawberry.ID, strawberry.argument(description="Owner of the account.")
+        ],
+        label: Annotated[
+            str, strawberry.argument(description="Name of the account, 1-64 characters.")
+        ],
+    ) -> Account:
+        info.context.require(Role.TENANT_ADMIN, Role.TRADER)
+        account = await info.context.get(AccountsService).open_sub_account(
+            info.context.scope(), str(customer_id), label
+        )
+        return Account.from_model(account)

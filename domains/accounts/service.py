@@ -1,0 +1,213 @@
+"""Accounts use cases: tenants, customers, accounts and who-is-calling; knows nothing of GraphQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from domains.accounts import credentials
+from domains.accounts.errors import (
+    CustomerNotFoundError,
+    DuplicateTenantError,
+    SubAccountLimitError,
+)
+from domains.accounts.model import (
+    MAX_SUB_ACCOUNTS,
+    Account,
+    AccountKind,
+    ApiKey,
+    Brand,
+    Customer,
+    Tenant,
+)
+from domains.shared.context import Principal, Role, TenantScope
+from domains.shared.errors import ValidationError
+from domains.shared.ids import new_id
+from domains.shared.scalars import utcnow
+
+
+class AccountsRepository(Protocol):
+    """What the service needs from storage (MongoAccountsRepository, or a fake in tests)."""
+
+    async def insert_tenant(self, tenant: Tenant) -> None: ...
+    async def tenants_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Tenant]: ...
+    async def tenant_by_name(self, name: str) -> Tenant | None: ...
+    async def list_tenants(
+        self, scope: TenantScope, first: int, after: str | None
+    ) -> list[Tenant]: ...
+    async def insert_customer(self, customer: Customer, main_account: Account) -> None: ...
+    async def customer_by_email(self, scope: TenantScope, email: str) -> Customer | None: ...
+    async def customers_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Customer]: ...
+    async def list_customers(
+        self, scope: TenantScope, first: int, after: str | None
+    ) -> list[Customer]: ...
+    async def insert_account(self, account: Account) -> None: ...
+    async def accounts_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Account]: ...
+    async def list_accounts(
+        self, scope: TenantScope, customer_id: str | None, first: int, after: str | None
+    ) -> list[Account]: ...
+    async def count_accounts(self, scope: TenantScope, customer_id: str) -> int: ...
+    async def insert_api_key(self, key: ApiKey) -> None: ...
+    async def api_key(self, key_id: str) -> ApiKey | None: ...
+
+
+def _require_text(value: str, field: str, max_len: int = 200) -> str:
+    value = value.strip()
+    if not value or len(value) > max_len:
+        raise ValidationError(f"{field} must be 1 to {max_len} characters", field=field)
+    return value
+
+
+class AccountsService:
+    """Tenants, customers, accounts and API keys."""
+
+    def __init__(self, repository: AccountsRepository) -> None:
+        self._repo = repository
+
+    async def authenticate(self, token: str) -> Principal | None:
+        """The principal for a bearer token, or None when it identifies nobody."""
+        parts = credentials.split_token(token)
+        if parts is None:
+            return None
+        key = await self._repo.api_key(parts[0])
+        if key is None or key.revoked or not credentials.verify_secret(parts[1], key.secret_hash):
+            return None
+        return Principal(
+            key_id=key.key_id,
+            role=key.role,
+            tenant_id=key.tenant_id,
+            customer_id=key.customer_id,
+            scopes=key.scopes,
+        )
+
+    async def issue_api_key(
+        self,
+        role: Role,
+        tenant_id: str | None,
+        customer_id: str | None = None,
+        label: str = "",
+    ) -> credentials.MintedKey:
+        """Mint a key for a role; only the hash is stored, the token is returned once."""
+        minted = credentials.mint_key()
+        await self.register_api_key(
+            minted.key_id, minted.secret, role, tenant_id, customer_id, label
+        )
+        return minted
+
+    async def register_api_key(
+        self,
+        key_id: str,
+        secret: str,
+        role: Role,
+        tenant_id: str | None,
+        customer_id: str | None = None,
+        label: str = "",
+    ) -> bool:
+        """Store a key with a known secret unless the id exists (demo seeding, key import).
+
+        Returns True when the key was created.
+        """
+        if (role is Role.OPERATOR) != (tenant_id is None):
+            raise ValidationError("operator keys have no tenant; every other key has one")
+        if (role is Role.TRADER) != (customer_id is not None):
+            raise ValidationError("trader keys, and only trader keys, belong to a customer")
+        if await self._repo.api_key(key_id) is not None:
+            return False
+        await self._repo.insert_api_key(
+            ApiKey(
+                key_id=key_id,
+                secret_hash=credentials.hash_secret(secret),
+                role=role,
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                label=label,
+                created_at=utcnow(),
+            )
+        )
+        return True
+
+    async def create_tenant(self, name: str, jurisdiction: str, brand: Brand) -> Tenant:
+        name = _require_text(name, "name")
+        jurisdiction = _require_text(jurisdiction, "jurisdiction", 8).upper()
+        if await self._repo.tenant_by_name(name) is not None:
+            raise DuplicateTenantError(f"a tenant named {name!r} exists already", field="name")
+        tenant = Tenant(
+            id=new_id("ten"), name=name, jurisdiction=jurisdiction, brand=brand, created_at=utcnow()
+        )
+        await self._repo.insert_tenant(tenant)
+        return tenant
+
+    async def tenant_by_name(self, name: str) -> Tenant | None:
+        return await self._repo.tenant_by_name(name)
+
+    async def tenants(self, scope: TenantScope, ids: Sequence[str]) -> list[Tenant]:
+        return await self._repo.tenants_by_ids(scope, ids)
+
+    async def list_tenants(self, scope: TenantScope, first: int, after: str | None) -> list[Tenant]:
+        return await self._repo.list_tenants(scope, first, after)
+
+    async def create_customer(
+        self, scope: TenantScope, display_name: str, email: str, external_ref: str | None = None
+    ) -> tuple[Customer, Account]:
+        """Onboard a customer with its MAIN account."""
+        if scope.tenant_id is None:
+            raise ValidationError("customers belong to a tenant; operators cannot create them")
+        email = _require_text(email, "email", 254).lower()
+        if "@" not in email:
+            raise ValidationError("email is not an e-mail address", field="email")
+        customer = Customer(
+            id=new_id("cus"),
+            tenant_id=scope.tenant_id,
+            display_name=_require_text(display_name, "displayName"),
+            email=email,
+            external_ref=external_ref,
+            created_at=utcnow(),
+        )
+        main = Account(
+            id=new_id("acc"),
+            tenant_id=scope.tenant_id,
+            customer_id=customer.id,
+            kind=AccountKind.MAIN,
+            label="Main",
+            created_at=customer.created_at,
+        )
+        await self._repo.insert_customer(customer, main)
+        return customer, main
+
+    async def customer_by_email(self, scope: TenantScope, email: str) -> Customer | None:
+        return await self._repo.customer_by_email(scope, email.lower())
+
+    async def customers(self, scope: TenantScope, ids: Sequence[str]) -> list[Customer]:
+        return await self._repo.customers_by_ids(scope, ids)
+
+    async def list_customers(
+        self, scope: TenantScope, first: int, after: str | None
+    ) -> list[Customer]:
+        return await self._repo.list_customers(scope, first, after)
+
+    async def open_sub_account(self, scope: TenantScope, customer_id: str, label: str) -> Account:
+        """Open a SUB account for a customer of the caller's tenant."""
+        found = await self._repo.customers_by_ids(scope, [customer_id])
+        if not found:
+            raise CustomerNotFoundError("no such customer", id=customer_id)
+        customer = found[0]
+        if await self._repo.count_accounts(scope, customer.id) > MAX_SUB_ACCOUNTS:
+            raise SubAccountLimitError(f"a customer has at most {MAX_SUB_ACCOUNTS} sub-accounts")
+        account = Account(
+            id=new_id("acc"),
+            tenant_id=customer.tenant_id,
+            customer_id=customer.id,
+            kind=AccountKind.SUB,
+            label=_require_text(label, "label", 64),
+            created_at=utcnow(),
+        )
+        await self._repo.insert_account(account)
+        return account
+
+    async def accounts(self, scope: TenantScope, ids: Sequence[str]) -> list[Account]:
+        return await self._repo.accounts_by_ids(scope, ids)
+
+    async def list_accounts(
+        self, scope: TenantScope, customer_id: str | None, first: int, after: str | None
+    ) -> list[Account]:
+        return await self._repo.list_accounts(scope, customer_id, first, after)

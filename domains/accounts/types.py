@@ -1,0 +1,169 @@
+"""GraphQL surface of the accounts domain: Tenant, Customer and Account entities."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import strawberry
+
+from domains.accounts import loaders
+from domains.accounts.model import Account as AccountModel
+from domains.accounts.model import AccountKind, TenantStatus
+from domains.accounts.model import Brand as BrandModel
+from domains.accounts.model import Customer as CustomerModel
+from domains.accounts.model import Tenant as TenantModel
+from domains.accounts.service import AccountsService
+from domains.compliance.types import CustomerKyc
+from domains.custody.types import TenantWallets
+from domains.orders.types import AccountOrders
+from domains.positions.types import AccountPositions
+from domains.shared.context import RequestContext
+from domains.shared.graphql import described_enum
+from domains.shared.relay import Connection, build_connection, page_request
+
+Info = strawberry.Info[RequestContext, None]
+
+described_enum(
+    TenantStatus,
+    "Lifecycle of an institution on the platform.",
+    ACTIVE="The institution operates normally.",
+    SUSPENDED="The institution is suspended: no new orders or withdrawals.",
+)
+described_enum(
+    AccountKind,
+    "A customer's main account or one of its sub-accounts.",
+    MAIN="The account every customer gets at onboarding.",
+    SUB="An extra account, e.g. per strategy or per end user of a broker.",
+)
+
+
+@strawberry.type(description="What a white-label front end needs to look like the institution.")
+class Brand:
+    display_name: str = strawberry.field(description="Name shown to end customers.")
+    logo_url: str | None = strawberry.field(description="HTTPS URL of the logo, if any.")
+    primary_color: str = strawberry.field(description="Primary colour, CSS hex, e.g. `#0B5FFF`.")
+    secondary_color: str = strawberry.field(description="Secondary colour, CSS hex.")
+    support_email: str | None = strawberry.field(description="Support e-mail for customers.")
+    support_url: str | None = strawberry.field(description="Support web page for customers.")
+
+    @classmethod
+    def from_model(cls, brand: BrandModel) -> Brand:
+        return cls(**brand.__dict__)
+
+
+@strawberry.federation.type(keys=["id"], description="An institution offering crypto services.")
+class Tenant(TenantWallets):
+    id: strawberry.ID = strawberry.field(description="Tenant id, e.g. `ten_01J...`.")
+    name: str = strawberry.field(description="Legal or registered name, unique on the platform.")
+    jurisdiction: str = strawberry.field(description="ISO 3166 country code, e.g. `CH`.")
+    brand: Brand = strawberry.field(description="White-label branding.")
+    status: TenantStatus = strawberry.field(description="Lifecycle status.")
+    created_at: dt.datetime | None = strawberry.field(description="When the tenant was created.")
+
+    @classmethod
+    def from_model(cls, tenant: TenantModel) -> Tenant:
+        return cls(
+            id=strawberry.ID(tenant.id),
+            name=tenant.name,
+            jurisdiction=tenant.jurisdiction,
+            brand=Brand.from_model(tenant.brand),
+            status=tenant.status,
+            created_at=tenant.created_at,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Tenant | None:
+        tenant = await loaders.tenants(info.context).load(str(id))
+        return cls.from_model(tenant) if tenant else None
+
+
+@strawberry.federation.type(keys=["id"], description="An end customer of an institution.")
+class Customer(CustomerKyc):
+    id: strawberry.ID = strawberry.field(description="Customer id, e.g. `cus_01J...`.")
+    tenant_id: strawberry.Private[str]
+    display_name: str = strawberry.field(description="Name to address the customer by.")
+    email: str = strawberry.field(description="Contact e-mail, unique within the tenant.")
+    external_ref: str | None = strawberry.field(
+        description="The institution's own reference for this customer (its CRM id)."
+    )
+    created_at: dt.datetime | None = strawberry.field(description="When the customer onboarded.")
+
+    @classmethod
+    def from_model(cls, customer: CustomerModel) -> Customer:
+        return cls(
+            id=strawberry.ID(customer.id),
+            tenant_id=customer.tenant_id,
+            display_name=customer.display_name,
+            email=customer.email,
+            external_ref=customer.external_ref,
+            created_at=customer.created_at,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Customer | None:
+        customer = await loaders.customers(info.context).load(str(id))
+        return cls.from_model(customer) if customer else None
+
+    @strawberry.field(description="The institution the customer belongs to.")
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await Tenant.resolve_reference(info, strawberry.ID(self.tenant_id))
+
+    @strawberry.field(description="The customer's accounts, newest first.")
+    async def accounts(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size, 0 to 200 (default 50).")
+        ] = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="Cursor to continue after (`pageInfo.endCursor`)."),
+        ] = None,
+    ) -> Connection[Account]:
+        return await list_accounts(info, str(self.id), first, after)
+
+
+@strawberry.federation.type(keys=["id"], description="A trading account of a customer.")
+class Account(AccountOrders, AccountPositions):
+    id: strawberry.ID = strawberry.field(description="Account id, e.g. `acc_01J...`.")
+    tenant_id: strawberry.Private[str]
+    customer_id: strawberry.Private[str]
+    kind: AccountKind = strawberry.field(description="Main account or sub-account.")
+    label: str = strawberry.field(description="Name the customer gave the account.")
+    created_at: dt.datetime | None = strawberry.field(description="When it was opened.")
+
+    @classmethod
+    def from_model(cls, account: AccountModel) -> Account:
+        return cls(
+            id=strawberry.ID(account.id),
+            tenant_id=account.tenant_id,
+            customer_id=account.customer_id,
+            kind=account.kind,
+            label=account.label,
+            created_at=account.created_at,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Account | None:
+        account = await loaders.accounts(info.context).load(str(id))
+        return cls.from_model(account) if account else None
+
+    @strawberry.field(description="The customer who owns the account.")
+    async def customer(self, info: Info) -> Customer | None:
+        return await Customer.resolve_reference(info, strawberry.ID(self.customer_id))
+
+    @strawberry.field(description="The institution the account belongs to.")
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await Tenant.resolve_reference(info, strawberry.ID(self.tenant_id))
+
+
+async def list_accounts(
+    info: Info, customer_id: str | None, first: int | None, after: str | None
+) -> Connection[Account]:
+    """One page of accounts visible to the caller, newest first."""
+    request = page_request(first, after)
+    rows = await info.context.get(AccountsService).list_accounts(
+        info.context.scope(), customer_id, request.first, request.after_key
+    )
+    return build_connection(rows, request, key=lambda a: a.id, node=Account.from_model)

@@ -1,0 +1,1 @@
+"""Compliance domain: KYC, screening, monitoring, surveillance, cases, audit trail."""

@@ -1,0 +1,1 @@
+"""Custody domain: wallets, deposit addresses, deposits, withdrawals, proof of reserves."""

@@ -1,0 +1,1 @@
+"""Orders domain: markets, order entry and the order and trade read models."""

@@ -1,0 +1,87 @@
+"""Orders domain model: markets and the order read model; no strawberry, no pymongo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+class MarketKind(enum.Enum):
+    """Spot pairs and perpetual futures."""
+
+    SPOT = "SPOT"
+    PERPETUAL = "PERPETUAL"
+
+
+class MarketStatus(enum.Enum):
+    """Whether a market accepts orders."""
+
+    TRADING = "TRADING"
+    HALTED = "HALTED"
+    CANCEL_ONLY = "CANCEL_ONLY"
+
+
+class Side(enum.Enum):
+    """Buy or sell."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(enum.Enum):
+    """How an order is priced and triggered."""
+
+    LIMIT = "LIMIT"
+    MARKET = "MARKET"
+    STOP_MARKET = "STOP_MARKET"
+    STOP_LIMIT = "STOP_LIMIT"
+
+
+class OrderStatus(enum.Enum):
+    """Where an order is in its life."""
+
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    EXPIRED_IN_MATCH = "EXPIRED_IN_MATCH"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True)
+class Market:
+    """A platform market: prices are multiples of tick_size, quantities of lot_size."""
+
+    id: str
+    kind: MarketKind
+    base_asset: str
+    quote_asset: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_notional: Decimal
+    status: MarketStatus = MarketStatus.TRADING
+    price_band_bps: int = 1000
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """The order read model, projected from engine events."""
+
+    id: str
+    tenant_id: str
+    customer_id: str
+    account_id: str
+    market_id: str
+    side: Side
+    type: OrderType
+    price: Decimal | None
+    quantity: Decimal
+    filled_quantity: Decimal
+    status: OrderStatus
+    client_order_id: str | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None

@@ -1,0 +1,92 @@
+"""Orders subgraph root fields: parse -> service -> map."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+
+from domains.orders import loaders
+from domains.orders.model import MarketKind, OrderStatus
+from domains.orders.service import OrdersService
+from domains.orders.types import Info, Market, Order, list_orders
+from domains.shared.context import Role
+from domains.shared.relay import Connection
+
+
+@strawberry.type(description="Orders queries.")
+class OrdersQuery:
+    @strawberry.field(description="Platform markets, optionally of one kind, sorted by symbol.")
+    async def markets(
+        self,
+        info: Info,
+        kind: Annotated[
+            MarketKind | None, strawberry.argument(description="Only markets of this kind.")
+        ] = None,
+    ) -> list[Market]:
+        info.context.require()
+        rows = await info.context.get(OrdersService).markets(kind)
+        return [Market.from_model(m) for m in rows]
+
+    @strawberry.field(description="One market by symbol, or null if there is none.")
+    async def market(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Symbol, e.g. BTC-USDT.")],
+    ) -> Market | None:
+        info.context.require()
+        return await Market.resolve_reference(info, id)
+
+    @strawberry.field(description="One order by id, or null if it is not visible to the caller.")
+    async def order(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="Order id.")]
+    ) -> Order | None:
+        found = await loaders.orders(info.context).load(str(id))
+        return Order.from_model(found) if found else None
+
+    @strawberry.field(description="Orders visible to the caller, newest first.")
+    async def orders(
+        self,
+        info: Info,
+        account_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only orders of this account.")
+        ] = None,
+        status: Annotated[
+            list[OrderStatus] | None,
+            strawberry.argument(description="Only orders in one of these statuses."),
+        ] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size, 0 to 200 (default 50).")
+        ] = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="Cursor to continue after (`pageInfo.endCursor`)."),
+        ] = None,
+    ) -> Connection[Order]:
+        account = str(account_id) if account_id is not None else None
+        return await list_orders(info, account, status, first, after)
+
+
+@strawberry.input(description="A new platform market.")
+class CreateMarketInput:
+    base_asset: str = strawberry.field(description="Base asset code, e.g. `BTC`.")
+    quote_asset: str = strawberry.field(description="Quote asset code, e.g. `USDT`.")
+    tick_size: Decimal = strawberry.field(description="Price increment, e.g. `0.01`.")
+    lot_size: Decimal = strawberry.field(description="Quantity increment, e.g. `0.00001`.")
+    min_notional: Decimal = strawberry.field(description="Minimum price x quantity, e.g. `5`.")
+
+
+@strawberry.type(description="Orders mutations.")
+class OrdersMutation:
+    @strawberry.mutation(description="List a new spot market on the platform (operators only).")
+    async def create_market(
+        self,
+        info: Info,
+        input: Annotated[CreateMarketInput, strawberry.argument(description="The market.")],
+    ) -> Market:
+        info.context.require(Role.OPERATOR)
+        market = await info.context.get(OrdersService).create_market(
+            input.base_asset, input.quote_asset, input.tick_size, input.lot_size, input.min_notional
+        )
+        return Market.from_model(market)

@@ -1,0 +1,1 @@
+"""Positions domain: holdings and perpetual positions read models, margin and risk views."""

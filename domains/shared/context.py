@@ -1,0 +1,113 @@
+"""Who is calling and what a resolver may reach: Principal, Role and the per-request context.
+
+Domains import this module, never graph/: the composition root fills the context in.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from domains.shared.errors import ForbiddenError, UnauthenticatedError
+
+S = TypeVar("S")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Role(enum.Enum):
+    """Roles of design.md section 5."""
+
+    OPERATOR = "OPERATOR"
+    TENANT_ADMIN = "TENANT_ADMIN"
+    COMPLIANCE = "COMPLIANCE"
+    RISK = "RISK"
+    TRADER = "TRADER"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. ``tenant_id`` is None only for platform operators."""
+
+    key_id: str
+    role: Role
+    tenant_id: str | None
+    customer_id: str | None = None
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role is Role.OPERATOR
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    """The tenant (and for traders the customer) every repository call is scoped to.
+
+    ``tenant_id`` None means all tenants: operators only.
+    """
+
+    tenant_id: str | None
+    customer_id: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> TenantScope:
+        """Staff see their tenant; a TRADER sees only its own customer inside it."""
+        customer = principal.customer_id if principal.role is Role.TRADER else None
+        return cls(tenant_id=principal.tenant_id, customer_id=customer)
+
+    def filter(self) -> dict[str, Any]:
+        """A Mongo filter fragment restricting a query to this tenant."""
+        return {} if self.tenant_id is None else {"tenant_id": self.tenant_id}
+
+    def owner_filter(self, field: str = "customer_id") -> dict[str, Any]:
+        """Tenant filter plus, for a trader, its own customer id in ``field``."""
+        if self.customer_id is None:
+            return self.filter()
+        return {**self.filter(), field: self.customer_id}
+
+
+@dataclass
+class RequestContext:
+    """Per-request state: the principal, the wired services, and this request's DataLoaders."""
+
+    principal: Principal | None
+    request_id: str
+    services: dict[type, object]
+    auth_failure: str | None = None
+    _loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    def get(self, kind: type[S]) -> S:
+        """The service instance of type ``kind`` wired by the composition root."""
+        service = self.services.get(kind)
+        if not isinstance(service, kind):
+            raise LookupError(f"service {kind.__name__} is not wired")
+        return service
+
+    def loader(self, name: str, factory: Callable[[], DataLoader[K, V]]) -> DataLoader[K, V]:
+        """This request's DataLoader called ``name``, created on first use."""
+        existing = self._loaders.get(name)
+        if existing is None:
+            existing = factory()
+            self._loaders[name] = existing
+        return existing
+
+    def require(self, *roles: Role) -> Principal:
+        """The principal, if authenticated and holding one of ``roles`` (any role if none given)."""
+        if self.principal is None:
+            raise UnauthenticatedError(
+                self.auth_failure
+                or "this operation needs an API key: Authorization: Bearer <keyId>.<secret>"
+            )
+        if roles and self.principal.role not in roles:
+            allowed = ", ".join(role.value for role in roles)
+            raise ForbiddenError(f"this operation needs one of the roles: {allowed}")
+        return self.principal
+
+    def scope(self) -> TenantScope:
+        """The tenant scope of the authenticated caller."""
+        return TenantScope.of(self.require())

@@ -1,0 +1,53 @@
+"""Storage helpers over PyMongo's async API: index declarations and multi-document transactions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+Document = dict[str, Any]
+Database = AsyncDatabase[Document]
+Client = AsyncMongoClient[Document]
+
+
+@dataclass(frozen=True)
+class CollectionIndexes:
+    """The indexes one repository declares for one collection; created at start-up."""
+
+    collection: str
+    indexes: Sequence[IndexModel] = field(default_factory=tuple)
+
+
+async def ensure_indexes(db: Database, declarations: Sequence[CollectionIndexes]) -> None:
+    """Create every declared index (idempotent: an existing identical index is a no-op)."""
+    for declaration in declarations:
+        if declaration.indexes:
+            await db[declaration.collection].create_indexes(list(declaration.indexes))
+
+
+@asynccontextmanager
+async def transaction(client: Client) -> AsyncIterator[AsyncClientSession]:
+    """Run the block in a multi-document transaction with majority write concern.
+
+    Commits when the block exits normally, aborts on any exception (which propagates).
+    """
+    async with (
+        client.start_session() as session,
+        await session.start_transaction(
+            read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
+        ),
+    ):
+        yield session
+
+
+def page_filter(base: dict[str, Any], after_key: str | None) -> dict[str, Any]:
+    """Keyset pagination over ``_id`` descending: ``base`` AND ``_id < after_key``."""
+    return {"$and": [base, {"_id": {"$lt": after_key}}]} if after_key else base

@@ -1,0 +1,1 @@
+"""Composition root and transport: app, bootstrap, schemas, CLI."""

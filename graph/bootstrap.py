@@ -1,0 +1,109 @@
+"""Wires store, broker and domains: the only module that knows all of them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
+from domains.accounts.repository import MongoAccountsRepository
+from domains.accounts.service import AccountsService
+from domains.compliance.repository import INDEXES as COMPLIANCE_INDEXES
+from domains.compliance.repository import MongoComplianceRepository
+from domains.compliance.service import ComplianceService
+from domains.custody.repository import INDEXES as CUSTODY_INDEXES
+from domains.custody.repository import MongoCustodyRepository
+from domains.custody.service import CustodyService
+from domains.orders.repository import INDEXES as ORDERS_INDEXES
+from domains.orders.repository import MongoOrdersRepository
+from domains.orders.service import OrdersService
+from domains.positions.repository import INDEXES as POSITIONS_INDEXES
+from domains.positions.repository import MongoPositionsRepository
+from domains.positions.service import PositionsService
+from domains.shared.mongo import Client, Database, ensure_indexes
+from graph.settings import Settings
+from subscriptions.broker import Broker
+from subscriptions.memory import MemoryBroker
+from subscriptions.redis import RedisBroker
+
+S = TypeVar("S")
+
+log = logging.getLogger("caas.bootstrap")
+
+ALL_INDEXES = (
+    *ACCOUNTS_INDEXES,
+    *ORDERS_INDEXES,
+    *POSITIONS_INDEXES,
+    *CUSTODY_INDEXES,
+    *COMPLIANCE_INDEXES,
+)
+
+
+def make_broker(redis_url: str | None) -> Broker:
+    """Redis pub/sub when REDIS_URL is set, otherwise the in-process broker."""
+    return RedisBroker(redis_url) if redis_url else MemoryBroker()
+
+
+@dataclass
+class Platform:
+    """Everything a server process holds: one Mongo client, one broker, the services."""
+
+    settings: Settings
+    mongodb_uri: str
+    client: Client = field(init=False)
+    db: Database = field(init=False)
+    broker: Broker = field(init=False)
+    services: dict[type, object] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.client = AsyncMongoClient(
+            self.mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True, appname="caas"
+        )
+        self.db = self.client[self.settings.mongodb_db]
+        self.broker = make_broker(self.settings.redis_url)
+        self.services = {
+            AccountsService: AccountsService(MongoAccountsRepository(self.db)),
+            OrdersService: OrdersService(MongoOrdersRepository(self.db)),
+            PositionsService: PositionsService(MongoPositionsRepository(self.db)),
+            CustodyService: CustodyService(MongoCustodyRepository(self.db)),
+            ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),
+        }
+
+    async def start(self) -> None:
+        """Create declared indexes and connect the broker."""
+        await ensure_indexes(self.db, ALL_INDEXES)
+        await self.broker.start()
+        log.info("platform started", extra={"database": self.settings.mongodb_db})
+
+    async def close(self) -> None:
+        await self.broker.close()
+        await self.client.close()
+
+    async def readiness(self) -> dict[str, bool]:
+        """Whether each dependency answers right now."""
+
+        async def store() -> bool:
+            try:
+                await asyncio.wait_for(self.client.admin.command("ping"), timeout=2)
+                return True
+            except (PyMongoError, TimeoutError):
+                return False
+
+        async def broker() -> bool:
+            try:
+                return await asyncio.wait_for(self.broker.ping(), timeout=2)
+            except TimeoutError:
+                return False
+
+        store_ok, broker_ok = await asyncio.gather(store(), broker())
+        return {"store": store_ok, "broker": broker_ok}
+
+    def get(self, kind: type[S]) -> S:
+        service = self.services[kind]
+        assert isinstance(service, kind)
+        return service

@@ -1,0 +1,177 @@
+"""`caas`: serve, schema export, seed-demo, store start, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from graph.embedded_store import EmbeddedStore, StoreStartError
+from graph.settings import Settings
+
+app = typer.Typer(help="CaaS platform: federated GraphQL back office.", no_args_is_help=True)
+schema_app = typer.Typer(help="Schema tools.", no_args_is_help=True)
+store_app = typer.Typer(help="The embedded MongoDB-wire store.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (figures, not tests).", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(store_app, name="store")
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+SUBGRAPH_SDL_DIR = Path("graph/sdl")
+
+
+@contextlib.contextmanager
+def store_uri(settings: Settings) -> Iterator[str]:
+    """MONGODB_URI if set; otherwise an embedded store for the duration of the block."""
+    if settings.mongodb_uri:
+        yield settings.mongodb_uri
+        return
+    try:
+        store = EmbeddedStore(settings.data_dir / "mongo").start()
+    except StoreStartError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    try:
+        yield store.uri
+    finally:
+        store.stop()
+
+
+def _print_keys(keys: list[object], url: str | None) -> None:
+    from graph.seed import DemoKey
+
+    out = Console(soft_wrap=True)
+    out.print("[bold]Demo credentials[/bold] (laptop demo only; send as the Authorization header)")
+    for key in keys:
+        assert isinstance(key, DemoKey)
+        out.print(f"  {key.name:<13} {key.role:<13} Bearer {key.token}")
+    if url:
+        out.print(f"GraphQL + GraphiQL: [bold]{url}/graphql[/bold]   readiness: {url}/readyz")
+
+
+async def _seed(settings: Settings, uri: str) -> list[object]:
+    from graph.bootstrap import Platform
+    from graph.seed import seed_demo
+
+    platform = Platform(settings, uri)
+    await platform.start()
+    try:
+        return list(await seed_demo(platform))
+    finally:
+        await platform.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT or 8000).")] = None,
+    demo: Annotated[bool, typer.Option(help="Seed demo data and print its keys first.")] = False,
+) -> None:
+    """Serve the composed graph and every subgraph over HTTP and WebSocket."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    from graph.app import create_app
+    from graph.observability import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    with store_uri(settings) as uri:
+        if demo:
+            _print_keys(asyncio.run(_seed(settings, uri)), f"http://{bind_host}:{bind_port}")
+        config = Config()
+        config.bind = [f"{bind_host}:{bind_port}"]
+        config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")
+
+        async def run() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await hypercorn_serve(create_app(settings, uri), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+        asyncio.run(run())
+
+
+@app.command("seed-demo")
+def seed_demo_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
+) -> None:
+    """Create the demo tenant, customers and markets (idempotent) and print the demo keys."""
+    from graph.seed import DemoKey, as_json_rows
+
+    settings = Settings.from_env()
+    with store_uri(settings) as uri:
+        keys = asyncio.run(_seed(settings, uri))
+    if as_json:
+        rows = as_json_rows([k for k in keys if isinstance(k, DemoKey)])
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        _print_keys(keys, None)
+
+
+@schema_app.command("export")
+def schema_export(
+    out: Annotated[Path, typer.Option(help="Where to write the public schema.")] = Path(
+        "schema.graphql"
+    ),
+    subgraphs_dir: Annotated[
+        Path, typer.Option(help="Where to write each subgraph's SDL.")
+    ] = SUBGRAPH_SDL_DIR,
+) -> None:
+    """Write schema.graphql (the composed public schema) and each subgraph's SDL."""
+    from graph.schema import PublicSchema, build_subgraphs
+
+    out.write_text(PublicSchema().public_sdl())
+    subgraphs_dir.mkdir(parents=True, exist_ok=True)
+    for name, schema in build_subgraphs().items():
+        (subgraphs_dir / f"{name}.graphql").write_text(schema.as_str() + "\n")
+    console.print(f"wrote {out} and {len(build_subgraphs())} subgraph SDLs in {subgraphs_dir}")
+
+
+@store_app.command("start")
+def store_start(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free).")] = 27017,
+) -> None:
+    """Run the embedded store in the foreground until Ctrl-C."""
+    settings = Settings.from_env()
+    try:
+        store = EmbeddedStore(settings.data_dir / "mongo", port=port or None).start()
+    except StoreStartError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(f"embedded store listening: MONGODB_URI={store.uri}")
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        store.stop()
+
+
+@bench_app.command("engine")
+def bench_engine(
+    n: Annotated[int, typer.Option(help="Commands in the workload.")] = 5_000_000,
+    seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
+) -> None:
+    """Replay a generated workload through the matching engine and print its speed."""
+    from engine import bench
+
+    result = bench.run(n, seed=seed, progress=True)
+    typer.echo(result.summary_line())
+
+
+if __name__ == "__main__":
+    app()

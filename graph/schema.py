@@ -1,0 +1,161 @@
+"""The composed public schema and the five subgraph schemas, built from the same classes.
+
+A field belongs to the domain whose module defines it (``domains.<name>.*``); a subgraph
+schema keeps only its own fields plus entity keys. The composed schema merges every
+domain's root types and is what `/graphql` serves and `schema.graphql` records.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import strawberry
+from graphql import print_schema as print_graphql_schema
+from strawberry.extensions import (
+    DisableIntrospection,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.federation import Schema as FederationSchema
+from strawberry.federation.schema_directives import Key
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
+
+from domains.accounts.schema import AccountsMutation, AccountsQuery
+from domains.accounts.types import Account, Customer, Tenant
+from domains.compliance.schema import ComplianceMutation, ComplianceQuery
+from domains.custody.schema import CustodyMutation, CustodyQuery
+from domains.orders.schema import OrdersMutation, OrdersQuery
+from domains.orders.types import Market, Order
+from domains.positions.schema import PositionsQuery
+from domains.shared.graphql import subgraph_of
+from domains.shared.scalars import SCALAR_MAP
+from graph.errors import ErrorPolicy
+
+FEDERATION_VERSION: Literal["2.9"] = "2.9"
+ENTITIES: tuple[type, ...] = (Tenant, Customer, Account, Market, Order)
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """One domain's root types."""
+
+    name: str
+    query: type
+    mutation: type | None = None
+
+
+SUBGRAPHS: tuple[Subgraph, ...] = (
+    Subgraph("accounts", AccountsQuery, AccountsMutation),
+    Subgraph("orders", OrdersQuery, OrdersMutation),
+    Subgraph("positions", PositionsQuery),
+    Subgraph("custody", CustodyQuery, CustodyMutation),
+    Subgraph("compliance", ComplianceQuery, ComplianceMutation),
+)
+
+
+def _extensions(introspection: bool) -> list[type[SchemaExtension]]:
+    """Error policy, then caches so fixed query texts are parsed and validated once."""
+    extensions: list[type[SchemaExtension]] = [
+        ErrorPolicy,
+        functools.partial(ParserCache, maxsize=512),  # type: ignore[list-item]
+        functools.partial(ValidationCache, maxsize=512),  # type: ignore[list-item]
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return extensions
+
+
+def _config() -> StrawberryConfig:
+    return StrawberryConfig(scalar_map=SCALAR_MAP)
+
+
+def _key_fields(definition: StrawberryObjectDefinition) -> set[str]:
+    keys: set[str] = set()
+    for directive in definition.directives or ():
+        if isinstance(directive, Key):
+            keys.update(str(directive.fields).split())
+    return keys
+
+
+def _owner(field: StrawberryField) -> str | None:
+    origin = field.origin
+    module = getattr(origin, "__module__", None) or ""
+    return subgraph_of(module)
+
+
+class SubgraphSchema(FederationSchema):
+    """A Federation v2 subgraph: only the fields its domain owns, plus entity keys."""
+
+    def __init__(self, subgraph: Subgraph, *, introspection: bool = True) -> None:
+        self.subgraph = subgraph.name
+        owned_entities = [e for e in ENTITIES if self._contributes_to(e)]
+        mutation = subgraph.mutation
+        super().__init__(
+            query=merge_types("Query", (subgraph.query,)),
+            mutation=merge_types("Mutation", (mutation,)) if mutation else None,
+            types=owned_entities,
+            extensions=_extensions(introspection),
+            config=_config(),
+            federation_version=FEDERATION_VERSION,
+        )
+
+    def _contributes_to(self, entity: type) -> bool:
+        definition: StrawberryObjectDefinition = entity.__strawberry_definition__  # type: ignore[attr-defined]
+        keys = _key_fields(definition)
+        return any(
+            _owner(f) == self.subgraph for f in definition.fields if f.python_name not in keys
+        )
+
+    def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
+        keys = _key_fields(type_definition)
+        return [
+            f
+            for f in type_definition.fields
+            if f.python_name in keys or _owner(f) in (None, self.subgraph)
+        ]
+
+    def process_errors(self, errors: Sequence[object], execution_context: object = None) -> None:
+        """Errors are logged by ErrorPolicy, once, with a correlation id."""
+
+
+class PublicSchema(strawberry.Schema):
+    """The composed graph served at /graphql: every domain's fields, no federation plumbing."""
+
+    def __init__(
+        self, subgraphs: Iterable[Subgraph] = SUBGRAPHS, *, introspection: bool = True
+    ) -> None:
+        subgraphs = tuple(subgraphs)
+        query = merge_types("Query", tuple(s.query for s in subgraphs))
+        mutations = tuple(s.mutation for s in subgraphs if s.mutation is not None)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Federation directive found in schema")
+            super().__init__(
+                query=query,
+                mutation=merge_types("Mutation", mutations) if mutations else None,
+                types=ENTITIES,
+                extensions=_extensions(introspection),
+                config=_config(),
+            )
+
+    def process_errors(self, errors: Sequence[object], execution_context: object = None) -> None:
+        """Errors are logged by ErrorPolicy, once, with a correlation id."""
+
+    def _collect_schema_directives(self, *args: Any, **kwargs: Any) -> list[type]:
+        """No federation directive definitions in the public schema (they are subgraph plumbing)."""
+        return []
+
+    def public_sdl(self) -> str:
+        """The SDL partners read: descriptions, no federation directives."""
+        return print_graphql_schema(self._schema) + "\n"
+
+
+def build_subgraphs(*, introspection: bool = True) -> dict[str, SubgraphSchema]:
+    return {s.name: SubgraphSchema(s, introspection=introspection) for s in SUBGRAPHS}

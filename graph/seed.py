@@ -1,0 +1,114 @@
+"""Idempotent demo data: a demo bank, its staff keys, two customers, markets and wallets.
+
+Demo secrets are derived from CAAS_DEMO_SEED so a re-run prints the same keys; they are
+for a laptop demo only and never for a deployment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+
+from domains.accounts.model import Brand
+from domains.accounts.service import AccountsService
+from domains.compliance.model import KycStatus
+from domains.compliance.service import ComplianceService
+from domains.custody.model import WalletTemperature
+from domains.custody.service import CustodyService
+from domains.orders.service import OrdersService
+from domains.shared.context import Role, TenantScope
+from domains.shared.errors import ConflictError
+from graph.bootstrap import Platform
+
+DEMO_TENANT = "Demo Bank"
+DEMO_MARKETS = (
+    ("BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal("5")),
+    ("ETH", "USDT", Decimal("0.01"), Decimal("0.0001"), Decimal("5")),
+)
+DEMO_CUSTOMERS = (("Alice Demo", "alice@demo.example"), ("Bob Demo", "bob@demo.example"))
+
+
+@dataclass(frozen=True)
+class DemoKey:
+    """A demo credential as printed for the user."""
+
+    name: str
+    role: str
+    token: str
+    tenant_id: str | None
+    customer_id: str | None
+    account_id: str | None
+
+
+def _demo_secret(key_id: str) -> str:
+    seed = os.environ.get("CAAS_DEMO_SEED", "caas-demo").encode()
+    return hmac.new(seed, key_id.encode(), hashlib.sha256).hexdigest()
+
+
+async def _ensure_key(
+    platform: Platform,
+    key_id: str,
+    role: Role,
+    tenant_id: str | None,
+    customer_id: str | None = None,
+) -> str:
+    secret = _demo_secret(key_id)
+    await platform.get(AccountsService).register_api_key(
+        key_id, secret, role, tenant_id, customer_id, label=f"demo {role.value.lower()}"
+    )
+    return f"{key_id}.{secret}"
+
+
+async def seed_demo(platform: Platform) -> list[DemoKey]:
+    """Create (or find) the demo data and return the demo credentials."""
+    accounts = platform.get(AccountsService)
+    orders = platform.get(OrdersService)
+    for base, quote, tick, lot, min_notional in DEMO_MARKETS:
+        if not await orders.markets_by_ids([f"{base}-{quote}"]):
+            await orders.create_market(base, quote, tick, lot, min_notional)
+
+    tenant = await accounts.tenant_by_name(DEMO_TENANT)
+    if tenant is None:
+        brand = Brand(
+            display_name="Demo Bank Crypto",
+            logo_url="https://demo.example/logo.svg",
+            support_email="support@demo.example",
+        )
+        tenant = await accounts.create_tenant(DEMO_TENANT, "CH", brand)
+    scope = TenantScope(tenant.id)
+    keys = [
+        DemoKey("operator", "OPERATOR", await _ensure_key(platform, "key_demo_operator",
+                Role.OPERATOR, None), None, None, None),
+    ]  # fmt: skip
+    for role in (Role.TENANT_ADMIN, Role.COMPLIANCE, Role.RISK):
+        key_id = f"key_demo_{role.value.lower()}"
+        token = await _ensure_key(platform, key_id, role, tenant.id)
+        keys.append(DemoKey(role.value.lower(), role.value, token, tenant.id, None, None))
+
+    for asset in ("BTC", "ETH", "USDT"):
+        for temperature in WalletTemperature:
+            with contextlib.suppress(ConflictError):
+                await platform.get(CustodyService).open_wallet(scope, asset, temperature, "")
+
+    for display_name, email in DEMO_CUSTOMERS:
+        customer = await accounts.customer_by_email(scope, email)
+        if customer is None:
+            customer, _ = await accounts.create_customer(scope, display_name, email)
+            kyc = platform.get(ComplianceService)
+            await kyc.set_kyc_status(scope, customer.id, tenant.id, KycStatus.PENDING, 0, "seed")
+            await kyc.set_kyc_status(scope, customer.id, tenant.id, KycStatus.VERIFIED, 1, "seed")
+        main = await accounts.list_accounts(scope, customer.id, 200, None)
+        name = email.split("@")[0]
+        token = await _ensure_key(platform, f"key_demo_{name}", Role.TRADER, tenant.id, customer.id)
+        keys.append(
+            DemoKey(name, "TRADER", token, tenant.id, customer.id, main[-1].id if main else None)
+        )
+    return keys
+
+
+def as_json_rows(keys: list[DemoKey]) -> list[dict[str, str | None]]:
+    return [asdict(k) for k in keys]

@@ -1,0 +1,43 @@
+"""Configuration from environment variables: the one place that reads them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings; see README "Configuration" for each variable."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    mongodb_uri: str | None = None
+    mongodb_db: str = "caas"
+    redis_url: str | None = None
+    data_dir: Path = Path("var")
+    graphiql: bool = True
+    introspection: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            host=os.environ.get("HOST", "127.0.0.1"),
+            port=int(os.environ.get("PORT", "8000")),
+            mongodb_uri=os.environ.get("MONGODB_URI") or None,
+            mongodb_db=os.environ.get("MONGODB_DB", "caas"),
+            redis_url=os.environ.get("REDIS_URL") or None,
+            data_dir=Path(os.environ.get("CAAS_DATA_DIR", "var")),
+            graphiql=_flag("CAAS_GRAPHIQL", True),
+            introspection=_flag("CAAS_INTROSPECTION", True),
+            log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        )

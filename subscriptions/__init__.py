@@ -1,0 +1,1 @@
+"""Event fan-out: the Broker protocol with in-process and Redis implementations."""

@@ -1,0 +1,62 @@
+"""Redis pub/sub broker through redis.asyncio: fan-out across server processes and hosts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+
+class _RedisSubscription:
+    def __init__(self, pubsub: object) -> None:
+        self._pubsub = pubsub
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        pubsub = self._pubsub
+        async for message in pubsub.listen():  # type: ignore[attr-defined]
+            if message.get("type") == "message":
+                yield bytes(message["data"])
+
+
+class RedisBroker:
+    """Publishes once to Redis; every process's subscribers receive through Redis pub/sub."""
+
+    def __init__(self, url: str, prefix: str = "caas:") -> None:
+        self._url = url
+        self._prefix = prefix
+        self._redis: Redis | None = None
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            self._redis = Redis.from_url(self._url, socket_connect_timeout=2)
+        return self._redis
+
+    async def start(self) -> None:
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        await self.redis.publish(self._prefix + topic, payload)
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[_RedisSubscription]:
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(self._prefix + topic)
+        try:
+            yield _RedisSubscription(pubsub)
+        finally:
+            await pubsub.unsubscribe(self._prefix + topic)
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
