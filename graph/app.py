@@ -62,13 +62,17 @@ TRANSPORT_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWE
 
 
 def transport_error(status: int, reason: str, scope: Scope) -> Response:
-    """A GraphQL-over-HTTP error response for a request that never reached execution."""
-    headers = {"allow": "GET, POST"} if status == 405 else {}
-    body = {
-        "errors": [
-            {"message": reason, "extensions": {"code": TRANSPORT_CODES.get(status, "BAD_REQUEST")}}
-        ]
-    }
+    """A GraphQL-over-HTTP error response for a request that never reached execution.
+
+    A mutation over GET is 405 with ``Allow: POST`` (GraphQL over HTTP), not strawberry's 400.
+    """
+    headers = {}
+    if reason.startswith("mutations are not allowed when using GET"):
+        status, headers = 405, {"allow": "POST"}
+    elif status == 405:
+        headers = {"allow": "GET, POST"}
+    code = TRANSPORT_CODES.get(status, "BAD_REQUEST")
+    body = {"errors": [{"message": reason, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

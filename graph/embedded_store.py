@@ -58,8 +58,11 @@ class EmbeddedStore:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     def start(self) -> EmbeddedStore:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self._log_path.open("ab")
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            log = self._log_path.open("ab")
+        except OSError as exc:
+            raise StoreStartError(f"embedded store data folder {self.data_dir}: {exc}") from exc
         self._process = subprocess.Popen(
             [
                 _server_binary(),

@@ -1,0 +1,47 @@
+# CaaS platform. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint typecheck unit bench schema clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its dev tools
+
+run: $(STAMP) ## Start the server with demo data on the embedded store (PORT, default 8000)
+	$(BIN)/caas serve --demo
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy --strict
+	$(BIN)/mypy graph domains engine subscriptions tests
+
+unit: $(STAMP) ## pytest only
+	$(BIN)/pytest
+
+test: lint typecheck unit ## Lint, type-check and run the whole test suite
+
+bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
+	$(BIN)/caas bench engine
+
+schema: $(STAMP) ## Regenerate schema.graphql and graph/sdl/*.graphql
+	$(BIN)/caas schema export
+
+clean: ## Remove the venv and caches (keeps var/ data)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
