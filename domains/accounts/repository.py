@@ -20,7 +20,13 @@ from domains.accounts.model import (
     TenantStatus,
 )
 from domains.shared.context import Role, TenantScope
-from domains.shared.mongo import CollectionIndexes, Database, Document, page_filter
+from domains.shared.mongo import (
+    CollectionIndexes,
+    Database,
+    Document,
+    page_filter,
+    transaction,
+)
 
 INDEXES = (
     CollectionIndexes("tenants", (IndexModel([("name", ASCENDING)], unique=True),)),
@@ -75,6 +81,17 @@ def _account(doc: Document) -> Account:
     )
 
 
+def _account_document(account: Account) -> Document:
+    return {
+        "_id": account.id,
+        "tenant_id": account.tenant_id,
+        "customer_id": account.customer_id,
+        "kind": account.kind.value,
+        "label": account.label,
+        "created_at": account.created_at,
+    }
+
+
 def _api_key(doc: Document) -> ApiKey:
     return ApiKey(
         key_id=doc["_id"],
@@ -124,17 +141,20 @@ class MongoAccountsRepository:
         return [_tenant(doc) async for doc in cursor.limit(first + 1)]
 
     async def insert_customer(self, customer: Customer, main_account: Account) -> None:
-        await self._db.customers.insert_one(
-            {
-                "_id": customer.id,
-                "tenant_id": customer.tenant_id,
-                "display_name": customer.display_name,
-                "email": customer.email,
-                "external_ref": customer.external_ref,
-                "created_at": customer.created_at,
-            }
-        )
-        await self.insert_account(main_account)
+        """Store a customer and its main account atomically (one transaction)."""
+        async with transaction(self._db.client) as session:
+            await self._db.customers.insert_one(
+                {
+                    "_id": customer.id,
+                    "tenant_id": customer.tenant_id,
+                    "display_name": customer.display_name,
+                    "email": customer.email,
+                    "external_ref": customer.external_ref,
+                    "created_at": customer.created_at,
+                },
+                session=session,
+            )
+            await self._db.accounts.insert_one(_account_document(main_account), session=session)
 
     async def customer_by_email(self, scope: TenantScope, email: str) -> Customer | None:
         doc = await self._db.customers.find_one({**scope.filter(), "email": email})
@@ -152,16 +172,7 @@ class MongoAccountsRepository:
         return [_customer(doc) async for doc in cursor.sort("_id", DESCENDING).limit(first + 1)]
 
     async def insert_account(self, account: Account) -> None:
-        await self._db.accounts.insert_one(
-            {
-                "_id": account.id,
-                "tenant_id": account.tenant_id,
-                "customer_id": account.customer_id,
-                "kind": account.kind.value,
-                "label": account.label,
-                "created_at": account.created_at,
-            }
-        )
+        await self._db.accounts.insert_one(_account_document(account))
 
     async def accounts_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Account]:
         query = {**scope.owner_filter(), "_id": {"$in": list(ids)}}
