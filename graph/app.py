@@ -9,16 +9,20 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from domains.shared.context import RequestContext
 from graph.bootstrap import Platform
-from graph.context import build_context
+from graph.context import authenticate, build_context
+from graph.http import APPLICATION_JSON, negotiate, response_media_type, shape
 from graph.observability import RequestIdMiddleware, metrics_endpoint
 from graph.schema import PublicSchema, build_subgraphs
 from graph.settings import Settings
@@ -41,11 +45,51 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
+        media_type = negotiate(request.headers.get("accept"))
+        wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+        if media_type is None and not wants_ide:
+            response = transport_error(406, "Accept application/graphql-response+json", scope)
+            await response(scope, receive, send)
+            return
+        token = response_media_type.set(media_type or APPLICATION_JSON)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:
             response = transport_error(exc.status_code, exc.reason, scope)
+        finally:
+            response_media_type.reset(token)
         await response(scope, receive, send)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        """Serve the negotiated media type with GraphQL-over-HTTP status codes."""
+        media_type = response_media_type.get()
+        body, status = shape(response_data, media_type)
+        response = Response(self.encode_json(body), status_code=status, media_type=media_type)
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
+        """graphql-transport-ws: credentials may come in connection_init's payload.
+
+        ``{"Authorization": "Bearer <keyId>.<secret>"}``; unknown credentials close 4403.
+        """
+        params = context.connection_params or {}
+        raw = params.get("Authorization") or params.get("authorization")
+        if isinstance(raw, str) and raw:
+            principal = await authenticate(self.platform.services, {"authorization": raw})
+            if principal is None:
+                raise ConnectionRejectionError({"reason": "unknown, revoked or malformed key"})
+            context.principal = principal
+            context.auth_failure = None
+        unset: UnsetType = UNSET
+        return unset
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -58,7 +102,12 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
         )
 
 
-TRANSPORT_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+TRANSPORT_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+}
 
 
 def transport_error(status: int, reason: str, scope: Scope) -> Response:
@@ -73,17 +122,35 @@ def transport_error(status: int, reason: str, scope: Scope) -> Response:
         headers = {"allow": "GET, POST"}
     code = TRANSPORT_CODES.get(status, "BAD_REQUEST")
     body = {"errors": [{"message": reason, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status, headers=headers)
+    media_type = response_media_type.get()
+    return JSONResponse(body, status_code=status, headers=headers, media_type=media_type)
 
 
-def create_app(settings: Settings, mongodb_uri: str) -> Starlette:
-    """The ASGI app. ``mongodb_uri`` is the store to use (embedded or MONGODB_URI)."""
+def _graphql_routes(path: str, endpoint: GraphQLEndpoint) -> list[BaseRoute]:
+    """HTTP (GET, POST) and WebSocket routes for one GraphQL endpoint."""
+    return [Route(path, endpoint, methods=["GET", "POST"]), WebSocketRoute(path, endpoint)]
+
+
+def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None) -> Starlette:
+    """The ASGI app. ``mongodb_uri`` is the store to use (embedded or MONGODB_URI).
+
+    With ``subgraph``, the process is that one subgraph alone (for a federation gateway):
+    it serves it at /graphql and at /subgraphs/<name>/graphql, and nothing else.
+    """
     platform = Platform(settings, mongodb_uri)
-    public = GraphQLEndpoint(PublicSchema(introspection=settings.introspection), platform)
+    schemas = build_subgraphs(introspection=settings.introspection)
+    if subgraph is not None and subgraph not in schemas:
+        raise ValueError(f"unknown subgraph {subgraph!r}; one of {', '.join(schemas)}")
     subgraphs = {
         name: GraphQLEndpoint(schema, platform)
-        for name, schema in build_subgraphs(introspection=settings.introspection).items()
+        for name, schema in schemas.items()
+        if subgraph in (None, name)
     }
+    public = (
+        subgraphs[subgraph]
+        if subgraph is not None
+        else GraphQLEndpoint(PublicSchema(introspection=settings.introspection), platform)
+    )
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -108,10 +175,11 @@ def create_app(settings: Settings, mongodb_uri: str) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
-        Route("/graphql", public, methods=["GET", "POST"]),
+        *_graphql_routes("/graphql", public),
         *[
-            Route(f"/subgraphs/{name}/graphql", endpoint, methods=["GET", "POST"])
+            route
             for name, endpoint in subgraphs.items()
+            for route in _graphql_routes(f"/subgraphs/{name}/graphql", endpoint)
         ],
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -68,7 +68,7 @@ class Platform:
         self.broker = make_broker(self.settings.redis_url)
         self.services = {
             AccountsService: AccountsService(MongoAccountsRepository(self.db)),
-            OrdersService: OrdersService(MongoOrdersRepository(self.db)),
+            OrdersService: OrdersService(MongoOrdersRepository(self.db), self.broker),
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             CustodyService: CustodyService(MongoCustodyRepository(self.db)),
             ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),

@@ -78,6 +78,10 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default PORT or 8000).")] = None,
     demo: Annotated[bool, typer.Option(help="Seed demo data and print its keys first.")] = False,
+    subgraph: Annotated[
+        str | None,
+        typer.Option(help="Serve only this subgraph (accounts, orders, ...) for a gateway."),
+    ] = None,
 ) -> None:
     """Serve the composed graph and every subgraph over HTTP and WebSocket."""
     from hypercorn.asyncio import serve as hypercorn_serve
@@ -85,7 +89,11 @@ def serve(
 
     from graph.app import create_app
     from graph.observability import configure_logging
+    from graph.schema import SUBGRAPHS
 
+    if subgraph is not None and subgraph not in {s.name for s in SUBGRAPHS}:
+        console.print(f"[red]error:[/red] unknown subgraph {subgraph!r}")
+        raise typer.Exit(code=2)
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     bind_host, bind_port = host or settings.host, port or settings.port
@@ -102,7 +110,8 @@ def serve(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await hypercorn_serve(create_app(settings, uri), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+            app = create_app(settings, uri, subgraph)
+            await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
         asyncio.run(run())
 

@@ -32,7 +32,7 @@ from domains.accounts.schema import AccountsMutation, AccountsQuery
 from domains.accounts.types import Account, Customer, Tenant
 from domains.compliance.schema import ComplianceMutation, ComplianceQuery
 from domains.custody.schema import CustodyMutation, CustodyQuery
-from domains.orders.schema import OrdersMutation, OrdersQuery
+from domains.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from domains.orders.types import Market, Order
 from domains.positions.schema import PositionsQuery
 from domains.shared.graphql import subgraph_of
@@ -50,11 +50,12 @@ class Subgraph:
     name: str
     query: type
     mutation: type | None = None
+    subscription: type | None = None
 
 
 SUBGRAPHS: tuple[Subgraph, ...] = (
     Subgraph("accounts", AccountsQuery, AccountsMutation),
-    Subgraph("orders", OrdersQuery, OrdersMutation),
+    Subgraph("orders", OrdersQuery, OrdersMutation, OrdersSubscription),
     Subgraph("positions", PositionsQuery),
     Subgraph("custody", CustodyQuery, CustodyMutation),
     Subgraph("compliance", ComplianceQuery, ComplianceMutation),
@@ -97,10 +98,11 @@ class SubgraphSchema(FederationSchema):
     def __init__(self, subgraph: Subgraph, *, introspection: bool = True) -> None:
         self.subgraph = subgraph.name
         owned_entities = [e for e in ENTITIES if self._contributes_to(e)]
-        mutation = subgraph.mutation
+        mutation, subscription = subgraph.mutation, subgraph.subscription
         super().__init__(
             query=merge_types("Query", (subgraph.query,)),
             mutation=merge_types("Mutation", (mutation,)) if mutation else None,
+            subscription=merge_types("Subscription", (subscription,)) if subscription else None,
             types=owned_entities,
             extensions=_extensions(introspection),
             config=_config(),
@@ -135,11 +137,13 @@ class PublicSchema(strawberry.Schema):
         subgraphs = tuple(subgraphs)
         query = merge_types("Query", tuple(s.query for s in subgraphs))
         mutations = tuple(s.mutation for s in subgraphs if s.mutation is not None)
+        subscriptions = tuple(s.subscription for s in subgraphs if s.subscription is not None)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Federation directive found in schema")
             super().__init__(
                 query=query,
                 mutation=merge_types("Mutation", mutations) if mutations else None,
+                subscription=merge_types("Subscription", subscriptions) if subscriptions else None,
                 types=ENTITIES,
                 extensions=_extensions(introspection),
                 config=_config(),

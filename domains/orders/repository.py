@@ -56,7 +56,7 @@ def _market(doc: Document) -> Market:
     )
 
 
-def _order(doc: Document) -> Order:
+def order_from_document(doc: Document) -> Order:
     price = doc.get("price")
     return Order(
         id=doc["_id"],
@@ -130,7 +130,7 @@ class MongoOrdersRepository:
 
     async def orders_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Order]:
         query = {**scope.owner_filter(), "_id": {"$in": list(ids)}}
-        return [_order(doc) async for doc in self._db.orders.find(query)]
+        return [order_from_document(doc) async for doc in self._db.orders.find(query)]
 
     async def list_orders(
         self,
@@ -146,4 +146,7 @@ class MongoOrdersRepository:
         if status:
             clauses.append({"status": {"$in": [s.value for s in status]}})
         cursor = self._db.orders.find(page_filter({"$and": clauses}, after))
-        return [_order(doc) async for doc in cursor.sort("_id", DESCENDING).limit(first + 1)]
+        return [
+            order_from_document(doc)
+            async for doc in cursor.sort("_id", DESCENDING).limit(first + 1)
+        ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Annotated
 
 import strawberry
 
+from domains.accounts.service import AccountsService
 from domains.orders import loaders
 from domains.orders.model import MarketKind, OrderStatus
-from domains.orders.service import OrdersService
+from domains.orders.service import OrdersService, order_from_event
 from domains.orders.types import Info, Market, Order, list_orders
 from domains.shared.context import Role
+from domains.shared.errors import NotFoundError, ValidationError
 from domains.shared.relay import Connection
 
 
@@ -90,3 +93,42 @@ class OrdersMutation:
             input.base_asset, input.quote_asset, input.tick_size, input.lot_size, input.min_notional
         )
         return Market.from_model(market)
+
+
+@strawberry.type(description="A change to one of the caller's orders (new, fill, cancel...).")
+class OrderUpdate:
+    order: Order = strawberry.field(description="The order as it is after the change.")
+
+
+@strawberry.type(description="Orders subscriptions.")
+class OrdersSubscription:
+    @strawberry.subscription(
+        description=(
+            "Changes to orders visible to the caller: a trader's own orders, or every order "
+            "of the tenant for staff; optionally of one account."
+        )
+    )
+    async def order_updates(
+        self,
+        info: Info,
+        account: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only orders of this account.")
+        ] = None,
+    ) -> AsyncGenerator[OrderUpdate, None]:
+        principal = info.context.require()
+        if principal.tenant_id is None:
+            raise ValidationError("order streams are per tenant; use a tenant's key")
+        scope = info.context.scope()
+        if account is not None:
+            visible = await info.context.get(AccountsService).accounts(scope, [str(account)])
+            if not visible:
+                raise NotFoundError("no such account", id=str(account))
+        service = info.context.get(OrdersService)
+        async with service.order_updates(principal.tenant_id) as updates:
+            async for payload in updates:
+                order = order_from_event(payload)
+                if account is not None and order.account_id != str(account):
+                    continue
+                if scope.customer_id is not None and order.customer_id != scope.customer_id:
+                    continue
+                yield OrderUpdate(order=Order.from_model(order))

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import AsyncIterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Protocol
 
+import orjson
+
 from domains.orders.errors import DuplicateMarketError
 from domains.orders.model import Market, MarketKind, Order, OrderStatus
+from domains.orders.repository import order_document, order_from_document
 from domains.shared.context import TenantScope
 from domains.shared.errors import ValidationError
+from domains.shared.events import EventBus, tenant_topic
 from domains.shared.scalars import utcnow
 
 
@@ -37,11 +43,28 @@ def _positive(value: Decimal, field: str) -> Decimal:
     return value
 
 
+ORDER_STREAM = "orders"
+
+
+def order_event(order: Order) -> bytes:
+    """The payload of an order update on the ``orders.<tenant>`` topic."""
+    return orjson.dumps(order_document(order), default=str)
+
+
+def order_from_event(payload: bytes) -> Order:
+    document = orjson.loads(payload)
+    for field in ("created_at", "updated_at"):
+        if document.get(field):
+            document[field] = dt.datetime.fromisoformat(document[field])
+    return order_from_document(document)
+
+
 class OrdersService:
     """Markets and orders."""
 
-    def __init__(self, repository: OrdersRepository) -> None:
+    def __init__(self, repository: OrdersRepository, events: EventBus) -> None:
         self._repo = repository
+        self._events = events
 
     async def create_market(
         self,
@@ -94,5 +117,10 @@ class OrdersService:
         return await self._repo.list_orders(scope, account_id, status, first, after)
 
     async def record_order(self, order: Order) -> None:
-        """Store an order in the read model (the trading vertical's projector calls this)."""
+        """Store an order in the read model and publish it to the tenant's order stream."""
         await self._repo.insert_order(order)
+        await self._events.publish(tenant_topic(ORDER_STREAM, order.tenant_id), order_event(order))
+
+    def order_updates(self, tenant_id: str) -> AbstractAsyncContextManager[AsyncIterable[bytes]]:
+        """Subscribe to the tenant's order stream (payloads decode with ``order_from_event``)."""
+        return self._events.subscribe(tenant_topic(ORDER_STREAM, tenant_id))

@@ -79,6 +79,7 @@ class RequestContext:
     request_id: str
     services: dict[type, object]
     auth_failure: str | None = None
+    connection_params: dict[str, Any] | None = None
     _loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
 
     def get(self, kind: type[S]) -> S:

@@ -100,3 +100,43 @@ async def test_an_unexpected_failure_is_masked_with_a_correlation_id(
     assert error["extensions"]["code"] == "INTERNAL"
     assert len(error["extensions"]["correlationId"]) == 32
     assert "hunter2" not in response.text and "Traceback" not in response.text
+
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
+async def test_graphql_response_json_is_served_when_preferred_with_400_for_request_errors(
+    http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    headers = {
+        "accept": f"{GRAPHQL_RESPONSE_JSON}, application/json;q=0.9",
+        "authorization": f"Bearer {demo_keys['alice'].token}",
+    }
+    invalid = await http.post("/graphql", json={"query": "{ nope }"}, headers=headers)
+    assert invalid.status_code == 400
+    assert invalid.headers["content-type"].startswith(GRAPHQL_RESPONSE_JSON)
+    assert "data" not in invalid.json()
+    ok = await http.post("/graphql", json={"query": "{ viewer { role } }"}, headers=headers)
+    assert ok.status_code == 200 and ok.json() == {"data": {"viewer": {"role": "TRADER"}}}
+    query = "{ tenants(first: -1) { nodes { id } } }"
+    field_error = await http.post("/graphql", json={"query": query}, headers=headers)
+    assert field_error.status_code == 200 and field_error.json()["data"] is None
+
+
+async def test_application_json_keeps_200_for_request_errors_without_a_data_entry(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post(
+        "/graphql", json={"query": "{ nope }"}, headers={"accept": "application/json"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert "data" not in response.json()
+
+
+async def test_an_unacceptable_media_type_is_406(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"accept": "text/csv"}
+    )
+    assert response.status_code == 406
+    assert response.json()["errors"][0]["extensions"]["code"] == "NOT_ACCEPTABLE"
