@@ -26,12 +26,14 @@ SUBSCRIBE = """subscription($account: ID) { orderUpdates(account: $account) {
 async def ws_session(
     app: Starlette, payload: dict[str, Any]
 ) -> AsyncIterator[AsyncWebSocketSession]:
-    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app)) as client:
-        async with aconnect_ws(
+    async with (
+        httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app)) as client,
+        aconnect_ws(
             "http://testserver/graphql", client, subprotocols=["graphql-transport-ws"]
-        ) as ws:
-            await ws.send_json({"type": "connection_init", "payload": payload})
-            yield ws
+        ) as ws,
+    ):
+        await ws.send_json({"type": "connection_init", "payload": payload})
+        yield ws
 
 
 async def test_a_trader_receives_its_own_order_updates_and_not_others(

@@ -12,7 +12,10 @@ from graphql import (
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLScalarType,
+    GraphQLSchema,
     GraphQLUnionType,
+    build_schema,
+    find_breaking_changes,
 )
 
 from graph.cli import SUBGRAPH_SDL_DIR
@@ -72,3 +75,36 @@ def test_every_public_type_field_argument_and_enum_value_has_a_description() -> 
         assert isinstance(named, DESCRIBABLE)
         missing += _missing_descriptions(named)
     assert missing == []
+
+
+def unrecorded_breaking_changes(
+    released: GraphQLSchema, current: GraphQLSchema, changelog: str
+) -> list[str]:
+    """Breaking changes from ``released`` to ``current`` not quoted in the Unreleased section."""
+    unreleased = changelog.split("## Unreleased", 1)[-1].split("\n## ", 1)[0]
+    return [
+        change.description
+        for change in find_breaking_changes(released, current)
+        if change.description not in unreleased
+    ]
+
+
+def test_no_breaking_change_since_the_last_release_goes_unrecorded() -> None:
+    released = build_schema((ROOT / SUBGRAPH_SDL_DIR / "released.graphql").read_text())
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert unrecorded_breaking_changes(released, PublicSchema()._schema, changelog) == []
+
+
+def test_a_removed_field_is_a_breaking_change_until_the_changelog_quotes_it() -> None:
+    released = build_schema((ROOT / SUBGRAPH_SDL_DIR / "released.graphql").read_text())
+    trimmed_sdl = (
+        (ROOT / "schema.graphql")
+        .read_text()
+        .replace('  """Name the customer gave the account."""\n  label: String!\n', "")
+    )
+    trimmed = build_schema(trimmed_sdl)
+    assert unrecorded_breaking_changes(released, trimmed, "## Unreleased\n") == [
+        "Field Account.label was removed."
+    ]
+    recorded = "## Unreleased\n### Breaking\n- `Field Account.label was removed.` Use `name`.\n"
+    assert unrecorded_breaking_changes(released, trimmed, recorded) == []
