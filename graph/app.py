@@ -22,6 +22,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from domains.shared.context import RequestContext
 from graph.bootstrap import Platform
 from graph.context import authenticate, build_context
+from graph.explorer import explorer_html
 from graph.http import APPLICATION_JSON, negotiate, response_media_type, shape
 from graph.observability import RequestIdMiddleware, metrics_endpoint
 from graph.schema import PublicSchema, build_subgraphs
@@ -74,6 +75,11 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
         if sub_response.status_code:
             response.status_code = sub_response.status_code
         return response
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL opening with our example operations."""
+        return explorer_html()
 
     async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
         """graphql-transport-ws: credentials may come in connection_init's payload.
