@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck unit bench schema clean
+.PHONY: help install run test lint typecheck unit bench schema lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,9 +15,9 @@ $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
@@ -42,6 +42,9 @@ bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
 
 schema: $(STAMP) ## Regenerate schema.graphql and graph/sdl/*.graphql
 	$(BIN)/caas schema export
+
+lock: $(STAMP) ## Re-pin requirements.lock from the current environment
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^caas' > requirements.lock
 
 clean: ## Remove the venv and caches (keeps var/ data)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
