@@ -32,7 +32,15 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy graph domains engine subscriptions tests
 
-unit: $(STAMP) ## pytest only
+INTEROP := tests/interop
+$(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	@command -v npm >/dev/null || { echo "need npm (Node.js 20+) for tests/interop"; exit 1; }
+	npm ci --prefix $(INTEROP) --no-audit --no-fund
+	@touch $@
+
+interop-deps: $(INTEROP)/node_modules/.installed ## Install the pinned npm tools tests/interop uses
+
+unit: $(STAMP) interop-deps ## pytest only
 	$(BIN)/pytest
 
 test: lint typecheck unit ## Lint, type-check and run the whole test suite

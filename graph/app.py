@@ -27,10 +27,15 @@ from graph.http import APPLICATION_JSON, negotiate, response_media_type, shape
 from graph.observability import RequestIdMiddleware, metrics_endpoint
 from graph.schema import PublicSchema, build_subgraphs
 from graph.settings import Settings
+from graph.ws import GraphQLTransportWSHandler, WebSocketAdapter
 
 
 class GraphQLEndpoint(GraphQL[RequestContext, None]):
     """Strawberry's ASGI view with our context: principal from headers, wired services."""
+
+    # graphql-transport-ws close codes and message checks as the protocol defines them
+    graphql_transport_ws_handler_class = GraphQLTransportWSHandler
+    websocket_adapter_class = WebSocketAdapter
 
     def __init__(self, schema: BaseSchema, platform: Platform) -> None:
         super().__init__(

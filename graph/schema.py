@@ -7,13 +7,15 @@ domain's root types and is what `/graphql` serves and `schema.graphql` records.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import strawberry
+from graphql import GraphQLError
 from graphql import print_schema as print_graphql_schema
 from strawberry.extensions import (
     DisableIntrospection,
@@ -62,11 +64,29 @@ SUBGRAPHS: tuple[Subgraph, ...] = (
 )
 
 
+class SyntaxSafeParserCache(ParserCache):
+    """ParserCache that lets strawberry report syntax errors itself.
+
+    strawberry's ParserCache raises a syntax error from its hook, outside the operation's
+    error handling, so the error policy never sees it (no ``extensions.code``). On a syntax
+    error this leaves the document unparsed; strawberry parses it again and reports it as a
+    request error like any other.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
 def _extensions(introspection: bool) -> list[type[SchemaExtension]]:
     """Error policy, then caches so fixed query texts are parsed and validated once."""
     extensions: list[type[SchemaExtension]] = [
         ErrorPolicy,
-        functools.partial(ParserCache, maxsize=512),  # type: ignore[list-item]
+        functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]
         functools.partial(ValidationCache, maxsize=512),  # type: ignore[list-item]
     ]
     if not introspection:

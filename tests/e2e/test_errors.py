@@ -140,3 +140,13 @@ async def test_an_unacceptable_media_type_is_406(http: httpx.AsyncClient) -> Non
     )
     assert response.status_code == 406
     assert response.json()["errors"][0]["extensions"]["code"] == "NOT_ACCEPTABLE"
+
+
+@pytest.mark.parametrize("query", ["{", "query {", "{ viewer { role } } }", "mutation { ("])
+async def test_a_syntax_error_is_a_validation_error_every_time(
+    http: httpx.AsyncClient, query: str
+) -> None:
+    for _ in range(2):  # the second time the parser cache has seen the text
+        body = await gql(http, query)
+        assert error_codes(body) == ["VALIDATION"]
+        assert "Syntax Error" in body["errors"][0]["message"]

@@ -1,0 +1,165 @@
+"""graphql-transport-ws as the protocol defines it, where strawberry's handler falls short.
+
+https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md. Strawberry 0.341's handler
+answers a few malformed messages with an internal error (close 1011) or not at all: a binary
+frame, a JSON value that is not an object, a subscribe whose ``id`` is not a non-empty
+string, or whose ``query`` is not a string. It also refuses ``connection_init`` with a
+``null`` payload (the protocol allows it), and with our ParserCache a document that does not
+parse ends the operation with a bare ``complete``. Here:
+
+- every message is checked against the protocol's message shapes first (as the reference
+  server's ``validateMessage`` does); an invalid one closes the socket with 4400;
+- ``connection_init`` / ``ping`` / ``pong`` payloads may be absent, ``null`` or an object;
+- a syntax error is a GraphQL request error: an ``error`` message for that operation, with
+  ``extensions.code`` VALIDATION, and the connection stays open for the others;
+- ``pong`` echoes the ``ping`` payload, like the reference server;
+- close reasons are cut to the 123 bytes a WebSocket close frame can carry.
+
+Unchanged from strawberry: 4401 subscribe before ``connection_ack``, 4403 refused
+``connection_init``, 4406 no acceptable subprotocol, 4408 init timeout, 4409 duplicate
+operation id, 4429 a second ``connection_init``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from json import JSONDecodeError
+from typing import Any, cast
+
+from graphql import GraphQLError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+    PingMessage,
+)
+
+from domains.shared.context import RequestContext
+from graph.errors import classify
+
+MAX_CLOSE_REASON_BYTES = 123
+CLIENT_MESSAGE_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
+SERVER_MESSAGE_TYPES = frozenset({"connection_ack", "next", "error"})
+
+
+def _optional(value: object, kind: type) -> bool:
+    return value is None or isinstance(value, kind)
+
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def protocol_violation(message: object) -> str | None:
+    """Why ``message`` is not a valid client message of graphql-transport-ws, or None."""
+    if not isinstance(message, dict):
+        return "Message must be a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "Message must have a string `type`"
+    if kind in SERVER_MESSAGE_TYPES:
+        return f"Unexpected message of type {kind} received"
+    if kind not in CLIENT_MESSAGE_TYPES:
+        return f"Unknown message type: {kind}"
+    if kind in ("connection_init", "ping", "pong"):
+        if not _optional(message.get("payload"), dict):
+            return f"Invalid {kind} payload: must be an object or null"
+        return None
+    if not _valid_id(message.get("id")):
+        return f"Invalid {kind} message: `id` must be a non-empty string"
+    if kind == "complete":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return "Invalid subscribe message: `payload` must be an object"
+    if not isinstance(payload.get("query"), str):
+        return "Invalid subscribe message: `payload.query` must be a string"
+    for name, kind_of in (("variables", dict), ("extensions", dict), ("operationName", str)):
+        if not _optional(payload.get(name), kind_of):
+            return f"Invalid subscribe message: `payload.{name}` has the wrong type"
+    return None
+
+
+def close_reason(reason: str) -> str:
+    """``reason`` cut to what a close frame carries (123 bytes of UTF-8)."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= MAX_CLOSE_REASON_BYTES:
+        return reason
+    return encoded[:MAX_CLOSE_REASON_BYTES].decode("utf-8", errors="ignore")
+
+
+class WebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's ASGI adapter, telling binary frames apart from text ones.
+
+    Hypercorn sends ``{"text": None, "bytes": b"..."}`` for a binary frame, which strawberry's
+    adapter hands to the JSON decoder (a TypeError, close 1011) instead of refusing it.
+    """
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        while self.ws.application_state != WebSocketState.DISCONNECTED:
+            try:
+                frame = await self.ws.receive()
+            except WebSocketDisconnect:
+                return
+            if frame["type"] == "websocket.disconnect":
+                return
+            text = frame.get("text")
+            if not isinstance(text, str):
+                raise NonTextMessageReceived
+            try:
+                decoded = self.view.decode_json(text)
+            except JSONDecodeError as error:
+                if ignore_parsing_errors:
+                    continue
+                raise NonJsonMessageReceived from error
+            yield decoded
+
+    async def close(self, code: int, reason: str) -> None:
+        await super().close(code, close_reason(reason))
+
+
+class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
+    """Strawberry's graphql-transport-ws handler, strict about message shapes."""
+
+    async def handle_message(self, message: Message) -> None:
+        problem = protocol_violation(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if message.get("payload") is None:
+            message = {"type": "connection_init", "payload": {}}
+        await super().handle_connection_init(message)
+
+    async def handle_ping(self, message: PingMessage) -> None:
+        payload = message.get("payload")
+        if payload is not None:
+            await self.send_message({"type": "pong", "payload": payload})
+        else:
+            await self.send_message({"type": "pong"})
+
+    async def _send_result_stream(
+        self, operation: Operation[RequestContext, None], result_source: Any
+    ) -> None:
+        """A document that does not parse is an ``error`` message, not a bare ``complete``.
+
+        Strawberry turns parse errors into a result, except when a parsing extension (our
+        ParserCache) raises them: then the stream raises before its first result.
+        """
+        try:
+            await super()._send_result_stream(operation, result_source)
+        except GraphQLError as error:
+            formatted = classify(error).formatted
+            await operation.send_operation_message(
+                cast(Message, {"id": operation.id, "type": "error", "payload": [formatted]})
+            )
