@@ -176,9 +176,9 @@ def bench_engine(
     seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
 ) -> None:
     """Replay a generated workload through the matching engine and print its speed."""
-    from engine import bench
+    from engine.bench import run as run_engine_bench
 
-    result = bench.run(n, seed=seed, progress=True)
+    result = run_engine_bench(n, seed=seed, progress=True)
     typer.echo(result.summary_line())
 
 

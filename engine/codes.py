@@ -1,0 +1,256 @@
+"""Integer codes of the engine: commands, sides, order types, statuses, events, reasons.
+
+Plain module-level ints so Numba kernels read them as compile-time constants. Codes are API:
+add new values, never renumber or rename; clients must accept values they do not know.
+Imports nothing but the standard library.
+
+Reason codes are grouped by the stage that produced them:
+
+* ``OK`` (0): success; also the reason of an order that ended ``FILLED``.
+* ``-1xxx`` VALIDATION: the command is malformed or names something that does not exist.
+* ``-2xxx`` RISK: well formed, but refused by market state or pre-trade risk (funds, band).
+* ``-3xxx`` MATCH: outcomes decided by the book (post-only would take, FOK not fillable,
+  self-trade prevention, capacity) and the reasons an order left the book.
+
+Fee model (quote asset, both sides, integers only): ``fee = notional * bps // 10_000`` per fill,
+at the account's maker or taker rate captured when the order was accepted. A buy order locks
+``notional(qty, limit) + notional * max(maker, taker) // 10_000`` of the quote asset, which
+covers any fill at or below its limit; the excess is released as it fills and on cancel. A sell
+order locks ``qty * base_per_lot`` of the base asset; its fee is taken out of its proceeds.
+Fees are credited to the market's fee account, a normal account.
+"""
+
+from __future__ import annotations
+
+# --- command kinds -------------------------------------------------------------------------
+ADD_MARKET = 1
+SET_MARKET_STATUS = 2
+SET_REFERENCE_PRICE = 3
+SET_FEE_RATE = 4
+DEPOSIT_CREDIT = 5
+WITHDRAWAL_HOLD = 6
+WITHDRAWAL_RELEASE = 7
+WITHDRAWAL_DEBIT = 8
+PLACE_ORDER = 9
+CANCEL_ORDER = 10
+CANCEL_ALL = 11
+AMEND_ORDER = 12
+TRANSFER = 13
+
+COMMAND_NAMES: dict[int, str] = {
+    ADD_MARKET: "ADD_MARKET",
+    SET_MARKET_STATUS: "SET_MARKET_STATUS",
+    SET_REFERENCE_PRICE: "SET_REFERENCE_PRICE",
+    SET_FEE_RATE: "SET_FEE_RATE",
+    DEPOSIT_CREDIT: "DEPOSIT_CREDIT",
+    WITHDRAWAL_HOLD: "WITHDRAWAL_HOLD",
+    WITHDRAWAL_RELEASE: "WITHDRAWAL_RELEASE",
+    WITHDRAWAL_DEBIT: "WITHDRAWAL_DEBIT",
+    PLACE_ORDER: "PLACE_ORDER",
+    CANCEL_ORDER: "CANCEL_ORDER",
+    CANCEL_ALL: "CANCEL_ALL",
+    AMEND_ORDER: "AMEND_ORDER",
+    TRANSFER: "TRANSFER",
+}
+
+# --- sides ---------------------------------------------------------------------------------
+BUY = 0
+SELL = 1
+SIDE_NAMES: dict[int, str] = {BUY: "BUY", SELL: "SELL"}
+
+# --- order types ---------------------------------------------------------------------------
+LIMIT = 0
+MARKET = 1
+STOP_MARKET = 2
+STOP_LIMIT = 3
+ORDER_TYPE_NAMES: dict[int, str] = {
+    LIMIT: "LIMIT",
+    MARKET: "MARKET",
+    STOP_MARKET: "STOP_MARKET",
+    STOP_LIMIT: "STOP_LIMIT",
+}
+
+# --- time in force -------------------------------------------------------------------------
+GTC = 0
+IOC = 1
+FOK = 2
+TIF_NAMES: dict[int, str] = {GTC: "GTC", IOC: "IOC", FOK: "FOK"}
+
+# --- order flags (bit set) -----------------------------------------------------------------
+FLAG_POST_ONLY = 1
+ALL_FLAGS = FLAG_POST_ONLY
+
+# --- self-trade prevention: the taker's mode decides ---------------------------------------
+STP_MARKET_DEFAULT = 0  # per-order value meaning "use the market's default"
+STP_NONE = 1
+STP_EXPIRE_TAKER = 2
+STP_EXPIRE_MAKER = 3
+STP_EXPIRE_BOTH = 4
+STP_NAMES: dict[int, str] = {
+    STP_MARKET_DEFAULT: "MARKET_DEFAULT",
+    STP_NONE: "NONE",
+    STP_EXPIRE_TAKER: "EXPIRE_TAKER",
+    STP_EXPIRE_MAKER: "EXPIRE_MAKER",
+    STP_EXPIRE_BOTH: "EXPIRE_BOTH",
+}
+
+# --- market status -------------------------------------------------------------------------
+MARKET_TRADING = 1
+MARKET_HALTED = 2
+MARKET_CANCEL_ONLY = 3
+MARKET_STATUS_NAMES: dict[int, str] = {
+    MARKET_TRADING: "TRADING",
+    MARKET_HALTED: "HALTED",
+    MARKET_CANCEL_ONLY: "CANCEL_ONLY",
+}
+
+# --- order status --------------------------------------------------------------------------
+STATUS_NONE = 0
+NEW = 1
+PARTIALLY_FILLED = 2
+FILLED = 3
+CANCELED = 4
+EXPIRED = 5
+EXPIRED_IN_MATCH = 6
+REJECTED = 7
+PENDING_TRIGGER = 8
+STATUS_NAMES: dict[int, str] = {
+    STATUS_NONE: "NONE",
+    NEW: "NEW",
+    PARTIALLY_FILLED: "PARTIALLY_FILLED",
+    FILLED: "FILLED",
+    CANCELED: "CANCELED",
+    EXPIRED: "EXPIRED",
+    EXPIRED_IN_MATCH: "EXPIRED_IN_MATCH",
+    REJECTED: "REJECTED",
+    PENDING_TRIGGER: "PENDING_TRIGGER",
+}
+
+# --- event kinds (field meanings per kind: engine.layout.EVENT_DTYPE) ----------------------
+EV_ACCEPTED = 1
+EV_REJECTED = 2
+EV_TRADE = 3
+EV_ORDER_DONE = 4
+EV_BALANCE_CHANGED = 5
+EV_BOOK_DELTA = 6
+EV_ORDER_AMENDED = 7
+EV_SELF_TRADE_PREVENTED = 8
+EV_STOP_TRIGGERED = 9
+EVENT_NAMES: dict[int, str] = {
+    EV_ACCEPTED: "ACCEPTED",
+    EV_REJECTED: "REJECTED",
+    EV_TRADE: "TRADE",
+    EV_ORDER_DONE: "ORDER_DONE",
+    EV_BALANCE_CHANGED: "BALANCE_CHANGED",
+    EV_BOOK_DELTA: "BOOK_DELTA",
+    EV_ORDER_AMENDED: "ORDER_AMENDED",
+    EV_SELF_TRADE_PREVENTED: "SELF_TRADE_PREVENTED",
+    EV_STOP_TRIGGERED: "STOP_TRIGGERED",
+}
+
+# --- reason codes --------------------------------------------------------------------------
+OK = 0
+
+VALIDATION_UNKNOWN_COMMAND = -1001
+VALIDATION_SEQ_NOT_INCREASING = -1002
+VALIDATION_UNKNOWN_MARKET = -1003
+VALIDATION_INVALID_QUANTITY = -1004
+VALIDATION_INVALID_PRICE = -1005
+VALIDATION_PRICE_OFF_TICK = -1006
+VALIDATION_QUANTITY_OFF_LOT = -1007
+VALIDATION_UNKNOWN_ACCOUNT = -1008
+VALIDATION_UNKNOWN_ASSET = -1009
+VALIDATION_DUPLICATE_ORDER_ID = -1010
+VALIDATION_UNKNOWN_ORDER = -1011
+VALIDATION_WRONG_OWNER = -1012
+VALIDATION_INVALID_SIDE = -1013
+VALIDATION_INVALID_ORDER_TYPE = -1014
+VALIDATION_INVALID_TIME_IN_FORCE = -1015
+VALIDATION_INVALID_STP_MODE = -1016
+VALIDATION_MARKET_EXISTS = -1017
+VALIDATION_INVALID_MARKET_SPEC = -1018
+VALIDATION_INVALID_AMOUNT = -1019
+VALIDATION_INVALID_FEE_RATE = -1020
+VALIDATION_INVALID_STOP_PRICE = -1021
+VALIDATION_VALUE_TOO_LARGE = -1022
+VALIDATION_INVALID_ORDER_ID = -1023
+VALIDATION_NOTIONAL_TOO_SMALL = -1024
+VALIDATION_INVALID_MARKET_STATUS = -1025
+VALIDATION_ORDER_NOT_AMENDABLE = -1026
+VALIDATION_INVALID_FLAGS = -1027
+VALIDATION_SAME_ACCOUNT = -1028
+VALIDATION_STOP_WOULD_TRIGGER = -1029
+
+RISK_INSUFFICIENT_FUNDS = -2001
+RISK_PRICE_OUTSIDE_BAND = -2002
+RISK_MARKET_HALTED = -2003
+RISK_MARKET_CANCEL_ONLY = -2004
+RISK_INSUFFICIENT_HELD = -2005
+
+MATCH_POST_ONLY_WOULD_TAKE = -3001
+MATCH_FOK_NOT_FILLABLE = -3002
+MATCH_IOC_REMAINDER = -3003
+MATCH_NO_LIQUIDITY = -3004
+MATCH_STP_EXPIRE_TAKER = -3005
+MATCH_STP_EXPIRE_MAKER = -3006
+MATCH_STP_EXPIRE_BOTH = -3007
+MATCH_BOOK_FULL = -3008
+MATCH_PRICE_LEVELS_FULL = -3009
+MATCH_CANCELED_BY_USER = -3010
+MATCH_MARKET_COLLAR = -3011
+
+REASON_NAMES: dict[int, str] = {
+    OK: "OK",
+    VALIDATION_UNKNOWN_COMMAND: "UNKNOWN_COMMAND",
+    VALIDATION_SEQ_NOT_INCREASING: "SEQ_NOT_INCREASING",
+    VALIDATION_UNKNOWN_MARKET: "UNKNOWN_MARKET",
+    VALIDATION_INVALID_QUANTITY: "INVALID_QUANTITY",
+    VALIDATION_INVALID_PRICE: "INVALID_PRICE",
+    VALIDATION_PRICE_OFF_TICK: "PRICE_OFF_TICK",
+    VALIDATION_QUANTITY_OFF_LOT: "QUANTITY_OFF_LOT",
+    VALIDATION_UNKNOWN_ACCOUNT: "UNKNOWN_ACCOUNT",
+    VALIDATION_UNKNOWN_ASSET: "UNKNOWN_ASSET",
+    VALIDATION_DUPLICATE_ORDER_ID: "DUPLICATE_ORDER_ID",
+    VALIDATION_UNKNOWN_ORDER: "UNKNOWN_ORDER",
+    VALIDATION_WRONG_OWNER: "WRONG_OWNER",
+    VALIDATION_INVALID_SIDE: "INVALID_SIDE",
+    VALIDATION_INVALID_ORDER_TYPE: "INVALID_ORDER_TYPE",
+    VALIDATION_INVALID_TIME_IN_FORCE: "INVALID_TIME_IN_FORCE",
+    VALIDATION_INVALID_STP_MODE: "INVALID_STP_MODE",
+    VALIDATION_MARKET_EXISTS: "MARKET_EXISTS",
+    VALIDATION_INVALID_MARKET_SPEC: "INVALID_MARKET_SPEC",
+    VALIDATION_INVALID_AMOUNT: "INVALID_AMOUNT",
+    VALIDATION_INVALID_FEE_RATE: "INVALID_FEE_RATE",
+    VALIDATION_INVALID_STOP_PRICE: "INVALID_STOP_PRICE",
+    VALIDATION_VALUE_TOO_LARGE: "VALUE_TOO_LARGE",
+    VALIDATION_INVALID_ORDER_ID: "INVALID_ORDER_ID",
+    VALIDATION_NOTIONAL_TOO_SMALL: "NOTIONAL_TOO_SMALL",
+    VALIDATION_INVALID_MARKET_STATUS: "INVALID_MARKET_STATUS",
+    VALIDATION_ORDER_NOT_AMENDABLE: "ORDER_NOT_AMENDABLE",
+    VALIDATION_INVALID_FLAGS: "INVALID_FLAGS",
+    VALIDATION_SAME_ACCOUNT: "SAME_ACCOUNT",
+    VALIDATION_STOP_WOULD_TRIGGER: "STOP_WOULD_TRIGGER",
+    RISK_INSUFFICIENT_FUNDS: "INSUFFICIENT_FUNDS",
+    RISK_PRICE_OUTSIDE_BAND: "PRICE_OUTSIDE_BAND",
+    RISK_MARKET_HALTED: "MARKET_HALTED",
+    RISK_MARKET_CANCEL_ONLY: "MARKET_CANCEL_ONLY",
+    RISK_INSUFFICIENT_HELD: "INSUFFICIENT_HELD",
+    MATCH_POST_ONLY_WOULD_TAKE: "POST_ONLY_WOULD_TAKE",
+    MATCH_FOK_NOT_FILLABLE: "FOK_NOT_FILLABLE",
+    MATCH_IOC_REMAINDER: "IOC_REMAINDER",
+    MATCH_NO_LIQUIDITY: "NO_LIQUIDITY",
+    MATCH_STP_EXPIRE_TAKER: "STP_EXPIRE_TAKER",
+    MATCH_STP_EXPIRE_MAKER: "STP_EXPIRE_MAKER",
+    MATCH_STP_EXPIRE_BOTH: "STP_EXPIRE_BOTH",
+    MATCH_BOOK_FULL: "BOOK_FULL",
+    MATCH_PRICE_LEVELS_FULL: "PRICE_LEVELS_FULL",
+    MATCH_CANCELED_BY_USER: "CANCELED_BY_USER",
+    MATCH_MARKET_COLLAR: "MARKET_COLLAR",
+}
+
+
+def reason_stage(code: int) -> str:
+    """Return the stage of a reason code: OK, VALIDATION, RISK or MATCH."""
+    if code == OK:
+        return "OK"
+    return {1: "VALIDATION", 2: "RISK", 3: "MATCH"}.get(-code // 1000, "UNKNOWN")

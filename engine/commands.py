@@ -1,0 +1,238 @@
+"""Command constructors: one record per call, and a CommandBuilder over a preallocated array.
+
+The API layer builds commands here instead of poking dtype fields; each function returns a
+one-element COMMAND_DTYPE array that `Engine.apply` accepts as is. Imports numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import codes
+from engine.layout import COMMAND_DTYPE, Records
+
+
+def _one(seq: int, ts_ns: int, kind: int, client_tag: int = 0) -> Records:
+    rec = np.zeros(1, dtype=COMMAND_DTYPE)
+    rec["seq"] = seq
+    rec["ts_ns"] = ts_ns
+    rec["kind"] = kind
+    rec["client_tag"] = client_tag
+    return rec
+
+
+def place(
+    seq: int,
+    ts_ns: int,
+    *,
+    order_id: int,
+    account: int,
+    market: int,
+    side: int,
+    qty_lots: int,
+    price_ticks: int = 0,
+    order_type: int = codes.LIMIT,
+    tif: int | None = None,
+    stop_price_ticks: int = 0,
+    stp: int = codes.STP_MARKET_DEFAULT,
+    post_only: bool = False,
+    client_tag: int = 0,
+) -> Records:
+    """PLACE_ORDER. `tif` defaults to GTC for limits and IOC for market-type orders."""
+    if tif is None:
+        tif = codes.IOC if order_type in (codes.MARKET, codes.STOP_MARKET) else codes.GTC
+    rec = _one(seq, ts_ns, codes.PLACE_ORDER, client_tag)
+    rec["order_id"] = order_id
+    rec["account"] = account
+    rec["market"] = market
+    rec["side"] = side
+    rec["qty"] = qty_lots
+    rec["price"] = price_ticks
+    rec["order_type"] = order_type
+    rec["tif"] = tif
+    rec["stop_price"] = stop_price_ticks
+    rec["stp"] = stp
+    rec["flags"] = codes.FLAG_POST_ONLY if post_only else 0
+    return rec
+
+
+def cancel(seq: int, ts_ns: int, *, order_id: int, account: int, client_tag: int = 0) -> Records:
+    """CANCEL_ORDER of one live order owned by `account`."""
+    rec = _one(seq, ts_ns, codes.CANCEL_ORDER, client_tag)
+    rec["order_id"] = order_id
+    rec["account"] = account
+    return rec
+
+
+def cancel_all(seq: int, ts_ns: int, *, account: int, market: int, client_tag: int = 0) -> Records:
+    """CANCEL_ALL of `account`'s orders (resting and pending stops) in `market`."""
+    rec = _one(seq, ts_ns, codes.CANCEL_ALL, client_tag)
+    rec["account"] = account
+    rec["market"] = market
+    return rec
+
+
+def amend(
+    seq: int,
+    ts_ns: int,
+    *,
+    order_id: int,
+    account: int,
+    price_ticks: int,
+    qty_lots: int,
+    client_tag: int = 0,
+) -> Records:
+    """AMEND_ORDER: new limit price and new *remaining* quantity."""
+    rec = _one(seq, ts_ns, codes.AMEND_ORDER, client_tag)
+    rec["order_id"] = order_id
+    rec["account"] = account
+    rec["price"] = price_ticks
+    rec["qty"] = qty_lots
+    return rec
+
+
+def add_market(
+    seq: int,
+    ts_ns: int,
+    *,
+    market: int,
+    base_asset: int,
+    quote_asset: int,
+    base_per_lot: int,
+    quote_per_tick_lot: int,
+    fee_account: int,
+    min_notional_minor: int = 0,
+    band_bps: int = 0,
+    collar_bps: int = 500,
+    stp_default: int = codes.STP_EXPIRE_TAKER,
+    reference_price_ticks: int = 0,
+    status: int = codes.MARKET_TRADING,
+    tick_step: int = 1,
+    lot_step: int = 1,
+) -> Records:
+    """ADD_MARKET: notional_quote_minor = price_ticks * qty_lots * quote_per_tick_lot."""
+    rec = _one(seq, ts_ns, codes.ADD_MARKET)
+    rec["market"] = market
+    rec["asset"] = base_asset
+    rec["asset2"] = quote_asset
+    rec["qty"] = base_per_lot
+    rec["stop_price"] = quote_per_tick_lot
+    rec["account"] = fee_account
+    rec["amount"] = min_notional_minor
+    rec["bps1"] = band_bps
+    rec["bps2"] = collar_bps
+    rec["stp"] = stp_default
+    rec["price"] = reference_price_ticks
+    rec["status"] = status
+    rec["tick_step"] = tick_step
+    rec["lot_step"] = lot_step
+    return rec
+
+
+def set_market_status(seq: int, ts_ns: int, *, market: int, status: int) -> Records:
+    """SET_MARKET_STATUS: TRADING, HALTED or CANCEL_ONLY."""
+    rec = _one(seq, ts_ns, codes.SET_MARKET_STATUS)
+    rec["market"] = market
+    rec["status"] = status
+    return rec
+
+
+def set_reference_price(seq: int, ts_ns: int, *, market: int, price_ticks: int) -> Records:
+    """SET_REFERENCE_PRICE: centre of the price band until the next trade."""
+    rec = _one(seq, ts_ns, codes.SET_REFERENCE_PRICE)
+    rec["market"] = market
+    rec["price"] = price_ticks
+    return rec
+
+
+def set_fee_rate(seq: int, ts_ns: int, *, account: int, maker_bps: int, taker_bps: int) -> Records:
+    """SET_FEE_RATE: applies to orders accepted from now on."""
+    rec = _one(seq, ts_ns, codes.SET_FEE_RATE)
+    rec["account"] = account
+    rec["bps1"] = maker_bps
+    rec["bps2"] = taker_bps
+    return rec
+
+
+def _money(
+    kind: int, seq: int, ts_ns: int, account: int, asset: int, amount: int, tag: int
+) -> Records:
+    rec = _one(seq, ts_ns, kind, tag)
+    rec["account"] = account
+    rec["asset"] = asset
+    rec["amount"] = amount
+    return rec
+
+
+def deposit_credit(
+    seq: int, ts_ns: int, *, account: int, asset: int, amount_minor: int, client_tag: int = 0
+) -> Records:
+    """DEPOSIT_CREDIT: custody confirmed a deposit."""
+    return _money(codes.DEPOSIT_CREDIT, seq, ts_ns, account, asset, amount_minor, client_tag)
+
+
+def withdrawal_hold(
+    seq: int, ts_ns: int, *, account: int, asset: int, amount_minor: int, client_tag: int = 0
+) -> Records:
+    """WITHDRAWAL_HOLD: available -> locked (held) while the withdrawal is approved."""
+    return _money(codes.WITHDRAWAL_HOLD, seq, ts_ns, account, asset, amount_minor, client_tag)
+
+
+def withdrawal_release(
+    seq: int, ts_ns: int, *, account: int, asset: int, amount_minor: int, client_tag: int = 0
+) -> Records:
+    """WITHDRAWAL_RELEASE: a held withdrawal failed or was refused; held -> available."""
+    return _money(codes.WITHDRAWAL_RELEASE, seq, ts_ns, account, asset, amount_minor, client_tag)
+
+
+def withdrawal_debit(
+    seq: int, ts_ns: int, *, account: int, asset: int, amount_minor: int, client_tag: int = 0
+) -> Records:
+    """WITHDRAWAL_DEBIT: the held funds left custody."""
+    return _money(codes.WITHDRAWAL_DEBIT, seq, ts_ns, account, asset, amount_minor, client_tag)
+
+
+def transfer(
+    seq: int,
+    ts_ns: int,
+    *,
+    from_account: int,
+    to_account: int,
+    asset: int,
+    amount_minor: int,
+    client_tag: int = 0,
+) -> Records:
+    """TRANSFER between two accounts, from available to available, atomically."""
+    rec = _money(codes.TRANSFER, seq, ts_ns, from_account, asset, amount_minor, client_tag)
+    rec["account2"] = to_account
+    return rec
+
+
+class CommandBuilder:
+    """Fills a preallocated command array; `commands` is a view of what was appended."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._buf: Records = np.zeros(capacity, dtype=COMMAND_DTYPE)
+        self._n = 0
+
+    def append(self, records: Records) -> None:
+        """Append one or more records (e.g. from `place(...)`), growing if needed."""
+        k = len(records)
+        if self._n + k > len(self._buf):
+            grown = np.zeros(max(2 * len(self._buf), self._n + k), dtype=COMMAND_DTYPE)
+            grown[: self._n] = self._buf[: self._n]
+            self._buf = grown
+        self._buf[self._n : self._n + k] = records
+        self._n += k
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def commands(self) -> Records:
+        """The appended commands (a view: copy it if the builder is reused)."""
+        return self._buf[: self._n]
+
+    def clear(self) -> None:
+        """Forget appended commands, keeping the buffer."""
+        self._n = 0

@@ -1,0 +1,71 @@
+"""Readable views of EVENT_DTYPE records: one dict per event with the fields its kind uses.
+
+For the API layer and for tests; the hot path never calls this. Imports numpy only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import codes
+from engine.layout import Records
+
+_FIELDS: dict[int, tuple[str, ...]] = {
+    codes.EV_ACCEPTED: (
+        "order_id", "account", "maker_account", "market", "asset", "side", "price", "qty",
+        "status", "code", "value_a", "value_b",
+    ),
+    codes.EV_TRADE: (
+        "order_id", "maker_order_id", "account", "maker_account", "market", "market_seq",
+        "side", "price", "qty", "value_a", "value_b",
+    ),
+    codes.EV_ORDER_DONE: (
+        "order_id", "account", "market", "side", "price", "status", "code", "qty", "value_a",
+    ),
+    codes.EV_BALANCE_CHANGED: ("account", "asset", "value_a", "value_b"),
+    codes.EV_BOOK_DELTA: ("market", "market_seq", "side", "price", "qty"),
+    codes.EV_ORDER_AMENDED: ("order_id", "account", "market", "side", "price", "qty", "value_a"),
+    codes.EV_SELF_TRADE_PREVENTED: (
+        "order_id", "maker_order_id", "account", "maker_account", "market", "side", "price",
+        "qty", "code",
+    ),
+    codes.EV_STOP_TRIGGERED: ("order_id", "account", "market", "side", "price", "qty"),
+}  # fmt: skip
+_FIELDS[codes.EV_REJECTED] = _FIELDS[codes.EV_ACCEPTED]
+
+_RENAMES: dict[int, dict[str, str]] = {
+    codes.EV_ACCEPTED: {
+        "value_a": "client_tag",
+        "value_b": "command",
+        "maker_account": "to_account",
+    },
+    codes.EV_TRADE: {
+        "order_id": "taker_order_id",
+        "account": "taker_account",
+        "market_seq": "trade_seq",
+        "value_a": "maker_fee",
+        "value_b": "taker_fee",
+    },
+    codes.EV_ORDER_DONE: {"qty": "filled", "value_a": "unfilled"},
+    codes.EV_BALANCE_CHANGED: {"value_a": "available", "value_b": "locked"},
+    codes.EV_ORDER_AMENDED: {"qty": "remaining", "value_a": "kept_priority"},
+    codes.EV_SELF_TRADE_PREVENTED: {"order_id": "taker_order_id", "account": "taker_account"},
+}
+_RENAMES[codes.EV_REJECTED] = _RENAMES[codes.EV_ACCEPTED]
+
+
+def describe(event: Any) -> dict[str, Any]:
+    """One event as {"kind": NAME, "seq": ..., field: value} with kind-specific names."""
+    kind = int(event["kind"])
+    out: dict[str, Any] = {"kind": codes.EVENT_NAMES.get(kind, str(kind)), "seq": int(event["seq"])}
+    renames = _RENAMES.get(kind, {})
+    for name in _FIELDS.get(kind, ()):
+        out[renames.get(name, name)] = int(event[name])
+    if "code" in out:
+        out["reason"] = codes.REASON_NAMES.get(out["code"], str(out["code"]))
+    return out
+
+
+def describe_all(events: Records) -> list[dict[str, Any]]:
+    """describe() over an event array."""
+    return [describe(e) for e in events]

@@ -1,0 +1,138 @@
+"""apply_batch: the only call Python makes per batch of commands.
+
+Dispatches each command by kind, refuses a non-increasing `seq`, runs stop triggers after
+any command that traded, and emits the coalesced BALANCE_CHANGED events at the end of each
+command. Before each command it checks the event buffer has room for the most that command
+can emit, and otherwise returns early so Python can grow the buffer: a command is never
+split and no event is ever dropped.
+Pure kernels, no I/O.
+"""
+
+from __future__ import annotations
+
+from engine.codes import (
+    ADD_MARKET,
+    AMEND_ORDER,
+    CANCEL_ALL,
+    CANCEL_ORDER,
+    DEPOSIT_CREDIT,
+    PLACE_ORDER,
+    SET_FEE_RATE,
+    TRANSFER,
+    VALIDATION_SEQ_NOT_INCREASING,
+    VALIDATION_UNKNOWN_COMMAND,
+    WITHDRAWAL_DEBIT,
+)
+from engine.kernels.admin import apply_admin
+from engine.kernels.amend import amend
+from engine.kernels.cancel import cancel, cancel_all
+from engine.kernels.emit import emit_verdict
+from engine.kernels.idmap import idmap_find
+from engine.kernels.jit import kernel
+from engine.kernels.orders import place
+from engine.kernels.risk import apply_money_command, flush_balances
+from engine.kernels.stops import trigger_stops
+from engine.layout import (
+    M_LIVE,
+    M_TRADE_SEQ,
+    NIL,
+    O_MARKET,
+    S_COUNTER,
+    S_LAST_SEQ,
+    S_NEV,
+    I64Array,
+    Record,
+    Records,
+)
+
+
+@kernel
+def trading_market(cmd: Record, orders: I64Array, markets: I64Array, idmap: I64Array) -> int:
+    """The market a PLACE / AMEND may trade in, or NIL."""
+    if cmd.kind == PLACE_ORDER:
+        return cmd.market if 0 <= cmd.market < markets.shape[0] else NIL
+    if cmd.kind == AMEND_ORDER and cmd.order_id > 0:
+        slot = idmap_find(idmap, cmd.order_id)
+        return orders[slot, O_MARKET] if slot != NIL else NIL
+    return NIL
+
+
+@kernel
+def apply_one(
+    ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
+    markets: I64Array, bal: I64Array, accounts: I64Array, assets: I64Array, idmap: I64Array,
+    touched: I64Array,
+) -> None:  # fmt: skip
+    """Apply one command whose seq has been accepted."""
+    kind = cmd.kind
+    if kind == PLACE_ORDER:
+        place(ev, sc, cmd, orders, levels, markets, bal, accounts, assets, idmap, touched)
+        return
+    if kind == CANCEL_ORDER:
+        cancel(ev, sc, cmd, orders, levels, markets, bal, idmap, touched)
+        return
+    if kind == AMEND_ORDER:
+        amend(ev, sc, cmd, orders, levels, markets, bal, assets, idmap, touched)
+        return
+    if kind == CANCEL_ALL:
+        cancel_all(ev, sc, cmd, orders, levels, markets, bal, idmap, touched)
+        return
+    if DEPOSIT_CREDIT <= kind <= WITHDRAWAL_DEBIT or kind == TRANSFER:
+        apply_money_command(ev, sc, cmd, bal, assets, touched)
+        return
+    if ADD_MARKET <= kind <= SET_FEE_RATE:
+        apply_admin(ev, sc, cmd, markets, accounts, bal.shape[1])
+        return
+    emit_verdict(ev, sc, cmd, VALIDATION_UNKNOWN_COMMAND, 0)
+
+
+@kernel
+def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
+    """Most events one command can emit.
+
+    Per live order of the market a command may touch at most: a TRADE or
+    SELF_TRADE_PREVENTED, its ORDER_DONE, one BOOK_DELTA, two BALANCE_CHANGED, and for a
+    stop its STOP_TRIGGERED, hence 8 (with room to spare) plus the command's own events.
+    """
+    m = trading
+    if cmd.kind == CANCEL_ALL and 0 <= cmd.market < markets.shape[0]:
+        m = cmd.market
+    if m == NIL:
+        return 16
+    return int(32 + 8 * markets[m, M_LIVE])
+
+
+@kernel
+def apply_batch(
+    orders: I64Array, levels: I64Array, markets: I64Array, bal: I64Array, accounts: I64Array,
+    assets: I64Array, sc: I64Array, idmap: I64Array, touched: I64Array, cmds: Records,
+    ev: Records,
+) -> tuple[int, int, int]:  # fmt: skip
+    """Apply commands in order while the event buffer has room for the next one.
+
+    Returns (events written, commands applied, room needed by the next command); when fewer
+    than all commands were applied the caller grows `ev` to the room needed and calls again
+    with the rest.
+    """
+    sc[S_NEV] = 0
+    for i in range(cmds.shape[0]):
+        cmd = cmds[i]
+        m = trading_market(cmd, orders, markets, idmap)
+        need = event_bound(cmd, markets, m)
+        if sc[S_NEV] + need > ev.shape[0]:
+            n = sc[S_NEV]
+            sc[S_NEV] = 0
+            return n, i, need
+        if cmd.seq <= sc[S_LAST_SEQ]:
+            emit_verdict(ev, sc, cmd, VALIDATION_SEQ_NOT_INCREASING, 0)
+            continue
+        sc[S_LAST_SEQ] = cmd.seq
+        sc[S_COUNTER] += 1
+        trades_before = markets[m, M_TRADE_SEQ] if m != NIL else 0
+        apply_one(ev, sc, cmd, orders, levels, markets, bal, accounts, assets, idmap, touched)
+        if m != NIL and markets[m, M_TRADE_SEQ] != trades_before:
+            trigger_stops(ev, sc, orders, levels, markets, bal, assets, idmap, touched, cmd.seq, m)
+        flush_balances(ev, sc, bal, touched, cmd.seq)
+    n = sc[S_NEV]
+    sc[S_NEV] = 0
+    return n, cmds.shape[0], 0

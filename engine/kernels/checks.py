@@ -1,0 +1,276 @@
+"""Validation and pre-trade risk of PLACE_ORDER, in the documented order of checks.
+
+Each function returns OK or the first failing reason code; none of them mutates state, so a
+rejected command changes nothing. The order of checks is part of the contract
+(engine/reference.py follows it line by line). Pure kernels, no I/O.
+"""
+
+from __future__ import annotations
+
+from engine.codes import (
+    ALL_FLAGS,
+    BUY,
+    FLAG_POST_ONLY,
+    FOK,
+    GTC,
+    LIMIT,
+    MARKET,
+    MARKET_CANCEL_ONLY,
+    MARKET_HALTED,
+    MATCH_BOOK_FULL,
+    MATCH_NO_LIQUIDITY,
+    MATCH_POST_ONLY_WOULD_TAKE,
+    MATCH_PRICE_LEVELS_FULL,
+    OK,
+    RISK_INSUFFICIENT_FUNDS,
+    RISK_MARKET_CANCEL_ONLY,
+    RISK_MARKET_HALTED,
+    RISK_PRICE_OUTSIDE_BAND,
+    SELL,
+    STOP_LIMIT,
+    STOP_MARKET,
+    STP_EXPIRE_BOTH,
+    VALIDATION_DUPLICATE_ORDER_ID,
+    VALIDATION_INVALID_FLAGS,
+    VALIDATION_INVALID_ORDER_ID,
+    VALIDATION_INVALID_ORDER_TYPE,
+    VALIDATION_INVALID_PRICE,
+    VALIDATION_INVALID_QUANTITY,
+    VALIDATION_INVALID_SIDE,
+    VALIDATION_INVALID_STOP_PRICE,
+    VALIDATION_INVALID_STP_MODE,
+    VALIDATION_INVALID_TIME_IN_FORCE,
+    VALIDATION_NOTIONAL_TOO_SMALL,
+    VALIDATION_PRICE_OFF_TICK,
+    VALIDATION_QUANTITY_OFF_LOT,
+    VALIDATION_STOP_WOULD_TRIGGER,
+    VALIDATION_UNKNOWN_ACCOUNT,
+    VALIDATION_UNKNOWN_MARKET,
+    VALIDATION_VALUE_TOO_LARGE,
+)
+from engine.kernels.book import best_price, has_room
+from engine.kernels.idmap import idmap_find
+from engine.kernels.jit import kernel
+from engine.kernels.match import crosses
+from engine.kernels.risk import lock_required
+from engine.layout import (
+    A_MAKER_BPS,
+    A_TAKER_BPS,
+    B_AVAILABLE,
+    M_ACTIVE,
+    M_BAND_BPS,
+    M_BASE,
+    M_BASE_PER_LOT,
+    M_COLLAR_BPS,
+    M_LAST_PRICE,
+    M_LOT_STEP,
+    M_MIN_NOTIONAL,
+    M_QUOTE,
+    M_QUOTE_PER_TICK_LOT,
+    M_REF_PRICE,
+    M_STATUS,
+    M_TICK_STEP,
+    MAX_NOTIONAL_MINOR,
+    MAX_PRICE_TICKS,
+    MAX_QTY_LOTS,
+    NIL,
+    S_LIVE_ORDERS,
+    I64Array,
+    Record,
+)
+
+SMALL_QTY, SMALL_PRICE, SMALL_UNIT = 1 << 20, 1 << 30, 1 << 10  # products stay below 2**60
+
+
+@kernel
+def check_market(markets: I64Array, market: int) -> int:
+    """The market exists."""
+    if market < 0 or market >= markets.shape[0] or markets[market, M_ACTIVE] == 0:
+        return VALIDATION_UNKNOWN_MARKET
+    return OK
+
+
+@kernel
+def check_trading(mkt: I64Array) -> int:
+    """The market accepts new risk (TRADING)."""
+    if mkt[M_STATUS] == MARKET_HALTED:
+        return RISK_MARKET_HALTED
+    if mkt[M_STATUS] == MARKET_CANCEL_ONLY:
+        return RISK_MARKET_CANCEL_ONLY
+    return OK
+
+
+@kernel
+def check_qty(mkt: I64Array, qty: int) -> int:
+    """Positive, bounded, on the lot step."""
+    if qty <= 0:
+        return VALIDATION_INVALID_QUANTITY
+    if qty > MAX_QTY_LOTS:
+        return VALIDATION_VALUE_TOO_LARGE
+    if qty % mkt[M_LOT_STEP] != 0:
+        return VALIDATION_QUANTITY_OFF_LOT
+    return OK
+
+
+@kernel
+def check_price(mkt: I64Array, price: int, bad_code: int) -> int:
+    """Positive, bounded, on the tick step."""
+    if price <= 0:
+        return bad_code
+    if price > MAX_PRICE_TICKS:
+        return VALIDATION_VALUE_TOO_LARGE
+    if price % mkt[M_TICK_STEP] != 0:
+        return VALIDATION_PRICE_OFF_TICK
+    return OK
+
+
+@kernel
+def check_band(mkt: I64Array, price: int) -> int:
+    """Inside [ref - ref*band, ref + ref*band] when a band and a reference price are set."""
+    band, ref = mkt[M_BAND_BPS], mkt[M_REF_PRICE]
+    if band > 0 and ref > 0:
+        width = ref * band // 10_000
+        if price < ref - width or price > ref + width:
+            return RISK_PRICE_OUTSIDE_BAND
+    return OK
+
+
+@kernel
+def check_size(mkt: I64Array, qty: int, price: int) -> int:
+    """Notional and base amount stay below MAX_NOTIONAL_MINOR (no int64 overflow)."""
+    qpt, bpl = mkt[M_QUOTE_PER_TICK_LOT], mkt[M_BASE_PER_LOT]
+    if qty < SMALL_QTY and price < SMALL_PRICE and qpt < SMALL_UNIT and bpl < SMALL_PRICE:
+        return OK  # every product < 2**60: no division needed (the usual case)
+    if price > MAX_NOTIONAL_MINOR // qpt or qty > MAX_NOTIONAL_MINOR // (price * qpt):
+        return VALIDATION_VALUE_TOO_LARGE
+    if qty > MAX_NOTIONAL_MINOR // bpl:
+        return VALIDATION_VALUE_TOO_LARGE
+    return OK
+
+
+@kernel
+def collar_price(mkt: I64Array, side: int, basis: int) -> int:
+    """Worst price a market order may reach from `basis` (never below one tick)."""
+    width = basis * mkt[M_COLLAR_BPS] // 10_000
+    return int(basis + width if side == BUY else max(1, basis - width))
+
+
+@kernel
+def check_shape(cmd: Record, n_accounts: int, idmap: I64Array) -> int:
+    """Account, order id, side, type, time in force, STP mode and flags are well formed."""
+    if cmd.account < 0 or cmd.account >= n_accounts:
+        return VALIDATION_UNKNOWN_ACCOUNT
+    if cmd.order_id <= 0:
+        return VALIDATION_INVALID_ORDER_ID
+    if idmap_find(idmap, cmd.order_id) != NIL:
+        return VALIDATION_DUPLICATE_ORDER_ID
+    if cmd.side != BUY and cmd.side != SELL:
+        return VALIDATION_INVALID_SIDE
+    if cmd.order_type < LIMIT or cmd.order_type > STOP_LIMIT:
+        return VALIDATION_INVALID_ORDER_TYPE
+    if cmd.tif < GTC or cmd.tif > FOK:
+        return VALIDATION_INVALID_TIME_IN_FORCE
+    if (cmd.order_type == MARKET or cmd.order_type == STOP_MARKET) and cmd.tif == GTC:
+        return VALIDATION_INVALID_TIME_IN_FORCE
+    if cmd.stp < 0 or cmd.stp > STP_EXPIRE_BOTH:
+        return VALIDATION_INVALID_STP_MODE
+    if cmd.flags & ~ALL_FLAGS != 0:
+        return VALIDATION_INVALID_FLAGS
+    if cmd.flags & FLAG_POST_ONLY and (cmd.order_type != LIMIT or cmd.tif != GTC):
+        return VALIDATION_INVALID_FLAGS
+    return OK
+
+
+@kernel
+def check_prices(cmd: Record, mkt: I64Array) -> int:
+    """Quantity, limit price and stop price are valid for the market."""
+    code = check_qty(mkt, cmd.qty)
+    if code != OK:
+        return code
+    kind = cmd.order_type
+    if kind in (LIMIT, STOP_LIMIT):
+        code = check_price(mkt, cmd.price, VALIDATION_INVALID_PRICE)
+        if code != OK:
+            return code
+    if kind in (STOP_MARKET, STOP_LIMIT):
+        code = check_price(mkt, cmd.stop_price, VALIDATION_INVALID_STOP_PRICE)
+        if code != OK:
+            return code
+        last = mkt[M_LAST_PRICE]
+        if last > 0 and (
+            (cmd.side == BUY and cmd.stop_price <= last)
+            or (cmd.side == SELL and cmd.stop_price >= last)
+        ):
+            return VALIDATION_STOP_WOULD_TRIGGER
+    return OK
+
+
+@kernel
+def place_prices(
+    cmd: Record, levels: I64Array, markets: I64Array, mkt: I64Array
+) -> tuple[int, int, int]:
+    """(code, execution limit, basis price for min notional) of a new order."""
+    kind, m = cmd.order_type, cmd.market
+    if kind in (LIMIT, STOP_LIMIT):
+        return OK, cmd.price, cmd.price
+    if kind == STOP_MARKET:
+        return OK, collar_price(mkt, cmd.side, cmd.stop_price), cmd.stop_price
+    basis = best_price(levels, markets, m, 1 - cmd.side)
+    if basis == 0:
+        return MATCH_NO_LIQUIDITY, 0, 0
+    return OK, collar_price(mkt, cmd.side, basis), basis
+
+
+@kernel
+def check_place(
+    cmd: Record, orders: I64Array, levels: I64Array, markets: I64Array, bal: I64Array,
+    accounts: I64Array, sc: I64Array, idmap: I64Array,
+) -> tuple[int, int]:  # fmt: skip
+    """Every check of PLACE_ORDER; returns (code, execution limit price)."""
+    m = cmd.market
+    code = check_market(markets, m)
+    if code == OK:
+        code = check_shape(cmd, bal.shape[0], idmap)
+    if code != OK:
+        return code, 0
+    mkt = markets[m]
+    code = check_prices(cmd, mkt)
+    if code == OK:
+        code = check_trading(mkt)
+    if code == OK and (cmd.order_type == LIMIT or cmd.order_type == STOP_LIMIT):
+        code = check_band(mkt, cmd.price)
+    if code != OK:
+        return code, 0
+    code, limit, basis = place_prices(cmd, levels, markets, mkt)
+    if code == OK:
+        code = check_size(mkt, cmd.qty, max(limit, basis))
+    if code == OK and cmd.qty * basis * mkt[M_QUOTE_PER_TICK_LOT] < mkt[M_MIN_NOTIONAL]:
+        code = VALIDATION_NOTIONAL_TOO_SMALL
+    if code == OK:
+        code = check_capacity(cmd, orders, levels, markets, sc)
+    if code == OK and cmd.flags & FLAG_POST_ONLY:
+        best = best_price(levels, markets, m, 1 - cmd.side)
+        if best != 0 and crosses(cmd.side, cmd.price, best):
+            code = MATCH_POST_ONLY_WOULD_TAKE
+    if code == OK:
+        lock_bps = max(accounts[cmd.account, A_MAKER_BPS], accounts[cmd.account, A_TAKER_BPS])
+        need = lock_required(mkt, cmd.side, cmd.qty, limit, lock_bps)
+        asset = mkt[M_QUOTE] if cmd.side == BUY else mkt[M_BASE]
+        if bal[cmd.account, asset, B_AVAILABLE] < need:
+            code = RISK_INSUFFICIENT_FUNDS
+    return code, limit
+
+
+@kernel
+def check_capacity(
+    cmd: Record, orders: I64Array, levels: I64Array, markets: I64Array, sc: I64Array
+) -> int:
+    """Orders that may rest need a free slot, and GTC limits a level row for their price."""
+    kind = cmd.order_type
+    may_rest = (kind == LIMIT and cmd.tif == GTC) or kind in (STOP_MARKET, STOP_LIMIT)
+    if may_rest and sc[S_LIVE_ORDERS] >= orders.shape[0] - 1:
+        return MATCH_BOOK_FULL
+    is_gtc_limit = kind == LIMIT and cmd.tif == GTC
+    if is_gtc_limit and not has_room(levels, markets, cmd.market, cmd.side, cmd.price):
+        return MATCH_PRICE_LEVELS_FULL
+    return OK

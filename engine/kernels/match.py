@@ -1,0 +1,180 @@
+"""Matching: one taker walks the opposite side under price-time priority.
+
+`match` is shared by every taker (new limit / IOC / FOK / market orders, triggered stops,
+repriced amends); `fok_fillable` is the read-only dry run that makes FOK atomic. The taker is
+an order row (a live slot or the scratch row) so makers and takers settle the same way.
+Self-trade prevention follows the taker's mode. Pure kernels, no I/O.
+"""
+
+from __future__ import annotations
+
+from engine.codes import (
+    BUY,
+    EXPIRED_IN_MATCH,
+    FILLED,
+    MATCH_STP_EXPIRE_BOTH,
+    MATCH_STP_EXPIRE_MAKER,
+    MATCH_STP_EXPIRE_TAKER,
+    OK,
+    PARTIALLY_FILLED,
+    STP_EXPIRE_MAKER,
+    STP_EXPIRE_TAKER,
+    STP_NONE,
+)
+from engine.kernels.book import free_slot, unlink_at
+from engine.kernels.emit import emit_delta, emit_done, emit_stp, emit_trade
+from engine.kernels.jit import kernel
+from engine.kernels.risk import release_lock, settle_fill
+from engine.layout import (
+    LV_HEAD,
+    LV_PRICE,
+    LV_QTY,
+    M_BOOK_SEQ,
+    M_LAST_PRICE,
+    M_NLEVELS,
+    M_REF_PRICE,
+    M_TRADE_SEQ,
+    NIL,
+    O_ACCOUNT,
+    O_FILLED,
+    O_MAKER_BPS,
+    O_MARKET,
+    O_NEXT,
+    O_PRICE,
+    O_REMAINING,
+    O_SIDE,
+    O_STATUS,
+    O_STP,
+    O_TAKER_BPS,
+    I64Array,
+    Records,
+)
+
+
+@kernel
+def crosses(side: int, limit: int, price: int) -> bool:
+    """Would a taker on `side` with `limit` trade at resting `price`?"""
+    return price <= limit if side == BUY else price >= limit
+
+
+@kernel
+def stp_code(mode: int) -> int:
+    """Reason code reported when `mode` prevents a self-trade."""
+    if mode == STP_EXPIRE_TAKER:
+        return MATCH_STP_EXPIRE_TAKER
+    if mode == STP_EXPIRE_MAKER:
+        return MATCH_STP_EXPIRE_MAKER
+    return MATCH_STP_EXPIRE_BOTH
+
+
+@kernel
+def fok_fillable(
+    orders: I64Array, levels: I64Array, markets: I64Array, market: int, side: int,
+    limit: int, qty: int, account: int, stp: int,
+) -> bool:  # fmt: skip
+    """Dry run of `match`: would `qty` fill completely (STP included)?"""
+    opp = 1 - side
+    lv = levels[market, opp]
+    need = qty
+    for i in range(markets[market, M_NLEVELS + opp] - 1, -1, -1):
+        if not crosses(side, limit, lv[i, LV_PRICE]):
+            return False
+        slot = lv[i, LV_HEAD]
+        while slot != NIL:
+            if stp != STP_NONE and orders[slot, O_ACCOUNT] == account:
+                if stp != STP_EXPIRE_MAKER:
+                    return False
+            else:
+                need -= orders[slot, O_REMAINING]
+                if need <= 0:
+                    return True
+            slot = orders[slot, O_NEXT]
+    return False
+
+
+@kernel
+def fill(
+    ev: Records, sc: I64Array, orders: I64Array, markets: I64Array, bal: I64Array,
+    assets: I64Array, touched: I64Array, seq: int, tk: I64Array, mk: I64Array, price: int,
+) -> int:  # fmt: skip
+    """Trade taker row `tk` against maker row `mk` at `price`; return lots traded."""
+    m = tk[O_MARKET]
+    q = min(tk[O_REMAINING], mk[O_REMAINING])
+    tk[O_REMAINING] -= q
+    tk[O_FILLED] += q
+    mk[O_REMAINING] -= q
+    mk[O_FILLED] += q
+    mkt = markets[m]
+    if tk[O_SIDE] == BUY:
+        taker_fee, maker_fee = settle_fill(
+            bal, touched, sc, assets, mkt, tk, mk, price, q, tk[O_TAKER_BPS], mk[O_MAKER_BPS]
+        )
+    else:
+        maker_fee, taker_fee = settle_fill(
+            bal, touched, sc, assets, mkt, mk, tk, price, q, mk[O_MAKER_BPS], tk[O_TAKER_BPS]
+        )
+    mkt[M_TRADE_SEQ] += 1
+    mkt[M_LAST_PRICE] = price
+    mkt[M_REF_PRICE] = price
+    emit_trade(ev, sc, seq, mkt[M_TRADE_SEQ], tk, mk, price, q, maker_fee, taker_fee)
+    return int(q)
+
+
+@kernel
+def match(
+    ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
+    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,
+    tk: I64Array,
+) -> int:  # fmt: skip
+    """Walk the opposite side until the taker fills, stops crossing, or STP stops it.
+
+    Returns the buffer and OK, or the STP reason that expired the taker. One BOOK_DELTA is
+    emitted per level the taker changed, when it leaves that level.
+    """
+    m, side = tk[O_MARKET], tk[O_SIDE]
+    opp = 1 - side
+    lv = levels[m, opp]
+    mode = tk[O_STP]
+    stopped = OK
+    while tk[O_REMAINING] > 0 and stopped == OK:
+        n = markets[m, M_NLEVELS + opp]
+        if n == 0 or not crosses(side, tk[O_PRICE], lv[n - 1, LV_PRICE]):
+            break
+        i = n - 1
+        price = lv[i, LV_PRICE]
+        changed = False
+        while tk[O_REMAINING] > 0:
+            slot = lv[i, LV_HEAD]
+            mk = orders[slot]
+            if mode != STP_NONE and mk[O_ACCOUNT] == tk[O_ACCOUNT]:
+                code = stp_code(mode)
+                prevented = min(tk[O_REMAINING], mk[O_REMAINING])
+                emit_stp(ev, sc, seq, tk, mk, price, prevented, code)
+                if mode != STP_EXPIRE_TAKER:
+                    unlink_at(orders, levels, markets, m, opp, i, slot, mk[O_REMAINING])
+                    changed = True
+                    release_lock(bal, touched, sc, markets[m], mk)
+                    mk[O_STATUS] = EXPIRED_IN_MATCH
+                    emit_done(ev, sc, seq, mk, EXPIRED_IN_MATCH, code)
+                    free_slot(orders, markets, sc, idmap, slot)
+                if mode != STP_EXPIRE_MAKER:
+                    stopped = code
+            else:
+                q = fill(ev, sc, orders, markets, bal, assets, touched, seq, tk, mk, price)
+                changed = True
+                if mk[O_REMAINING] == 0:
+                    unlink_at(orders, levels, markets, m, opp, i, slot, q)
+                    mk[O_STATUS] = FILLED
+                    emit_done(ev, sc, seq, mk, FILLED, OK)
+                    free_slot(orders, markets, sc, idmap, slot)
+                else:
+                    lv[i, LV_QTY] -= q
+                    mk[O_STATUS] = PARTIALLY_FILLED
+            if stopped != OK or markets[m, M_NLEVELS + opp] < n:
+                break
+        if changed:
+            gone = markets[m, M_NLEVELS + opp] < n
+            markets[m, M_BOOK_SEQ] += 1
+            left = 0 if gone else lv[i, LV_QTY]
+            emit_delta(ev, sc, seq, markets[m, M_BOOK_SEQ], m, opp, price, left)
+    return stopped

@@ -1,0 +1,204 @@
+"""Order entry: PLACE_ORDER, and running any taker to its end (rest, fill or expire).
+
+`place` accepts or rejects, locks funds, runs `match`, then `finish` decides the taker's
+fate. `run_taker` is shared with triggered stops and repriced amends, whose taker row is a live
+slot rather than the scratch row. Pure kernels, no I/O.
+"""
+
+from __future__ import annotations
+
+from engine.codes import (
+    EXPIRED,
+    EXPIRED_IN_MATCH,
+    FILLED,
+    FOK,
+    GTC,
+    LIMIT,
+    MATCH_FOK_NOT_FILLABLE,
+    MATCH_IOC_REMAINDER,
+    MATCH_MARKET_COLLAR,
+    MATCH_NO_LIQUIDITY,
+    MATCH_PRICE_LEVELS_FULL,
+    NEW,
+    OK,
+    PARTIALLY_FILLED,
+    PENDING_TRIGGER,
+    STOP_LIMIT,
+    STOP_MARKET,
+    STP_MARKET_DEFAULT,
+)
+from engine.kernels.book import alloc_slot, free_slot, has_room, rest, stop_append
+from engine.kernels.checks import check_place
+from engine.kernels.emit import emit_delta, emit_done, emit_verdict
+from engine.kernels.jit import kernel
+from engine.kernels.match import fok_fillable, match
+from engine.kernels.risk import lock_for, release_lock
+from engine.layout import (
+    A_MAKER_BPS,
+    A_TAKER_BPS,
+    M_BOOK_SEQ,
+    M_NLEVELS,
+    M_STP_DEFAULT,
+    NIL,
+    O_ACCOUNT,
+    O_CLIENT_TAG,
+    O_FILLED,
+    O_FLAGS,
+    O_ID,
+    O_LOCKED,
+    O_MAKER_BPS,
+    O_MARKET,
+    O_NFIELDS,
+    O_PRICE,
+    O_QTY,
+    O_REMAINING,
+    O_SEQ,
+    O_SIDE,
+    O_STATUS,
+    O_STOP_PRICE,
+    O_STP,
+    O_TAKER_BPS,
+    O_TIF,
+    O_TS,
+    O_TYPE,
+    I64Array,
+    Record,
+    Records,
+)
+
+
+@kernel
+def fill_row(row: I64Array, cmd: Record, markets: I64Array, accounts: I64Array, limit: int) -> None:
+    """Write a new order's row from its command (fee rates captured now)."""
+    row[O_ID] = cmd.order_id
+    row[O_ACCOUNT] = cmd.account
+    row[O_MARKET] = cmd.market
+    row[O_SIDE] = cmd.side
+    row[O_TYPE] = cmd.order_type
+    row[O_TIF] = cmd.tif
+    row[O_FLAGS] = cmd.flags
+    stp = cmd.stp
+    row[O_STP] = markets[cmd.market, M_STP_DEFAULT] if stp == STP_MARKET_DEFAULT else stp
+    row[O_STATUS] = PENDING_TRIGGER if cmd.order_type >= STOP_MARKET else NEW
+    row[O_PRICE] = limit
+    row[O_STOP_PRICE] = cmd.stop_price
+    row[O_QTY] = cmd.qty
+    row[O_REMAINING] = cmd.qty
+    row[O_FILLED] = 0
+    row[O_LOCKED] = 0
+    row[O_MAKER_BPS] = accounts[cmd.account, A_MAKER_BPS]
+    row[O_TAKER_BPS] = accounts[cmd.account, A_TAKER_BPS]
+    row[O_SEQ] = cmd.seq
+    row[O_TS] = cmd.ts_ns
+    row[O_CLIENT_TAG] = cmd.client_tag
+
+
+@kernel
+def expire_reason(levels: I64Array, markets: I64Array, row: I64Array) -> int:
+    """Why an unfilled IOC / FOK / market remainder expires."""
+    if row[O_TYPE] == LIMIT or row[O_TYPE] == STOP_LIMIT:
+        return MATCH_IOC_REMAINDER
+    if markets[row[O_MARKET], M_NLEVELS + 1 - row[O_SIDE]] == 0:
+        return MATCH_NO_LIQUIDITY
+    return MATCH_MARKET_COLLAR
+
+
+@kernel
+def end_order(
+    ev: Records, sc: I64Array, orders: I64Array, markets: I64Array, bal: I64Array,
+    idmap: I64Array, touched: I64Array, seq: int, slot: int, row: I64Array, status: int,
+    code: int,
+) -> None:  # fmt: skip
+    """Finish an order that will not rest: release its lock, report, free its slot."""
+    release_lock(bal, touched, sc, markets[row[O_MARKET]], row)
+    row[O_STATUS] = status
+    emit_done(ev, sc, seq, row, status, code)
+    if slot != NIL:
+        free_slot(orders, markets, sc, idmap, slot)
+
+
+@kernel
+def finish(
+    ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
+    bal: I64Array, idmap: I64Array, touched: I64Array, seq: int, slot: int, row: I64Array,
+    stopped: int,
+) -> None:  # fmt: skip
+    """After matching: filled, expired by STP, rested (GTC limit) or expired remainder."""
+    if row[O_REMAINING] == 0:
+        end_order(ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, FILLED, OK)
+        return
+    if stopped != OK:
+        end_order(
+            ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, EXPIRED_IN_MATCH,
+            stopped,
+        )  # fmt: skip
+        return
+    is_limit = row[O_TYPE] == LIMIT or row[O_TYPE] == STOP_LIMIT
+    if not (is_limit and row[O_TIF] == GTC):
+        code = expire_reason(levels, markets, row)
+        end_order(ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, EXPIRED, code)
+        return
+    m, side, price = row[O_MARKET], row[O_SIDE], row[O_PRICE]
+    if not has_room(levels, markets, m, side, price):
+        code = MATCH_PRICE_LEVELS_FULL
+        end_order(ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, EXPIRED, code)
+        return
+    if slot == NIL:
+        slot = alloc_slot(orders, markets, sc, idmap, row[O_ID], m)
+        for f in range(O_NFIELDS):
+            orders[slot, f] = row[f]
+    orders[slot, O_STATUS] = NEW if row[O_FILLED] == 0 else PARTIALLY_FILLED
+    left = rest(orders, levels, markets, m, side, price, slot, row[O_REMAINING])
+    markets[m, M_BOOK_SEQ] += 1
+    emit_delta(ev, sc, seq, markets[m, M_BOOK_SEQ], m, side, price, left)
+
+
+@kernel
+def run_taker(
+    ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
+    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,
+    slot: int, row: I64Array,
+) -> None:  # fmt: skip
+    """Match a funded taker row and finish it (FOK is checked first and is all-or-nothing)."""
+    if row[O_TIF] == FOK and not fok_fillable(
+        orders, levels, markets, row[O_MARKET], row[O_SIDE], row[O_PRICE], row[O_REMAINING],
+        row[O_ACCOUNT], row[O_STP],
+    ):  # fmt: skip
+        code = MATCH_FOK_NOT_FILLABLE
+        end_order(ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, EXPIRED, code)
+        return
+    stopped = match(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, row)
+    finish(ev, sc, orders, levels, markets, bal, idmap, touched, seq, slot, row, stopped)
+
+
+@kernel
+def place(
+    ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
+    markets: I64Array, bal: I64Array, accounts: I64Array, assets: I64Array, idmap: I64Array,
+    touched: I64Array,
+) -> None:  # fmt: skip
+    """PLACE_ORDER: check, accept, lock funds, then rest a stop or run the taker."""
+    code, limit = check_place(cmd, orders, levels, markets, bal, accounts, sc, idmap)
+    is_stop = cmd.order_type == STOP_MARKET or cmd.order_type == STOP_LIMIT
+    if code != OK:
+        emit_verdict(ev, sc, cmd, code, 0)
+        return
+    emit_verdict(ev, sc, cmd, OK, PENDING_TRIGGER if is_stop else NEW)
+    mkt = markets[cmd.market]
+    if is_stop:
+        slot = alloc_slot(orders, markets, sc, idmap, cmd.order_id, cmd.market)
+        row = orders[slot]
+        fill_row(row, cmd, markets, accounts, limit)
+        lock_for(bal, touched, sc, mkt, row)
+        stop_append(orders, markets, cmd.market, slot)
+        return
+    row = orders[orders.shape[0] - 1]  # the scratch taker row
+    fill_row(row, cmd, markets, accounts, limit)
+    if row[O_TIF] == FOK and not fok_fillable(
+        orders, levels, markets, cmd.market, cmd.side, limit, cmd.qty, cmd.account, row[O_STP]
+    ):
+        code = MATCH_FOK_NOT_FILLABLE
+        end_order(ev, sc, orders, markets, bal, idmap, touched, cmd.seq, NIL, row, EXPIRED, code)
+        return
+    lock_for(bal, touched, sc, mkt, row)
+    run_taker(ev, sc, orders, levels, markets, bal, assets, idmap, touched, cmd.seq, NIL, row)

@@ -1,0 +1,229 @@
+"""Memory layout of the engine: command and event dtypes, state column indices, capacities.
+
+Owns every number that describes *where* something lives; imports numpy only. Kernels index
+the state arrays with the column constants below, so a reader can follow any field from a
+command to the book. Changing a column index invalidates snapshots (bump SNAPSHOT_VERSION)
+and Numba's on-disk cache (delete ``__pycache__/*.nb[ic]`` under ``engine/kernels``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+I64Array = npt.NDArray[np.int64]
+Records = npt.NDArray[Any]  # an array of COMMAND_DTYPE or EVENT_DTYPE records
+Record = Any  # one such record (numpy.void in Python, a Record inside kernels)
+
+NIL = -1  # "no slot / no order / no level" in every linked structure
+SNAPSHOT_VERSION = 1
+
+# Hard limits that keep every product and sum inside int64 (checked on input, so kernels
+# never overflow): notional = price * qty * quote_per_tick_lot <= MAX_NOTIONAL_MINOR, and the
+# outstanding total of any asset (credits - debits) <= MAX_TOTAL_MINOR.
+MAX_PRICE_TICKS = 1 << 40
+MAX_QTY_LOTS = 1 << 40
+MAX_UNIT_MINOR = 1 << 40  # base_per_lot and quote_per_tick_lot
+MAX_NOTIONAL_MINOR = 1 << 61
+MAX_TOTAL_MINOR = 1 << 62
+MAX_BPS = 10_000
+
+# --- commands ------------------------------------------------------------------------------
+COMMAND_DTYPE = np.dtype(
+    [
+        ("seq", np.int64),  # global sequence number; must exceed the last applied one
+        ("ts_ns", np.int64),  # caller-supplied time (the engine never reads a clock)
+        ("client_tag", np.int64),  # opaque, echoed in ACCEPTED / REJECTED (value_a)
+        ("order_id", np.int64),  # PLACE: new id (> 0, unique among live orders);
+        #                          CANCEL / AMEND: the order concerned
+        ("price", np.int64),  # PLACE / AMEND: limit price ticks; SET_REFERENCE_PRICE and
+        #                       ADD_MARKET: (initial) reference price ticks
+        ("qty", np.int64),  # PLACE: lots; AMEND: new remaining lots; ADD_MARKET: base_per_lot
+        ("stop_price", np.int64),  # STOP_*: trigger price ticks; ADD_MARKET: quote_per_tick_lot
+        ("amount", np.int64),  # balance commands: minor units; ADD_MARKET: min notional
+        ("account", np.int32),  # owner / source account; ADD_MARKET: fee account
+        ("account2", np.int32),  # TRANSFER: destination account
+        ("market", np.int32),  # market id (dense, < max_markets)
+        ("asset", np.int32),  # balance commands: asset; ADD_MARKET: base asset
+        ("asset2", np.int32),  # ADD_MARKET: quote asset
+        ("bps1", np.int32),  # SET_FEE_RATE: maker bps; ADD_MARKET: price band bps (0 = off)
+        ("bps2", np.int32),  # SET_FEE_RATE: taker bps; ADD_MARKET: market collar bps (>= 1)
+        ("tick_step", np.int32),  # ADD_MARKET: prices must be multiples of it (>= 1)
+        ("lot_step", np.int32),  # ADD_MARKET: quantities must be multiples of it (>= 1)
+        ("kind", np.int16),  # engine.codes command kind
+        ("side", np.int8),  # BUY / SELL
+        ("order_type", np.int8),  # LIMIT / MARKET / STOP_MARKET / STOP_LIMIT
+        ("tif", np.int8),  # GTC / IOC / FOK
+        ("stp", np.int8),  # STP mode; 0 = market default (ADD_MARKET: the default)
+        ("flags", np.int8),  # FLAG_POST_ONLY
+        ("status", np.int8),  # SET_MARKET_STATUS / ADD_MARKET: market status
+    ],
+    align=True,
+)
+
+# --- events --------------------------------------------------------------------------------
+# Field meaning per kind (unused fields are 0):
+#   ACCEPTED / REJECTED  order_id, account, market, asset, side, price, qty (lots, or minor
+#                        units for balance commands), status (order: NEW or PENDING_TRIGGER),
+#                        code, value_a = client_tag, value_b = command kind
+#   TRADE                order_id = taker, maker_order_id, account = taker account,
+#                        maker_account, market, side = taker side, price, qty,
+#                        value_a = maker fee, value_b = taker fee (quote minor units),
+#                        market_seq = per-market trade number
+#   ORDER_DONE           order_id, account, market, side, price, status (final), code (reason),
+#                        qty = filled lots in total, value_a = lots left unfilled
+#   BALANCE_CHANGED      account, asset, value_a = available, value_b = locked (absolute,
+#                        one per touched balance at the end of each command)
+#   BOOK_DELTA           market, side, price, qty = new absolute level quantity (0 = gone),
+#                        market_seq = the market's book sequence (+1 per delta)
+#   ORDER_AMENDED        order_id, account, market, side, price, qty = new remaining lots,
+#                        value_a = 1 if time priority was kept
+#   SELF_TRADE_PREVENTED order_id = taker, maker_order_id, account, maker_account, market,
+#                        side = taker side, price = maker price, qty = prevented lots, code
+#   STOP_TRIGGERED       order_id, account, market, side, price = triggering trade price,
+#                        qty = remaining lots
+EVENT_DTYPE = np.dtype(
+    [
+        ("seq", np.int64),
+        ("market_seq", np.int64),
+        ("order_id", np.int64),
+        ("maker_order_id", np.int64),
+        ("price", np.int64),
+        ("qty", np.int64),
+        ("value_a", np.int64),
+        ("value_b", np.int64),
+        ("account", np.int32),
+        ("maker_account", np.int32),
+        ("market", np.int32),
+        ("asset", np.int32),
+        ("code", np.int16),
+        ("kind", np.int8),
+        ("side", np.int8),
+        ("status", np.int8),
+    ],
+    align=True,
+)
+
+# --- order rows: orders[slot, O_*] ---------------------------------------------------------
+O_ID = 0
+O_ACCOUNT = 1
+O_MARKET = 2
+O_SIDE = 3
+O_TYPE = 4
+O_TIF = 5
+O_FLAGS = 6
+O_STP = 7  # resolved mode (never STP_MARKET_DEFAULT)
+O_STATUS = 8
+O_PRICE = 9  # limit price; STOP_MARKET: collar price computed from the stop price
+O_STOP_PRICE = 10
+O_QTY = 11  # filled + remaining
+O_REMAINING = 12
+O_FILLED = 13
+O_LOCKED = 14  # funds locked for the remaining quantity (quote for buys, base for sells)
+O_MAKER_BPS = 15  # fee rates captured at acceptance
+O_TAKER_BPS = 16
+O_NEXT = 17  # FIFO at the price level / stop list / free list
+O_PREV = 18
+O_SEQ = 19
+O_TS = 20
+O_CLIENT_TAG = 21
+O_NFIELDS = 22
+
+# --- price levels: levels[market, side, i, LV_*], sorted so the best level is last ---------
+LV_PRICE = 0
+LV_QTY = 1
+LV_HEAD = 2
+LV_TAIL = 3
+LV_COUNT = 4
+LV_NFIELDS = 5
+
+# --- markets[market, M_*] ------------------------------------------------------------------
+M_ACTIVE = 0
+M_BASE = 1
+M_QUOTE = 2
+M_BASE_PER_LOT = 3
+M_QUOTE_PER_TICK_LOT = 4
+M_MIN_NOTIONAL = 5
+M_BAND_BPS = 6
+M_COLLAR_BPS = 7
+M_STP_DEFAULT = 8
+M_FEE_ACCOUNT = 9
+M_REF_PRICE = 10
+M_LAST_PRICE = 11  # last trade price, 0 before the first trade
+M_STATUS = 12
+M_BOOK_SEQ = 13
+M_TRADE_SEQ = 14
+M_NLEVELS = 15  # M_NLEVELS + side
+M_LIVE = 17  # live orders (resting + pending stops)
+M_STOP_HEAD = 18
+M_STOP_TAIL = 19
+M_TICK_STEP = 20
+M_LOT_STEP = 21
+M_NFIELDS = 22
+
+# --- balances[account, asset, B_*] ---------------------------------------------------------
+B_AVAILABLE = 0
+B_LOCKED = 1  # orders + withdrawal holds
+B_HELD = 2  # the withdrawal-hold part of B_LOCKED
+B_STAMP = 3  # command counter of the last touch (coalesces BALANCE_CHANGED events)
+B_NFIELDS = 4
+
+# --- accounts[account, A_*] ----------------------------------------------------------------
+A_MAKER_BPS = 0
+A_TAKER_BPS = 1
+A_NFIELDS = 2
+
+# --- assets[asset, AS_*] -------------------------------------------------------------------
+AS_CREDITS = 0
+AS_DEBITS = 1
+AS_FEES = 2
+AS_NFIELDS = 3
+
+# --- scalars sc[S_*] -----------------------------------------------------------------------
+S_LAST_SEQ = 0
+S_FREE_HEAD = 1
+S_LIVE_ORDERS = 2
+S_COUNTER = 3  # commands applied (balance touch stamp)
+S_NEV = 4  # scratch: events written in the current batch
+S_NTOUCH = 5  # scratch: balances touched by the current command
+S_NFIELDS = 6
+
+# --- idmap[i, ID_*]: open addressing, linear probing, key 0 = empty ------------------------
+ID_KEY = 0
+ID_SLOT = 1
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Capacities; every array is allocated once from these and never reallocated."""
+
+    max_markets: int = 8
+    max_accounts: int = 1024
+    max_assets: int = 8
+    max_orders: int = 100_000  # live orders (resting + pending stops), all markets
+    max_price_levels: int = 4096  # per market and side
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not 1 <= value <= 1 << 31:
+                raise ValueError(f"EngineConfig.{name} must be in [1, 2**31], got {value}")
+
+    @property
+    def idmap_capacity(self) -> int:
+        """Power of two at least twice max_orders: probes stay short."""
+        cap = 1
+        while cap < 2 * self.max_orders:
+            cap <<= 1
+        return cap
+
+    def to_array(self) -> I64Array:
+        """Serialise for snapshots."""
+        return np.array(list(asdict(self).values()), dtype=np.int64)
+
+    @classmethod
+    def from_array(cls, values: I64Array) -> EngineConfig:
+        """Inverse of to_array."""
+        return cls(*(int(v) for v in values))

@@ -1,0 +1,141 @@
+"""Engine state: the preallocated arrays, their hash, and the snapshot byte format.
+
+Everything that must survive a restart lives in `EngineState`'s arrays; nothing else does.
+Snapshot format: magic, version, zlib-compressed payload (config + arrays), the state hash
+of the arrays and a blake2b digest of all of it. Imports numpy and the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.layout import (
+    A_NFIELDS,
+    AS_NFIELDS,
+    B_NFIELDS,
+    LV_NFIELDS,
+    M_NFIELDS,
+    NIL,
+    O_NEXT,
+    O_NFIELDS,
+    S_FREE_HEAD,
+    S_NFIELDS,
+    SNAPSHOT_VERSION,
+    EngineConfig,
+    I64Array,
+)
+
+MAGIC = b"CAASENG\x00"
+STATE_ARRAYS = ("orders", "levels", "markets", "bal", "accounts", "assets", "sc", "idmap")
+_HEADER = struct.Struct("<8sII")  # magic, version, payload length
+_DIGEST = 32
+
+
+def _touched_zeros(shape: tuple[int, ...]) -> I64Array:
+    """Zeros whose pages are already mapped: no page faults later, on the hot path."""
+    arr = np.empty(shape, dtype=np.int64)
+    arr.fill(0)
+    return arr
+
+
+class SnapshotError(ValueError):
+    """The snapshot is truncated, corrupt, of another version, or fails its state hash."""
+
+
+@dataclass
+class EngineState:
+    """The engine's arrays. `orders` has one extra, last row: the scratch taker row."""
+
+    config: EngineConfig
+    orders: I64Array
+    levels: I64Array
+    markets: I64Array
+    bal: I64Array
+    accounts: I64Array
+    assets: I64Array
+    sc: I64Array
+    idmap: I64Array
+
+    @classmethod
+    def allocate(cls, config: EngineConfig) -> EngineState:
+        """Zeroed arrays with every slot on the free list."""
+        orders = _touched_zeros((config.max_orders + 1, O_NFIELDS))
+        orders[: config.max_orders, O_NEXT] = np.arange(1, config.max_orders + 1)
+        orders[config.max_orders - 1, O_NEXT] = NIL
+        sc = np.zeros(S_NFIELDS, dtype=np.int64)
+        sc[S_FREE_HEAD] = 0
+        return cls(
+            config=config,
+            orders=orders,
+            levels=_touched_zeros((config.max_markets, 2, config.max_price_levels, LV_NFIELDS)),
+            markets=np.zeros((config.max_markets, M_NFIELDS), dtype=np.int64),
+            bal=np.zeros((config.max_accounts, config.max_assets, B_NFIELDS), dtype=np.int64),
+            accounts=np.zeros((config.max_accounts, A_NFIELDS), dtype=np.int64),
+            assets=np.zeros((config.max_assets, AS_NFIELDS), dtype=np.int64),
+            sc=sc,
+            idmap=_touched_zeros((config.idmap_capacity, 2)),
+        )
+
+    def arrays(self) -> list[I64Array]:
+        """State arrays in their fixed order."""
+        return [getattr(self, name) for name in STATE_ARRAYS]
+
+    def state_hash(self) -> str:
+        """blake2b over the config and every state array, hex."""
+        h = hashlib.blake2b(digest_size=_DIGEST)
+        h.update(self.config.to_array().tobytes())
+        for arr in self.arrays():
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
+    def to_bytes(self) -> bytes:
+        """Snapshot bytes: header, compressed payload, state hash, digest of everything."""
+        parts = [self.config.to_array().tobytes()]
+        parts.extend(np.ascontiguousarray(a).tobytes() for a in self.arrays())
+        payload = zlib.compress(b"".join(parts), 1)
+        body = _HEADER.pack(MAGIC, SNAPSHOT_VERSION, len(payload)) + payload
+        body += bytes.fromhex(self.state_hash())
+        return body + hashlib.blake2b(body, digest_size=_DIGEST).digest()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EngineState:
+        """Inverse of to_bytes; raises SnapshotError unless every check passes."""
+        if len(data) < _HEADER.size + 2 * _DIGEST:
+            raise SnapshotError("snapshot is truncated")
+        body, digest = data[:-_DIGEST], data[-_DIGEST:]
+        if hashlib.blake2b(body, digest_size=_DIGEST).digest() != digest:
+            raise SnapshotError("snapshot digest mismatch: the data is corrupt")
+        magic, version, length = _HEADER.unpack_from(body)
+        if magic != MAGIC:
+            raise SnapshotError("not an engine snapshot")
+        if version != SNAPSHOT_VERSION:
+            raise SnapshotError(f"snapshot version {version}, expected {SNAPSHOT_VERSION}")
+        payload = body[_HEADER.size : _HEADER.size + length]
+        stored_hash = body[_HEADER.size + length :].hex()
+        state = cls._decode(zlib.decompress(payload))
+        if state.state_hash() != stored_hash:
+            raise SnapshotError("state hash mismatch after restore")
+        return state
+
+    @classmethod
+    def _decode(cls, raw: bytes) -> EngineState:
+        n_cfg = len(EngineConfig().to_array())
+        config = EngineConfig.from_array(np.frombuffer(raw[: 8 * n_cfg], dtype=np.int64))
+        blank = cls.allocate(config)
+        offset = 8 * n_cfg
+        arrays = {}
+        for name, template in zip(STATE_ARRAYS, blank.arrays(), strict=True):
+            size = template.nbytes
+            chunk = np.frombuffer(raw[offset : offset + size], dtype=np.int64)
+            if chunk.size * 8 != size:
+                raise SnapshotError(f"snapshot array {name} is truncated")
+            arrays[name] = chunk.reshape(template.shape).copy()
+            offset += size
+        if offset != len(raw):
+            raise SnapshotError("snapshot has trailing data")
+        return cls(config=config, **arrays)
