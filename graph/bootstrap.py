@@ -19,6 +19,7 @@ from domains.compliance.service import ComplianceService
 from domains.custody.repository import INDEXES as CUSTODY_INDEXES
 from domains.custody.repository import MongoCustodyRepository
 from domains.custody.service import CustodyService
+from domains.orders.catalog import OrdersMarketCatalog
 from domains.orders.repository import INDEXES as ORDERS_INDEXES
 from domains.orders.repository import MongoOrdersRepository
 from domains.orders.service import OrdersService
@@ -66,9 +67,13 @@ class Platform:
         )
         self.db = self.client[self.settings.mongodb_db]
         self.broker = make_broker(self.settings.redis_url)
+        orders = OrdersService(MongoOrdersRepository(self.db), self.broker)
+        accounts = AccountsService(
+            MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
+        )
         self.services = {
-            AccountsService: AccountsService(MongoAccountsRepository(self.db)),
-            OrdersService: OrdersService(MongoOrdersRepository(self.db), self.broker),
+            AccountsService: accounts,
+            OrdersService: orders,
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             CustodyService: CustodyService(MongoCustodyRepository(self.db)),
             ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),

@@ -13,7 +13,8 @@ import os
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from domains.accounts.model import Brand
+from domains.accounts.configuration import system_actor
+from domains.accounts.model import Brand, FeeSchedule, FeeTier
 from domains.accounts.service import AccountsService
 from domains.compliance.model import KycStatus
 from domains.compliance.service import ComplianceService
@@ -80,6 +81,12 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         )
         tenant = await accounts.create_tenant(DEMO_TENANT, "CH", brand)
     scope = TenantScope(tenant.id)
+    seeder = system_actor("seed")
+    schedule = FeeSchedule.of(
+        [FeeTier(Decimal(0), 10, 20), FeeTier(Decimal(1_000_000), 8, 16)], markup_bps=5
+    )
+    await accounts.set_fee_schedule(seeder, tenant.id, schedule)
+    await accounts.set_listed_markets(seeder, tenant.id, [f"{b}-{q}" for b, q, *_ in DEMO_MARKETS])
     keys = [
         DemoKey("operator", "OPERATOR", await _ensure_key(platform, "key_demo_operator",
                 Role.OPERATOR, None), None, None, None),

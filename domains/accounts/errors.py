@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from domains.shared.errors import ConflictError, NotFoundError
+from domains.shared.errors import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
 
 
 class TenantNotFoundError(NotFoundError):
@@ -23,3 +29,17 @@ class DuplicateTenantError(ConflictError):
 
 class SubAccountLimitError(ConflictError):
     """The customer has the maximum number of sub-accounts."""
+
+
+class ProductNotPermittedError(DomainError):
+    """The tenant's jurisdiction does not permit this product (e.g. PERPETUAL futures)."""
+
+    code = "PRODUCT_NOT_PERMITTED"
+
+
+class UnknownMarketError(ValidationError):
+    """A market id that the platform does not have."""
+
+
+class MarketCatalogUnavailableError(UnavailableError):
+    """No market catalog is wired into the accounts service, so markets cannot be listed."""

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from domains.accounts.model import Account, Customer, Tenant
+from domains.accounts.model import Account, Customer, Tenant, TenantConfig
 from domains.accounts.service import AccountsService
 from domains.shared.context import RequestContext
 
@@ -40,3 +40,14 @@ def tenants(ctx: RequestContext) -> DataLoader[str, Tenant | None]:
     """Tenants by id, visible to the caller."""
     scope, service = ctx.scope(), ctx.get(AccountsService)
     return _loader(ctx, "accounts.tenant", lambda keys: service.tenants(scope, keys))
+
+
+def tenant_configs(ctx: RequestContext) -> DataLoader[str, TenantConfig | None]:
+    """Tenant configurations by tenant id, for tenants visible to the caller."""
+    scope, service = ctx.scope(), ctx.get(AccountsService)
+
+    async def load(keys: list[str]) -> list[TenantConfig | None]:
+        found = {c.tenant_id: c for c in await service.tenant_configs(scope, keys)}
+        return [found.get(key) for key in keys]
+
+    return ctx.loader("accounts.tenant_config", lambda: DataLoader(load_fn=load))

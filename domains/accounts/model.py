@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
 
 from domains.shared.context import Role
+from domains.shared.errors import ValidationError
 
 
 class TenantStatus(enum.Enum):
@@ -87,3 +91,196 @@ class ApiKey:
 
 
 MAX_SUB_ACCOUNTS = 100
+
+
+# --- White-label configuration of a tenant ---------------------------------------------------
+
+
+class Product(enum.Enum):
+    """What a market trades, as far as permissions, listings and risk warnings go."""
+
+    SPOT = "SPOT"
+    PERPETUAL = "PERPETUAL"
+
+
+class RoutingMode(enum.Enum):
+    """Where a tenant's orders may be filled."""
+
+    INTERNAL_ONLY = "INTERNAL_ONLY"
+    INTERNAL_THEN_EXTERNAL = "INTERNAL_THEN_EXTERNAL"
+    EXTERNAL_ONLY = "EXTERNAL_ONLY"
+
+
+MAX_FEE_BPS = 1000
+MAX_MARKUP_BPS = 500
+MAX_FEE_TIERS = 20
+MAX_SLIPPAGE_BPS = 1000
+MAX_LISTED_MARKETS = 500
+MAX_RISK_WARNING_CHARS = 4000
+MIN_VOLUME_DECIMALS = 8
+MAX_MIN_VOLUME_30D = Decimal(10) ** 15
+
+
+def _bps(value: int, field: str, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ValidationError(f"{field} must be an integer from 0 to {high} bps", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class FeeTier:
+    """Platform fee rates for customers whose 30-day volume (quote asset) reaches a threshold."""
+
+    min_volume_30d: Decimal
+    maker_bps: int
+    taker_bps: int
+
+
+@dataclass(frozen=True)
+class FeeSchedule:
+    """Volume tiers of the platform fee, plus the institution's own markup, disclosed apart.
+
+    Build it with ``FeeSchedule.of`` (validates); ``tiers`` ascend strictly from volume 0.
+    """
+
+    tiers: tuple[FeeTier, ...]
+    markup_bps: int = 0
+
+    @classmethod
+    def of(cls, tiers: Sequence[FeeTier], markup_bps: int = 0) -> FeeSchedule:
+        """A validated schedule, or ValidationError naming the offending field."""
+        if not 1 <= len(tiers) <= MAX_FEE_TIERS:
+            raise ValidationError(f"a fee schedule has 1 to {MAX_FEE_TIERS} tiers", field="tiers")
+        previous: Decimal | None = None
+        for index, tier in enumerate(tiers):
+            where = f"tiers[{index}]"
+            volume = tier.min_volume_30d
+            if not volume.is_finite() or not 0 <= volume <= MAX_MIN_VOLUME_30D:
+                raise ValidationError(
+                    f"{where}.minVolume30d must be from 0 to {MAX_MIN_VOLUME_30D}", field=where
+                )
+            exponent = volume.normalize().as_tuple().exponent
+            if isinstance(exponent, int) and -exponent > MIN_VOLUME_DECIMALS:
+                raise ValidationError(
+                    f"{where}.minVolume30d has more than {MIN_VOLUME_DECIMALS} decimals",
+                    field=where,
+                )
+            if previous is None and volume != 0:
+                raise ValidationError("the first tier must start at minVolume30d 0", field=where)
+            if previous is not None and volume <= previous:
+                raise ValidationError(
+                    "tier thresholds must increase strictly, lowest first", field=where
+                )
+            _bps(tier.maker_bps, f"{where}.makerBps", MAX_FEE_BPS)
+            _bps(tier.taker_bps, f"{where}.takerBps", MAX_FEE_BPS)
+            previous = volume
+        _bps(markup_bps, "markupBps", MAX_MARKUP_BPS)
+        return cls(tiers=tuple(tiers), markup_bps=markup_bps)
+
+    def tier_for(self, volume_30d: Decimal) -> FeeTier:
+        """The highest tier whose threshold ``volume_30d`` reaches (the first one below 0)."""
+        chosen = self.tiers[0]
+        for tier in self.tiers:
+            if volume_30d >= tier.min_volume_30d:
+                chosen = tier
+        return chosen
+
+    def rates_for(self, volume_30d: Decimal) -> tuple[int, int]:
+        """Platform fee ``(maker_bps, taker_bps)`` at this 30-day volume, markup excluded."""
+        tier = self.tier_for(volume_30d)
+        return tier.maker_bps, tier.taker_bps
+
+    def all_in_rates_for(self, volume_30d: Decimal) -> tuple[int, int]:
+        """What the customer pays ``(maker_bps, taker_bps)``: platform fee plus markup."""
+        maker, taker = self.rates_for(volume_30d)
+        return maker + self.markup_bps, taker + self.markup_bps
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """Where orders may be filled and how far from the reference price an external fill may be."""
+
+    mode: RoutingMode
+    max_slippage_bps: int
+
+    @classmethod
+    def of(cls, mode: RoutingMode, max_slippage_bps: int) -> RoutingPolicy:
+        """A validated policy, or ValidationError."""
+        return cls(mode, _bps(max_slippage_bps, "maxSlippageBps", MAX_SLIPPAGE_BPS))
+
+
+DEFAULT_FEE_SCHEDULE = FeeSchedule(tiers=(FeeTier(Decimal(0), 10, 20),), markup_bps=0)
+DEFAULT_ROUTING = RoutingPolicy(RoutingMode.INTERNAL_THEN_EXTERNAL, 50)
+DEFAULT_PRODUCTS: frozenset[Product] = frozenset({Product.SPOT})
+DEFAULT_RISK_WARNINGS: Mapping[Product, str] = MappingProxyType(
+    {
+        Product.SPOT: (
+            "Crypto-assets are highly volatile and you may lose some or all of the money you "
+            "invest. They are not covered by deposit guarantee or investor compensation "
+            "schemes. Fees are shown before you confirm an order."
+        ),
+        Product.PERPETUAL: (
+            "Perpetual futures are leveraged derivatives: a small price move can cause losses "
+            "larger than your margin and your position may be liquidated without notice. "
+            "Funding payments apply every funding interval. Only trade with money you can "
+            "afford to lose."
+        ),
+    }
+)
+
+
+def risk_warning_text(text: str) -> str:
+    """A validated risk warning text: 1 to MAX_RISK_WARNING_CHARS characters after trimming."""
+    text = text.strip()
+    if not text or len(text) > MAX_RISK_WARNING_CHARS:
+        raise ValidationError(
+            f"a risk warning has 1 to {MAX_RISK_WARNING_CHARS} characters", field="text"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    """Everything a tenant configured (defaults where it did not), for other services to read.
+
+    ``listed_markets`` are market ids such as ``BTC-USDT``; ``risk_warnings`` has every product;
+    ``permitted_products`` are the products the tenant's jurisdiction allows right now.
+    """
+
+    tenant_id: str
+    jurisdiction: str
+    fee_schedule: FeeSchedule = DEFAULT_FEE_SCHEDULE
+    listed_markets: frozenset[str] = frozenset()
+    routing: RoutingPolicy = DEFAULT_ROUTING
+    risk_warnings: Mapping[Product, str] = field(default_factory=lambda: DEFAULT_RISK_WARNINGS)
+    custody_policy_id: str | None = None
+    permitted_products: frozenset[Product] = DEFAULT_PRODUCTS
+    updated_by: str | None = None
+    updated_at: dt.datetime | None = None
+
+    @property
+    def markup_bps(self) -> int:
+        """The institution's markup on top of the platform fee, in bps."""
+        return self.fee_schedule.markup_bps
+
+    def lists(self, market_id: str) -> bool:
+        """Whether the tenant lists this market."""
+        return market_id in self.listed_markets
+
+    def permits(self, product: Product | str) -> bool:
+        """Whether the tenant's jurisdiction allows this product (``"PERPETUAL"`` works too)."""
+        try:
+            return Product(product) in self.permitted_products
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
+class ProductPermission:
+    """Products the platform allows institutions of one jurisdiction to offer."""
+
+    jurisdiction: str
+    products: frozenset[Product]
+    is_default: bool = False
+    updated_by: str | None = None
+    updated_at: dt.datetime | None = None

@@ -1,5 +1,7 @@
 """Accounts persistence: tenants, customers, accounts, api_keys collections (owned here only).
 
+Tenant configuration (tenant_configs, product_permissions) is in config_repository.py.
+
 Every read of tenant data takes a TenantScope, so no caller can forget the tenant.
 """
 
@@ -10,6 +12,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from domains.accounts.config_repository import MongoTenantConfigRepository
 from domains.accounts.model import (
     Account,
     AccountKind,
@@ -106,11 +109,11 @@ def _api_key(doc: Document) -> ApiKey:
     )
 
 
-class MongoAccountsRepository:
-    """Tenants, customers, accounts and API keys in MongoDB."""
+class MongoAccountsRepository(MongoTenantConfigRepository):
+    """Tenants, customers, accounts and API keys in MongoDB (and tenant configuration)."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
+        super().__init__(db)
 
     async def insert_tenant(self, tenant: Tenant) -> None:
         brand = tenant.brand.__dict__.copy()

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from domains.accounts import loaders
+from domains.accounts.config_schema import BrandInput, TenantConfigMutation, TenantConfigQuery
 from domains.accounts.model import Brand as BrandModel
 from domains.accounts.service import AccountsService
 from domains.accounts.types import Account, Customer, Info, Tenant, list_accounts
@@ -41,7 +42,7 @@ class Viewer:
 
 
 @strawberry.type(description="Accounts queries.")
-class AccountsQuery:
+class AccountsQuery(TenantConfigQuery):
     @strawberry.field(description="The authenticated caller.")
     def viewer(self, info: Info) -> Viewer:
         p = info.context.require()
@@ -119,16 +120,6 @@ class AccountsQuery:
         return await list_accounts(info, customer, first, after)
 
 
-@strawberry.input(description="White-label branding of a tenant.")
-class BrandInput:
-    display_name: str = strawberry.field(description="Name shown to end customers.")
-    logo_url: str | None = strawberry.field(default=None, description="HTTPS URL of the logo.")
-    primary_color: str = strawberry.field(default="#0B5FFF", description="CSS hex colour.")
-    secondary_color: str = strawberry.field(default="#0A1F44", description="CSS hex colour.")
-    support_email: str | None = strawberry.field(default=None, description="Support e-mail.")
-    support_url: str | None = strawberry.field(default=None, description="Support web page.")
-
-
 @strawberry.input(description="A new institution.")
 class CreateTenantInput:
     name: str = strawberry.field(description="Registered name, unique on the platform.")
@@ -146,7 +137,7 @@ class CreateCustomerInput:
 
 
 @strawberry.type(description="Accounts mutations.")
-class AccountsMutation:
+class AccountsMutation(TenantConfigMutation):
     @strawberry.mutation(description="Create an institution (platform operators only).")
     async def create_tenant(
         self,

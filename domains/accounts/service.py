@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from domains.accounts import credentials
+from domains.accounts.config_repository import TenantConfigRepository
+from domains.accounts.configuration import (
+    MarketCatalog,
+    TenantConfigService,
+    validate_brand,
+)
 from domains.accounts.errors import (
     CustomerNotFoundError,
     DuplicateTenantError,
@@ -18,7 +24,12 @@ from domains.accounts.model import (
     ApiKey,
     Brand,
     Customer,
+    FeeSchedule,
+    Product,
+    ProductPermission,
+    RoutingMode,
     Tenant,
+    TenantConfig,
 )
 from domains.shared.context import Principal, Role, TenantScope
 from domains.shared.errors import ValidationError
@@ -59,10 +70,27 @@ def _require_text(value: str, field: str, max_len: int = 200) -> str:
 
 
 class AccountsService:
-    """Tenants, customers, accounts and API keys."""
+    """Tenants, customers, accounts and API keys; tenant configuration through ``config``.
 
-    def __init__(self, repository: AccountsRepository) -> None:
+    ``market_catalog`` checks the markets a tenant lists (wired to the orders domain); without
+    one, listing markets is refused with UNAVAILABLE. ``configs`` stores tenant configuration;
+    by default the repository itself when it can (MongoAccountsRepository can).
+    """
+
+    def __init__(
+        self,
+        repository: AccountsRepository,
+        market_catalog: MarketCatalog | None = None,
+        configs: TenantConfigRepository | None = None,
+    ) -> None:
         self._repo = repository
+        if configs is None and isinstance(repository, TenantConfigRepository):
+            configs = repository
+        self.config = TenantConfigService(repository, configs, market_catalog)
+
+    def attach_market_catalog(self, catalog: MarketCatalog) -> None:
+        """Wire the market catalog after construction (when the orders service comes later)."""
+        self.config.market_catalog = catalog
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal for a bearer token, or None when it identifies nobody."""
@@ -132,7 +160,11 @@ class AccountsService:
         if await self._repo.tenant_by_name(name) is not None:
             raise DuplicateTenantError(f"a tenant named {name!r} exists already", field="name")
         tenant = Tenant(
-            id=new_id("ten"), name=name, jurisdiction=jurisdiction, brand=brand, created_at=utcnow()
+            id=new_id("ten"),
+            name=name,
+            jurisdiction=jurisdiction,
+            brand=validate_brand(brand),
+            created_at=utcnow(),
         )
         await self._repo.insert_tenant(tenant)
         return tenant
@@ -211,3 +243,61 @@ class AccountsService:
         self, scope: TenantScope, customer_id: str | None, first: int, after: str | None
     ) -> list[Account]:
         return await self._repo.list_accounts(scope, customer_id, first, after)
+
+    # --- tenant configuration (see configuration.TenantConfigService) -----------------------
+
+    async def tenant_config(self, tenant_id: str) -> TenantConfig:
+        """A tenant's configuration, unscoped: for other services, never straight to a caller."""
+        return await self.config.tenant_config(tenant_id)
+
+    async def tenant_configs(self, scope: TenantScope, ids: Sequence[str]) -> list[TenantConfig]:
+        """Configurations of the tenants visible in ``scope``."""
+        return await self.config.tenant_configs(scope, ids)
+
+    async def set_fee_schedule(
+        self, actor: Principal, tenant_id: str | None, schedule: FeeSchedule
+    ) -> TenantConfig:
+        """Replace a tenant's fee tiers and markup (TENANT_ADMIN own tenant, OPERATOR any)."""
+        return await self.config.set_fee_schedule(actor, tenant_id, schedule)
+
+    async def set_listed_markets(
+        self, actor: Principal, tenant_id: str | None, market_ids: Iterable[str]
+    ) -> TenantConfig:
+        """Replace a tenant's listed markets (checked against the market catalog)."""
+        return await self.config.set_listed_markets(actor, tenant_id, market_ids)
+
+    async def set_routing_policy(
+        self, actor: Principal, tenant_id: str | None, mode: RoutingMode, max_slippage_bps: int
+    ) -> TenantConfig:
+        """Replace a tenant's routing mode and slippage limit."""
+        return await self.config.set_routing_policy(actor, tenant_id, mode, max_slippage_bps)
+
+    async def set_risk_warning(
+        self, actor: Principal, tenant_id: str | None, product: Product, text: str | None
+    ) -> TenantConfig:
+        """Set (or with None reset) the risk warning a tenant shows for a product."""
+        return await self.config.set_risk_warning(actor, tenant_id, product, text)
+
+    async def set_custody_policy_id(
+        self, actor: Principal, tenant_id: str | None, policy_id: str | None
+    ) -> TenantConfig:
+        """Point a tenant at a custody policy id (or none)."""
+        return await self.config.set_custody_policy_id(actor, tenant_id, policy_id)
+
+    async def set_brand(self, actor: Principal, tenant_id: str | None, brand: Brand) -> Tenant:
+        """Replace a tenant's white-label brand."""
+        return await self.config.set_brand(actor, tenant_id, brand)
+
+    async def permitted_products(self, jurisdiction: str) -> frozenset[Product]:
+        """Products institutions of a jurisdiction may offer."""
+        return await self.config.permitted_products(jurisdiction)
+
+    async def product_permissions(self, jurisdiction: str | None = None) -> list[ProductPermission]:
+        """Configured product permissions (or one jurisdiction's, default included)."""
+        return await self.config.product_permissions(jurisdiction)
+
+    async def set_product_permissions(
+        self, actor: Principal, jurisdiction: str, products: Iterable[Product]
+    ) -> ProductPermission:
+        """Set the products a jurisdiction permits (OPERATOR only)."""
+        return await self.config.set_product_permissions(actor, jurisdiction, products)

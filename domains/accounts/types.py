@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from domains.accounts import loaders
+from domains.accounts.config_types import TenantConfiguration
 from domains.accounts.model import Account as AccountModel
 from domains.accounts.model import AccountKind, TenantStatus
 from domains.accounts.model import Brand as BrandModel
@@ -53,7 +54,7 @@ class Brand:
 
 
 @strawberry.federation.type(keys=["id"], description="An institution offering crypto services.")
-class Tenant(TenantWallets):
+class Tenant(TenantWallets, TenantConfiguration):
     id: strawberry.ID = strawberry.field(description="Tenant id, e.g. `ten_01J...`.")
     name: str = strawberry.field(description="Legal or registered name, unique on the platform.")
     jurisdiction: str = strawberry.field(description="ISO 3166 country code, e.g. `CH`.")
