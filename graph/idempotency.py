@@ -1,0 +1,115 @@
+"""Exactly-once order entry: the writer's window of recent client order ids.
+
+A PLACE command carrying a ``client_tag`` (a 63-bit digest of the caller's clientOrderId,
+per engine account) is executed once. A retry within the window with the same payload is
+answered with the original events without being journaled again; with a different
+payload it is refused. The window is derived from the journal, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import codes
+from engine.layout import Records
+
+DAY_NS = 24 * 3600 * 1_000_000_000
+PAYLOAD_FIELDS = (
+    "market", "side", "order_type", "tif", "price", "qty", "stop_price", "stp", "flags",
+)  # fmt: skip
+
+
+def client_tag(client_order_id: str) -> int:
+    """The positive 63-bit tag the engine carries for a clientOrderId."""
+    digest = hashlib.blake2b(client_order_id.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") & ((1 << 63) - 1)) or 1
+
+
+class DuplicateCommandError(Exception):
+    """The client tag was used within the window for a different payload."""
+
+    def __init__(self, original_seq: int) -> None:
+        super().__init__(f"client tag already used by command {original_seq}")
+        self.original_seq = original_seq
+
+
+@dataclass(frozen=True)
+class PriorResult:
+    """The first execution of a retried command: its sequence (its order id) and events.
+
+    ``events`` is None when the command predates the snapshot the writer recovered from;
+    the order's current state then answers the retry.
+    """
+
+    seq: int
+    events: Records | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    ts_ns: int
+    payload: tuple[int, ...]
+    prior: PriorResult
+
+
+def _payload(command: Records) -> tuple[int, ...]:
+    return tuple(int(command[f][0]) for f in PAYLOAD_FIELDS)
+
+
+def tagged_key(command: Records) -> tuple[int, int] | None:
+    """(account, client tag) of a tagged PLACE command, else None."""
+    if int(command["kind"][0]) != codes.PLACE_ORDER or int(command["client_tag"][0]) == 0:
+        return None
+    return int(command["account"][0]), int(command["client_tag"][0])
+
+
+class IdempotencyWindow:
+    """Recent (account, client tag) -> first command and its events, pruned by age."""
+
+    def __init__(self, window_ns: int = DAY_NS) -> None:
+        self.window_ns = window_ns
+        self._entries: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, command: Records, now_ns: int) -> PriorResult | None:
+        """The first execution for a retry, None for a new command; raises for a reused tag."""
+        key = tagged_key(command)
+        entry = self._entries.get(key) if key else None
+        if entry is None or now_ns - entry.ts_ns > self.window_ns:
+            return None
+        if entry.payload != _payload(command):
+            raise DuplicateCommandError(entry.prior.seq)
+        return entry.prior
+
+    def record(self, batch: Records, events: Records | None) -> None:
+        """Remember every tagged PLACE of a batch with its own events (None: not known)."""
+        tagged = np.flatnonzero((batch["kind"] == codes.PLACE_ORDER) & (batch["client_tag"] != 0))
+        for index in tagged:
+            command = batch[index : index + 1]
+            key = tagged_key(command)
+            if key is None or key in self._entries:
+                continue
+            seq = int(command["seq"][0])
+            own: Records | None = None
+            if events is not None:
+                lo, hi = np.searchsorted(events["seq"], [seq, seq + 1])
+                own = events[lo:hi].copy()
+            self._entries[key] = _Entry(
+                int(command["ts_ns"][0]), _payload(command), PriorResult(seq, own)
+            )
+        if len(batch):
+            self.prune(int(batch["ts_ns"][-1]))
+
+    def prune(self, now_ns: int) -> None:
+        """Forget entries older than the window (entries are in time order)."""
+        while self._entries:
+            key, entry = next(iter(self._entries.items()))
+            if now_ns - entry.ts_ns <= self.window_ns:
+                break
+            del self._entries[key]

@@ -1,0 +1,258 @@
+"""The engine's single writer: queue -> sequence -> journal (group commit) -> apply -> answer.
+
+Callers ``submit`` one command and await its events. The writer drains everything queued
+(up to ``max_batch``), stamps sequence numbers and time, journals the batch durably in one
+write, applies it to the engine, then answers every caller with its own events and hands
+the whole batch's events to the listeners (projections, broker). While one batch is being
+journaled the next one queues up: that is the group commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from engine import codes
+from engine.core import Engine
+from engine.layout import COMMAND_DTYPE, EngineConfig, Records
+from graph.idempotency import DuplicateCommandError, IdempotencyWindow, tagged_key
+from graph.journal import SnapshotInfo
+
+log = logging.getLogger("caas.sequencer")
+
+EventListener = Callable[[Records, Records], Awaitable[None]]
+
+
+class Journal(Protocol):
+    """What the writer needs from durable storage (graph.journal.MongoJournal)."""
+
+    async def append(self, batch: Records) -> None: ...
+    async def last_seq(self) -> int: ...
+    def batches_after(self, seq: int) -> AsyncIterator[Records]: ...
+    def batches_since(self, ts_ns: int, up_to_seq: int) -> AsyncIterator[Records]: ...
+    async def save_snapshot(self, last_seq: int, state_hash: str, data: bytes) -> SnapshotInfo: ...
+    async def latest_snapshot(self) -> tuple[SnapshotInfo, bytes] | None: ...
+
+
+class WriterStoppedError(RuntimeError):
+    """The writer is not running; the command was not journaled."""
+
+
+@dataclass
+class _Pending:
+    command: Records
+    future: asyncio.Future[Submitted]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a caller gets back: its command's sequence number and events.
+
+    ``replayed`` is True when the command was a retry of an earlier one (same client order
+    id and payload) and was not executed again; ``events`` may then be None if the first
+    execution predates the snapshot the writer recovered from.
+    """
+
+    seq: int
+    events: Records | None
+    replayed: bool = False
+
+
+@dataclass
+class WriterStats:
+    """Counters for metrics and benchmarks."""
+
+    batches: int = 0
+    commands: int = 0
+    journal_seconds: float = 0.0
+    replayed: int = 0
+    last_snapshot_seq: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+
+class EngineWriter:
+    """Owns the engine; the only code that changes it."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        config: EngineConfig | None = None,
+        *,
+        max_batch: int = 8192,
+        snapshot_every: int = 200_000,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.engine = Engine(config)
+        self._journal = journal
+        self._max_batch = max_batch
+        self._snapshot_every = snapshot_every
+        self._clock = clock
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[EventListener] = []
+        self._snapshot_task: asyncio.Task[None] | None = None
+        self.stats = WriterStats()
+        self.window = IdempotencyWindow()
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Called with (commands, events) of every applied batch, in sequence order."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        """Recover (latest snapshot + journal replay), then start taking commands."""
+        await self._recover()
+        self._task = asyncio.create_task(self._run(), name="engine-writer")
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, fail what is still queued, wait for a snapshot upload."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for pending in self._queue:
+            if not pending.future.done():
+                pending.future.set_exception(WriterStoppedError("engine writer stopped"))
+        self._queue.clear()
+        if self._snapshot_task is not None:
+            await self._snapshot_task
+
+    async def submit(self, command: Records) -> Submitted:
+        """Sequence, journal and apply one command; return its events (durable once returned).
+
+        A PLACE with ``order_id`` 0 gets its sequence number as order id. A PLACE whose
+        ``client_tag`` was seen within the idempotency window is not executed again (same
+        payload) or refused with DuplicateCommandError (different payload).
+        """
+        if self._task is None or self._task.done():
+            raise WriterStoppedError("engine writer is not running")
+        if command.dtype != COMMAND_DTYPE or len(command) != 1:
+            raise ValueError("submit takes exactly one COMMAND_DTYPE record")
+        future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(command, future))
+        self._wake.set()
+        return await future
+
+    async def _recover(self) -> None:
+        latest = await self._journal.latest_snapshot()
+        if latest is not None:
+            info, data = latest
+            self.engine = Engine.restore(data)
+            if self.engine.state_hash() != info.state_hash:
+                raise RuntimeError(f"snapshot at seq {info.last_seq} does not match its hash")
+            self.stats.last_snapshot_seq = info.last_seq
+        since = self._clock() - self.window.window_ns
+        async for batch in self._journal.batches_since(since, self.engine.last_seq):
+            self.window.record(batch, None)
+        async for batch in self._journal.batches_after(self.engine.last_seq):
+            self.window.record(batch, self.engine.apply(batch))
+            self.stats.replayed += len(batch)
+        journaled = await self._journal.last_seq()
+        if self.engine.last_seq != journaled:
+            raise RuntimeError(f"replay ended at {self.engine.last_seq}, journal at {journaled}")
+        log.info(
+            "engine recovered",
+            extra={"last_seq": journaled, "replayed": self.stats.replayed},
+        )
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                taken = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._process(taken)
+
+    async def _process(self, taken: list[_Pending]) -> None:
+        now_ns = self._clock()
+        fresh, followers = self._deduplicate(taken, now_ns)
+        if not fresh:
+            return
+        batch = np.concatenate([p.command for p in fresh])
+        first = self.engine.last_seq + 1
+        batch["seq"] = np.arange(first, first + len(batch), dtype=np.int64)
+        batch["ts_ns"] = now_ns
+        new_orders = (batch["kind"] == codes.PLACE_ORDER) & (batch["order_id"] == 0)
+        batch["order_id"][new_orders] = batch["seq"][new_orders]
+        started = time.perf_counter()
+        try:
+            await self._journal.append(batch)
+        except Exception as exc:  # not durable: nobody may see an effect
+            log.exception("journal write failed; failing %d commands", len(fresh))
+            for pending in (*fresh, *followers):
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        self.stats.journal_seconds += time.perf_counter() - started
+        events = self.engine.apply(batch)
+        self.window.record(batch, events)
+        self._answer(fresh, batch, events)
+        self._deduplicate(followers, now_ns)
+        self.stats.batches += 1
+        self.stats.commands += len(batch)
+        for listener in self._listeners:
+            await listener(batch, events)
+        if self.engine.last_seq - self.stats.last_snapshot_seq >= self._snapshot_every:
+            self._start_snapshot()
+
+    def _deduplicate(
+        self, taken: list[_Pending], now_ns: int
+    ) -> tuple[list[_Pending], list[_Pending]]:
+        """Answer retries from the window; return (to execute, same-batch repeats)."""
+        fresh: list[_Pending] = []
+        followers: list[_Pending] = []
+        keys: set[tuple[int, int]] = set()
+        for pending in taken:
+            try:
+                prior = self.window.lookup(pending.command, now_ns)
+            except DuplicateCommandError as exc:
+                pending.future.set_exception(exc)
+                continue
+            if prior is not None:
+                pending.future.set_result(Submitted(prior.seq, prior.events, replayed=True))
+                continue
+            key = tagged_key(pending.command)
+            if key is not None and key in keys:
+                followers.append(pending)  # answered once the first one is applied
+                continue
+            if key is not None:
+                keys.add(key)
+            fresh.append(pending)
+        return fresh, followers
+
+    @staticmethod
+    def _answer(taken: list[_Pending], batch: Records, events: Records) -> None:
+        bounds = np.searchsorted(events["seq"], batch["seq"], side="left")
+        ends = np.searchsorted(events["seq"], batch["seq"], side="right")
+        for pending, seq, start, end in zip(taken, batch["seq"], bounds, ends, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(Submitted(int(seq), events[start:end].copy()))
+
+    def _start_snapshot(self) -> None:
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            return
+        data, seq, digest = self.engine.snapshot(), self.engine.last_seq, self.engine.state_hash()
+        self.stats.last_snapshot_seq = seq
+
+        async def upload() -> None:
+            try:
+                await self._journal.save_snapshot(seq, digest, data)
+            except Exception:
+                log.exception("snapshot at seq %d failed; the journal still covers it", seq)
+
+        self._snapshot_task = asyncio.create_task(upload(), name=f"snapshot-{seq}")
+
+    async def snapshot_now(self) -> None:
+        """Take and store a snapshot of the current state (e.g. on orderly shutdown)."""
+        self._start_snapshot()
+        if self._snapshot_task is not None:
+            await self._snapshot_task
