@@ -24,15 +24,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from json import JSONDecodeError
-from typing import Any, cast
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
-    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -41,7 +39,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from domains.shared.context import RequestContext
-from graph.errors import classify
 
 MAX_CLOSE_REASON_BYTES = 123
 CLIENT_MESSAGE_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
@@ -148,18 +145,13 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, No
         else:
             await self.send_message({"type": "pong"})
 
-    async def _send_result_stream(
-        self, operation: Operation[RequestContext, None], result_source: Any
-    ) -> None:
-        """A document that does not parse is an ``error`` message, not a bare ``complete``.
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        """A syntax error is a request error for that operation (an ``error`` message).
 
-        Strawberry turns parse errors into a result, except when a parsing extension (our
-        ParserCache) raises them: then the stream raises before its first result.
+        Strawberry closes the whole socket with 4400 for it; the reference server does not.
+        Errors that make the operation type undeterminable still close with 4400.
         """
-        try:
-            await super()._send_result_stream(operation, result_source)
-        except GraphQLError as error:
-            formatted = classify(error).formatted
-            await operation.send_operation_message(
-                cast(Message, {"id": operation.id, "type": "error", "payload": [formatted]})
-            )
+        if isinstance(error, GraphQLSyntaxError):
+            return None
+        return BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)

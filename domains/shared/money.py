@@ -22,7 +22,10 @@ def parse_decimal(text: str, *, field: str) -> Decimal:
 
 def to_units(value: Decimal, unit: Decimal, *, field: str) -> int:
     """Convert ``value`` into a count of ``unit``; a remainder is an error, never rounded."""
-    units, remainder = divmod(value, unit)
+    try:
+        units, remainder = divmod(value, unit)
+    except InvalidOperation as exc:  # the quotient needs more digits than the context holds
+        raise ValidationError(f"{field} {value} is out of range", field=field) from exc
     if remainder != 0:
         raise ValidationError(f"{field} {value} is not a multiple of {unit}", field=field)
     return int(units)

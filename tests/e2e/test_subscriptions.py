@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -26,14 +26,13 @@ SUBSCRIBE = """subscription($account: ID) { orderUpdates(account: $account) {
 async def ws_session(
     app: Starlette, payload: dict[str, Any]
 ) -> AsyncIterator[AsyncWebSocketSession]:
-    async with (
-        httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app)) as client,
-        aconnect_ws(
+    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app)) as client:
+        connect: AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(
             "http://testserver/graphql", client, subprotocols=["graphql-transport-ws"]
-        ) as ws,
-    ):
-        await ws.send_json({"type": "connection_init", "payload": payload})
-        yield ws
+        )
+        async with connect as ws:
+            await ws.send_json({"type": "connection_init", "payload": payload})
+            yield ws
 
 
 async def test_a_trader_receives_its_own_order_updates_and_not_others(
