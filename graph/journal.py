@@ -62,11 +62,12 @@ class MongoJournal:
         self._snapshots = db.get_collection(SNAPSHOTS, write_concern=DURABLE)
         self._files = AsyncGridFSBucket(db, bucket_name="engine_snapshot_files")
 
-    async def append(self, batch: Records) -> None:
-        """Durably store one batch of sequenced commands as one document."""
+    async def append(self, batch: Records, notes: dict[int, dict[str, str]] | None = None) -> None:
+        """Durably store one batch of sequenced commands (and their notes) as one document."""
         first, last = _sequences(batch)
         await self._journal.insert_one(
             {
+                "notes": {str(seq): note for seq, note in (notes or {}).items()},
                 "_id": first,
                 "last_seq": last,
                 "n": len(batch),
@@ -80,8 +81,10 @@ class MongoJournal:
         doc = await self._journal.find_one({}, sort=[("_id", DESCENDING)], projection=["last_seq"])
         return int(doc["last_seq"]) if doc else 0
 
-    async def batches_after(self, seq: int) -> AsyncIterator[Records]:
-        """Every journaled batch after ``seq``, in order; raises JournalGapError on a gap."""
+    async def batches_after(
+        self, seq: int
+    ) -> AsyncIterator[tuple[Records, dict[int, dict[str, str]]]]:
+        """Every journaled batch after ``seq`` with its notes, in order; refuses a gap."""
         expected = seq + 1
         cursor = self._journal.find({"last_seq": {"$gt": seq}}).sort("_id", ASCENDING)
         async for doc in cursor:
@@ -92,7 +95,9 @@ class MongoJournal:
             batch = batch[batch["seq"] >= expected]  # a snapshot may fall inside a batch
             if len(batch):
                 expected = int(batch["seq"][-1]) + 1
-                yield batch
+                kept = int(batch["seq"][0])
+                notes = {int(k): v for k, v in doc.get("notes", {}).items() if int(k) >= kept}
+                yield batch, notes
 
     async def batches_since(self, ts_ns: int, up_to_seq: int) -> AsyncIterator[Records]:
         """Journaled commands from ``ts_ns`` on with seq <= ``up_to_seq``, in order.

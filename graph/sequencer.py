@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from domains.shared.engine_port import Submitted
 from engine import codes
 from engine.core import Engine
 from engine.layout import COMMAND_DTYPE, EngineConfig, Records
@@ -27,15 +28,17 @@ from graph.journal import SnapshotInfo
 
 log = logging.getLogger("caas.sequencer")
 
-EventListener = Callable[[Records, Records], Awaitable[None]]
+Note = dict[str, str]
+Notes = dict[int, Note]
+EventListener = Callable[[Records, Records, Notes], Awaitable[None]]
 
 
 class Journal(Protocol):
     """What the writer needs from durable storage (graph.journal.MongoJournal)."""
 
-    async def append(self, batch: Records) -> None: ...
+    async def append(self, batch: Records, notes: Notes | None = None) -> None: ...
     async def last_seq(self) -> int: ...
-    def batches_after(self, seq: int) -> AsyncIterator[Records]: ...
+    def batches_after(self, seq: int) -> AsyncIterator[tuple[Records, Notes]]: ...
     def batches_since(self, ts_ns: int, up_to_seq: int) -> AsyncIterator[Records]: ...
     async def save_snapshot(self, last_seq: int, state_hash: str, data: bytes) -> SnapshotInfo: ...
     async def latest_snapshot(self) -> tuple[SnapshotInfo, bytes] | None: ...
@@ -49,20 +52,7 @@ class WriterStoppedError(RuntimeError):
 class _Pending:
     command: Records
     future: asyncio.Future[Submitted]
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """What a caller gets back: its command's sequence number and events.
-
-    ``replayed`` is True when the command was a retry of an earlier one (same client order
-    id and payload) and was not executed again; ``events`` may then be None if the first
-    execution predates the snapshot the writer recovered from.
-    """
-
-    seq: int
-    events: Records | None
-    replayed: bool = False
+    note: Note | None = None
 
 
 @dataclass
@@ -125,19 +115,23 @@ class EngineWriter:
         if self._snapshot_task is not None:
             await self._snapshot_task
 
-    async def submit(self, command: Records) -> Submitted:
+    async def submit(self, command: Records, note: Note | None = None) -> Submitted:
         """Sequence, journal and apply one command; return its events (durable once returned).
 
         A PLACE with ``order_id`` 0 gets its sequence number as order id. A PLACE whose
         ``client_tag`` was seen within the idempotency window is not executed again (same
         payload) or refused with DuplicateCommandError (different payload).
+
+        ``note`` is journaled with the command (e.g. the caller's clientOrderId string) and
+        handed to listeners, so read models rebuilt from the journal carry it too. Callers
+        are answered after the listeners ran, so a caller reads its own write.
         """
         if self._task is None or self._task.done():
             raise WriterStoppedError("engine writer is not running")
         if command.dtype != COMMAND_DTYPE or len(command) != 1:
             raise ValueError("submit takes exactly one COMMAND_DTYPE record")
         future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(command, future))
+        self._queue.append(_Pending(command, future, note))
         self._wake.set()
         return await future
 
@@ -152,7 +146,7 @@ class EngineWriter:
         since = self._clock() - self.window.window_ns
         async for batch in self._journal.batches_since(since, self.engine.last_seq):
             self.window.record(batch, None)
-        async for batch in self._journal.batches_after(self.engine.last_seq):
+        async for batch, _notes in self._journal.batches_after(self.engine.last_seq):
             self.window.record(batch, self.engine.apply(batch))
             self.stats.replayed += len(batch)
         journaled = await self._journal.last_seq()
@@ -183,9 +177,10 @@ class EngineWriter:
         batch["ts_ns"] = now_ns
         new_orders = (batch["kind"] == codes.PLACE_ORDER) & (batch["order_id"] == 0)
         batch["order_id"][new_orders] = batch["seq"][new_orders]
+        notes = {int(seq): p.note for seq, p in zip(batch["seq"], fresh, strict=True) if p.note}
         started = time.perf_counter()
         try:
-            await self._journal.append(batch)
+            await self._journal.append(batch, notes)
         except Exception as exc:  # not durable: nobody may see an effect
             log.exception("journal write failed; failing %d commands", len(fresh))
             for pending in (*fresh, *followers):
@@ -195,14 +190,21 @@ class EngineWriter:
         self.stats.journal_seconds += time.perf_counter() - started
         events = self.engine.apply(batch)
         self.window.record(batch, events)
-        self._answer(fresh, batch, events)
-        self._deduplicate(followers, now_ns)
         self.stats.batches += 1
         self.stats.commands += len(batch)
-        for listener in self._listeners:
-            await listener(batch, events)
+        await self._notify(batch, events, notes)
+        self._answer(fresh, batch, events)
+        self._deduplicate(followers, now_ns)
         if self.engine.last_seq - self.stats.last_snapshot_seq >= self._snapshot_every:
             self._start_snapshot()
+
+    async def _notify(self, batch: Records, events: Records, notes: Notes) -> None:
+        """Run the listeners; a failing read model never fails an applied command."""
+        for listener in self._listeners:
+            try:
+                await listener(batch, events, notes)
+            except Exception:
+                log.exception("listener %r failed at seq %d", listener, int(batch["seq"][-1]))
 
     def _deduplicate(
         self, taken: list[_Pending], now_ns: int

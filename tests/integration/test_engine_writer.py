@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
+from domains.shared.engine_port import Submitted
 from domains.shared.ids import new_id
 from domains.shared.mongo import Database, ensure_indexes
 from engine import codes
@@ -17,7 +18,7 @@ from engine import commands as cmd
 from engine.layout import EngineConfig, Records
 from graph.idempotency import DuplicateCommandError
 from graph.journal import INDEXES, MongoJournal
-from graph.sequencer import EngineWriter, Submitted
+from graph.sequencer import EngineWriter
 
 pytestmark = [pytest.mark.store, pytest.mark.asyncio(loop_scope="session")]
 
@@ -124,7 +125,7 @@ async def test_recovery_starts_from_the_latest_snapshot_and_replays_only_the_res
 
 
 class FailingJournal(MongoJournal):
-    async def append(self, batch: Records) -> None:
+    async def append(self, batch: Records, notes: dict[int, dict[str, str]] | None = None) -> None:
         raise OSError("disk full")
 
 
@@ -144,7 +145,7 @@ async def test_listeners_see_every_batch_in_sequence_order(db: Database) -> None
     writer = await _writer(db)
     seen: list[int] = []
 
-    async def listener(batch: Records, events: Records) -> None:
+    async def listener(batch: Records, events: Records, notes: dict[int, dict[str, str]]) -> None:
         seen.extend(int(s) for s in batch["seq"])
 
     writer.add_listener(listener)

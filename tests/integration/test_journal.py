@@ -36,7 +36,7 @@ def _batch(first: int, n: int) -> Records:
 
 
 async def _replay(journal: MongoJournal, after: int) -> Records:
-    batches = [b async for b in journal.batches_after(after)]
+    batches = [b async for b, _ in journal.batches_after(after)]
     return np.concatenate(batches) if batches else np.zeros(0, COMMAND_DTYPE)
 
 
@@ -58,6 +58,14 @@ async def test_replay_after_a_snapshot_inside_a_batch_starts_at_the_next_command
     await journal.append(_batch(start + 1, 10))
     rest = await _replay(journal, start + 4)
     assert list(rest["seq"]) == list(range(start + 5, start + 11))
+
+
+async def test_notes_travel_with_their_commands(db: Database) -> None:
+    journal = MongoJournal(db)
+    start = await journal.last_seq()
+    await journal.append(_batch(start + 1, 3), {start + 2: {"client_order_id": "abc-1"}})
+    replayed = [notes async for _, notes in journal.batches_after(start)]
+    assert replayed == [{start + 2: {"client_order_id": "abc-1"}}]
 
 
 async def test_a_gap_in_the_journal_is_refused(db: Database) -> None:

@@ -1,0 +1,61 @@
+"""What domains need from the engine side, as protocols the composition root fills in.
+
+Domains build engine commands (engine/ is the pure core every domain may use) but
+never own the writer, the journal or the id directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.core import Engine
+from engine.layout import Records
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A command's sequence number and events (None for a retry older than the snapshot)."""
+
+    seq: int
+    events: Records | None
+    replayed: bool = False
+
+
+class CommandBus(Protocol):
+    """The engine writer: sequence, journal durably, apply, answer."""
+
+    async def submit(self, command: Records) -> Submitted: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """Who an engine account index belongs to."""
+
+    index: int
+    account_id: str
+    tenant_id: str
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class AssetInfo:
+    """A platform asset: its engine index and how many decimals one minor unit has."""
+
+    code: str
+    index: int
+    decimals: int
+
+
+class EngineDirectory(Protocol):
+    """Dense engine indices for accounts, assets and markets, and back."""
+
+    async def account_index(self, account_id: str, tenant_id: str, customer_id: str) -> int: ...
+    def account(self, index: int) -> AccountRef | None: ...
+    def asset(self, code: str) -> AssetInfo | None: ...
+    def asset_by_index(self, index: int) -> AssetInfo | None: ...
+    async def market_index(self, market_id: str) -> int: ...
+    def market_id(self, index: int) -> str | None: ...

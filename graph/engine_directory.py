@@ -1,0 +1,119 @@
+"""Dense engine indices for accounts, assets and markets, persisted and cached in memory.
+
+The engine speaks small integers; the API speaks ids. Indices are assigned once, atomically
+(a counter document per kind), and never reused. Index 0 of accounts is the platform's fee
+account. Owns the engine_* collections; read by the orders domain through EngineDirectory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from domains.shared.engine_port import AccountRef, AssetInfo
+from domains.shared.mongo import CollectionIndexes, Database
+
+PLATFORM_FEE_ACCOUNT = AccountRef(0, "platform:fees", "platform", "platform")
+DEFAULT_ASSETS = (("USDT", 8), ("BTC", 8), ("ETH", 9))
+INDEXES: tuple[CollectionIndexes, ...] = ()
+
+
+class DirectoryFullError(RuntimeError):
+    """No free engine index left for a kind (raise the engine's capacity)."""
+
+
+class MongoEngineDirectory:
+    """Implements domains.shared.engine_port.EngineDirectory over MongoDB."""
+
+    def __init__(self, db: Database, max_accounts: int, max_assets: int, max_markets: int) -> None:
+        self._db = db
+        self._limits = {"accounts": max_accounts, "assets": max_assets, "markets": max_markets}
+        self._accounts: dict[int, AccountRef] = {0: PLATFORM_FEE_ACCOUNT}
+        self._account_ids: dict[str, int] = {PLATFORM_FEE_ACCOUNT.account_id: 0}
+        self._assets: dict[str, AssetInfo] = {}
+        self._markets: dict[str, int] = {}
+
+    async def load(self) -> None:
+        """Read every assigned index into memory; create the default assets."""
+        async for doc in self._db.engine_accounts.find():
+            ref = AccountRef(doc["index"], doc["_id"], doc["tenant_id"], doc["customer_id"])
+            self._accounts[ref.index] = ref
+            self._account_ids[ref.account_id] = ref.index
+        async for doc in self._db.engine_assets.find():
+            self._assets[doc["_id"]] = AssetInfo(doc["_id"], doc["index"], doc["decimals"])
+        async for doc in self._db.engine_markets.find():
+            self._markets[doc["_id"]] = doc["index"]
+        for code, decimals in DEFAULT_ASSETS:
+            await self.ensure_asset(code, decimals)
+
+    async def _next(self, kind: str, first: int) -> int:
+        doc = await self._db.engine_counters.find_one_and_update(
+            {"_id": kind},
+            {"$inc": {"next": 1}, "$setOnInsert": {"first": first}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None
+        index = int(doc["next"]) - 1 + first
+        if index >= self._limits[kind]:
+            raise DirectoryFullError(
+                f"no free engine index for {kind} (limit {self._limits[kind]})"
+            )
+        return index
+
+    async def _assign(self, kind: str, key: str, first: int, extra: Mapping[str, object]) -> int:
+        collection = self._db[f"engine_{kind}"]
+        existing = await collection.find_one({"_id": key})
+        if existing is not None:
+            return int(existing["index"])
+        index = await self._next(kind, first)
+        try:
+            await collection.insert_one({"_id": key, "index": index, **extra})
+        except DuplicateKeyError:  # another process assigned it first: take theirs
+            found = await collection.find_one({"_id": key})
+            assert found is not None
+            return int(found["index"])
+        return index
+
+    async def account_index(self, account_id: str, tenant_id: str, customer_id: str) -> int:
+        known = self._account_ids.get(account_id)
+        if known is not None:
+            return known
+        extra = {"tenant_id": tenant_id, "customer_id": customer_id}
+        index = await self._assign("accounts", account_id, 1, extra)
+        self._accounts[index] = AccountRef(index, account_id, tenant_id, customer_id)
+        self._account_ids[account_id] = index
+        return index
+
+    def account(self, index: int) -> AccountRef | None:
+        return self._accounts.get(index)
+
+    async def ensure_asset(self, code: str, decimals: int) -> AssetInfo:
+        known = self._assets.get(code)
+        if known is not None:
+            return known
+        index = await self._assign("assets", code, 1, {"decimals": decimals})
+        doc = await self._db.engine_assets.find_one({"_id": code})
+        assert doc is not None
+        info = AssetInfo(code, index, int(doc["decimals"]))
+        self._assets[code] = info
+        return info
+
+    def asset(self, code: str) -> AssetInfo | None:
+        return self._assets.get(code)
+
+    def asset_by_index(self, index: int) -> AssetInfo | None:
+        return next((a for a in self._assets.values() if a.index == index), None)
+
+    async def market_index(self, market_id: str) -> int:
+        known = self._markets.get(market_id)
+        if known is not None:
+            return known
+        index = await self._assign("markets", market_id, 0, {})
+        self._markets[market_id] = index
+        return index
+
+    def market_id(self, index: int) -> str | None:
+        return next((m for m, i in self._markets.items() if i == index), None)
