@@ -10,6 +10,8 @@ from typing import TypeVar
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from domains.accounts.balances import INDEXES as BALANCE_INDEXES
+from domains.accounts.balances import BalancesProjector, MongoBalances
 from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
 from domains.accounts.service import AccountsService
@@ -20,13 +22,20 @@ from domains.custody.repository import INDEXES as CUSTODY_INDEXES
 from domains.custody.repository import MongoCustodyRepository
 from domains.custody.service import CustodyService
 from domains.orders.catalog import OrdersMarketCatalog
+from domains.orders.projection import OrdersProjector
 from domains.orders.repository import INDEXES as ORDERS_INDEXES
-from domains.orders.repository import MongoOrdersRepository
+from domains.orders.repository import MongoOrdersRepository, MongoTradingRepository
 from domains.orders.service import OrdersService
+from domains.orders.trading import TradingService
 from domains.positions.repository import INDEXES as POSITIONS_INDEXES
 from domains.positions.repository import MongoPositionsRepository
 from domains.positions.service import PositionsService
 from domains.shared.mongo import Client, Database, ensure_indexes
+from engine.layout import EngineConfig
+from graph.engine_directory import MongoEngineDirectory
+from graph.journal import INDEXES as JOURNAL_INDEXES
+from graph.journal import MongoJournal
+from graph.sequencer import EngineWriter
 from graph.settings import Settings
 from subscriptions.broker import Broker
 from subscriptions.memory import MemoryBroker
@@ -42,6 +51,11 @@ ALL_INDEXES = (
     *POSITIONS_INDEXES,
     *CUSTODY_INDEXES,
     *COMPLIANCE_INDEXES,
+    *JOURNAL_INDEXES,
+    *BALANCE_INDEXES,
+)
+ENGINE_CONFIG = EngineConfig(
+    max_markets=32, max_accounts=16_384, max_assets=16, max_orders=131_072, max_price_levels=4096
 )
 
 
@@ -60,6 +74,8 @@ class Platform:
     db: Database = field(init=False)
     broker: Broker = field(init=False)
     services: dict[type, object] = field(init=False, default_factory=dict)
+    writer: EngineWriter = field(init=False)
+    directory: MongoEngineDirectory = field(init=False)
 
     def __post_init__(self) -> None:
         self.client = AsyncMongoClient(
@@ -71,21 +87,46 @@ class Platform:
         accounts = AccountsService(
             MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
         )
+        self.writer = EngineWriter(MongoJournal(self.db), ENGINE_CONFIG)
+        self.directory = MongoEngineDirectory(
+            self.db, ENGINE_CONFIG.max_accounts, ENGINE_CONFIG.max_assets, ENGINE_CONFIG.max_markets
+        )
+        trading_repo = MongoTradingRepository(self.db)
+        trading = TradingService(trading_repo, accounts, self.writer, self.directory)
+        balances = MongoBalances(self.db)
+        self.writer.add_listener(
+            OrdersProjector(trading_repo, self.writer, self.directory, trading.spec, self.broker)
+        )
+        self.writer.add_listener(BalancesProjector(balances, self.directory))
         self.services = {
             AccountsService: accounts,
             OrdersService: orders,
+            TradingService: trading,
+            MongoBalances: balances,
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             CustodyService: CustodyService(MongoCustodyRepository(self.db)),
             ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),
         }
 
     async def start(self) -> None:
-        """Create declared indexes and connect the broker."""
+        """Indexes, broker, then the engine: recover from snapshot + journal, sync markets."""
         await ensure_indexes(self.db, ALL_INDEXES)
         await self.broker.start()
-        log.info("platform started", extra={"database": self.settings.mongodb_db})
+        await self.directory.load()
+        await self.writer.start()
+        await self.get(TradingService).sync_markets()
+        log.info(
+            "platform started",
+            extra={"database": self.settings.mongodb_db, "engine_seq": self.writer.engine.last_seq},
+        )
 
     async def close(self) -> None:
+        """Stop the writer (a snapshot first, so the next start replays little), then I/O."""
+        try:
+            await self.writer.snapshot_now()
+        except Exception:
+            log.exception("shutdown snapshot failed; the journal still covers everything")
+        await self.writer.stop()
         await self.broker.close()
         await self.client.close()
 

@@ -8,12 +8,12 @@ payload it is refused. The window is derived from the journal, so it survives re
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
+from domains.shared.engine_port import DuplicateCommandError, client_tag
 from engine import codes
 from engine.layout import Records
 
@@ -21,20 +21,6 @@ DAY_NS = 24 * 3600 * 1_000_000_000
 PAYLOAD_FIELDS = (
     "market", "side", "order_type", "tif", "price", "qty", "stop_price", "stp", "flags",
 )  # fmt: skip
-
-
-def client_tag(client_order_id: str) -> int:
-    """The positive 63-bit tag the engine carries for a clientOrderId."""
-    digest = hashlib.blake2b(client_order_id.encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "big") & ((1 << 63) - 1)) or 1
-
-
-class DuplicateCommandError(Exception):
-    """The client tag was used within the window for a different payload."""
-
-    def __init__(self, original_seq: int) -> None:
-        super().__init__(f"client tag already used by command {original_seq}")
-        self.original_seq = original_seq
 
 
 @dataclass(frozen=True)
@@ -113,3 +99,6 @@ class IdempotencyWindow:
             if now_ns - entry.ts_ns <= self.window_ns:
                 break
             del self._entries[key]
+
+
+__all__ = ["DuplicateCommandError", "IdempotencyWindow", "PriorResult", "client_tag", "tagged_key"]

@@ -13,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
+from domains.accounts.balances import MongoBalances
 from domains.accounts.configuration import system_actor
 from domains.accounts.model import Brand, FeeSchedule, FeeTier
 from domains.accounts.service import AccountsService
@@ -20,16 +21,19 @@ from domains.compliance.model import KycStatus
 from domains.compliance.service import ComplianceService
 from domains.custody.model import WalletTemperature
 from domains.custody.service import CustodyService
+from domains.orders.commands import AdjustBalance
 from domains.orders.service import OrdersService
+from domains.orders.trading import TradingService
 from domains.shared.context import Role, TenantScope
 from domains.shared.errors import ConflictError
 from graph.bootstrap import Platform
 
 DEMO_TENANT = "Demo Bank"
 DEMO_MARKETS = (
-    ("BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal("5")),
-    ("ETH", "USDT", Decimal("0.01"), Decimal("0.0001"), Decimal("5")),
+    ("BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal("5"), Decimal("64250")),
+    ("ETH", "USDT", Decimal("0.01"), Decimal("0.0001"), Decimal("5"), Decimal("3150")),
 )
+DEMO_FUNDING = (("USDT", Decimal("100000")), ("BTC", Decimal("2")), ("ETH", Decimal("20")))
 DEMO_CUSTOMERS = (("Alice Demo", "alice@demo.example"), ("Bob Demo", "bob@demo.example"))
 
 
@@ -68,9 +72,10 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
     """Create (or find) the demo data and return the demo credentials."""
     accounts = platform.get(AccountsService)
     orders = platform.get(OrdersService)
-    for base, quote, tick, lot, min_notional in DEMO_MARKETS:
+    trading = platform.get(TradingService)
+    for base, quote, tick, lot, min_notional, reference in DEMO_MARKETS:
         if not await orders.markets_by_ids([f"{base}-{quote}"]):
-            await orders.create_market(base, quote, tick, lot, min_notional)
+            await trading.create_market(base, quote, tick, lot, min_notional, reference)
 
     tenant = await accounts.tenant_by_name(DEMO_TENANT)
     if tenant is None:
@@ -111,10 +116,23 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         main = await accounts.list_accounts(scope, customer.id, 200, None)
         name = email.split("@")[0]
         token = await _ensure_key(platform, f"key_demo_{name}", Role.TRADER, tenant.id, customer.id)
+        if main:
+            await _fund(platform, main[-1].id)
         keys.append(
             DemoKey(name, "TRADER", token, tenant.id, customer.id, main[-1].id if main else None)
         )
     return keys
+
+
+async def _fund(platform: Platform, account_id: str) -> None:
+    """Credit a demo account once (an operator adjustment, journaled with its reason)."""
+    held = await platform.get(MongoBalances).of_accounts(TenantScope(None), [account_id])
+    if held:
+        return
+    for asset, amount in DEMO_FUNDING:
+        await platform.get(TradingService).adjust_balance(
+            system_actor("seed"), AdjustBalance(account_id, asset, amount, "demo funding")
+        )
 
 
 def as_json_rows(keys: list[DemoKey]) -> list[dict[str, str | None]]:

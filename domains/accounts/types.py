@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from domains.accounts import loaders
+from domains.accounts.balances import Balance as BalanceModel
+from domains.accounts.balances import MongoBalances
 from domains.accounts.config_types import TenantConfiguration
 from domains.accounts.model import Account as AccountModel
 from domains.accounts.model import AccountKind, TenantStatus
@@ -125,6 +129,40 @@ class Customer(CustomerKyc):
         return await list_accounts(info, str(self.id), first, after)
 
 
+@strawberry.type(description="What an account holds of one asset.")
+class Balance:
+    asset: str = strawberry.field(description="Asset code, e.g. `BTC`.")
+    available: Decimal = strawberry.field(description="Free to trade or withdraw.")
+    locked: Decimal = strawberry.field(
+        description="Reserved by open orders and pending withdrawals."
+    )
+    total: Decimal = strawberry.field(description="available + locked.")
+    updated_at: dt.datetime | None = strawberry.field(description="Last change.")
+
+    @classmethod
+    def from_model(cls, balance: BalanceModel) -> Balance:
+        return cls(
+            asset=balance.asset,
+            available=balance.available,
+            locked=balance.locked,
+            total=balance.total,
+            updated_at=balance.updated_at,
+        )
+
+
+def balances_loader(ctx: RequestContext) -> DataLoader[str, list[BalanceModel]]:
+    """Balances by account id, one query per batch."""
+    store, scope = ctx.get(MongoBalances), ctx.scope()
+
+    async def load(keys: list[str]) -> list[list[BalanceModel]]:
+        grouped: dict[str, list[BalanceModel]] = {key: [] for key in keys}
+        for balance in await store.of_accounts(scope, keys):
+            grouped[balance.account_id].append(balance)
+        return [grouped[key] for key in keys]
+
+    return ctx.loader("accounts.balances", lambda: DataLoader(load_fn=load))
+
+
 @strawberry.federation.type(keys=["id"], description="A trading account of a customer.")
 class Account(AccountOrders, AccountPositions):
     id: strawberry.ID = strawberry.field(description="Account id, e.g. `acc_01J...`.")
@@ -149,6 +187,11 @@ class Account(AccountOrders, AccountPositions):
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Account | None:
         account = await loaders.accounts(info.context).load(str(id))
         return cls.from_model(account) if account else None
+
+    @strawberry.field(description="Balances per asset (assets never held are left out).")
+    async def balances(self, info: Info) -> list[Balance]:
+        rows = await balances_loader(info.context).load(str(self.id))
+        return [Balance.from_model(b) for b in rows]
 
     @strawberry.field(description="The customer who owns the account.")
     async def customer(self, info: Info) -> Customer | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domains.shared.errors import ConflictError, NotFoundError
+from domains.shared.errors import ConflictError, DomainError, NotFoundError, ValidationError
 
 
 class MarketNotFoundError(NotFoundError):
@@ -11,3 +11,67 @@ class MarketNotFoundError(NotFoundError):
 
 class DuplicateMarketError(ConflictError):
     """A market with this symbol exists already."""
+
+
+class MarketSpecError(ValidationError):
+    """Tick, lot or min notional do not fit the assets' minor units."""
+
+
+class InvalidTickError(ValidationError):
+    """A price that is not a multiple of the market's tick size."""
+
+    code = "INVALID_TICK"
+
+
+class InvalidLotError(ValidationError):
+    """A quantity that is not a multiple of the market's lot size."""
+
+    code = "INVALID_LOT"
+
+
+class InsufficientFundsError(DomainError):
+    """The account's available balance does not cover the order (or withdrawal)."""
+
+    code = "INSUFFICIENT_FUNDS"
+
+
+class MarketNotListedError(DomainError):
+    """The caller's institution does not list this market."""
+
+    code = "MARKET_NOT_LISTED"
+
+
+class MarketHaltedError(DomainError):
+    """The market does not accept this command in its current status."""
+
+    code = "MARKET_HALTED"
+
+
+class ProductNotPermittedError(DomainError):
+    """The institution's jurisdiction does not permit this product."""
+
+    code = "PRODUCT_NOT_PERMITTED"
+
+
+class PriceOutOfBandError(DomainError):
+    """The price is outside the market's band around the reference price."""
+
+    code = "PRICE_OUT_OF_BAND"
+
+
+class DuplicateClientOrderIdError(DomainError):
+    """The clientOrderId was used within 24 hours for a different order."""
+
+    code = "DUPLICATE_CLIENT_ORDER_ID"
+
+
+class OrderNotFoundError(NotFoundError):
+    """No such order visible to the caller (or it is no longer live)."""
+
+    code = "ORDER_NOT_FOUND"
+
+
+class OrderRejectedError(DomainError):
+    """The engine refused the command for a reason the API has no specific code for."""
+
+    code = "ORDER_REJECTED"

@@ -39,9 +39,28 @@ class OrderType(enum.Enum):
     STOP_LIMIT = "STOP_LIMIT"
 
 
+class TimeInForce(enum.Enum):
+    """How long an order stays live."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class SelfTradePrevention(enum.Enum):
+    """What happens when an order would trade with the same account's resting order."""
+
+    MARKET_DEFAULT = "MARKET_DEFAULT"
+    NONE = "NONE"
+    EXPIRE_TAKER = "EXPIRE_TAKER"
+    EXPIRE_MAKER = "EXPIRE_MAKER"
+    EXPIRE_BOTH = "EXPIRE_BOTH"
+
+
 class OrderStatus(enum.Enum):
     """Where an order is in its life."""
 
+    PENDING_TRIGGER = "PENDING_TRIGGER"
     NEW = "NEW"
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
@@ -64,6 +83,8 @@ class Market:
     min_notional: Decimal
     status: MarketStatus = MarketStatus.TRADING
     price_band_bps: int = 1000
+    collar_bps: int = 500
+    reference_price: Decimal | None = None
     created_at: dt.datetime | None = None
 
 
@@ -85,3 +106,41 @@ class Order:
     client_order_id: str | None = None
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    stop_price: Decimal | None = None
+    reason: str | None = None
+    post_only: bool = False
+
+
+class Venue(enum.Enum):
+    """Where a trade executed."""
+
+    INTERNAL = "INTERNAL"
+    EXTERNAL = "EXTERNAL"
+
+
+@dataclass(frozen=True)
+class TradeSide:
+    """One party of a trade."""
+
+    order_id: str
+    account_id: str
+    tenant_id: str
+    customer_id: str
+    fee: Decimal
+
+
+@dataclass(frozen=True)
+class Trade:
+    """An execution between a taker and a maker (or the external venue)."""
+
+    id: str
+    market_id: str
+    price: Decimal
+    quantity: Decimal
+    taker_side: Side
+    taker: TradeSide
+    maker: TradeSide | None
+    venue: Venue
+    executed_at: dt.datetime
+    seq: int

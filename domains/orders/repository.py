@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
 
 from domains.orders.model import (
     Market,
@@ -16,12 +16,23 @@ from domains.orders.model import (
     OrderStatus,
     OrderType,
     Side,
+    TimeInForce,
+    Trade,
+    TradeSide,
 )
+from domains.orders.model import Venue as TradeVenue
 from domains.shared.context import TenantScope
 from domains.shared.mongo import CollectionIndexes, Database, Document, page_filter
 
 INDEXES = (
     CollectionIndexes("markets", (IndexModel([("kind", ASCENDING)]),)),
+    CollectionIndexes(
+        "trades",
+        (
+            IndexModel([("market_id", ASCENDING), ("_id", DESCENDING)]),
+            IndexModel([("account_ids", ASCENDING), ("_id", DESCENDING)]),
+        ),
+    ),
     CollectionIndexes(
         "orders",
         (
@@ -52,8 +63,14 @@ def _market(doc: Document) -> Market:
         min_notional=Decimal(doc["min_notional"]),
         status=MarketStatus(doc["status"]),
         price_band_bps=int(doc.get("price_band_bps", 0)),
+        collar_bps=int(doc.get("collar_bps", 500)),
+        reference_price=_decimal(doc.get("reference_price")),
         created_at=doc.get("created_at"),
     )
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
 
 
 def order_from_document(doc: Document) -> Order:
@@ -73,6 +90,10 @@ def order_from_document(doc: Document) -> Order:
         client_order_id=doc.get("client_order_id"),
         created_at=doc.get("created_at"),
         updated_at=doc.get("updated_at"),
+        time_in_force=TimeInForce(doc.get("time_in_force", "GTC")),
+        stop_price=_decimal(doc.get("stop_price")),
+        reason=doc.get("reason"),
+        post_only=bool(doc.get("post_only", False)),
     )
 
 
@@ -93,6 +114,10 @@ def order_document(order: Order) -> Document:
         "client_order_id": order.client_order_id,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
+        "time_in_force": order.time_in_force.value,
+        "stop_price": str(order.stop_price) if order.stop_price is not None else None,
+        "reason": order.reason,
+        "post_only": order.post_only,
     }
 
 
@@ -114,6 +139,10 @@ class MongoOrdersRepository:
                 "min_notional": str(market.min_notional),
                 "status": market.status.value,
                 "price_band_bps": market.price_band_bps,
+                "collar_bps": market.collar_bps,
+                "reference_price": (
+                    str(market.reference_price) if market.reference_price is not None else None
+                ),
                 "created_at": market.created_at,
             }
         )
@@ -150,3 +179,115 @@ class MongoOrdersRepository:
             order_from_document(doc)
             async for doc in cursor.sort("_id", DESCENDING).limit(first + 1)
         ]
+
+
+def _side_document(side: TradeSide | None) -> Document | None:
+    if side is None:
+        return None
+    return {
+        "order_id": side.order_id,
+        "account_id": side.account_id,
+        "tenant_id": side.tenant_id,
+        "customer_id": side.customer_id,
+        "fee": str(side.fee),
+    }
+
+
+def _side(doc: Document | None) -> TradeSide | None:
+    if doc is None:
+        return None
+    return TradeSide(
+        order_id=doc["order_id"],
+        account_id=doc["account_id"],
+        tenant_id=doc["tenant_id"],
+        customer_id=doc["customer_id"],
+        fee=Decimal(doc["fee"]),
+    )
+
+
+def trade_document(trade: Trade) -> Document:
+    """The stored shape of a trade; ``account_ids`` indexes both parties."""
+    sides = [s for s in (trade.taker, trade.maker) if s is not None]
+    return {
+        "_id": trade.id,
+        "market_id": trade.market_id,
+        "price": str(trade.price),
+        "quantity": str(trade.quantity),
+        "taker_side": trade.taker_side.value,
+        "taker": _side_document(trade.taker),
+        "maker": _side_document(trade.maker),
+        "venue": trade.venue.value,
+        "executed_at": trade.executed_at,
+        "seq": trade.seq,
+        "account_ids": [s.account_id for s in sides],
+        "tenant_ids": sorted({s.tenant_id for s in sides}),
+    }
+
+
+def trade_from_document(doc: Document) -> Trade:
+    taker = _side(doc["taker"])
+    assert taker is not None
+    return Trade(
+        id=doc["_id"],
+        market_id=doc["market_id"],
+        price=Decimal(doc["price"]),
+        quantity=Decimal(doc["quantity"]),
+        taker_side=Side(doc["taker_side"]),
+        taker=taker,
+        maker=_side(doc.get("maker")),
+        venue=TradeVenue(doc["venue"]),
+        executed_at=doc["executed_at"],
+        seq=int(doc["seq"]),
+    )
+
+
+class MongoTradingRepository(MongoOrdersRepository):
+    """What order entry and its projection write: orders by id, trades, lookups."""
+
+    async def orders_by_raw_ids(self, ids: Sequence[str]) -> list[Order]:
+        """Unscoped: the projector updates orders of every tenant."""
+        return [
+            order_from_document(d) async for d in self._db.orders.find({"_id": {"$in": list(ids)}})
+        ]
+
+    async def save_orders(self, orders: Sequence[Order]) -> None:
+        if orders:
+            await self._db.orders.bulk_write(
+                [ReplaceOne({"_id": o.id}, order_document(o), upsert=True) for o in orders],
+                ordered=True,
+            )
+
+    async def insert_trades(self, trades: Sequence[Trade]) -> None:
+        if trades:
+            await self._db.trades.bulk_write(
+                [ReplaceOne({"_id": t.id}, trade_document(t), upsert=True) for t in trades],
+                ordered=False,
+            )
+
+    async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]:
+        cursor = self._db.trades.find(page_filter({"market_id": market_id}, after))
+        return [
+            trade_from_document(d) async for d in cursor.sort("_id", DESCENDING).limit(first + 1)
+        ]
+
+    async def account_trades(
+        self, scope: TenantScope, account_id: str, first: int, after: str | None
+    ) -> list[Trade]:
+        base: dict[str, Any] = {"account_ids": account_id}
+        if scope.tenant_id is not None:
+            base["tenant_ids"] = scope.tenant_id
+        cursor = self._db.trades.find(page_filter(base, after))
+        return [
+            trade_from_document(d) async for d in cursor.sort("_id", DESCENDING).limit(first + 1)
+        ]
+
+    async def order_by_client_id(
+        self, scope: TenantScope, account_id: str, client_order_id: str
+    ) -> Order | None:
+        query = {
+            **scope.owner_filter(),
+            "account_id": account_id,
+            "client_order_id": client_order_id,
+        }
+        doc = await self._db.orders.find_one(query, sort=[("_id", DESCENDING)])
+        return order_from_document(doc) if doc else None

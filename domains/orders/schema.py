@@ -12,6 +12,8 @@ from domains.accounts.service import AccountsService
 from domains.orders import loaders
 from domains.orders.model import MarketKind, OrderStatus
 from domains.orders.service import OrdersService, order_from_event
+from domains.orders.trading import TradingService
+from domains.orders.trading_schema import TradingMutation, TradingQuery
 from domains.orders.types import Info, Market, Order, list_orders
 from domains.shared.context import Role
 from domains.shared.errors import NotFoundError, ValidationError
@@ -19,8 +21,13 @@ from domains.shared.relay import Connection
 
 
 @strawberry.type(description="Orders queries.")
-class OrdersQuery:
-    @strawberry.field(description="Platform markets, optionally of one kind, sorted by symbol.")
+class OrdersQuery(TradingQuery):
+    @strawberry.field(
+        description=(
+            "Markets the caller's institution lists (operators: every platform market), "
+            "optionally of one kind, sorted by symbol."
+        )
+    )
     async def markets(
         self,
         info: Info,
@@ -28,9 +35,9 @@ class OrdersQuery:
             MarketKind | None, strawberry.argument(description="Only markets of this kind.")
         ] = None,
     ) -> list[Market]:
-        info.context.require()
+        listed = await info.context.get(TradingService).listed_ids(info.context.require())
         rows = await info.context.get(OrdersService).markets(kind)
-        return [Market.from_model(m) for m in rows]
+        return [Market.from_model(m) for m in rows if listed is None or m.id in listed]
 
     @strawberry.field(description="One market by symbol, or null if there is none.")
     async def market(
@@ -78,10 +85,14 @@ class CreateMarketInput:
     tick_size: Decimal = strawberry.field(description="Price increment, e.g. `0.01`.")
     lot_size: Decimal = strawberry.field(description="Quantity increment, e.g. `0.00001`.")
     min_notional: Decimal = strawberry.field(description="Minimum price x quantity, e.g. `5`.")
+    reference_price: Decimal | None = strawberry.field(
+        default=None,
+        description="Centre of the price band until the first trade, e.g. `64250`.",
+    )
 
 
 @strawberry.type(description="Orders mutations.")
-class OrdersMutation:
+class OrdersMutation(TradingMutation):
     @strawberry.mutation(description="List a new spot market on the platform (operators only).")
     async def create_market(
         self,
@@ -89,9 +100,10 @@ class OrdersMutation:
         input: Annotated[CreateMarketInput, strawberry.argument(description="The market.")],
     ) -> Market:
         info.context.require(Role.OPERATOR)
-        market = await info.context.get(OrdersService).create_market(
-            input.base_asset, input.quote_asset, input.tick_size, input.lot_size, input.min_notional
-        )
+        market = await info.context.get(TradingService).create_market(
+            input.base_asset, input.quote_asset, input.tick_size, input.lot_size,
+            input.min_notional, input.reference_price,
+        )  # fmt: skip
         return Market.from_model(market)
 
 

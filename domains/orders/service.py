@@ -59,6 +59,37 @@ def order_from_event(payload: bytes) -> Order:
     return order_from_document(document)
 
 
+def new_market(
+    base_asset: str,
+    quote_asset: str,
+    tick_size: Decimal,
+    lot_size: Decimal,
+    min_notional: Decimal,
+    kind: MarketKind = MarketKind.SPOT,
+    reference_price: Decimal | None = None,
+) -> Market:
+    """A validated market ``BASE-QUOTE`` (``-PERP`` for perpetuals); no I/O."""
+    base, quote = base_asset.strip().upper(), quote_asset.strip().upper()
+    for field, asset in (("baseAsset", base), ("quoteAsset", quote)):
+        if not asset.isalnum() or not 2 <= len(asset) <= 10:
+            raise ValidationError(f"{field} must be 2-10 letters or digits", field=field)
+    if min_notional < 0:
+        raise ValidationError("minNotional must not be negative", field="minNotional")
+    if reference_price is not None:
+        _positive(reference_price, "referencePrice")
+    return Market(
+        id=f"{base}-{quote}" + ("-PERP" if kind is MarketKind.PERPETUAL else ""),
+        kind=kind,
+        base_asset=base,
+        quote_asset=quote,
+        tick_size=_positive(tick_size, "tickSize"),
+        lot_size=_positive(lot_size, "lotSize"),
+        min_notional=min_notional,
+        reference_price=reference_price,
+        created_at=utcnow(),
+    )
+
+
 class OrdersService:
     """Markets and orders."""
 
@@ -74,24 +105,11 @@ class OrdersService:
         lot_size: Decimal,
         min_notional: Decimal,
         kind: MarketKind = MarketKind.SPOT,
+        reference_price: Decimal | None = None,
     ) -> Market:
-        """List a new platform market ``BASE-QUOTE``."""
-        base, quote = base_asset.strip().upper(), quote_asset.strip().upper()
-        for field, asset in (("baseAsset", base), ("quoteAsset", quote)):
-            if not asset.isalnum() or not 2 <= len(asset) <= 10:
-                raise ValidationError(f"{field} must be 2-10 letters or digits", field=field)
-        market = Market(
-            id=f"{base}-{quote}" + ("-PERP" if kind is MarketKind.PERPETUAL else ""),
-            kind=kind,
-            base_asset=base,
-            quote_asset=quote,
-            tick_size=_positive(tick_size, "tickSize"),
-            lot_size=_positive(lot_size, "lotSize"),
-            min_notional=min_notional
-            if min_notional >= 0
-            else _positive(min_notional, "minNotional"),
-            created_at=utcnow(),
-        )
+        """Store a new platform market (order entry registers it with the engine)."""
+        market = new_market(base_asset, quote_asset, tick_size, lot_size, min_notional, kind,
+                            reference_price)  # fmt: skip
         if await self._repo.markets_by_ids([market.id]):
             raise DuplicateMarketError(f"market {market.id} exists already", market=market.id)
         await self._repo.insert_market(market)

@@ -10,8 +10,18 @@ import strawberry
 
 from domains.orders import loaders
 from domains.orders.model import Market as MarketModel
-from domains.orders.model import MarketKind, MarketStatus, OrderStatus, OrderType, Side
+from domains.orders.model import (
+    MarketKind,
+    MarketStatus,
+    OrderStatus,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    Venue,
+)
 from domains.orders.model import Order as OrderModel
+from domains.orders.model import Trade as TradeModel
 from domains.orders.service import OrdersService
 from domains.shared.context import RequestContext
 from domains.shared.graphql import described_enum
@@ -45,8 +55,31 @@ described_enum(
     STOP_LIMIT="Becomes a limit order when the last trade price reaches the stop price.",
 )
 described_enum(
+    TimeInForce,
+    "How long an order stays live.",
+    GTC="Good till canceled: rests on the book until filled or canceled.",
+    IOC="Immediate or cancel: fills what it can now, the rest expires.",
+    FOK="Fill or kill: fills completely and at once, or not at all.",
+)
+described_enum(
+    SelfTradePrevention,
+    "What happens when an order would trade against a resting order of the same account.",
+    MARKET_DEFAULT="Use the market's default (EXPIRE_TAKER on the demo markets).",
+    NONE="Allow the self-trade.",
+    EXPIRE_TAKER="Expire the incoming order's remainder.",
+    EXPIRE_MAKER="Cancel the resting order and keep matching.",
+    EXPIRE_BOTH="Expire both.",
+)
+described_enum(
+    Venue,
+    "Where a trade executed; clients must accept values added later.",
+    INTERNAL="On this platform's own book.",
+    EXTERNAL="On the external venue the institution routes to.",
+)
+described_enum(
     OrderStatus,
     "Where an order is in its life; clients must accept values added later.",
+    PENDING_TRIGGER="A stop order waiting for the last trade price to reach its stop price.",
     NEW="Accepted and resting (or waiting for its trigger), nothing filled yet.",
     PARTIALLY_FILLED="Part of the quantity has been filled; the rest is live.",
     FILLED="The whole quantity has been filled.",
@@ -108,6 +141,19 @@ class Order:
         description="The caller's own id for the order (idempotency key), if it gave one."
     )
     created_at: dt.datetime | None = strawberry.field(description="When the order was accepted.")
+    updated_at: dt.datetime | None = strawberry.field(description="When it last changed.")
+    time_in_force: TimeInForce = strawberry.field(description="How long the order stays live.")
+    stop_price: Decimal | None = strawberry.field(
+        description="Trigger price of a stop order (last trade price), e.g. `60000`."
+    )
+    post_only: bool = strawberry.field(description="Refused rather than taking liquidity.")
+    reason: str | None = strawberry.field(
+        description=(
+            "Why the order ended as it did when not simply filled or canceled by its owner, "
+            "e.g. `IOC_REMAINDER`, `STP_EXPIRE_TAKER`, `POST_ONLY_WOULD_TAKE`, "
+            "`MARKET_COLLAR`. Clients must accept values added later."
+        )
+    )
 
     @classmethod
     def from_model(cls, order: OrderModel) -> Order:
@@ -123,6 +169,11 @@ class Order:
             status=order.status,
             client_order_id=order.client_order_id,
             created_at=order.created_at,
+            updated_at=order.updated_at,
+            time_in_force=order.time_in_force,
+            stop_price=order.stop_price,
+            post_only=order.post_only,
+            reason=order.reason,
         )
 
     @classmethod
@@ -179,3 +230,50 @@ class AccountOrders:
         ] = None,
     ) -> Connection[Order]:
         return await list_orders(info, str(self.id), status, first, after)
+
+
+@strawberry.type(description="A trade on a market's public tape.")
+class Trade:
+    id: strawberry.ID = strawberry.field(description="Trade id: market and trade number.")
+    market_id: strawberry.Private[str]
+    price: Decimal = strawberry.field(description="Execution price in the quote asset.")
+    quantity: Decimal = strawberry.field(description="Executed quantity in the base asset.")
+    taker_side: Side = strawberry.field(description="Side of the order that took liquidity.")
+    venue: Venue = strawberry.field(description="Where it executed.")
+    executed_at: dt.datetime = strawberry.field(description="When it executed.")
+
+    @classmethod
+    def from_model(cls, trade: TradeModel) -> Trade:
+        return cls(
+            id=strawberry.ID(trade.id),
+            market_id=trade.market_id,
+            price=trade.price,
+            quantity=trade.quantity,
+            taker_side=trade.taker_side,
+            venue=trade.venue,
+            executed_at=trade.executed_at,
+        )
+
+    @strawberry.field(description="The market.")
+    async def market(self, info: Info) -> Market | None:
+        return await Market.resolve_reference(info, strawberry.ID(self.market_id))
+
+
+@strawberry.type(description="One price level of an order book.")
+class PriceLevel:
+    price: Decimal = strawberry.field(description="Price in the quote asset.")
+    quantity: Decimal = strawberry.field(description="Total resting quantity at this price.")
+
+
+@strawberry.type(description="A snapshot of a market's order book, best prices first.")
+class OrderBook:
+    market_id: strawberry.Private[str]
+    sequence: int = strawberry.field(
+        description="Book sequence this snapshot reflects; stream deltas continue from it."
+    )
+    bids: list[PriceLevel] = strawberry.field(description="Buy levels, highest price first.")
+    asks: list[PriceLevel] = strawberry.field(description="Sell levels, lowest price first.")
+
+    @strawberry.field(description="The market.")
+    async def market(self, info: Info) -> Market | None:
+        return await Market.resolve_reference(info, strawberry.ID(self.market_id))

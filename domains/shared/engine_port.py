@@ -6,6 +6,7 @@ never own the writer, the journal or the id directory.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,10 +23,28 @@ class Submitted:
     replayed: bool = False
 
 
-class CommandBus(Protocol):
-    """The engine writer: sequence, journal durably, apply, answer."""
+class DuplicateCommandError(Exception):
+    """A client tag was used within the idempotency window for a different payload."""
 
-    async def submit(self, command: Records) -> Submitted: ...
+    def __init__(self, original_seq: int) -> None:
+        super().__init__(f"client tag already used by command {original_seq}")
+        self.original_seq = original_seq
+
+
+def client_tag(client_order_id: str) -> int:
+    """The positive 63-bit tag the engine carries for a clientOrderId."""
+    digest = hashlib.blake2b(client_order_id.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") & ((1 << 63) - 1)) or 1
+
+
+class CommandBus(Protocol):
+    """The engine writer: sequence, journal durably, apply, answer.
+
+    ``note`` is journaled with the command (strings the engine does not carry, such as
+    the clientOrderId). Raises DuplicateCommandError for a reused client tag.
+    """
+
+    async def submit(self, command: Records, note: dict[str, str] | None = None) -> Submitted: ...
 
     @property
     def engine(self) -> Engine: ...

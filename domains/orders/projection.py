@@ -1,0 +1,222 @@
+"""Projects engine events into the order and trade read models and the order stream.
+
+Runs inside the writer's batch loop (before callers are answered), one bulk write per
+collection per batch. Orders still live after the batch take their fill from the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from domains.orders.model import (
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
+    TradeSide,
+    Venue,
+)
+from domains.orders.outcomes import is_order_outcome
+from domains.orders.service import ORDER_STREAM, order_event
+from domains.orders.spec import MarketSpec
+from domains.orders.trading import order_key
+from domains.shared.engine_port import CommandBus, EngineDirectory
+from domains.shared.events import EventBus, tenant_topic
+from engine import codes
+from engine.layout import COMMAND_DTYPE, EVENT_DTYPE, Records
+
+STATUS = {
+    codes.NEW: OrderStatus.NEW,
+    codes.PARTIALLY_FILLED: OrderStatus.PARTIALLY_FILLED,
+    codes.FILLED: OrderStatus.FILLED,
+    codes.CANCELED: OrderStatus.CANCELED,
+    codes.EXPIRED: OrderStatus.EXPIRED,
+    codes.EXPIRED_IN_MATCH: OrderStatus.EXPIRED_IN_MATCH,
+    codes.REJECTED: OrderStatus.REJECTED,
+    codes.PENDING_TRIGGER: OrderStatus.PENDING_TRIGGER,
+}
+TYPES = {
+    codes.LIMIT: OrderType.LIMIT,
+    codes.MARKET: OrderType.MARKET,
+    codes.STOP_MARKET: OrderType.STOP_MARKET,
+    codes.STOP_LIMIT: OrderType.STOP_LIMIT,
+}
+TIFS = {codes.GTC: TimeInForce.GTC, codes.IOC: TimeInForce.IOC, codes.FOK: TimeInForce.FOK}
+SpecLookup = Callable[[str], Awaitable[MarketSpec]]
+Row = dict[str, int]
+
+
+class OrdersReadModel(Protocol):
+    """The writes the projection makes (MongoTradingRepository)."""
+
+    async def orders_by_raw_ids(self, ids: Sequence[str]) -> list[Order]: ...
+    async def save_orders(self, orders: Sequence[Order]) -> None: ...
+    async def insert_trades(self, trades: Sequence[Trade]) -> None: ...
+
+
+@dataclass
+class _Changes:
+    new: dict[int, Order] = field(default_factory=dict)
+    touched: set[int] = field(default_factory=set)
+    done: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    amended: dict[int, tuple[int, int]] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
+
+
+def _rows(records: Records, names: tuple[str, ...]) -> list[Row]:
+    return [dict(zip(names, row, strict=True)) for row in records.tolist()]
+
+
+def to_datetime(ts_ns: int) -> dt.datetime:
+    """Engine time (ns) as an aware UTC datetime, truncated to milliseconds like Mongo."""
+    return dt.datetime.fromtimestamp(ts_ns // 1_000_000 / 1000, dt.UTC)
+
+
+class OrdersProjector:
+    """The writer listener that keeps orders and trades current."""
+
+    def __init__(
+        self,
+        repository: OrdersReadModel,
+        bus: CommandBus,
+        directory: EngineDirectory,
+        spec_for: SpecLookup,
+        events: EventBus,
+    ) -> None:
+        self._repo = repository
+        self._bus = bus
+        self._directory = directory
+        self._spec_for = spec_for
+        self._events = events
+
+    async def __call__(
+        self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
+    ) -> None:
+        commands = {row["seq"]: row for row in _rows(batch, COMMAND_DTYPE.names or ())}
+        changes = _Changes()
+        for event in _rows(events, EVENT_DTYPE.names or ()):
+            await self._collect(changes, event, commands, notes)
+        if not (changes.new or changes.touched):
+            return
+        orders = await self._finish(changes)
+        await self._repo.save_orders(orders)
+        await self._repo.insert_trades(changes.trades)
+        for order in orders:
+            topic = tenant_topic(ORDER_STREAM, order.tenant_id)
+            await self._events.publish(topic, order_event(order))
+
+    async def _collect(
+        self, changes: _Changes, e: Row, commands: dict[int, Row], notes: dict[int, dict[str, str]]
+    ) -> None:
+        kind, order_id = e["kind"], e["order_id"]
+        if kind in (codes.EV_ACCEPTED, codes.EV_REJECTED) and e["value_b"] == codes.PLACE_ORDER:
+            if kind == codes.EV_REJECTED and not is_order_outcome(e["code"]):
+                return  # a pre-trade refusal: the caller got an error, nothing to show
+            status = e["status"] if kind == codes.EV_ACCEPTED else codes.REJECTED
+            command = commands[e["seq"]]
+            order = await self._new_order(command, notes.get(e["seq"], {}), status, e["code"])
+            if order is not None:
+                changes.new[order_id] = order
+        elif kind == codes.EV_TRADE:
+            changes.touched.update((order_id, e["maker_order_id"]))
+            trade = await self._trade(e, commands[e["seq"]]["ts_ns"])
+            if trade is not None:
+                changes.trades.append(trade)
+        elif kind == codes.EV_ORDER_DONE:
+            changes.touched.add(order_id)
+            changes.done[order_id] = (e["status"], e["code"], e["qty"])
+        elif kind == codes.EV_ORDER_AMENDED:
+            changes.touched.add(order_id)
+            changes.amended[order_id] = (e["price"], e["qty"])
+        elif kind == codes.EV_STOP_TRIGGERED:
+            changes.touched.add(order_id)
+
+    async def _new_order(
+        self, command: Row, note: dict[str, str], status: int, code: int
+    ) -> Order | None:
+        account = self._directory.account(command["account"])
+        market_id = self._directory.market_id(command["market"])
+        if account is None or market_id is None:
+            return None
+        spec = await self._spec_for(market_id)
+        order_type = TYPES[command["order_type"]]
+        has_price = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        ts = to_datetime(command["ts_ns"])
+        return Order(
+            id=order_key(command["order_id"]),
+            tenant_id=account.tenant_id,
+            customer_id=account.customer_id,
+            account_id=account.account_id,
+            market_id=market_id,
+            side=Side.BUY if command["side"] == codes.BUY else Side.SELL,
+            type=order_type,
+            price=spec.price(command["price"]) if has_price else None,
+            quantity=spec.quantity(command["qty"]),
+            filled_quantity=spec.quantity(0),
+            status=STATUS.get(status, OrderStatus.NEW),
+            client_order_id=note.get("client_order_id"),
+            created_at=ts,
+            updated_at=ts,
+            time_in_force=TIFS.get(command["tif"], TimeInForce.GTC),
+            stop_price=spec.price(command["stop_price"]) if command["stop_price"] else None,
+            reason=None if code == codes.OK else codes.REASON_NAMES.get(code, str(code)),
+            post_only=bool(command["flags"] & codes.FLAG_POST_ONLY),
+        )
+
+    async def _trade(self, e: Row, ts_ns: int) -> Trade | None:
+        market_id = self._directory.market_id(e["market"])
+        taker = self._directory.account(e["account"])
+        maker = self._directory.account(e["maker_account"])
+        if market_id is None or taker is None or maker is None:
+            return None
+        spec = await self._spec_for(market_id)
+        return Trade(
+            id=f"{market_id}:{e['market_seq']:012d}",
+            market_id=market_id,
+            price=spec.price(e["price"]),
+            quantity=spec.quantity(e["qty"]),
+            taker_side=Side.BUY if e["side"] == codes.BUY else Side.SELL,
+            taker=TradeSide(order_key(e["order_id"]), taker.account_id, taker.tenant_id,
+                            taker.customer_id, spec.quote_amount(e["value_b"])),
+            maker=TradeSide(order_key(e["maker_order_id"]), maker.account_id, maker.tenant_id,
+                            maker.customer_id, spec.quote_amount(e["value_a"])),
+            venue=Venue.INTERNAL,
+            executed_at=to_datetime(ts_ns),
+            seq=e["seq"],
+        )  # fmt: skip
+
+    async def _finish(self, changes: _Changes) -> list[Order]:
+        missing = [order_key(i) for i in changes.touched if i not in changes.new]
+        stored = {o.id: o for o in await self._repo.orders_by_raw_ids(missing)} if missing else {}
+        result: list[Order] = []
+        for order_id in changes.new.keys() | changes.touched:
+            order = changes.new.get(order_id) or stored.get(order_key(order_id))
+            if order is None:
+                continue
+            result.append(await self._current(order, order_id, changes))
+        return result
+
+    async def _current(self, order: Order, order_id: int, changes: _Changes) -> Order:
+        spec = await self._spec_for(order.market_id)
+        updates: dict[str, Any] = {}
+        if order_id in changes.amended:
+            price, remaining = changes.amended[order_id]
+            updates["price"] = spec.price(price) if order.price is not None else None
+            filled = spec.qty_lots(order.filled_quantity) if order.filled_quantity else 0
+            updates["quantity"] = spec.quantity(filled + remaining)
+        if order_id in changes.done:
+            status, code, filled = changes.done[order_id]
+            updates["status"] = STATUS.get(status, order.status)
+            updates["filled_quantity"] = spec.quantity(filled)
+            updates["reason"] = None if code == codes.OK else codes.REASON_NAMES.get(code)
+        else:
+            live = self._bus.engine.order_state(order_id)
+            if live is not None:
+                updates["filled_quantity"] = spec.quantity(live.filled_lots)
+                updates["status"] = STATUS.get(live.status, order.status)
+        return replace(order, **updates, updated_at=order.updated_at)

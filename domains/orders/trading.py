@@ -1,0 +1,420 @@
+"""Order entry: place, cancel, amend and operator adjustments through the engine writer.
+
+Checks what only the API knows (who may act on which account, what the tenant lists and
+permits, decimal -> tick/lot), then submits one engine command and reads its outcome.
+The order read model is written by the projection before the writer answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from domains.accounts.model import Account
+from domains.accounts.service import AccountsService
+from domains.orders import errors
+from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder
+from domains.orders.model import Market, MarketKind, MarketStatus, Order, OrderType, Trade
+from domains.orders.outcomes import Outcome, outcome, raise_for
+from domains.orders.service import new_market
+from domains.orders.spec import MarketSpec
+from domains.shared.context import Principal, Role, TenantScope
+from domains.shared.engine_port import (
+    CommandBus,
+    DuplicateCommandError,
+    EngineDirectory,
+    Submitted,
+    client_tag,
+)
+from domains.shared.errors import ForbiddenError, NotFoundError, ValidationError
+from engine import codes
+from engine import commands as cmd
+from engine.layout import Records
+
+ENGINE_TYPES = {
+    OrderType.LIMIT: codes.LIMIT,
+    OrderType.MARKET: codes.MARKET,
+    OrderType.STOP_MARKET: codes.STOP_MARKET,
+    OrderType.STOP_LIMIT: codes.STOP_LIMIT,
+}
+ENGINE_TIF = {"GTC": codes.GTC, "IOC": codes.IOC, "FOK": codes.FOK}
+ENGINE_STP = {
+    "MARKET_DEFAULT": codes.STP_MARKET_DEFAULT,
+    "NONE": codes.STP_NONE,
+    "EXPIRE_TAKER": codes.STP_EXPIRE_TAKER,
+    "EXPIRE_MAKER": codes.STP_EXPIRE_MAKER,
+    "EXPIRE_BOTH": codes.STP_EXPIRE_BOTH,
+}
+MAX_CLIENT_ORDER_ID = 64
+
+
+def order_key(order_id: int) -> str:
+    """The public id of an engine order (its sequence number), sortable as text."""
+    return f"ord_{order_id:016d}"
+
+
+def engine_order_id(key: str) -> int:
+    if not key.startswith("ord_") or not key[4:].isdigit():
+        raise errors.OrderNotFoundError("no such order", id=key)
+    return int(key[4:])
+
+
+class TradingRepository(Protocol):
+    """Reads order entry needs (the projection writes)."""
+
+    async def markets_by_ids(self, ids: Sequence[str]) -> list[Market]: ...
+    async def insert_market(self, market: Market) -> None: ...
+    async def markets(self, kind: MarketKind | None) -> list[Market]: ...
+    async def orders_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Order]: ...
+    async def order_by_client_id(
+        self, scope: TenantScope, account_id: str, client_order_id: str
+    ) -> Order | None: ...
+    async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]: ...
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """The answer to placeOrder: the order as it stands, and whether this was a retry."""
+
+    order: Order
+    replayed: bool
+
+
+class TradingService:
+    """Order entry for every tenant, through the one engine writer."""
+
+    def __init__(
+        self,
+        repository: TradingRepository,
+        accounts: AccountsService,
+        bus: CommandBus,
+        directory: EngineDirectory,
+    ) -> None:
+        self._repo = repository
+        self._accounts = accounts
+        self._bus = bus
+        self._directory = directory
+        self._specs: dict[str, MarketSpec] = {}
+
+    async def spec(self, market_id: str) -> MarketSpec:
+        """The market's conversion spec (cached; markets do not change increments)."""
+        known = self._specs.get(market_id)
+        if known is not None:
+            return known
+        found = await self._repo.markets_by_ids([market_id])
+        if not found:
+            raise errors.MarketNotFoundError("no such market", market=market_id)
+        market = found[0]
+        base, quote = (
+            self._directory.asset(market.base_asset),
+            self._directory.asset(market.quote_asset),
+        )
+        if base is None or quote is None:
+            raise errors.MarketSpecError(f"market {market_id} trades an unknown asset")
+        spec = MarketSpec(market, base, quote).validate()
+        self._specs[market_id] = spec
+        return spec
+
+    async def register_market(self, market: Market) -> None:
+        """Add a market to the engine (idempotent) and to the read model if new."""
+        base, quote = (
+            self._directory.asset(market.base_asset),
+            self._directory.asset(market.quote_asset),
+        )
+        if base is None or quote is None:
+            raise ValidationError("unknown asset; the platform trades " + "USDT, BTC, ETH")
+        spec = MarketSpec(market, base, quote).validate()
+        index = await self._directory.market_index(market.id)
+        if self._bus.engine.market_state(index) is None:
+            reference = spec.price_ticks(market.reference_price) if market.reference_price else 0
+            submitted = await self._bus.submit(
+                cmd.add_market(
+                    0, 0, market=index, base_asset=base.index, quote_asset=quote.index,
+                    base_per_lot=spec.base_per_lot, quote_per_tick_lot=spec.quote_per_tick_lot,
+                    fee_account=0, min_notional_minor=spec.min_notional_minor,
+                    band_bps=market.price_band_bps, collar_bps=market.collar_bps,
+                    reference_price_ticks=reference,
+                )
+            )  # fmt: skip
+            result = _outcome(submitted)
+            if not result.accepted and result.code != codes.VALIDATION_MARKET_EXISTS:
+                raise errors.MarketSpecError(f"the engine refused the market: {result.reason}")
+        if not await self._repo.markets_by_ids([market.id]):
+            await self._repo.insert_market(market)
+        self._specs[market.id] = spec
+
+    async def create_market(
+        self,
+        base_asset: str,
+        quote_asset: str,
+        tick_size: Decimal,
+        lot_size: Decimal,
+        min_notional: Decimal,
+        reference_price: Decimal | None = None,
+    ) -> Market:
+        """List a new spot market on the platform: engine first, then the read model."""
+        market = new_market(base_asset, quote_asset, tick_size, lot_size, min_notional,
+                            MarketKind.SPOT, reference_price)  # fmt: skip
+        if await self._repo.markets_by_ids([market.id]):
+            raise errors.DuplicateMarketError(f"market {market.id} exists already",
+                                              market=market.id)  # fmt: skip
+        await self.register_market(market)
+        return market
+
+    async def sync_markets(self) -> None:
+        """At start-up: every stored spot market exists in the engine."""
+        for market in await self._repo.markets(MarketKind.SPOT):
+            await self.register_market(market)
+
+    async def _account(self, principal: Principal, account_id: str) -> Account:
+        if principal.role not in (Role.TRADER, Role.TENANT_ADMIN):
+            raise ForbiddenError("only traders and tenant admins place orders")
+        found = await self._accounts.accounts(TenantScope.of(principal), [account_id])
+        if not found:
+            raise NotFoundError("no such account", id=account_id)
+        return found[0]
+
+    async def _tradable(self, account: Account, market_id: str) -> MarketSpec:
+        config = await self._accounts.tenant_config(account.tenant_id)
+        if not config.lists(market_id):
+            raise errors.MarketNotListedError("your institution does not list this market",
+                                              market=market_id)  # fmt: skip
+        spec = await self.spec(market_id)
+        if spec.market.kind is not MarketKind.SPOT:
+            raise errors.ProductNotPermittedError(
+                "perpetual futures are not open for order entry yet", market=market_id
+            )
+        if not config.permits(spec.market.kind.value):
+            raise errors.ProductNotPermittedError(
+                f"{spec.market.kind.value} is not permitted in {config.jurisdiction}",
+                market=market_id,
+            )
+        return spec
+
+    async def _fee_rates(self, account: Account, index: int) -> None:
+        config = await self._accounts.tenant_config(account.tenant_id)
+        maker, taker = config.fee_schedule.all_in_rates_for(Decimal(0))
+        if self._bus.engine.fee_rate(index) != (maker, taker):
+            await self._bus.submit(cmd.set_fee_rate(0, 0, account=index, maker_bps=maker,
+                                                    taker_bps=taker))  # fmt: skip
+
+    async def account_index(self, account: Account) -> int:
+        return await self._directory.account_index(account.id, account.tenant_id,
+                                                   account.customer_id)  # fmt: skip
+
+    async def place_order(self, principal: Principal, request: PlaceOrder) -> PlacedOrder:
+        account = await self._account(principal, request.account_id)
+        spec = await self._tradable(account, request.market_id)
+        command = self._place_command(spec, request)
+        if request.client_order_id is not None:
+            command["client_tag"] = _client_tag(request.client_order_id)
+        index = await self.account_index(account)
+        command["account"] = index
+        command["market"] = await self._directory.market_index(spec.market.id)
+        await self._fee_rates(account, index)
+        note = {"client_order_id": request.client_order_id} if request.client_order_id else None
+        try:
+            submitted = await self._bus.submit(command, note)
+        except DuplicateCommandError as exc:
+            raise errors.DuplicateClientOrderIdError(
+                "this clientOrderId was used within 24 hours for a different order",
+                clientOrderId=request.client_order_id,
+                orderId=order_key(exc.original_seq),
+            ) from exc
+        if submitted.events is not None:
+            raise_for(outcome(submitted.events))
+        order = await self._order(TenantScope.of(principal), order_key(submitted.seq))
+        return PlacedOrder(order, submitted.replayed)
+
+    def _place_command(self, spec: MarketSpec, request: PlaceOrder) -> Records:
+        needs_price = request.type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        if needs_price != (request.price is not None):
+            raise ValidationError("limit and stop-limit orders need a price; others must not",
+                                  field="price")  # fmt: skip
+        is_stop = request.type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+        if is_stop != (request.stop_price is not None):
+            raise ValidationError(
+                "stop orders need a stopPrice; others must not", field="stopPrice"
+            )
+        if spec.market.status is MarketStatus.HALTED:
+            raise errors.MarketHaltedError("the market is halted", market=spec.market.id)
+        tif = request.time_in_force.value if request.time_in_force else None
+        return cmd.place(
+            0, 0, order_id=0, account=0, market=0,
+            side=codes.BUY if request.side.value == "BUY" else codes.SELL,
+            qty_lots=spec.qty_lots(request.quantity),
+            price_ticks=spec.price_ticks(request.price) if request.price is not None else 0,
+            order_type=ENGINE_TYPES[request.type],
+            tif=ENGINE_TIF[tif] if tif else None,
+            stop_price_ticks=(
+                spec.price_ticks(request.stop_price, "stopPrice") if request.stop_price else 0
+            ),
+            stp=ENGINE_STP[request.self_trade_prevention.value],
+            post_only=request.post_only,
+        )  # fmt: skip
+
+    async def _order(self, scope: TenantScope, order_id: str) -> Order:
+        found = await self._repo.orders_by_ids(scope, [order_id])
+        if not found:
+            raise errors.OrderNotFoundError("no such order", id=order_id)
+        return found[0]
+
+    async def find_order(
+        self,
+        principal: Principal,
+        order_id: str | None,
+        account_id: str | None,
+        client_order_id: str | None,
+    ) -> Order:
+        """By id, or by (account, clientOrderId): how a timed-out client recovers."""
+        scope = TenantScope.of(principal)
+        if order_id is not None:
+            return await self._order(scope, order_id)
+        if account_id is None or client_order_id is None:
+            raise ValidationError("give an order id, or an account id and a clientOrderId")
+        found = await self._repo.order_by_client_id(scope, account_id, client_order_id)
+        if found is None:
+            raise errors.OrderNotFoundError("no such order", clientOrderId=client_order_id)
+        return found
+
+    async def cancel_order(self, principal: Principal, order: Order) -> Order:
+        account = await self._account(principal, order.account_id)
+        index = await self.account_index(account)
+        submitted = await self._bus.submit(
+            cmd.cancel(0, 0, order_id=engine_order_id(order.id), account=index)
+        )
+        raise_for(_outcome(submitted))
+        return await self._order(TenantScope.of(principal), order.id)
+
+    async def cancel_all(self, principal: Principal, account_id: str, market_id: str) -> int:
+        """Cancel every live order of an account on a market; returns how many."""
+        account = await self._account(principal, account_id)
+        spec = await self.spec(market_id)
+        index = await self.account_index(account)
+        market = await self._directory.market_index(spec.market.id)
+        live = len(self._bus.engine.open_orders(index, market))
+        submitted = await self._bus.submit(cmd.cancel_all(0, 0, account=index, market=market))
+        raise_for(_outcome(submitted))
+        return live
+
+    async def amend_order(self, principal: Principal, order: Order, change: AmendOrder) -> Order:
+        account = await self._account(principal, order.account_id)
+        spec = await self.spec(order.market_id)
+        live = self._bus.engine.order_state(engine_order_id(order.id))
+        if live is None:
+            raise errors.OrderNotFoundError("the order is no longer live", id=order.id)
+        price = spec.price_ticks(change.price) if change.price is not None else live.price_ticks
+        qty = spec.qty_lots(change.quantity) if change.quantity is not None else live.remaining_lots
+        submitted = await self._bus.submit(
+            cmd.amend(0, 0, order_id=live.order_id, account=await self.account_index(account),
+                      price_ticks=price, qty_lots=qty)
+        )  # fmt: skip
+        raise_for(_outcome(submitted))
+        return await self._order(TenantScope.of(principal), order.id)
+
+    async def adjust_balance(self, principal: Principal, request: AdjustBalance) -> int:
+        """Operator funding: credit, or hold-and-debit, one account; returns the sequence."""
+        if principal.role is not Role.OPERATOR:
+            raise ForbiddenError("balance adjustments are for operators")
+        if not request.reason.strip():
+            raise ValidationError("an adjustment needs a reason", field="reason")
+        asset = self._directory.asset(request.asset)
+        if asset is None:
+            raise ValidationError(f"unknown asset {request.asset}", field="asset")
+        found = await self._accounts.accounts(TenantScope(None), [request.account_id])
+        if not found:
+            raise NotFoundError("no such account", id=request.account_id)
+        index = await self.account_index(found[0])
+        minor = request.amount.scaleb(asset.decimals)
+        if minor == 0 or minor != minor.to_integral_value():
+            raise ValidationError(f"amount must be a non-zero multiple of 1e-{asset.decimals}",
+                                  field="amount")  # fmt: skip
+        note = {"reason": request.reason.strip()[:500], "by": principal.key_id}
+        amount = abs(int(minor))
+        if minor > 0:
+            return await self._money(cmd.deposit_credit, index, asset.index, amount, note)
+        await self._money(cmd.withdrawal_hold, index, asset.index, amount, note)
+        return await self._money(cmd.withdrawal_debit, index, asset.index, amount, note)
+
+    async def _money(self, build: MoneyCommand, account: int, asset: int, amount: int,
+                     note: dict[str, str]) -> int:  # fmt: skip
+        submitted = await self._bus.submit(
+            build(0, 0, account=account, asset=asset, amount_minor=amount), note
+        )
+        result = _outcome(submitted)
+        if (
+            result.code == codes.RISK_INSUFFICIENT_HELD
+            or result.code == codes.RISK_INSUFFICIENT_FUNDS
+        ):
+            raise errors.InsufficientFundsError("the account does not hold that much")
+        raise_for(result)
+        return submitted.seq
+
+    async def listed_market(self, principal: Principal, market_id: str) -> tuple[MarketSpec, int]:
+        """A market the caller's institution lists (any market for operators)."""
+        spec = await self.spec(market_id)
+        if principal.tenant_id is not None:
+            config = await self._accounts.tenant_config(principal.tenant_id)
+            if not config.lists(market_id):
+                raise errors.MarketNotListedError("your institution does not list this market",
+                                                  market=market_id)  # fmt: skip
+        return spec, await self._directory.market_index(spec.market.id)
+
+    async def listed_ids(self, principal: Principal) -> frozenset[str] | None:
+        """Markets the caller's institution lists; None (all) for operators."""
+        if principal.tenant_id is None:
+            return None
+        return (await self._accounts.tenant_config(principal.tenant_id)).listed_markets
+
+    async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]:
+        return await self._repo.market_trades(market_id, first, after)
+
+    async def order_by_client_id(
+        self, principal: Principal, account_id: str, client_order_id: str
+    ) -> Order | None:
+        return await self._repo.order_by_client_id(
+            TenantScope.of(principal), account_id, client_order_id
+        )
+
+    def order_book(self, spec: MarketSpec, index: int, depth: int) -> BookView:
+        bids, asks = self._bus.engine.book(index, depth)
+        return BookView(
+            sequence=self._bus.engine.market_seq(index),
+            bids=[(spec.price(p), spec.quantity(q)) for p, q in bids],
+            asks=[(spec.price(p), spec.quantity(q)) for p, q in asks],
+        )
+
+
+@dataclass(frozen=True)
+class BookView:
+    """An order book snapshot in decimals, with the book sequence it reflects."""
+
+    sequence: int
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]
+
+
+class MoneyCommand(Protocol):
+    def __call__(
+        self, seq: int, ts_ns: int, *, account: int, asset: int, amount_minor: int,
+        client_tag: int = 0,
+    ) -> Records: ...  # fmt: skip
+
+
+def _outcome(submitted: Submitted) -> Outcome:
+    if submitted.events is None:
+        return Outcome(True, codes.OK)
+    return outcome(submitted.events)
+
+
+def _client_tag(client_order_id: str) -> int:
+    text = client_order_id.strip()
+    if not text or len(text) > MAX_CLIENT_ORDER_ID or not text.isprintable():
+        raise ValidationError(f"clientOrderId must be 1-{MAX_CLIENT_ORDER_ID} printable characters",
+                              field="clientOrderId")  # fmt: skip
+    return client_tag(text)
+
+
+__all__ = ["PlacedOrder", "Trade", "TradingService"]
