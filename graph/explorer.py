@@ -39,9 +39,55 @@ query MyAccounts {
       kind
       label
       orders(first: 5) { nodes { id market { id } side type price quantity status } }
+      balances { asset available locked }
       positions { market { id } quantity entryPrice }
       customer { displayName kyc { status level } }
     }
+  }
+}""",
+        {},
+    ),
+    (
+        "Place an order",
+        """# Buy 0.01 BTC at 64,000 USDT (a trader key). Retrying with the same clientOrderId
+# never executes twice: the answer says replayed: true.
+mutation Place($input: PlaceOrderInput!) {
+  placeOrder(input: $input) {
+    replayed
+    order { id status side price quantity filledQuantity reason }
+  }
+}""",
+        {
+            "input": {
+                "accountId": "<your account id from 'My accounts and orders'>",
+                "market": "BTC-USDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "price": "64000",
+                "quantity": "0.01",
+                "clientOrderId": "my-first-order",
+            }
+        },
+    ),
+    (
+        "Cancel an order",
+        """mutation Cancel($accountId: ID!, $clientOrderId: String!) {
+  cancelOrder(accountId: $accountId, clientOrderId: $clientOrderId) {
+    order { id status }
+  }
+}""",
+        {"accountId": "<your account id>", "clientOrderId": "my-first-order"},
+    ),
+    (
+        "Order book and trades",
+        """query Book {
+  orderBook(market: "BTC-USDT", depth: 10) {
+    sequence
+    bids { price quantity }
+    asks { price quantity }
+  }
+  trades(market: "BTC-USDT", first: 10) {
+    nodes { price quantity takerSide executedAt }
   }
 }""",
         {},
