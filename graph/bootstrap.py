@@ -70,6 +70,7 @@ class Platform:
 
     settings: Settings
     mongodb_uri: str
+    read_only: bool = False
     client: Client = field(init=False)
     db: Database = field(init=False)
     broker: Broker = field(init=False)
@@ -94,10 +95,13 @@ class Platform:
         trading_repo = MongoTradingRepository(self.db)
         trading = TradingService(trading_repo, accounts, self.writer, self.directory)
         balances = MongoBalances(self.db)
-        self.writer.add_listener(
-            OrdersProjector(trading_repo, self.writer, self.directory, trading.spec, self.broker)
-        )
-        self.writer.add_listener(BalancesProjector(balances, self.directory))
+        if not self.read_only:
+            self.writer.add_listener(
+                OrdersProjector(
+                    trading_repo, self.writer, self.directory, trading.spec, self.broker
+                )
+            )
+            self.writer.add_listener(BalancesProjector(balances, self.directory))
         self.services = {
             AccountsService: accounts,
             OrdersService: orders,
@@ -113,6 +117,9 @@ class Platform:
         await ensure_indexes(self.db, ALL_INDEXES)
         await self.broker.start()
         await self.directory.load()
+        if self.read_only:  # tools (reconcile): the recovered state, never a second writer
+            await self.writer.recover()
+            return
         await self.writer.start()
         await self.get(TradingService).sync_markets()
         log.info(
@@ -122,6 +129,10 @@ class Platform:
 
     async def close(self) -> None:
         """Stop the writer (a snapshot first, so the next start replays little), then I/O."""
+        if self.read_only:
+            await self.broker.close()
+            await self.client.close()
+            return
         try:
             await self.writer.snapshot_now()
         except Exception:

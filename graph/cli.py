@@ -133,6 +133,38 @@ def seed_demo_command(
         _print_keys(keys, None)
 
 
+@app.command()
+def reconcile() -> None:
+    """Recompute balances from snapshot + journal and compare them with the read model."""
+    from graph.bootstrap import Platform
+    from graph.reconcile import reconcile as run_reconcile
+
+    settings = Settings.from_env()
+
+    async def check() -> bool:
+        from domains.accounts.balances import MongoBalances
+
+        platform = Platform(settings, uri, read_only=True)
+        await platform.start()
+        try:
+            report = await run_reconcile(
+                platform.writer.engine, platform.directory, platform.get(MongoBalances)
+            )
+        finally:
+            await platform.close()
+        out = Console()
+        out.print(f"engine at seq {platform.writer.engine.last_seq}, "
+                  f"{report.accounts_checked} accounts checked")  # fmt: skip
+        for line in report.differences + report.conservation:
+            out.print(f"[red]difference:[/red] {line}")
+        out.print("[green]books agree[/green]" if report.clean else "[red]books differ[/red]")
+        return report.clean
+
+    with store_uri(settings) as uri:
+        clean = asyncio.run(check())
+    raise typer.Exit(code=0 if clean else 1)
+
+
 @schema_app.command("export")
 def schema_export(
     out: Annotated[Path, typer.Option(help="Where to write the public schema.")] = Path(

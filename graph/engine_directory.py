@@ -90,6 +90,13 @@ class MongoEngineDirectory:
     def account(self, index: int) -> AccountRef | None:
         return self._accounts.get(index)
 
+    def accounts(self) -> list[AccountRef]:
+        """Every account with an engine index, by index."""
+        return [self._accounts[i] for i in sorted(self._accounts)]
+
+    def assets(self) -> list[AssetInfo]:
+        return sorted(self._assets.values(), key=lambda a: a.index)
+
     async def ensure_asset(self, code: str, decimals: int) -> AssetInfo:
         known = self._assets.get(code)
         if known is not None:

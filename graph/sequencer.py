@@ -97,8 +97,11 @@ class EngineWriter:
         self._listeners.append(listener)
 
     async def start(self) -> None:
-        """Recover (latest snapshot + journal replay), then start taking commands."""
-        await self._recover()
+        """Recover (latest snapshot + journal replay through the listeners), then run.
+
+        Add listeners before starting: they see the replayed batches too.
+        """
+        await self.recover()
         self._task = asyncio.create_task(self._run(), name="engine-writer")
 
     async def stop(self) -> None:
@@ -135,7 +138,8 @@ class EngineWriter:
         self._wake.set()
         return await future
 
-    async def _recover(self) -> None:
+    async def recover(self) -> None:
+        """Load the latest snapshot and replay the journal after it (no commands taken)."""
         latest = await self._journal.latest_snapshot()
         if latest is not None:
             info, data = latest
@@ -146,9 +150,13 @@ class EngineWriter:
         since = self._clock() - self.window.window_ns
         async for batch in self._journal.batches_since(since, self.engine.last_seq):
             self.window.record(batch, None)
-        async for batch, _notes in self._journal.batches_after(self.engine.last_seq):
-            self.window.record(batch, self.engine.apply(batch))
+        async for batch, notes in self._journal.batches_after(self.engine.last_seq):
+            events = self.engine.apply(batch)
+            self.window.record(batch, events)
             self.stats.replayed += len(batch)
+            # listeners are idempotent: a batch journaled just before a crash may not have
+            # reached the read models; replaying it through them closes that gap
+            await self._notify(batch, events, notes)
         journaled = await self._journal.last_seq()
         if self.engine.last_seq != journaled:
             raise RuntimeError(f"replay ended at {self.engine.last_seq}, journal at {journaled}")
