@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from domains.accounts.model import Account
+from domains.accounts.model import Account, Product
 from domains.accounts.service import AccountsService
 from domains.orders import errors
 from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder
-from domains.orders.model import Market, MarketKind, MarketStatus, Order, OrderType, Trade
+from domains.orders.model import Market, MarketKind, MarketStatus, Order, OrderType, Side, Trade
 from domains.orders.outcomes import Outcome, outcome, raise_for
+from domains.orders.quotes import Quote, quote
 from domains.orders.service import new_market
 from domains.orders.spec import MarketSpec
 from domains.shared.context import Principal, Role, TenantScope
@@ -48,6 +49,7 @@ ENGINE_STP = {
     "EXPIRE_BOTH": codes.STP_EXPIRE_BOTH,
 }
 MAX_CLIENT_ORDER_ID = 64
+QUOTE_DEPTH = 1000
 
 
 def order_key(order_id: int) -> str:
@@ -227,6 +229,26 @@ class TradingService:
             raise_for(outcome(submitted.events))
         order = await self._order(TenantScope.of(principal), order_key(submitted.seq))
         return PlacedOrder(order, submitted.replayed)
+
+    async def quote_order(self, principal: Principal, request: PlaceOrder) -> Quote:
+        """Estimate an order against the current book with its fees disclosed line by line."""
+        account = await self._account(principal, request.account_id)
+        spec = await self._tradable(account, request.market_id)
+        command = self._place_command(spec, request)
+        config = await self._accounts.tenant_config(account.tenant_id)
+        index = await self._directory.market_index(spec.market.id)
+        bids, asks = self._bus.engine.book(index, QUOTE_DEPTH)
+        limit = int(command["price"][0]) if request.price is not None else None
+        return quote(
+            spec,
+            request.side,
+            int(command["qty"][0]),
+            limit,
+            asks if request.side is Side.BUY else bids,
+            config.fee_schedule.rates_for(Decimal(0)),
+            config.markup_bps,
+            config.risk_warnings[Product(spec.market.kind.value)],
+        )
 
     def _place_command(self, spec: MarketSpec, request: PlaceOrder) -> Records:
         needs_price = request.type in (OrderType.LIMIT, OrderType.STOP_LIMIT)

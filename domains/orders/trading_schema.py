@@ -52,6 +52,16 @@ class PlaceOrderInput:
     )
 
 
+def _place(input: PlaceOrderInput) -> PlaceOrder:
+    return PlaceOrder(
+        account_id=str(input.account_id), market_id=str(input.market), side=input.side,
+        type=input.type, quantity=input.quantity, price=input.price,
+        stop_price=input.stop_price, time_in_force=input.time_in_force,
+        post_only=input.post_only, self_trade_prevention=input.self_trade_prevention,
+        client_order_id=input.client_order_id,
+    )  # fmt: skip
+
+
 @strawberry.type(description="The result of placeOrder.")
 class PlaceOrderPayload:
     order: Order = strawberry.field(description="The order as it stands after matching.")
@@ -83,8 +93,80 @@ class AdjustBalancePayload:
     sequence: int = strawberry.field(description="Sequence number of the journaled command.")
 
 
+@strawberry.type(description="One disclosed fee: its rate and amount.")
+class FeeLine:
+    bps: int = strawberry.field(description="Rate in basis points (1 bps = 0.01%).")
+    amount: Decimal = strawberry.field(description="Amount in the market's quote asset.")
+
+
+@strawberry.type(
+    description=(
+        "What an order would cost if placed now: the estimated fill against the current book, "
+        "the platform fee and the institution's markup as separate lines, and the risk "
+        "warning to show before placing. An estimate: the book can move."
+    )
+)
+class OrderQuote:
+    quantity: Decimal = strawberry.field(description="The quantity quoted.")
+    taker_quantity: Decimal = strawberry.field(
+        description="Part that would execute now against resting orders (taker)."
+    )
+    maker_quantity: Decimal = strawberry.field(
+        description="Part that would rest on the book at the limit price (maker)."
+    )
+    unfilled_quantity: Decimal = strawberry.field(
+        description="Part a market order could not fill within the book (it would expire)."
+    )
+    average_price: Decimal | None = strawberry.field(
+        description="Estimated average price of the filled parts; null if nothing fills."
+    )
+    notional: Decimal = strawberry.field(description="Estimated price x quantity, quote asset.")
+    platform_fee: FeeLine = strawberry.field(description="The platform's fee.")
+    institution_markup: FeeLine = strawberry.field(
+        description="Your institution's markup on top of the platform fee."
+    )
+    total_fee: Decimal = strawberry.field(description="platformFee + institutionMarkup.")
+    total: Decimal = strawberry.field(
+        description="What a buy costs (notional + fees) or a sell yields (notional - fees)."
+    )
+    fee_asset: str = strawberry.field(description="Asset fees are charged in, e.g. `USDT`.")
+    risk_warning: str = strawberry.field(
+        description="The risk warning your institution shows for this product."
+    )
+
+
 @strawberry.type(description="Order entry queries.")
 class TradingQuery:
+    @strawberry.field(
+        description="Estimate an order and disclose its fees before placing it (changes nothing)."
+    )
+    async def quote_order(
+        self,
+        info: Info,
+        input: Annotated[PlaceOrderInput, strawberry.argument(description="The order to quote.")],
+    ) -> OrderQuote:
+        trading = info.context.get(TradingService)
+        estimate = await trading.quote_order(info.context.require(), _place(input))
+        spec = await trading.spec(str(input.market))
+        return OrderQuote(
+            quantity=estimate.quantity,
+            taker_quantity=estimate.taker_quantity,
+            maker_quantity=estimate.maker_quantity,
+            unfilled_quantity=estimate.unfilled_quantity,
+            average_price=estimate.average_price,
+            notional=estimate.notional,
+            platform_fee=FeeLine(
+                bps=estimate.platform_fee.bps, amount=estimate.platform_fee.amount
+            ),
+            institution_markup=FeeLine(
+                bps=estimate.institution_markup.bps, amount=estimate.institution_markup.amount
+            ),
+            total_fee=estimate.total_fee,
+            total=estimate.total,
+            fee_asset=spec.market.quote_asset,
+            risk_warning=estimate.risk_warning,
+        )
+
     @strawberry.field(description="A market's order book: best prices first, with its sequence.")
     async def order_book(
         self,
@@ -143,14 +225,9 @@ class TradingMutation:
         info: Info,
         input: Annotated[PlaceOrderInput, strawberry.argument(description="The order.")],
     ) -> PlaceOrderPayload:
-        request = PlaceOrder(
-            account_id=str(input.account_id), market_id=str(input.market), side=input.side,
-            type=input.type, quantity=input.quantity, price=input.price,
-            stop_price=input.stop_price, time_in_force=input.time_in_force,
-            post_only=input.post_only, self_trade_prevention=input.self_trade_prevention,
-            client_order_id=input.client_order_id,
-        )  # fmt: skip
-        placed = await info.context.get(TradingService).place_order(info.context.require(), request)
+        placed = await info.context.get(TradingService).place_order(
+            info.context.require(), _place(input)
+        )
         return PlaceOrderPayload(order=Order.from_model(placed.order), replayed=placed.replayed)
 
     @strawberry.mutation(description="Cancel a live order, by id or by (accountId, clientOrderId).")

@@ -191,3 +191,27 @@ async def test_another_tenant_cannot_see_or_cancel_the_orders(
     mine = await gql(http, "query($id: ID!) { order(id: $id) { status } }", {"id": order_id},
                      key=alice)  # fmt: skip
     assert mine["data"]["order"]["status"] == "NEW"
+
+
+QUOTE = """query($input: PlaceOrderInput!) { quoteOrder(input: $input) {
+  takerQuantity makerQuantity notional totalFee total feeAsset riskWarning
+  platformFee { bps amount } institutionMarkup { bps amount } } }"""
+
+
+async def test_quote_discloses_platform_fee_and_markup_and_changes_nothing(
+    http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    alice, bob = demo_keys["alice"], demo_keys["bob"]
+    await place(http, bob, side="SELL", price="64260", quantity="0.004", clientOrderId="q-ask")
+    before = (await balances(http, alice), await book(http, alice))
+    body = await gql(
+        http, QUOTE, {"input": order_input(alice, price="64260", quantity="0.004")}, key=alice
+    )
+    quoted = body["data"]["quoteOrder"]
+    assert quoted["takerQuantity"] == "0.004" and quoted["makerQuantity"] == "0"
+    assert Decimal(quoted["notional"]) == Decimal("257.04")
+    assert quoted["platformFee"]["bps"] == 20 and quoted["institutionMarkup"]["bps"] == 5
+    fee = Decimal(quoted["platformFee"]["amount"]) + Decimal(quoted["institutionMarkup"]["amount"])
+    assert fee == Decimal(quoted["totalFee"]) == Decimal("257.04") * Decimal("0.0025")
+    assert quoted["feeAsset"] == "USDT" and quoted["riskWarning"]
+    assert (await balances(http, alice), await book(http, alice)) == before
