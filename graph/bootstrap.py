@@ -32,6 +32,7 @@ from domains.positions.repository import MongoPositionsRepository
 from domains.positions.service import PositionsService
 from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
+from graph.context import PrincipalCache
 from graph.engine_directory import MongoEngineDirectory
 from graph.journal import INDEXES as JOURNAL_INDEXES
 from graph.journal import MongoJournal
@@ -98,7 +99,12 @@ class Platform:
         if not self.read_only:
             self.writer.add_listener(
                 OrdersProjector(
-                    trading_repo, self.writer, self.directory, trading.spec, self.broker
+                    trading_repo,
+                    self.writer,
+                    self.directory,
+                    trading.spec,
+                    self.broker,
+                    trading.recent_orders,
                 )
             )
             self.writer.add_listener(BalancesProjector(balances, self.directory))
@@ -106,6 +112,7 @@ class Platform:
             AccountsService: accounts,
             OrdersService: orders,
             TradingService: trading,
+            PrincipalCache: PrincipalCache(),
             MongoBalances: balances,
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             CustodyService: CustodyService(MongoCustodyRepository(self.db)),

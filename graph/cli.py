@@ -214,5 +214,16 @@ def bench_engine(
     typer.echo(result.summary_line())
 
 
+@bench_app.command("orders")
+def bench_orders(
+    seconds: Annotated[float, typer.Option(help="Seconds per measured phase.")] = 10.0,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 16,
+) -> None:
+    """placeOrder over HTTP vs a trivial query on one server, and the journal alone."""
+    from graph.bench import run as run_orders_bench
+
+    typer.echo(run_orders_bench(seconds, clients))
+
+
 if __name__ == "__main__":
     app()

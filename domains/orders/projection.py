@@ -24,7 +24,7 @@ from domains.orders.model import (
 from domains.orders.outcomes import is_order_outcome
 from domains.orders.service import ORDER_STREAM, order_event
 from domains.orders.spec import MarketSpec
-from domains.orders.trading import order_key
+from domains.orders.trading import RecentOrders, order_key
 from domains.shared.engine_port import CommandBus, EngineDirectory
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
@@ -87,7 +87,9 @@ class OrdersProjector:
         directory: EngineDirectory,
         spec_for: SpecLookup,
         events: EventBus,
+        recent: RecentOrders | None = None,
     ) -> None:
+        self._recent = recent
         self._repo = repository
         self._bus = bus
         self._directory = directory
@@ -105,6 +107,8 @@ class OrdersProjector:
             return
         orders = await self._finish(changes)
         await self._repo.save_orders(orders)
+        if self._recent is not None:
+            self._recent.remember(orders)
         await self._repo.insert_trades(changes.trades)
         for order in orders:
             topic = tenant_topic(ORDER_STREAM, order.tenant_id)

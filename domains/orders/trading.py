@@ -7,12 +7,14 @@ The order read model is written by the projection before the writer answers.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from domains.accounts.model import Account, Product
+from domains.accounts.model import Account, Product, TenantConfig
 from domains.accounts.service import AccountsService
 from domains.orders import errors
 from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder
@@ -50,6 +52,25 @@ ENGINE_STP = {
 }
 MAX_CLIENT_ORDER_ID = 64
 QUOTE_DEPTH = 1000
+CONFIG_TTL_S = 2.0
+
+
+class RecentOrders:
+    """The last orders the projection wrote, so callers are answered without a read."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._orders: OrderedDict[str, Order] = OrderedDict()
+
+    def get(self, order_id: str) -> Order | None:
+        return self._orders.get(order_id)
+
+    def remember(self, orders: Sequence[Order]) -> None:
+        for order in orders:
+            self._orders[order.id] = order
+            self._orders.move_to_end(order.id)
+        while len(self._orders) > self.max_entries:
+            self._orders.popitem(last=False)
 
 
 def order_key(order_id: int) -> str:
@@ -99,6 +120,9 @@ class TradingService:
         self._bus = bus
         self._directory = directory
         self._specs: dict[str, MarketSpec] = {}
+        self._account_cache: dict[str, Account] = {}
+        self._configs: dict[str, tuple[float, TenantConfig]] = {}
+        self.recent_orders = RecentOrders()
 
     async def spec(self, market_id: str) -> MarketSpec:
         """The market's conversion spec (cached; markets do not change increments)."""
@@ -171,15 +195,39 @@ class TradingService:
             await self.register_market(market)
 
     async def _account(self, principal: Principal, account_id: str) -> Account:
+        """The account if the caller may trade on it: a trader its own, staff their tenant's.
+
+        Accounts never change owner, so they are cached; the check is per request.
+        """
         if principal.role not in (Role.TRADER, Role.TENANT_ADMIN):
             raise ForbiddenError("only traders and tenant admins place orders")
-        found = await self._accounts.accounts(TenantScope.of(principal), [account_id])
-        if not found:
+        account = self._account_cache.get(account_id)
+        if account is None:
+            found = await self._accounts.accounts(TenantScope(None), [account_id])
+            account = found[0] if found else None
+            if account is not None:
+                self._account_cache[account_id] = account
+        scope = TenantScope.of(principal)
+        if (
+            account is None
+            or account.tenant_id != scope.tenant_id
+            or (scope.customer_id is not None and account.customer_id != scope.customer_id)
+        ):
             raise NotFoundError("no such account", id=account_id)
-        return found[0]
+        return account
+
+    async def _config(self, tenant_id: str) -> TenantConfig:
+        """The tenant's configuration, cached for CONFIG_TTL_S (changes apply within it)."""
+        now = time.monotonic()
+        cached = self._configs.get(tenant_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        config = await self._accounts.tenant_config(tenant_id)
+        self._configs[tenant_id] = (now + CONFIG_TTL_S, config)
+        return config
 
     async def _tradable(self, account: Account, market_id: str) -> MarketSpec:
-        config = await self._accounts.tenant_config(account.tenant_id)
+        config = await self._config(account.tenant_id)
         if not config.lists(market_id):
             raise errors.MarketNotListedError("your institution does not list this market",
                                               market=market_id)  # fmt: skip
@@ -196,7 +244,7 @@ class TradingService:
         return spec
 
     async def _fee_rates(self, account: Account, index: int) -> None:
-        config = await self._accounts.tenant_config(account.tenant_id)
+        config = await self._config(account.tenant_id)
         maker, taker = config.fee_schedule.all_in_rates_for(Decimal(0))
         if self._bus.engine.fee_rate(index) != (maker, taker):
             await self._bus.submit(cmd.set_fee_rate(0, 0, account=index, maker_bps=maker,
@@ -235,7 +283,7 @@ class TradingService:
         account = await self._account(principal, request.account_id)
         spec = await self._tradable(account, request.market_id)
         command = self._place_command(spec, request)
-        config = await self._accounts.tenant_config(account.tenant_id)
+        config = await self._config(account.tenant_id)
         index = await self._directory.market_index(spec.market.id)
         bids, asks = self._bus.engine.book(index, QUOTE_DEPTH)
         limit = int(command["price"][0]) if request.price is not None else None
@@ -278,6 +326,13 @@ class TradingService:
         )  # fmt: skip
 
     async def _order(self, scope: TenantScope, order_id: str) -> Order:
+        recent = self.recent_orders.get(order_id)
+        if (
+            recent is not None
+            and scope.tenant_id == recent.tenant_id
+            and (scope.customer_id in (None, recent.customer_id))
+        ):
+            return recent  # written by the projection in the batch that answered us
         found = await self._repo.orders_by_ids(scope, [order_id])
         if not found:
             raise errors.OrderNotFoundError("no such order", id=order_id)
@@ -378,7 +433,7 @@ class TradingService:
         """A market the caller's institution lists (any market for operators)."""
         spec = await self.spec(market_id)
         if principal.tenant_id is not None:
-            config = await self._accounts.tenant_config(principal.tenant_id)
+            config = await self._config(principal.tenant_id)
             if not config.lists(market_id):
                 raise errors.MarketNotListedError("your institution does not list this market",
                                                   market=market_id)  # fmt: skip
@@ -388,7 +443,7 @@ class TradingService:
         """Markets the caller's institution lists; None (all) for operators."""
         if principal.tenant_id is None:
             return None
-        return (await self._accounts.tenant_config(principal.tenant_id)).listed_markets
+        return (await self._config(principal.tenant_id)).listed_markets
 
     async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]:
         return await self._repo.market_trades(market_id, first, after)
