@@ -42,3 +42,13 @@ class AdjustBalance:
     asset: str
     amount: Decimal
     reason: str
+
+
+@dataclass(frozen=True)
+class TransferFunds:
+    """Move an asset between two accounts of the same customer."""
+
+    from_account_id: str
+    to_account_id: str
+    asset: str
+    amount: Decimal

@@ -17,7 +17,7 @@ from typing import Protocol
 from domains.accounts.model import Account, Product, TenantConfig
 from domains.accounts.service import AccountsService
 from domains.orders import errors
-from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder
+from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder, TransferFunds
 from domains.orders.model import Market, MarketKind, MarketStatus, Order, OrderType, Side, Trade
 from domains.orders.outcomes import Outcome, outcome, raise_for
 from domains.orders.quotes import Quote, quote
@@ -390,6 +390,33 @@ class TradingService:
         )  # fmt: skip
         raise_for(_outcome(submitted))
         return await self._order(TenantScope.of(principal), order.id)
+
+    async def transfer(self, principal: Principal, request: TransferFunds) -> int:
+        """Move funds between two accounts of one customer, atomically; returns the sequence."""
+        source = await self._account(principal, request.from_account_id)
+        target = await self._account(principal, request.to_account_id)
+        if source.id == target.id:
+            raise ValidationError("choose two different accounts", field="toAccountId")
+        if source.customer_id != target.customer_id:
+            raise ForbiddenError("transfers move funds between accounts of one customer")
+        asset = self._directory.asset(request.asset)
+        if asset is None:
+            raise ValidationError(f"unknown asset {request.asset}", field="asset")
+        minor = request.amount.scaleb(asset.decimals)
+        if minor <= 0 or minor != minor.to_integral_value():
+            raise ValidationError(
+                f"amount must be positive and a multiple of 1e-{asset.decimals}", field="amount"
+            )
+        submitted = await self._bus.submit(
+            cmd.transfer(
+                0, 0, from_account=await self.account_index(source),
+                to_account=await self.account_index(target), asset=asset.index,
+                amount_minor=int(minor),
+            ),
+            {"by": principal.key_id},
+        )  # fmt: skip
+        raise_for(_outcome(submitted))
+        return submitted.seq
 
     async def adjust_balance(self, principal: Principal, request: AdjustBalance) -> int:
         """Operator funding: credit, or hold-and-debit, one account; returns the sequence."""

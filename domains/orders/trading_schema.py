@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder
+from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder, TransferFunds
 from domains.orders.model import OrderType, SelfTradePrevention, Side, TimeInForce
 from domains.orders.trading import TradingService
 from domains.orders.types import Info, Market, Order, OrderBook, PriceLevel, Trade
@@ -86,6 +86,19 @@ class AdjustBalanceInput:
     asset: str = strawberry.field(description="Asset code, e.g. `USDT`.")
     amount: Decimal = strawberry.field(description="Positive credits, negative debits, e.g. `-5`.")
     reason: str = strawberry.field(description="Why: recorded in the journal with your key id.")
+
+
+@strawberry.input(description="Funds to move between two accounts of one customer.")
+class TransferFundsInput:
+    from_account_id: strawberry.ID = strawberry.field(description="Account debited.")
+    to_account_id: strawberry.ID = strawberry.field(description="Account credited.")
+    asset: str = strawberry.field(description="Asset code, e.g. `USDT`.")
+    amount: Decimal = strawberry.field(description="Positive amount, e.g. `250.5`.")
+
+
+@strawberry.type(description="The result of transferFunds.")
+class TransferFundsPayload:
+    sequence: int = strawberry.field(description="Sequence number of the journaled transfer.")
 
 
 @strawberry.type(description="The result of adjustBalance.")
@@ -281,6 +294,22 @@ class TradingMutation:
             info.context.require(), str(account_id), str(market)
         )
         return CancelAllOrdersPayload(canceled_count=count)
+
+    @strawberry.mutation(
+        description=(
+            "Move funds between two accounts of one customer (e.g. main to a sub-account), "
+            "atomically in the engine's sequence. Needs available funds: INSUFFICIENT_FUNDS."
+        )
+    )
+    async def transfer_funds(
+        self,
+        info: Info,
+        input: Annotated[TransferFundsInput, strawberry.argument(description="The transfer.")],
+    ) -> TransferFundsPayload:
+        request = TransferFunds(str(input.from_account_id), str(input.to_account_id),
+                                input.asset.strip().upper(), input.amount)  # fmt: skip
+        seq = await info.context.get(TradingService).transfer(info.context.require(), request)
+        return TransferFundsPayload(sequence=seq)
 
     @strawberry.mutation(
         description="Credit or debit an account (operators; audited; funding before custody)."

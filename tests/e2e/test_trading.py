@@ -215,3 +215,39 @@ async def test_quote_discloses_platform_fee_and_markup_and_changes_nothing(
     assert fee == Decimal(quoted["totalFee"]) == Decimal("257.04") * Decimal("0.0025")
     assert quoted["feeAsset"] == "USDT" and quoted["riskWarning"]
     assert (await balances(http, alice), await book(http, alice)) == before
+
+
+TRANSFER = """mutation($i: TransferFundsInput!) { transferFunds(input: $i) { sequence } }"""
+
+
+async def transfer(
+    http: httpx.AsyncClient, key: DemoKey, source: str | None, target: str, amount: str
+) -> dict[str, Any]:
+    move = {"fromAccountId": source, "toAccountId": target, "asset": "USDT", "amount": amount}
+    return await gql(http, TRANSFER, {"i": move}, key=key)
+
+
+async def test_a_customer_moves_funds_to_its_sub_account_and_nowhere_else(
+    http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    alice, bob = demo_keys["alice"], demo_keys["bob"]
+    opened = await gql(
+        http,
+        'mutation($c: ID!) { openSubAccount(customerId: $c, label: "Grid bot") { id } }',
+        {"c": alice.customer_id},
+        key=alice,
+    )
+    sub = opened["data"]["openSubAccount"]["id"]
+    before = await balances(http, alice)
+    moved = await transfer(http, alice, alice.account_id, sub, "250.5")
+    assert moved["data"]["transferFunds"]["sequence"] > 0
+    assert (await balances(http, alice))["USDT"][0] == before["USDT"][0] - Decimal("250.5")
+    sub_balances = await gql(http, BALANCES, {"id": sub}, key=alice)
+    assert sub_balances["data"]["account"]["balances"] == [
+        {"asset": "USDT", "available": "250.5", "locked": "0"}
+    ]
+    to_bob = await transfer(http, alice, str(alice.account_id), str(bob.account_id), "1")
+    assert error_codes(to_bob) == ["NOT_FOUND"]
+    too_much = await transfer(http, alice, sub, str(alice.account_id), "1000")
+    assert error_codes(too_much) == ["INSUFFICIENT_FUNDS"]
+    assert (await balances(http, alice))["USDT"][0] == before["USDT"][0] - Decimal("250.5")
