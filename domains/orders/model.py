@@ -144,3 +144,15 @@ class Trade:
     venue: Venue
     executed_at: dt.datetime
     seq: int
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """Filters for listing orders; every given filter must match."""
+
+    account_id: str | None = None
+    status: tuple[OrderStatus, ...] = ()
+    market_id: str | None = None
+    client_order_id: str | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None

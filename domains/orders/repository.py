@@ -13,6 +13,7 @@ from domains.orders.model import (
     MarketKind,
     MarketStatus,
     Order,
+    OrderQuery,
     OrderStatus,
     OrderType,
     Side,
@@ -162,18 +163,21 @@ class MongoOrdersRepository:
         return [order_from_document(doc) async for doc in self._db.orders.find(query)]
 
     async def list_orders(
-        self,
-        scope: TenantScope,
-        account_id: str | None,
-        status: Sequence[OrderStatus],
-        first: int,
-        after: str | None,
+        self, scope: TenantScope, query: OrderQuery, first: int, after: str | None
     ) -> list[Order]:
         clauses: list[dict[str, Any]] = [scope.owner_filter()]
-        if account_id is not None:
-            clauses.append({"account_id": account_id})
-        if status:
-            clauses.append({"status": {"$in": [s.value for s in status]}})
+        if query.account_id is not None:
+            clauses.append({"account_id": query.account_id})
+        if query.status:
+            clauses.append({"status": {"$in": [s.value for s in query.status]}})
+        if query.market_id is not None:
+            clauses.append({"market_id": query.market_id})
+        if query.client_order_id is not None:
+            clauses.append({"client_order_id": query.client_order_id})
+        if query.created_after is not None:
+            clauses.append({"created_at": {"$gte": query.created_after}})
+        if query.created_before is not None:
+            clauses.append({"created_at": {"$lt": query.created_before}})
         cursor = self._db.orders.find(page_filter({"$and": clauses}, after))
         return [
             order_from_document(doc)

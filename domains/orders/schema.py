@@ -14,7 +14,7 @@ from domains.orders.model import MarketKind, OrderStatus
 from domains.orders.service import OrdersService, order_from_event
 from domains.orders.trading import TradingService
 from domains.orders.trading_schema import TradingMutation, TradingQuery
-from domains.orders.types import Info, Market, Order, list_orders
+from domains.orders.types import Info, Market, Order, OrderFilter, list_orders
 from domains.shared.context import Role
 from domains.shared.errors import NotFoundError, ValidationError
 from domains.shared.relay import Connection
@@ -73,9 +73,13 @@ class OrdersQuery(TradingQuery):
             str | None,
             strawberry.argument(description="Cursor to continue after (`pageInfo.endCursor`)."),
         ] = None,
+        filter: Annotated[
+            OrderFilter | None,
+            strawberry.argument(description="Market, status, clientOrderId and time filters."),
+        ] = None,
     ) -> Connection[Order]:
         account = str(account_id) if account_id is not None else None
-        return await list_orders(info, account, status, first, after)
+        return await list_orders(info, account, status, first, after, filter)
 
 
 @strawberry.input(description="A new platform market.")

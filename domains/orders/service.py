@@ -11,7 +11,7 @@ from typing import Protocol
 import orjson
 
 from domains.orders.errors import DuplicateMarketError
-from domains.orders.model import Market, MarketKind, Order, OrderStatus
+from domains.orders.model import Market, MarketKind, Order, OrderQuery
 from domains.orders.repository import order_document, order_from_document
 from domains.shared.context import TenantScope
 from domains.shared.errors import ValidationError
@@ -28,12 +28,7 @@ class OrdersRepository(Protocol):
     async def insert_order(self, order: Order) -> None: ...
     async def orders_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Order]: ...
     async def list_orders(
-        self,
-        scope: TenantScope,
-        account_id: str | None,
-        status: Sequence[OrderStatus],
-        first: int,
-        after: str | None,
+        self, scope: TenantScope, query: OrderQuery, first: int, after: str | None
     ) -> list[Order]: ...
 
 
@@ -125,14 +120,9 @@ class OrdersService:
         return await self._repo.orders_by_ids(scope, ids)
 
     async def list_orders(
-        self,
-        scope: TenantScope,
-        account_id: str | None,
-        status: Sequence[OrderStatus],
-        first: int,
-        after: str | None,
+        self, scope: TenantScope, query: OrderQuery, first: int, after: str | None
     ) -> list[Order]:
-        return await self._repo.list_orders(scope, account_id, status, first, after)
+        return await self._repo.list_orders(scope, query, first, after)
 
     async def record_order(self, order: Order) -> None:
         """Store an order in the read model and publish it to the tenant's order stream."""

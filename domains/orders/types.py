@@ -13,6 +13,7 @@ from domains.orders.model import Market as MarketModel
 from domains.orders.model import (
     MarketKind,
     MarketStatus,
+    OrderQuery,
     OrderStatus,
     OrderType,
     SelfTradePrevention,
@@ -194,17 +195,46 @@ class Order:
         return await Account.resolve_reference(info, strawberry.ID(self.account_id))
 
 
+@strawberry.input(description="Filters for orders; every given filter must match.")
+class OrderFilter:
+    market: strawberry.ID | None = strawberry.field(
+        default=None, description="Only orders on this market, e.g. `BTC-USDT`."
+    )
+    status: list[OrderStatus] | None = strawberry.field(
+        default=None, description="Only orders in one of these statuses."
+    )
+    client_order_id: str | None = strawberry.field(
+        default=None, description="Only orders with this clientOrderId."
+    )
+    created_after: dt.datetime | None = strawberry.field(
+        default=None, description="Only orders accepted at or after this time."
+    )
+    created_before: dt.datetime | None = strawberry.field(
+        default=None, description="Only orders accepted before this time."
+    )
+
+
 async def list_orders(
     info: Info,
     account_id: str | None,
     status: list[OrderStatus] | None,
     first: int | None,
     after: str | None,
+    filter: OrderFilter | None = None,
 ) -> Connection[Order]:
     """One page of the caller's visible orders, newest first."""
     request = page_request(first, after)
+    given = filter or OrderFilter()
+    query = OrderQuery(
+        account_id=account_id,
+        status=tuple(status or given.status or ()),
+        market_id=str(given.market) if given.market else None,
+        client_order_id=given.client_order_id,
+        created_after=given.created_after,
+        created_before=given.created_before,
+    )
     rows = await info.context.get(OrdersService).list_orders(
-        info.context.scope(), account_id, status or [], request.first, request.after_key
+        info.context.scope(), query, request.first, request.after_key
     )
     return build_connection(rows, request, key=lambda o: o.id, node=Order.from_model)
 

@@ -251,3 +251,23 @@ async def test_a_customer_moves_funds_to_its_sub_account_and_nowhere_else(
     too_much = await transfer(http, alice, sub, str(alice.account_id), "1000")
     assert error_codes(too_much) == ["INSUFFICIENT_FUNDS"]
     assert (await balances(http, alice))["USDT"][0] == before["USDT"][0] - Decimal("250.5")
+
+
+async def test_orders_filter_by_market_status_client_id_and_time(
+    http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    alice = demo_keys["alice"]
+    placed = await place(http, alice, price="60500", clientOrderId="filter-me")
+    assert "errors" not in placed, placed
+    query = """query($f: OrderFilter) { orders(filter: $f, first: 50) { nodes { clientOrderId
+               status market { id } } } }"""
+    by_id = await gql(http, query, {"f": {"clientOrderId": "filter-me"}}, key=alice)
+    assert by_id["data"]["orders"]["nodes"] == [
+        {"clientOrderId": "filter-me", "status": "NEW", "market": {"id": "BTC-USDT"}}
+    ]
+    elsewhere = await gql(http, query, {"f": {"market": "ETH-USDT"}}, key=alice)
+    assert elsewhere["data"]["orders"]["nodes"] == []
+    future = await gql(http, query, {"f": {"createdAfter": "2999-01-01T00:00:00Z"}}, key=alice)
+    assert future["data"]["orders"]["nodes"] == []
+    filled = await gql(http, query, {"f": {"status": ["FILLED"]}}, key=alice)
+    assert all(n["status"] == "FILLED" for n in filled["data"]["orders"]["nodes"])
