@@ -170,7 +170,12 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
         checks = await platform.readiness()
         ready = all(checks.values())
         return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "checks": checks},
+            {
+                "status": "ready" if ready else "unavailable",
+                "checks": checks,
+                "engine": platform.role,
+                "engineSeq": platform.writer.engine.last_seq,
+            },
             status_code=200 if ready else 503,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -36,6 +37,7 @@ from graph.context import PrincipalCache
 from graph.engine_directory import MongoEngineDirectory
 from graph.journal import INDEXES as JOURNAL_INDEXES
 from graph.journal import MongoJournal
+from graph.lease import MongoLease
 from graph.sequencer import EngineWriter
 from graph.settings import Settings
 from subscriptions.broker import Broker
@@ -77,6 +79,9 @@ class Platform:
     broker: Broker = field(init=False)
     services: dict[type, object] = field(init=False, default_factory=dict)
     writer: EngineWriter = field(init=False)
+    lease: MongoLease = field(init=False)
+    role: str = field(init=False, default="starting")
+    _standby: asyncio.Task[None] | None = field(init=False, default=None)
     directory: MongoEngineDirectory = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +95,7 @@ class Platform:
             MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
         )
         self.writer = EngineWriter(MongoJournal(self.db), ENGINE_CONFIG)
+        self.lease = MongoLease(self.db, ttl_s=self.settings.writer_lease_seconds)
         self.directory = MongoEngineDirectory(
             self.db, ENGINE_CONFIG.max_accounts, ENGINE_CONFIG.max_assets, ENGINE_CONFIG.max_markets
         )
@@ -127,8 +133,32 @@ class Platform:
         if self.read_only:  # tools (reconcile): the recovered state, never a second writer
             await self.writer.recover()
             return
+        if not await self.lease.acquire():
+            self.role = "standby"
+            await self.writer.recover()
+            log.warning("another process holds the engine writer lease; serving as standby")
+            self._standby = asyncio.create_task(self._wait_for_lease(), name="standby")
+            return
+        await self._become_writer()
+
+    async def _become_writer(self) -> None:
+        """Holding the lease: catch up with the journal, take commands, keep the lease."""
         await self.writer.start()
+        self.role = "writer"
+        self.lease.keep(on_lost=self._step_down)
         await self.get(TradingService).sync_markets()
+        log.info("engine writer", extra={"engine_seq": self.writer.engine.last_seq})
+
+    async def _wait_for_lease(self) -> None:
+        """A standby takes over when the writer's lease expires (it died or stepped down)."""
+        while True:
+            await asyncio.sleep(self.lease.ttl_s / 3)
+            try:
+                if await self.lease.acquire():
+                    await self._become_writer()
+                    return
+            except Exception:
+                log.exception("standby could not take over; retrying")
         log.info(
             "platform started",
             extra={"database": self.settings.mongodb_db, "engine_seq": self.writer.engine.last_seq},
@@ -136,7 +166,11 @@ class Platform:
 
     async def close(self) -> None:
         """Stop the writer (a snapshot first, so the next start replays little), then I/O."""
-        if self.read_only:
+        if self._standby is not None:
+            self._standby.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._standby
+        if self.read_only or self.role != "writer":
             await self.broker.close()
             await self.client.close()
             return
@@ -145,8 +179,14 @@ class Platform:
         except Exception:
             log.exception("shutdown snapshot failed; the journal still covers everything")
         await self.writer.stop()
+        await self.lease.release()
         await self.broker.close()
         await self.client.close()
+
+    def _step_down(self) -> None:
+        """Lease lost: stop taking commands at once (another writer may be starting)."""
+        self.role = "standby"
+        asyncio.get_running_loop().create_task(self.writer.stop(), name="writer-step-down")
 
     async def readiness(self) -> dict[str, bool]:
         """Whether each dependency answers right now."""

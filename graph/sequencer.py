@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from domains.shared.engine_port import Submitted
+from domains.shared.errors import UnavailableError
 from engine import codes
 from engine.core import Engine
 from engine.layout import COMMAND_DTYPE, EngineConfig, Records
@@ -44,8 +45,9 @@ class Journal(Protocol):
     async def latest_snapshot(self) -> tuple[SnapshotInfo, bytes] | None: ...
 
 
-class WriterStoppedError(RuntimeError):
-    """The writer is not running; the command was not journaled."""
+class WriterStoppedError(UnavailableError):
+    """The writer is not running here (stopped, or this process is a standby); the command
+    was not journaled and may be retried against the writer."""
 
 
 @dataclass
@@ -130,7 +132,9 @@ class EngineWriter:
         are answered after the listeners ran, so a caller reads its own write.
         """
         if self._task is None or self._task.done():
-            raise WriterStoppedError("engine writer is not running")
+            raise WriterStoppedError(
+                "this server does not run the engine writer (standby or stopping); retry"
+            )
         if command.dtype != COMMAND_DTYPE or len(command) != 1:
             raise ValueError("submit takes exactly one COMMAND_DTYPE record")
         future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()

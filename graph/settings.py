@@ -27,6 +27,7 @@ class Settings:
     graphiql: bool = True
     introspection: bool = True
     log_level: str = "INFO"
+    writer_lease_seconds: float = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +41,5 @@ class Settings:
             graphiql=_flag("CAAS_GRAPHIQL", True),
             introspection=_flag("CAAS_INTROSPECTION", True),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+            writer_lease_seconds=float(os.environ.get("CAAS_WRITER_LEASE_SECONDS", "10")),
         )

@@ -38,7 +38,8 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         if process.poll() is not None:
             raise AssertionError(log.read_text()[-3000:])
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            ready = httpx.get(url, timeout=1)
+            if ready.status_code == 200 and ready.json()["engine"] == "writer":
                 return process
         except httpx.HTTPError:
             pass
@@ -61,6 +62,7 @@ def env(mongodb_uri: str) -> dict[str, str]:
         "MONGODB_DB": f"test_durability_{uuid.uuid4().hex[:8]}",
         "PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",
+        "CAAS_WRITER_LEASE_SECONDS": "3",
     }
     environment.pop("REDIS_URL", None)
     return environment
