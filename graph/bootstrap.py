@@ -38,6 +38,8 @@ from graph.engine_directory import MongoEngineDirectory
 from graph.journal import INDEXES as JOURNAL_INDEXES
 from graph.journal import MongoJournal
 from graph.lease import MongoLease
+from graph.ledger import INDEXES as LEDGER_INDEXES
+from graph.ledger import LedgerProjector
 from graph.sequencer import EngineWriter
 from graph.settings import Settings
 from subscriptions.broker import Broker
@@ -56,6 +58,7 @@ ALL_INDEXES = (
     *COMPLIANCE_INDEXES,
     *JOURNAL_INDEXES,
     *BALANCE_INDEXES,
+    *LEDGER_INDEXES,
 )
 ENGINE_CONFIG = EngineConfig(
     max_markets=32, max_accounts=16_384, max_assets=16, max_orders=131_072, max_price_levels=4096
@@ -114,6 +117,7 @@ class Platform:
                 )
             )
             self.writer.add_listener(BalancesProjector(balances, self.directory))
+            self.writer.add_listener(LedgerProjector(self.db, self.directory, trading.spec))
         self.services = {
             AccountsService: accounts,
             OrdersService: orders,

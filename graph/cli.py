@@ -148,7 +148,7 @@ def reconcile() -> None:
         await platform.start()
         try:
             report = await run_reconcile(
-                platform.writer.engine, platform.directory, platform.get(MongoBalances)
+                platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
             )
         finally:
             await platform.close()

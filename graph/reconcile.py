@@ -9,8 +9,10 @@ from decimal import Decimal
 
 from domains.accounts.balances import MongoBalances
 from domains.shared.context import TenantScope
+from domains.shared.mongo import Database
 from engine.core import Engine
 from graph.engine_directory import MongoEngineDirectory
+from graph.ledger import ledger_totals
 
 
 @dataclass
@@ -27,10 +29,16 @@ class ReconcileReport:
 
 
 async def reconcile(
-    engine: Engine, directory: MongoEngineDirectory, balances: MongoBalances
+    engine: Engine, directory: MongoEngineDirectory, balances: MongoBalances, db: Database
 ) -> ReconcileReport:
-    """Compare every account's engine balances with the read model, then conservation."""
+    """Compare every account's engine balances with the read model and with the ledger,
+    check that the ledger balances per asset, then conservation."""
     report = ReconcileReport()
+    ledger = await ledger_totals(db)
+    for info in directory.assets():
+        net = sum(total for (_, asset), total in ledger.items() if asset == info.code)
+        if net != 0:
+            report.differences.append(f"ledger does not balance for {info.code}: net {net}")
     refs = directory.accounts()
     stored = await balances.of_accounts(TenantScope(None), [r.account_id for r in refs])
     projected = {(b.account_id, b.asset): (b.available, b.locked) for b in stored}
@@ -47,6 +55,12 @@ async def reconcile(
                 report.differences.append(
                     f"{ref.account_id} {info.code}: engine {expected[0]}/{expected[1]}, "
                     f"read model {got[0]}/{got[1]}"
+                )
+            posted = ledger.get((ref.account_id, info.code), 0)
+            if posted != available + locked:
+                report.differences.append(
+                    f"{ref.account_id} {info.code}: engine total {available + locked} minor, "
+                    f"ledger {posted}"
                 )
     for info in directory.assets():
         totals = engine.asset_totals(info.index)

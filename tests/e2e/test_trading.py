@@ -271,3 +271,16 @@ async def test_orders_filter_by_market_status_client_id_and_time(
     assert future["data"]["orders"]["nodes"] == []
     filled = await gql(http, query, {"f": {"status": ["FILLED"]}}, key=alice)
     assert all(n["status"] == "FILLED" for n in filled["data"]["orders"]["nodes"])
+
+
+async def test_the_books_reconcile_after_all_of_it(app: Starlette) -> None:
+    """Engine, balance read model and double-entry ledger agree; every asset conserves."""
+    from domains.accounts.balances import MongoBalances
+    from graph.reconcile import reconcile
+
+    platform = app.state.platform
+    report = await reconcile(
+        platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
+    )
+    assert report.accounts_checked >= 3
+    assert report.differences == [] and report.conservation == []

@@ -1,0 +1,137 @@
+"""The double-entry ledger, projected from engine events: every fill, fee, deposit,
+withdrawal and transfer is a set of postings that sums to zero per asset, each carrying
+the sequence of the command that caused it.
+
+Amounts are integer minor units (exact sums in the store). Money leaving or entering the
+platform posts against the ``external`` contra account, so the ledger balances too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pymongo import ASCENDING, IndexModel, ReplaceOne
+
+from domains.orders.spec import MarketSpec
+from domains.shared.engine_port import EngineDirectory
+from domains.shared.mongo import CollectionIndexes, Database
+from engine import codes
+from engine.layout import COMMAND_DTYPE, EVENT_DTYPE, Records
+
+EXTERNAL = "external"
+INDEXES = (
+    CollectionIndexes(
+        "ledger_entries",
+        (IndexModel([("account_id", ASCENDING), ("asset", ASCENDING)]), IndexModel([("seq", 1)])),
+    ),
+)
+SpecLookup = Callable[[str], Awaitable[MarketSpec]]
+Row = dict[str, int]
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One leg: an account's change of one asset, in minor units (positive = credit)."""
+
+    seq: int
+    leg: int
+    account_id: str
+    asset: str
+    amount_minor: int
+    kind: str
+    reference: str
+
+
+def _rows(records: Records, names: tuple[str, ...]) -> list[Row]:
+    return [dict(zip(names, row, strict=True)) for row in records.tolist()]
+
+
+class LedgerProjector:
+    """Writer listener: events -> balanced postings in ``ledger_entries`` (idempotent)."""
+
+    def __init__(self, db: Database, directory: EngineDirectory, spec_for: SpecLookup) -> None:
+        self._entries = db.ledger_entries
+        self._directory = directory
+        self._spec_for = spec_for
+
+    async def __call__(
+        self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
+    ) -> None:
+        commands = {row["seq"]: row for row in _rows(batch, COMMAND_DTYPE.names or ())}
+        postings: list[Posting] = []
+        legs: dict[int, int] = {}
+        for event in _rows(events, EVENT_DTYPE.names or ()):
+            for account, asset, amount, kind, reference in await self._legs(event, commands):
+                seq = event["seq"]
+                legs[seq] = legs.get(seq, 0) + 1
+                postings.append(Posting(seq, legs[seq], account, asset, amount, kind, reference))
+        if postings:
+            await self._entries.bulk_write(
+                [
+                    ReplaceOne({"_id": f"{p.seq}:{p.leg}"}, {"_id": f"{p.seq}:{p.leg}", **vars(p)},
+                               upsert=True)
+                    for p in postings
+                ],
+                ordered=False,
+            )  # fmt: skip
+
+    def _account(self, index: int) -> str:
+        ref = self._directory.account(index)
+        return ref.account_id if ref else f"engine:{index}"
+
+    def _asset(self, index: int) -> str:
+        info = self._directory.asset_by_index(index)
+        return info.code if info else f"asset:{index}"
+
+    async def _legs(self, e: Row, commands: dict[int, Row]) -> list[tuple[str, str, int, str, str]]:
+        if e["kind"] == codes.EV_TRADE:
+            return await self._trade_legs(e)
+        if e["kind"] != codes.EV_ACCEPTED:
+            return []
+        command = commands[e["seq"]]
+        kind, amount = command["kind"], command["amount"]
+        account, asset = self._account(command["account"]), self._asset(command["asset"])
+        reference = f"cmd:{e['seq']}"
+        if kind == codes.DEPOSIT_CREDIT:
+            return [(account, asset, amount, "DEPOSIT", reference),
+                    (EXTERNAL, asset, -amount, "DEPOSIT", reference)]  # fmt: skip
+        if kind == codes.WITHDRAWAL_DEBIT:
+            return [(account, asset, -amount, "WITHDRAWAL", reference),
+                    (EXTERNAL, asset, amount, "WITHDRAWAL", reference)]  # fmt: skip
+        if kind == codes.TRANSFER:
+            target = self._account(command["account2"])
+            return [(account, asset, -amount, "TRANSFER", reference),
+                    (target, asset, amount, "TRANSFER", reference)]  # fmt: skip
+        return []
+
+    async def _trade_legs(self, e: Row) -> list[tuple[str, str, int, str, str]]:
+        market_id = self._directory.market_id(e["market"])
+        if market_id is None:
+            return []
+        spec = await self._spec_for(market_id)
+        base, quote = spec.base.code, spec.quote.code
+        base_minor = e["qty"] * spec.base_per_lot
+        quote_minor = e["price"] * e["qty"] * spec.quote_per_tick_lot
+        maker_fee, taker_fee = e["value_a"], e["value_b"]
+        taker, maker = self._account(e["account"]), self._account(e["maker_account"])
+        buyer, seller = (taker, maker) if e["side"] == codes.BUY else (maker, taker)
+        buyer_fee, seller_fee = (
+            (taker_fee, maker_fee) if e["side"] == codes.BUY else (maker_fee, taker_fee)
+        )
+        reference = f"trade:{market_id}:{e['market_seq']}"
+        return [
+            (buyer, base, base_minor, "TRADE", reference),
+            (seller, base, -base_minor, "TRADE", reference),
+            (buyer, quote, -quote_minor - buyer_fee, "TRADE", reference),
+            (seller, quote, quote_minor - seller_fee, "TRADE", reference),
+            (self._account(0), quote, buyer_fee + seller_fee, "FEE", reference),
+        ]
+
+
+async def ledger_totals(db: Database) -> dict[tuple[str, str], int]:
+    """Sum of postings per (account, asset), in minor units."""
+    pipeline = [{"$group": {"_id": {"a": "$account_id", "s": "$asset"},
+                            "total": {"$sum": "$amount_minor"}}}]  # fmt: skip
+    cursor = await db.ledger_entries.aggregate(pipeline)
+    return {(d["_id"]["a"], d["_id"]["s"]): int(d["total"]) async for d in cursor}
