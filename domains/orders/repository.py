@@ -152,6 +152,9 @@ class MongoOrdersRepository:
         query: dict[str, Any] = {} if kind is None else {"kind": kind.value}
         return [_market(doc) async for doc in self._db.markets.find(query).sort("_id", ASCENDING)]
 
+    async def set_market_status(self, market_id: str, status: MarketStatus) -> None:
+        await self._db.markets.update_one({"_id": market_id}, {"$set": {"status": status.value}})
+
     async def markets_by_ids(self, ids: Sequence[str]) -> list[Market]:
         return [_market(doc) async for doc in self._db.markets.find({"_id": {"$in": list(ids)}})]
 

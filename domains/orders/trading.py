@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -95,6 +95,7 @@ class TradingRepository(Protocol):
         self, scope: TenantScope, account_id: str, client_order_id: str
     ) -> Order | None: ...
     async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]: ...
+    async def set_market_status(self, market_id: str, status: MarketStatus) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,26 @@ class TradingService:
             raise errors.DuplicateMarketError(f"market {market.id} exists already",
                                               market=market.id)  # fmt: skip
         await self.register_market(market)
+        return market
+
+    async def set_market_status(self, principal: Principal, market_id: str,
+                                status: MarketStatus) -> Market:  # fmt: skip
+        """Halt, resume or restrict a market (operators): the engine first, then the model."""
+        if principal.role is not Role.OPERATOR:
+            raise ForbiddenError("only operators change a market's status")
+        spec = await self.spec(market_id)
+        index = await self._directory.market_index(spec.market.id)
+        engine_status = {MarketStatus.TRADING: codes.MARKET_TRADING,
+                         MarketStatus.HALTED: codes.MARKET_HALTED,
+                         MarketStatus.CANCEL_ONLY: codes.MARKET_CANCEL_ONLY}[status]  # fmt: skip
+        submitted = await self._bus.submit(
+            cmd.set_market_status(0, 0, market=index, status=engine_status),
+            {"by": principal.key_id},
+        )
+        raise_for(_outcome(submitted))
+        await self._repo.set_market_status(spec.market.id, status)
+        market = replace(spec.market, status=status)
+        self._specs[market_id] = replace(spec, market=market)
         return market
 
     async def sync_markets(self) -> None:

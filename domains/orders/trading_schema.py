@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 
 from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder, TransferFunds
-from domains.orders.model import OrderType, SelfTradePrevention, Side, TimeInForce
+from domains.orders.model import MarketStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from domains.orders.trading import TradingService
 from domains.orders.types import Info, Market, Order, OrderBook, PriceLevel, Trade
 from domains.shared.context import Role
@@ -310,6 +310,23 @@ class TradingMutation:
                                 input.asset.strip().upper(), input.amount)  # fmt: skip
         seq = await info.context.get(TradingService).transfer(info.context.require(), request)
         return TransferFundsPayload(sequence=seq)
+
+    @strawberry.mutation(
+        description=(
+            "Halt, resume or restrict a market to cancels (operators). Orders on a halted "
+            "market are refused with MARKET_HALTED; resting orders stay."
+        )
+    )
+    async def set_market_status(
+        self,
+        info: Info,
+        market: Annotated[strawberry.ID, strawberry.argument(description="Market symbol.")],
+        status: Annotated[MarketStatus, strawberry.argument(description="The new status.")],
+    ) -> Market:
+        changed = await info.context.get(TradingService).set_market_status(
+            info.context.require(Role.OPERATOR), str(market), status
+        )
+        return Market.from_model(changed)
 
     @strawberry.mutation(
         description="Credit or debit an account (operators; audited; funding before custody)."

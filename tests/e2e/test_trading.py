@@ -284,3 +284,22 @@ async def test_the_books_reconcile_after_all_of_it(app: Starlette) -> None:
     )
     assert report.accounts_checked >= 3
     assert report.differences == [] and report.conservation == []
+
+
+async def test_a_halted_market_refuses_orders_until_resumed(
+    http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    operator, alice = demo_keys["operator"], demo_keys["alice"]
+    halt = (
+        'mutation($s: MarketStatus!) { setMarketStatus(market: "ETH-USDT", status: $s) { status } }'
+    )
+    assert (await gql(http, halt, {"s": "HALTED"}, key=operator))["data"]["setMarketStatus"] == {
+        "status": "HALTED"
+    }
+    eth = {"market": "ETH-USDT", "price": "3100", "quantity": "0.01"}
+    refused = await place(http, alice, **eth)
+    assert error_codes(refused) == ["MARKET_HALTED"]
+    assert error_codes(await gql(http, halt, {"s": "HALTED"}, key=alice)) == ["FORBIDDEN"]
+    await gql(http, halt, {"s": "TRADING"}, key=operator)
+    accepted = await place(http, alice, **eth)
+    assert accepted["data"]["placeOrder"]["order"]["status"] == "NEW"
