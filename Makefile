@@ -18,6 +18,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/caas engine warm
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools

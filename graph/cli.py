@@ -22,9 +22,11 @@ app = typer.Typer(help="CaaS platform: federated GraphQL back office.", no_args_
 schema_app = typer.Typer(help="Schema tools.", no_args_is_help=True)
 store_app = typer.Typer(help="The embedded MongoDB-wire store.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (figures, not tests).", no_args_is_help=True)
+engine_app = typer.Typer(help="The matching engine.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(store_app, name="store")
 app.add_typer(bench_app, name="bench")
+app.add_typer(engine_app, name="engine")
 
 console = Console(stderr=True)
 SUBGRAPH_SDL_DIR = Path("graph/sdl")
@@ -200,6 +202,16 @@ def store_start(
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         store.stop()
+
+
+@engine_app.command("warm")
+def engine_warm() -> None:
+    """Compile the engine's kernels into Numba's disk cache (minutes once, then seconds)."""
+    from engine.warmup import warm
+
+    with console.status("compiling the matching engine (a few minutes the first time)"):
+        seconds = warm()
+    console.print(f"matching engine ready ({seconds:.1f} s)")
 
 
 @bench_app.command("engine")

@@ -25,7 +25,7 @@ from engine.kernels.checks import check_band, check_price, check_qty, check_size
 from engine.kernels.emit import emit_amended, emit_delta, emit_verdict
 from engine.kernels.jit import kernel
 from engine.kernels.match import crosses
-from engine.kernels.orders import run_taker
+from engine.kernels.orders import run_taker_call
 from engine.kernels.risk import lock_for, lock_required, release_lock
 from engine.layout import (
     B_AVAILABLE,
@@ -143,4 +143,4 @@ def amend(
     row[O_QTY] = row[O_FILLED] + cmd.qty
     lock_for(bal, touched, sc, mkt, row)
     emit_amended(ev, sc, seq, row, 0)
-    run_taker(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, slot, row)
+    run_taker_call(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, slot, row)

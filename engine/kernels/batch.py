@@ -27,8 +27,8 @@ from engine.kernels.admin import apply_admin
 from engine.kernels.amend import amend
 from engine.kernels.cancel import cancel, cancel_all
 from engine.kernels.emit import emit_verdict
-from engine.kernels.idmap import idmap_find
-from engine.kernels.jit import kernel
+from engine.kernels.idmap import bucket_of, idmap_find
+from engine.kernels.jit import inline, kernel, prefetch
 from engine.kernels.orders import place
 from engine.kernels.risk import apply_money_command, flush_balances
 from engine.kernels.stops import trigger_stops
@@ -37,6 +37,7 @@ from engine.layout import (
     M_TRADE_SEQ,
     NIL,
     O_MARKET,
+    O_NFIELDS,
     S_COUNTER,
     S_LAST_SEQ,
     S_NEV,
@@ -46,7 +47,7 @@ from engine.layout import (
 )
 
 
-@kernel
+@inline
 def trading_market(cmd: Record, orders: I64Array, markets: I64Array, idmap: I64Array) -> int:
     """The market a PLACE / AMEND may trade in, or NIL."""
     if cmd.kind == PLACE_ORDER:
@@ -57,7 +58,7 @@ def trading_market(cmd: Record, orders: I64Array, markets: I64Array, idmap: I64A
     return NIL
 
 
-@kernel
+@inline
 def apply_one(
     ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
     markets: I64Array, bal: I64Array, accounts: I64Array, assets: I64Array, idmap: I64Array,
@@ -86,7 +87,7 @@ def apply_one(
     emit_verdict(ev, sc, cmd, VALIDATION_UNKNOWN_COMMAND, 0)
 
 
-@kernel
+@inline
 def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
     """Most events one command can emit.
 
@@ -102,6 +103,30 @@ def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
     return int(32 + 8 * markets[m, M_LIVE])
 
 
+@inline
+def prefetch_ahead(cmds: Records, i: int, orders: I64Array, idmap: I64Array) -> None:
+    """Start the cache misses of the commands after `i` (hints only, no effect on results).
+
+    Cancels and amends of old orders miss in the order-id map and then in the order row;
+    two commands ahead the map bucket is fetched, one command ahead (the bucket has arrived)
+    the order row. The look-up runs before command `i` is applied, so it may be stale: the
+    slot is used only as a hint.
+    """
+    mask = idmap.shape[0] - 1
+    if i + 2 < cmds.shape[0]:
+        ahead = cmds[i + 2]
+        if (ahead.kind == CANCEL_ORDER or ahead.kind == AMEND_ORDER) and ahead.order_id > 0:
+            prefetch(idmap, bucket_of(ahead.order_id, mask), 0)
+    if i + 1 < cmds.shape[0]:
+        nxt = cmds[i + 1]
+        if (nxt.kind == CANCEL_ORDER or nxt.kind == AMEND_ORDER) and nxt.order_id > 0:
+            slot = idmap_find(idmap, nxt.order_id)
+            if slot != NIL:
+                for col in range(0, O_NFIELDS, 8):  # one cell per cache line
+                    prefetch(orders, slot, col)
+                prefetch(orders, slot, O_NFIELDS - 1)
+
+
 @kernel
 def apply_batch(
     orders: I64Array, levels: I64Array, markets: I64Array, bal: I64Array, accounts: I64Array,
@@ -115,7 +140,9 @@ def apply_batch(
     with the rest.
     """
     sc[S_NEV] = 0
-    for i in range(cmds.shape[0]):
+    n_cmds = cmds.shape[0]
+    for i in range(n_cmds):
+        prefetch_ahead(cmds, i, orders, idmap)
         cmd = cmds[i]
         m = trading_market(cmd, orders, markets, idmap)
         need = event_bound(cmd, markets, m)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from engine.codes import BUY
 from engine.kernels.idmap import idmap_insert, idmap_remove
-from engine.kernels.jit import kernel
+from engine.kernels.jit import inline
 from engine.layout import (
     LV_COUNT,
     LV_HEAD,
@@ -34,7 +34,7 @@ from engine.layout import (
 )
 
 
-@kernel
+@inline
 def alloc_slot(
     orders: I64Array, markets: I64Array, sc: I64Array, idmap: I64Array, order_id: int,
     market: int,
@@ -50,7 +50,7 @@ def alloc_slot(
     return int(slot)
 
 
-@kernel
+@inline
 def free_slot(
     orders: I64Array, markets: I64Array, sc: I64Array, idmap: I64Array, slot: int
 ) -> None:
@@ -62,7 +62,7 @@ def free_slot(
     sc[S_FREE_HEAD] = slot
 
 
-@kernel
+@inline
 def level_index(lv: I64Array, n: int, side: int, price: int) -> int:
     """First row whose price is not better than... i.e. the insertion point for `price`.
 
@@ -81,7 +81,7 @@ def level_index(lv: I64Array, n: int, side: int, price: int) -> int:
     return lo
 
 
-@kernel
+@inline
 def find_level(lv: I64Array, n: int, side: int, price: int) -> int:
     """Row of the level at `price`, or NIL."""
     i = level_index(lv, n, side, price)
@@ -90,7 +90,7 @@ def find_level(lv: I64Array, n: int, side: int, price: int) -> int:
     return NIL
 
 
-@kernel
+@inline
 def level_insert(lv: I64Array, n: int, i: int, price: int) -> None:
     """Open an empty level at row `i`, shifting better levels up by one."""
     for j in range(n, i, -1):
@@ -103,7 +103,7 @@ def level_insert(lv: I64Array, n: int, i: int, price: int) -> None:
     lv[i, LV_COUNT] = 0
 
 
-@kernel
+@inline
 def level_delete(lv: I64Array, n: int, i: int) -> None:
     """Close the (empty) level at row `i`, shifting better levels down by one."""
     for j in range(i, n - 1):
@@ -111,7 +111,7 @@ def level_delete(lv: I64Array, n: int, i: int) -> None:
             lv[j, f] = lv[j + 1, f]
 
 
-@kernel
+@inline
 def has_room(levels: I64Array, markets: I64Array, market: int, side: int, price: int) -> bool:
     """True if an order at `price` could rest: its level exists or a level row is free."""
     n = markets[market, M_NLEVELS + side]
@@ -119,7 +119,7 @@ def has_room(levels: I64Array, markets: I64Array, market: int, side: int, price:
     return n < lv.shape[0] or find_level(lv, n, side, price) != NIL
 
 
-@kernel
+@inline
 def rest(
     orders: I64Array, levels: I64Array, markets: I64Array, market: int, side: int,
     price: int, slot: int, qty: int,
@@ -144,7 +144,7 @@ def rest(
     return int(lv[i, LV_QTY])
 
 
-@kernel
+@inline
 def unlink_at(
     orders: I64Array, levels: I64Array, markets: I64Array, market: int, side: int, i: int,
     slot: int, qty: int,
@@ -173,7 +173,7 @@ def unlink_at(
     return int(left)
 
 
-@kernel
+@inline
 def unlink(
     orders: I64Array, levels: I64Array, markets: I64Array, market: int, side: int,
     price: int, slot: int, qty: int,
@@ -184,7 +184,7 @@ def unlink(
     return unlink_at(orders, levels, markets, market, side, i, slot, qty)
 
 
-@kernel
+@inline
 def best_price(levels: I64Array, markets: I64Array, market: int, side: int) -> int:
     """Best price on a side, or 0 when the side is empty."""
     n = markets[market, M_NLEVELS + side]
@@ -193,7 +193,7 @@ def best_price(levels: I64Array, markets: I64Array, market: int, side: int) -> i
     return int(levels[market, side, n - 1, LV_PRICE])
 
 
-@kernel
+@inline
 def stop_append(orders: I64Array, markets: I64Array, market: int, slot: int) -> None:
     """Append a pending stop to its market's stop list (trigger order = arrival order)."""
     tail = markets[market, M_STOP_TAIL]
@@ -206,7 +206,7 @@ def stop_append(orders: I64Array, markets: I64Array, market: int, slot: int) -> 
     markets[market, M_STOP_TAIL] = slot
 
 
-@kernel
+@inline
 def stop_remove(orders: I64Array, markets: I64Array, market: int, slot: int) -> None:
     """Unlink a pending stop from its market's stop list."""
     prev, nxt = orders[slot, O_PREV], orders[slot, O_NEXT]

@@ -20,7 +20,7 @@ from engine.kernels.book import free_slot, stop_remove, unlink, unlink_at
 from engine.kernels.checks import check_market
 from engine.kernels.emit import emit_delta, emit_done, emit_verdict
 from engine.kernels.idmap import idmap_find
-from engine.kernels.jit import kernel
+from engine.kernels.jit import inline, kernel
 from engine.kernels.risk import release_lock
 from engine.layout import (
     LV_HEAD,
@@ -43,7 +43,7 @@ from engine.layout import (
 )
 
 
-@kernel
+@inline
 def find_owned(cmd: Record, idmap: I64Array, orders: I64Array) -> tuple[int, int]:
     """(code, slot) of the live order `cmd.order_id` owned by `cmd.account`."""
     slot = idmap_find(idmap, cmd.order_id) if cmd.order_id > 0 else NIL
@@ -54,7 +54,7 @@ def find_owned(cmd: Record, idmap: I64Array, orders: I64Array) -> tuple[int, int
     return OK, slot
 
 
-@kernel
+@inline
 def drop(
     ev: Records, sc: I64Array, orders: I64Array, markets: I64Array, bal: I64Array,
     idmap: I64Array, touched: I64Array, seq: int, slot: int,
@@ -67,7 +67,7 @@ def drop(
     free_slot(orders, markets, sc, idmap, slot)
 
 
-@kernel
+@inline
 def cancel(
     ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
     markets: I64Array, bal: I64Array, idmap: I64Array, touched: I64Array,

@@ -50,7 +50,7 @@ from engine.codes import (
 )
 from engine.kernels.book import best_price, has_room
 from engine.kernels.idmap import idmap_find
-from engine.kernels.jit import kernel
+from engine.kernels.jit import inline
 from engine.kernels.match import crosses
 from engine.kernels.risk import lock_required
 from engine.layout import (
@@ -82,7 +82,7 @@ from engine.layout import (
 SMALL_QTY, SMALL_PRICE, SMALL_UNIT = 1 << 20, 1 << 30, 1 << 10  # products stay below 2**60
 
 
-@kernel
+@inline
 def check_market(markets: I64Array, market: int) -> int:
     """The market exists."""
     if market < 0 or market >= markets.shape[0] or markets[market, M_ACTIVE] == 0:
@@ -90,7 +90,7 @@ def check_market(markets: I64Array, market: int) -> int:
     return OK
 
 
-@kernel
+@inline
 def check_trading(mkt: I64Array) -> int:
     """The market accepts new risk (TRADING)."""
     if mkt[M_STATUS] == MARKET_HALTED:
@@ -100,7 +100,7 @@ def check_trading(mkt: I64Array) -> int:
     return OK
 
 
-@kernel
+@inline
 def check_qty(mkt: I64Array, qty: int) -> int:
     """Positive, bounded, on the lot step."""
     if qty <= 0:
@@ -112,7 +112,7 @@ def check_qty(mkt: I64Array, qty: int) -> int:
     return OK
 
 
-@kernel
+@inline
 def check_price(mkt: I64Array, price: int, bad_code: int) -> int:
     """Positive, bounded, on the tick step."""
     if price <= 0:
@@ -124,7 +124,7 @@ def check_price(mkt: I64Array, price: int, bad_code: int) -> int:
     return OK
 
 
-@kernel
+@inline
 def check_band(mkt: I64Array, price: int) -> int:
     """Inside [ref - ref*band, ref + ref*band] when a band and a reference price are set."""
     band, ref = mkt[M_BAND_BPS], mkt[M_REF_PRICE]
@@ -135,7 +135,7 @@ def check_band(mkt: I64Array, price: int) -> int:
     return OK
 
 
-@kernel
+@inline
 def check_size(mkt: I64Array, qty: int, price: int) -> int:
     """Notional and base amount stay below MAX_NOTIONAL_MINOR (no int64 overflow)."""
     qpt, bpl = mkt[M_QUOTE_PER_TICK_LOT], mkt[M_BASE_PER_LOT]
@@ -148,14 +148,14 @@ def check_size(mkt: I64Array, qty: int, price: int) -> int:
     return OK
 
 
-@kernel
+@inline
 def collar_price(mkt: I64Array, side: int, basis: int) -> int:
     """Worst price a market order may reach from `basis` (never below one tick)."""
     width = basis * mkt[M_COLLAR_BPS] // 10_000
     return int(basis + width if side == BUY else max(1, basis - width))
 
 
-@kernel
+@inline
 def check_shape(cmd: Record, n_accounts: int, idmap: I64Array) -> int:
     """Account, order id, side, type, time in force, STP mode and flags are well formed."""
     if cmd.account < 0 or cmd.account >= n_accounts:
@@ -181,7 +181,7 @@ def check_shape(cmd: Record, n_accounts: int, idmap: I64Array) -> int:
     return OK
 
 
-@kernel
+@inline
 def check_prices(cmd: Record, mkt: I64Array) -> int:
     """Quantity, limit price and stop price are valid for the market."""
     code = check_qty(mkt, cmd.qty)
@@ -205,7 +205,7 @@ def check_prices(cmd: Record, mkt: I64Array) -> int:
     return OK
 
 
-@kernel
+@inline
 def place_prices(
     cmd: Record, levels: I64Array, markets: I64Array, mkt: I64Array
 ) -> tuple[int, int, int]:
@@ -221,7 +221,7 @@ def place_prices(
     return OK, collar_price(mkt, cmd.side, basis), basis
 
 
-@kernel
+@inline
 def check_place(
     cmd: Record, orders: I64Array, levels: I64Array, markets: I64Array, bal: I64Array,
     accounts: I64Array, sc: I64Array, idmap: I64Array,
@@ -261,7 +261,7 @@ def check_place(
     return code, limit
 
 
-@kernel
+@inline
 def check_capacity(
     cmd: Record, orders: I64Array, levels: I64Array, markets: I64Array, sc: I64Array
 ) -> int:

@@ -23,7 +23,7 @@ from engine.codes import (
     TRANSFER,
     WITHDRAWAL_DEBIT,
 )
-from engine.kernels.jit import kernel
+from engine.kernels.jit import inline
 from engine.layout import (
     O_ACCOUNT,
     O_FILLED,
@@ -39,7 +39,7 @@ from engine.layout import (
 )
 
 
-@kernel
+@inline
 def emit(
     ev: Records,
     sc: I64Array,
@@ -84,7 +84,7 @@ def emit(
     r.status = status
 
 
-@kernel
+@inline
 def emit_verdict(ev: Records, sc: I64Array, cmd: Record, code: int, status: int) -> None:
     """ACCEPTED (code OK) or REJECTED for a command, echoing its identifying fields."""
     kind = EV_ACCEPTED if code == OK else EV_REJECTED
@@ -99,7 +99,7 @@ def emit_verdict(ev: Records, sc: I64Array, cmd: Record, code: int, status: int)
     # fmt: on
 
 
-@kernel
+@inline
 def emit_done(ev: Records, sc: I64Array, seq: int, row: I64Array, status: int, code: int) -> None:
     """ORDER_DONE for an order row (resting slot or the scratch taker row)."""
     emit(
@@ -108,7 +108,7 @@ def emit_done(ev: Records, sc: I64Array, seq: int, row: I64Array, status: int, c
     )  # fmt: skip
 
 
-@kernel
+@inline
 def emit_delta(
     ev: Records, sc: I64Array, seq: int, markets_seq: int, market: int, side: int,
     price: int, qty: int,
@@ -120,7 +120,7 @@ def emit_delta(
     )  # fmt: skip
 
 
-@kernel
+@inline
 def emit_trade(
     ev: Records, sc: I64Array, seq: int, trade_seq: int, taker: I64Array, maker: I64Array,
     price: int, qty: int, maker_fee: int, taker_fee: int,
@@ -132,7 +132,7 @@ def emit_trade(
     )  # fmt: skip
 
 
-@kernel
+@inline
 def emit_stp(
     ev: Records, sc: I64Array, seq: int, taker: I64Array, maker: I64Array, price: int,
     qty: int, code: int,
@@ -144,7 +144,7 @@ def emit_stp(
     )  # fmt: skip
 
 
-@kernel
+@inline
 def emit_amended(ev: Records, sc: I64Array, seq: int, row: I64Array, kept: int) -> None:
     """ORDER_AMENDED with the order's new price and remaining quantity."""
     emit(
@@ -153,7 +153,7 @@ def emit_amended(ev: Records, sc: I64Array, seq: int, row: I64Array, kept: int) 
     )  # fmt: skip
 
 
-@kernel
+@inline
 def emit_triggered(ev: Records, sc: I64Array, seq: int, row: I64Array, last_price: int) -> None:
     """STOP_TRIGGERED: a pending stop became an active order."""
     emit(

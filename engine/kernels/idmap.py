@@ -7,11 +7,11 @@ Keys are order ids (> 0); key 0 marks an empty bucket. Pure kernels, no I/O.
 
 from __future__ import annotations
 
-from engine.kernels.jit import kernel
+from engine.kernels.jit import inline, kernel
 from engine.layout import ID_KEY, ID_SLOT, NIL, I64Array
 
 
-@kernel
+@inline
 def bucket_of(key: int, mask: int) -> int:
     """Home bucket: low bits folded with the next ones.
 
@@ -21,7 +21,7 @@ def bucket_of(key: int, mask: int) -> int:
     return (key ^ (key >> 17) ^ (key >> 34)) & mask
 
 
-@kernel
+@inline
 def idmap_find(idmap: I64Array, key: int) -> int:
     """Slot of `key`, or NIL."""
     mask = idmap.shape[0] - 1
@@ -35,7 +35,7 @@ def idmap_find(idmap: I64Array, key: int) -> int:
         i = (i + 1) & mask
 
 
-@kernel
+@inline
 def idmap_insert(idmap: I64Array, key: int, slot: int) -> None:
     """Insert a key known to be absent (the table is sized so it never fills)."""
     mask = idmap.shape[0] - 1

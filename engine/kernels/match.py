@@ -23,7 +23,7 @@ from engine.codes import (
 )
 from engine.kernels.book import free_slot, unlink_at
 from engine.kernels.emit import emit_delta, emit_done, emit_stp, emit_trade
-from engine.kernels.jit import kernel
+from engine.kernels.jit import inline, kernel
 from engine.kernels.risk import release_lock, settle_fill
 from engine.layout import (
     LV_HEAD,
@@ -51,13 +51,13 @@ from engine.layout import (
 )
 
 
-@kernel
+@inline
 def crosses(side: int, limit: int, price: int) -> bool:
     """Would a taker on `side` with `limit` trade at resting `price`?"""
     return price <= limit if side == BUY else price >= limit
 
 
-@kernel
+@inline
 def stp_code(mode: int) -> int:
     """Reason code reported when `mode` prevents a self-trade."""
     if mode == STP_EXPIRE_TAKER:
@@ -92,7 +92,7 @@ def fok_fillable(
     return False
 
 
-@kernel
+@inline
 def fill(
     ev: Records, sc: I64Array, orders: I64Array, markets: I64Array, bal: I64Array,
     assets: I64Array, touched: I64Array, seq: int, tk: I64Array, mk: I64Array, price: int,
@@ -120,7 +120,7 @@ def fill(
     return int(q)
 
 
-@kernel
+@inline
 def match(
     ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
     bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,

@@ -30,7 +30,7 @@ from engine.codes import (
 from engine.kernels.book import alloc_slot, free_slot, has_room, rest, stop_append
 from engine.kernels.checks import check_place
 from engine.kernels.emit import emit_delta, emit_done, emit_verdict
-from engine.kernels.jit import kernel
+from engine.kernels.jit import inline, kernel
 from engine.kernels.match import fok_fillable, match
 from engine.kernels.risk import lock_for, release_lock
 from engine.layout import (
@@ -67,7 +67,7 @@ from engine.layout import (
 )
 
 
-@kernel
+@inline
 def fill_row(row: I64Array, cmd: Record, markets: I64Array, accounts: I64Array, limit: int) -> None:
     """Write a new order's row from its command (fee rates captured now)."""
     row[O_ID] = cmd.order_id
@@ -93,7 +93,7 @@ def fill_row(row: I64Array, cmd: Record, markets: I64Array, accounts: I64Array, 
     row[O_CLIENT_TAG] = cmd.client_tag
 
 
-@kernel
+@inline
 def expire_reason(levels: I64Array, markets: I64Array, row: I64Array) -> int:
     """Why an unfilled IOC / FOK / market remainder expires."""
     if row[O_TYPE] == LIMIT or row[O_TYPE] == STOP_LIMIT:
@@ -103,7 +103,7 @@ def expire_reason(levels: I64Array, markets: I64Array, row: I64Array) -> int:
     return MATCH_MARKET_COLLAR
 
 
-@kernel
+@inline
 def end_order(
     ev: Records, sc: I64Array, orders: I64Array, markets: I64Array, bal: I64Array,
     idmap: I64Array, touched: I64Array, seq: int, slot: int, row: I64Array, status: int,
@@ -117,7 +117,7 @@ def end_order(
         free_slot(orders, markets, sc, idmap, slot)
 
 
-@kernel
+@inline
 def finish(
     ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
     bal: I64Array, idmap: I64Array, touched: I64Array, seq: int, slot: int, row: I64Array,
@@ -153,7 +153,7 @@ def finish(
     emit_delta(ev, sc, seq, markets[m, M_BOOK_SEQ], m, side, price, left)
 
 
-@kernel
+@inline
 def run_taker(
     ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
     bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,
@@ -172,6 +172,17 @@ def run_taker(
 
 
 @kernel
+def run_taker_call(
+    ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
+    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,
+    slot: int, row: I64Array,
+) -> None:  # fmt: skip
+    """`run_taker` as a called function: for the colder callers (amends, triggered stops),
+    so its body is compiled twice (here and inside `place`) rather than once per caller."""
+    run_taker(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, slot, row)
+
+
+@inline
 def place(
     ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
     markets: I64Array, bal: I64Array, accounts: I64Array, assets: I64Array, idmap: I64Array,

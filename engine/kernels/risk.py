@@ -26,7 +26,7 @@ from engine.codes import (
     WITHDRAWAL_RELEASE,
 )
 from engine.kernels.emit import emit, emit_verdict
-from engine.kernels.jit import kernel
+from engine.kernels.jit import inline, kernel
 from engine.layout import (
     AS_CREDITS,
     AS_DEBITS,
@@ -56,20 +56,20 @@ from engine.layout import (
 )
 
 
-@kernel
+@inline
 def fee_of(notional: int, bps: int) -> int:
     """floor(notional * bps / 10_000) without forming the product."""
     return (notional // 10_000) * bps + (notional % 10_000) * bps // 10_000
 
 
-@kernel
+@inline
 def buy_lock(qty: int, price: int, quote_per_tick_lot: int, bps: int) -> int:
     """Quote a buy order locks: notional at its limit plus the fee at `bps`."""
     notional = qty * price * quote_per_tick_lot
     return notional + fee_of(notional, bps)
 
 
-@kernel
+@inline
 def touch(bal: I64Array, touched: I64Array, sc: I64Array, account: int, asset: int) -> None:
     """Remember that (account, asset) changed during the current command."""
     if bal[account, asset, B_STAMP] != sc[S_COUNTER]:
@@ -80,7 +80,7 @@ def touch(bal: I64Array, touched: I64Array, sc: I64Array, account: int, asset: i
         sc[S_NTOUCH] = n + 1
 
 
-@kernel
+@inline
 def move(
     bal: I64Array, touched: I64Array, sc: I64Array, account: int, asset: int,
     d_available: int, d_locked: int,
@@ -91,7 +91,7 @@ def move(
     bal[account, asset, B_LOCKED] += d_locked
 
 
-@kernel
+@inline
 def flush_balances(ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, seq: int) -> None:
     """Emit one BALANCE_CHANGED per balance touched by this command, in first-touch order."""
     for i in range(sc[S_NTOUCH]):
@@ -163,7 +163,7 @@ def apply_money_command(
         move(bal, touched, sc, cmd.account2, s, amount, 0)
 
 
-@kernel
+@inline
 def settle_fill(
     bal: I64Array, touched: I64Array, sc: I64Array, assets: I64Array, mkt: I64Array,
     buyer: I64Array, seller: I64Array, price: int, qty: int, buyer_bps: int, seller_bps: int,
@@ -196,7 +196,7 @@ def settle_fill(
     return buyer_fee, seller_fee
 
 
-@kernel
+@inline
 def release_lock(
     bal: I64Array, touched: I64Array, sc: I64Array, mkt: I64Array, row: I64Array
 ) -> None:
@@ -208,7 +208,7 @@ def release_lock(
         row[O_LOCKED] = 0
 
 
-@kernel
+@inline
 def lock_required(mkt: I64Array, side: int, qty: int, price: int, lock_bps: int) -> int:
     """Funds an order of `qty` lots at limit `price` must lock (quote for buys, base for sells)."""
     if side == BUY:
@@ -216,7 +216,7 @@ def lock_required(mkt: I64Array, side: int, qty: int, price: int, lock_bps: int)
     return int(qty * mkt[M_BASE_PER_LOT])
 
 
-@kernel
+@inline
 def lock_for(bal: I64Array, touched: I64Array, sc: I64Array, mkt: I64Array, row: I64Array) -> None:
     """Lock what the order row's remaining quantity at its price requires."""
     side = row[O_SIDE]

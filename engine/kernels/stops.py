@@ -11,7 +11,7 @@ from engine.codes import BUY, NEW
 from engine.kernels.book import stop_remove
 from engine.kernels.emit import emit_triggered
 from engine.kernels.jit import kernel
-from engine.kernels.orders import run_taker
+from engine.kernels.orders import run_taker_call
 from engine.layout import (
     M_LAST_PRICE,
     M_STOP_HEAD,
@@ -53,4 +53,4 @@ def trigger_stops(
         row = orders[slot]
         row[O_STATUS] = NEW
         emit_triggered(ev, sc, seq, row, markets[market, M_LAST_PRICE])
-        run_taker(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, slot, row)
+        run_taker_call(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, slot, row)
