@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
 
+from domains.shared.mongo import Database
 from graph.app import create_app
 from graph.bootstrap import Platform
 from graph.embedded_store import EmbeddedStore
@@ -29,6 +31,16 @@ def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with EmbeddedStore(tmp_path_factory.mktemp("store") / "mongo") as store:
         yield store.uri
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def scratch_db(mongodb_uri: str) -> AsyncIterator[Database]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    database = client[f"test_{uuid.uuid4().hex[:16]}"]
+    yield database
+    await client.drop_database(database.name)
+    await client.close()
 
 
 @pytest.fixture(scope="module")

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from domains.orders.model import Order, OrderStatus, OrderType, Side
-from domains.orders.service import OrdersService
-from domains.shared.ids import new_id
-from domains.shared.scalars import utcnow
 from graph.seed import DemoKey
+from tests.factories import record_order
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
 
 
 async def _record_order(app: Starlette, key: DemoKey, price: str = "64250.5") -> str:
-    assert key.tenant_id and key.customer_id and key.account_id
-    order = Order(
-        id=new_id("ord"),
-        tenant_id=key.tenant_id,
-        customer_id=key.customer_id,
-        account_id=key.account_id,
-        market_id="BTC-USDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        price=Decimal(price),
-        quantity=Decimal("0.01"),
-        filled_quantity=Decimal("0"),
-        status=OrderStatus.NEW,
-        created_at=utcnow(),
-    )
-    await app.state.platform.get(OrdersService).record_order(order)
-    return order.id
+    return await record_order(app.state.platform, key, price)
 
 
 async def test_account_query_crosses_all_five_subgraphs(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import pytest_asyncio
-from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from domains.accounts.model import Account, AccountKind, Customer
@@ -19,13 +16,9 @@ pytestmark = [pytest.mark.store, pytest.mark.asyncio(loop_scope="session")]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def db(mongodb_uri: str) -> AsyncIterator[Database]:
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
-    database = client[f"test_{new_id('db').lower()}"]
-    await ensure_indexes(database, INDEXES)
-    yield database
-    await client.drop_database(database.name)
-    await client.close()
+async def db(scratch_db: Database) -> Database:
+    await ensure_indexes(scratch_db, INDEXES)
+    return scratch_db
 
 
 def _customer(tenant: str, email: str) -> tuple[Customer, Account]:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 import pytest_asyncio
-from pymongo import AsyncMongoClient
 
 from domains.shared.engine_port import Submitted
-from domains.shared.ids import new_id
 from domains.shared.mongo import Database, ensure_indexes
 from engine import codes
 from engine import commands as cmd
@@ -27,13 +24,9 @@ BTC, USDT, FEES = 1, 2, 0
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def db(mongodb_uri: str) -> AsyncIterator[Database]:
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_uri)
-    database = client[f"test_{new_id('db').lower()}"]
-    await ensure_indexes(database, INDEXES)
-    yield database
-    await client.drop_database(database.name)
-    await client.close()
+async def db(scratch_db: Database) -> Database:
+    await ensure_indexes(scratch_db, INDEXES)
+    return scratch_db
 
 
 async def _writer(db: Database, snapshot_every: int = 200_000) -> EngineWriter:

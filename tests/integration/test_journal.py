@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 import pytest_asyncio
-from pymongo import AsyncMongoClient
 
-from domains.shared.ids import new_id
 from domains.shared.mongo import Database, ensure_indexes
 from engine.layout import COMMAND_DTYPE, Records
 from graph.journal import INDEXES, JournalGapError, MongoJournal
@@ -19,13 +16,9 @@ pytestmark = [pytest.mark.store, pytest.mark.asyncio(loop_scope="session")]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def db(mongodb_uri: str) -> AsyncIterator[Database]:
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_uri)
-    database = client[f"test_{new_id('db').lower()}"]
-    await ensure_indexes(database, INDEXES)
-    yield database
-    await client.drop_database(database.name)
-    await client.close()
+async def db(scratch_db: Database) -> Database:
+    await ensure_indexes(scratch_db, INDEXES)
+    return scratch_db
 
 
 def _batch(first: int, n: int) -> Records:

@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,13 @@ import pytest
 import pytest_asyncio
 from pymongo import MongoClient
 
-from domains.orders.model import Order, OrderStatus, OrderType, Side
-from domains.orders.service import OrdersService
-from domains.shared.ids import new_id
-from domains.shared.scalars import utcnow
 from graph.bootstrap import Platform
 from graph.embedded_store import free_port
 from graph.schema import SUBGRAPHS
 from graph.seed import DemoKey
 from graph.settings import Settings
 from tests.conftest import REDIS_URL
+from tests.factories import record_order
 
 INTEROP_DIR = Path(__file__).resolve().parent
 REPO = INTEROP_DIR.parent.parent
@@ -330,22 +326,4 @@ async def platform(mongodb_uri: str, interop_db: str) -> AsyncIterator[Platform]
     await instance.close()
 
 
-async def record_order(platform: Platform, key: DemoKey, price: str = "64250.5") -> str:
-    """Record a NEW limit order of ``key``'s account (publishes orderUpdates)."""
-    assert key.tenant_id and key.customer_id and key.account_id
-    order = Order(
-        id=new_id("ord"),
-        tenant_id=key.tenant_id,
-        customer_id=key.customer_id,
-        account_id=key.account_id,
-        market_id="BTC-USDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        price=Decimal(price),
-        quantity=Decimal("0.01"),
-        filled_quantity=Decimal("0"),
-        status=OrderStatus.NEW,
-        created_at=utcnow(),
-    )
-    await platform.get(OrdersService).record_order(order)
-    return order.id
+__all__ = ["record_order"]

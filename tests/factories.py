@@ -1,0 +1,34 @@
+"""Test data builders shared by the suites."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from domains.orders.model import Order, OrderStatus, OrderType, Side
+from domains.orders.service import OrdersService
+from domains.shared.ids import new_id
+from domains.shared.scalars import utcnow
+from graph.bootstrap import Platform
+from graph.seed import DemoKey
+
+
+async def record_order(platform: Platform, key: DemoKey, price: str = "64250.5") -> str:
+    """Record a NEW limit order of ``key``'s account in the read model (publishes it to the
+    tenant's order stream) without going through the engine."""
+    assert key.tenant_id and key.customer_id and key.account_id
+    order = Order(
+        id=new_id("ord"),
+        tenant_id=key.tenant_id,
+        customer_id=key.customer_id,
+        account_id=key.account_id,
+        market_id="BTC-USDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        price=Decimal(price),
+        quantity=Decimal("0.01"),
+        filled_quantity=Decimal("0"),
+        status=OrderStatus.NEW,
+        created_at=utcnow(),
+    )
+    await platform.get(OrdersService).record_order(order)
+    return order.id
