@@ -52,12 +52,30 @@ class EmbeddedStore:
         self.timeout_s = timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path = data_dir.parent / "secantusd.log"
+        self._pid_path = data_dir.parent / "secantusd.pid"
 
     @property
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
+    def _stop_orphan(self) -> None:
+        """A store left running by a killed server holds the data folder: stop it first."""
+        try:
+            pid = int(self._pid_path.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, ValueError, IndexError):
+            return
+        if b"secantusd" not in cmdline or str(self.data_dir).encode() not in cmdline:
+            return  # the pid was reused by something else
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists():
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+
     def start(self) -> EmbeddedStore:
+        self._stop_orphan()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             log = self._log_path.open("ab")
@@ -79,6 +97,7 @@ class EmbeddedStore:
         )  # fmt: skip
         log.close()
         self._wait_ready()
+        self._pid_path.write_text(f"{self._process.pid}\n")
         return self
 
     def _wait_ready(self) -> None:
@@ -111,6 +130,7 @@ class EmbeddedStore:
         return f"embedded store ({where}) {what}\n{tail}"
 
     def stop(self) -> None:
+        self._pid_path.unlink(missing_ok=True)
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return

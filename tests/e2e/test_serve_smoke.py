@@ -89,3 +89,29 @@ def test_a_store_whose_port_is_taken_fails_fast_with_its_output(tmp_path: Path) 
         with pytest.raises(StoreStartError, match=f"127.0.0.1:{port}"):
             EmbeddedStore(tmp_path / "mongo", port=port, timeout_s=20).start()
         assert time.monotonic() - started < 20
+
+
+def test_a_store_orphaned_by_a_killed_server_is_stopped_before_a_new_one_starts(
+    tmp_path: Path,
+) -> None:
+    from pymongo import MongoClient
+
+    from graph.embedded_store import EmbeddedStore
+
+    orphan = EmbeddedStore(tmp_path / "mongo").start()
+    process = orphan._process
+    orphan._process = None
+    assert process is not None
+    successor = EmbeddedStore(tmp_path / "mongo").start()
+    try:
+        assert process.wait(timeout=15) is not None, "the orphan was stopped"
+        client: MongoClient[dict[str, object]] = MongoClient(
+            successor.uri, serverSelectionTimeoutMS=2000
+        )
+        try:
+            assert client.admin.command("ping")["ok"] == 1
+        finally:
+            client.close()
+    finally:
+        successor.stop()
+    assert not (tmp_path / "secantusd.pid").exists()
