@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, IndexModel
 
 from domains.orders.spec import MarketSpec
 from domains.shared.engine_port import EngineDirectory
-from domains.shared.mongo import CollectionIndexes, Database
+from domains.shared.mongo import CollectionIndexes, Database, insert_new
 from engine import codes
 from engine.layout import COMMAND_DTYPE, EVENT_DTYPE, Records
 
@@ -67,14 +67,9 @@ class LedgerProjector:
                 legs[seq] = legs.get(seq, 0) + 1
                 postings.append(Posting(seq, legs[seq], account, asset, amount, kind, reference))
         if postings:
-            await self._entries.bulk_write(
-                [
-                    ReplaceOne({"_id": f"{p.seq}:{p.leg}"}, {"_id": f"{p.seq}:{p.leg}", **vars(p)},
-                               upsert=True)
-                    for p in postings
-                ],
-                ordered=False,
-            )  # fmt: skip
+            await insert_new(
+                self._entries, [{"_id": f"{p.seq}:{p.leg}", **vars(p)} for p in postings]
+            )
 
     def _account(self, index: int) -> str:
         ref = self._directory.account(index)

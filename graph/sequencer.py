@@ -211,12 +211,16 @@ class EngineWriter:
             self._start_snapshot()
 
     async def _notify(self, batch: Records, events: Records, notes: Notes) -> None:
-        """Run the listeners; a failing read model never fails an applied command."""
-        for listener in self._listeners:
+        """Run the listeners concurrently (independent read models: their store round trips
+        overlap); a failing read model never fails an applied command."""
+
+        async def run(listener: EventListener) -> None:
             try:
                 await listener(batch, events, notes)
             except Exception:
                 log.exception("listener %r failed at seq %d", listener, int(batch["seq"][-1]))
+
+        await asyncio.gather(*(run(listener) for listener in self._listeners))
 
     def _deduplicate(
         self, taken: list[_Pending], now_ns: int

@@ -55,7 +55,7 @@ class OrdersReadModel(Protocol):
     """The writes the projection makes (MongoTradingRepository)."""
 
     async def orders_by_raw_ids(self, ids: Sequence[str]) -> list[Order]: ...
-    async def save_orders(self, orders: Sequence[Order]) -> None: ...
+    async def save_orders(self, new: Sequence[Order], changed: Sequence[Order]) -> None: ...
     async def insert_trades(self, trades: Sequence[Trade]) -> None: ...
 
 
@@ -106,7 +106,10 @@ class OrdersProjector:
         if not (changes.new or changes.touched):
             return
         orders = await self._finish(changes)
-        await self._repo.save_orders(orders)
+        new = {order_key(i) for i in changes.new}
+        await self._repo.save_orders(
+            [o for o in orders if o.id in new], [o for o in orders if o.id not in new]
+        )
         if self._recent is not None:
             self._recent.remember(orders)
         await self._repo.insert_trades(changes.trades)
@@ -195,8 +198,12 @@ class OrdersProjector:
         )  # fmt: skip
 
     async def _finish(self, changes: _Changes) -> list[Order]:
-        missing = [order_key(i) for i in changes.touched if i not in changes.new]
-        stored = {o.id: o for o in await self._repo.orders_by_raw_ids(missing)} if missing else {}
+        wanted = [order_key(i) for i in changes.touched if i not in changes.new]
+        # the projection is the only writer of engine orders: what it wrote last is current
+        stored = {key: o for key in wanted if (o := self._recent_get(key)) is not None}
+        missing = [key for key in wanted if key not in stored]
+        if missing:
+            stored.update({o.id: o for o in await self._repo.orders_by_raw_ids(missing)})
         result: list[Order] = []
         for order_id in changes.new.keys() | changes.touched:
             order = changes.new.get(order_id) or stored.get(order_key(order_id))
@@ -204,6 +211,9 @@ class OrdersProjector:
                 continue
             result.append(await self._current(order, order_id, changes))
         return result
+
+    def _recent_get(self, key: str) -> Order | None:
+        return self._recent.get(key) if self._recent is not None else None
 
     async def _current(self, order: Order, order_id: int, changes: _Changes) -> Order:
         spec = await self._spec_for(order.market_id)

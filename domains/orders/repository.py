@@ -23,7 +23,7 @@ from domains.orders.model import (
 )
 from domains.orders.model import Venue as TradeVenue
 from domains.shared.context import TenantScope
-from domains.shared.mongo import CollectionIndexes, Database, Document, page_filter
+from domains.shared.mongo import CollectionIndexes, Database, Document, insert_new, page_filter
 
 INDEXES = (
     CollectionIndexes("markets", (IndexModel([("kind", ASCENDING)]),)),
@@ -257,19 +257,19 @@ class MongoTradingRepository(MongoOrdersRepository):
             order_from_document(d) async for d in self._db.orders.find({"_id": {"$in": list(ids)}})
         ]
 
-    async def save_orders(self, orders: Sequence[Order]) -> None:
-        if orders:
+    async def save_orders(self, new: Sequence[Order], changed: Sequence[Order]) -> None:
+        """Insert orders first seen in this batch (skipping any a replay already wrote) and
+        replace the ones that changed; inserts are the store's fast path."""
+        await insert_new(self._db.orders, [order_document(o) for o in new])
+        if changed:
             await self._db.orders.bulk_write(
-                [ReplaceOne({"_id": o.id}, order_document(o), upsert=True) for o in orders],
+                [ReplaceOne({"_id": o.id}, order_document(o), upsert=True) for o in changed],
                 ordered=True,
             )
 
     async def insert_trades(self, trades: Sequence[Trade]) -> None:
-        if trades:
-            await self._db.trades.bulk_write(
-                [ReplaceOne({"_id": t.id}, trade_document(t), upsert=True) for t in trades],
-                ordered=False,
-            )
+        """Trades never change: insert, skipping those a replay already wrote."""
+        await insert_new(self._db.trades, [trade_document(t) for t in trades])
 
     async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]:
         cursor = self._db.trades.find(page_filter({"market_id": market_id}, after))

@@ -9,7 +9,9 @@ from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -51,3 +53,22 @@ async def transaction(client: Client) -> AsyncIterator[AsyncClientSession]:
 def page_filter(base: dict[str, Any], after_key: str | None) -> dict[str, Any]:
     """Keyset pagination over ``_id`` descending: ``base`` AND ``_id < after_key``."""
     return {"$and": [base, {"_id": {"$lt": after_key}}]} if after_key else base
+
+
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> None:
+    """Insert documents whose ``_id`` is deterministic, skipping those already there.
+
+    One unordered insert_many (the store's fast path, far cheaper than upserts); a replayed
+    batch's duplicates are expected and ignored, any other write error is raised.
+    """
+    if not documents:
+        return
+    try:
+        await collection.insert_many(list(documents), ordered=False)
+    except BulkWriteError as exc:
+        others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+        if others or exc.details.get("writeConcernErrors"):
+            raise
