@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -113,6 +115,7 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
         )
 
 
+VENDOR_DIR = Path(__file__).with_name("static") / "vendor"
 TRANSPORT_CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
@@ -188,6 +191,7 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
             await platform.close()
 
     routes = [
+        Mount("/static/graphiql", StaticFiles(directory=VENDOR_DIR), name="graphiql-assets"),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

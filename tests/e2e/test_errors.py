@@ -150,3 +150,10 @@ async def test_a_syntax_error_is_a_validation_error_every_time(
         body = await gql(http, query)
         assert error_codes(body) == ["VALIDATION"]
         assert "Syntax Error" in body["errors"][0]["message"]
+
+
+async def test_the_explorer_page_and_its_assets_are_served_locally(http: httpx.AsyncClient) -> None:
+    page = await http.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "/static/graphiql/graphiql.min.js" in page.text
+    asset = await http.get("/static/graphiql/graphiql.min.js")
+    assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
