@@ -69,3 +69,13 @@ def describe(event: Any) -> dict[str, Any]:
 def describe_all(events: Records) -> list[dict[str, Any]]:
     """describe() over an event array."""
     return [describe(e) for e in events]
+
+
+Row = dict[str, int]
+
+
+def rows(records: Records) -> list[Row]:
+    """Command or event records as plain dicts of ints, keyed by field name (one pass, no numpy
+    scalars): what projections iterate over."""
+    names = records.dtype.names or ()
+    return [dict(zip(names, row, strict=True)) for row in records.tolist()]

@@ -17,7 +17,8 @@ from domains.orders.spec import MarketSpec
 from domains.shared.engine_port import EngineDirectory
 from domains.shared.mongo import CollectionIndexes, Database, insert_new
 from engine import codes
-from engine.layout import COMMAND_DTYPE, EVENT_DTYPE, Records
+from engine.events import Row, rows
+from engine.layout import Records
 
 EXTERNAL = "external"
 INDEXES = (
@@ -27,7 +28,6 @@ INDEXES = (
     ),
 )
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
-Row = dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,6 @@ class Posting:
     reference: str
 
 
-def _rows(records: Records, names: tuple[str, ...]) -> list[Row]:
-    return [dict(zip(names, row, strict=True)) for row in records.tolist()]
-
-
 class LedgerProjector:
     """Writer listener: events -> balanced postings in ``ledger_entries`` (idempotent)."""
 
@@ -58,10 +54,10 @@ class LedgerProjector:
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
     ) -> None:
-        commands = {row["seq"]: row for row in _rows(batch, COMMAND_DTYPE.names or ())}
+        commands = {row["seq"]: row for row in rows(batch)}
         postings: list[Posting] = []
         legs: dict[int, int] = {}
-        for event in _rows(events, EVENT_DTYPE.names or ()):
+        for event in rows(events):
             for account, asset, amount, kind, reference in await self._legs(event, commands):
                 seq = event["seq"]
                 legs[seq] = legs.get(seq, 0) + 1

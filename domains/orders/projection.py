@@ -28,7 +28,8 @@ from domains.orders.trading import RecentOrders, order_key
 from domains.shared.engine_port import CommandBus, EngineDirectory
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
-from engine.layout import COMMAND_DTYPE, EVENT_DTYPE, Records
+from engine.events import Row, rows
+from engine.layout import Records
 
 STATUS = {
     codes.NEW: OrderStatus.NEW,
@@ -48,7 +49,6 @@ TYPES = {
 }
 TIFS = {codes.GTC: TimeInForce.GTC, codes.IOC: TimeInForce.IOC, codes.FOK: TimeInForce.FOK}
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
-Row = dict[str, int]
 
 
 class OrdersReadModel(Protocol):
@@ -66,10 +66,6 @@ class _Changes:
     done: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     amended: dict[int, tuple[int, int]] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
-
-
-def _rows(records: Records, names: tuple[str, ...]) -> list[Row]:
-    return [dict(zip(names, row, strict=True)) for row in records.tolist()]
 
 
 def to_datetime(ts_ns: int) -> dt.datetime:
@@ -99,9 +95,9 @@ class OrdersProjector:
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
     ) -> None:
-        commands = {row["seq"]: row for row in _rows(batch, COMMAND_DTYPE.names or ())}
+        commands = {row["seq"]: row for row in rows(batch)}
         changes = _Changes()
-        for event in _rows(events, EVENT_DTYPE.names or ()):
+        for event in rows(events):
             await self._collect(changes, event, commands, notes)
         if not (changes.new or changes.touched):
             return
