@@ -133,26 +133,25 @@ class TradingService:
         found = await self._repo.markets_by_ids([market_id])
         if not found:
             raise errors.MarketNotFoundError("no such market", market=market_id)
-        market = found[0]
-        base, quote = (
-            self._directory.asset(market.base_asset),
-            self._directory.asset(market.quote_asset),
-        )
-        if base is None or quote is None:
-            raise errors.MarketSpecError(f"market {market_id} trades an unknown asset")
-        spec = MarketSpec(market, base, quote).validate()
+        spec = self._spec_of(found[0])
         self._specs[market_id] = spec
         return spec
 
+    def _spec_of(self, market: Market) -> MarketSpec:
+        """The market with its assets' engine units; unknown assets or increments that do not
+        fit their minor units are VALIDATION errors."""
+        base = self._directory.asset(market.base_asset)
+        quote = self._directory.asset(market.quote_asset)
+        if base is None or quote is None:
+            raise errors.MarketSpecError(
+                f"market {market.id} trades an unknown asset; the platform trades USDT, BTC, ETH"
+            )
+        return MarketSpec(market, base, quote).validate()
+
     async def register_market(self, market: Market) -> None:
         """Add a market to the engine (idempotent) and to the read model if new."""
-        base, quote = (
-            self._directory.asset(market.base_asset),
-            self._directory.asset(market.quote_asset),
-        )
-        if base is None or quote is None:
-            raise ValidationError("unknown asset; the platform trades " + "USDT, BTC, ETH")
-        spec = MarketSpec(market, base, quote).validate()
+        spec = self._spec_of(market)
+        base, quote = spec.base, spec.quote
         index = await self._directory.market_index(market.id)
         if self._bus.engine.market_state(index) is None:
             reference = spec.price_ticks(market.reference_price) if market.reference_price else 0
