@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,6 +55,7 @@ class _Pending:
     command: Records
     future: asyncio.Future[Submitted]
     note: Note | None = None
+    group_end: bool = True  # False inside a submit_many group: never cut a batch there
 
 
 @dataclass
@@ -131,16 +132,47 @@ class EngineWriter:
         handed to listeners, so read models rebuilt from the journal carry it too. Callers
         are answered after the listeners ran, so a caller reads its own write.
         """
-        if self._task is None or self._task.done():
-            raise WriterStoppedError(
-                "this server does not run the engine writer (standby or stopping); retry"
-            )
+        self._ensure_running()
         if command.dtype != COMMAND_DTYPE or len(command) != 1:
             raise ValueError("submit takes exactly one COMMAND_DTYPE record")
         future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(command, future, note))
         self._wake.set()
         return await future
+
+    async def submit_many(
+        self, commands: Records, notes: Sequence[Note | None] | None = None
+    ) -> list[Submitted]:
+        """Sequence, journal and apply several commands as one contiguous group.
+
+        The group gets consecutive sequence numbers, is journaled in the same batch (all
+        or nothing) and nothing else is sequenced between its commands, so a group such as
+        "release a hold, then transfer" cannot be interleaved by another caller. Group
+        commands carry no client tag (idempotency belongs to the caller's own command).
+        """
+        self._ensure_running()
+        if commands.dtype != COMMAND_DTYPE or len(commands) == 0:
+            raise ValueError("submit_many takes one or more COMMAND_DTYPE records")
+        if np.any(commands["client_tag"] != 0):
+            raise ValueError("commands of a group carry no client tag")
+        if notes is not None and len(notes) != len(commands):
+            raise ValueError("one note (or None) per command")
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Submitted]] = []
+        for i in range(len(commands)):
+            future: asyncio.Future[Submitted] = loop.create_future()
+            note = notes[i] if notes is not None else None
+            last = i == len(commands) - 1
+            self._queue.append(_Pending(commands[i : i + 1], future, note, group_end=last))
+            futures.append(future)
+        self._wake.set()
+        return list(await asyncio.gather(*futures))
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            raise WriterStoppedError(
+                "this server does not run the engine writer (standby or stopping); retry"
+            )
 
     async def recover(self) -> None:
         """Load the latest snapshot and replay the journal after it (no commands taken)."""
@@ -174,8 +206,11 @@ class EngineWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                taken = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
+                cut = min(self._max_batch, len(self._queue))
+                while not self._queue[cut - 1].group_end:  # a group is journaled whole
+                    cut += 1
+                taken = self._queue[:cut]
+                del self._queue[:cut]
                 await self._process(taken)
 
     async def _process(self, taken: list[_Pending]) -> None:

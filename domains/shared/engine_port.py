@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Protocol
 
 from engine.core import Engine
@@ -45,6 +46,12 @@ class CommandBus(Protocol):
     """
 
     async def submit(self, command: Records, note: dict[str, str] | None = None) -> Submitted: ...
+
+    async def submit_many(
+        self, commands: Records, notes: Sequence[dict[str, str] | None] | None = None
+    ) -> list[Submitted]:
+        """Several commands (no client tags) as one contiguous, all-or-nothing group."""
+        ...
 
     @property
     def engine(self) -> Engine: ...
