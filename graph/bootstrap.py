@@ -26,8 +26,10 @@ from domains.orders.catalog import OrdersMarketCatalog
 from domains.orders.projection import OrdersProjector
 from domains.orders.repository import INDEXES as ORDERS_INDEXES
 from domains.orders.repository import MongoOrdersRepository, MongoTradingRepository
+from domains.orders.routing import ExternalRouter
 from domains.orders.service import OrdersService
 from domains.orders.trading import TradingService
+from domains.orders.venue_sim import LiveSimulatedVenue, demo_venue_specs
 from domains.positions.repository import INDEXES as POSITIONS_INDEXES
 from domains.positions.repository import MongoPositionsRepository
 from domains.positions.service import PositionsService
@@ -86,6 +88,7 @@ class Platform:
     role: str = field(init=False, default="starting")
     _standby: asyncio.Task[None] | None = field(init=False, default=None)
     directory: MongoEngineDirectory = field(init=False)
+    venue: LiveSimulatedVenue | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.client = AsyncMongoClient(
@@ -103,7 +106,17 @@ class Platform:
             self.db, ENGINE_CONFIG.max_accounts, ENGINE_CONFIG.max_assets, ENGINE_CONFIG.max_markets
         )
         trading_repo = MongoTradingRepository(self.db)
-        trading = TradingService(trading_repo, accounts, self.writer, self.directory)
+        self.venue = (
+            LiveSimulatedVenue(demo_venue_specs(), seed=7)
+            if self.settings.venue == "simulated"
+            else None
+        )
+        router = (
+            ExternalRouter(self.venue, self.writer, self.directory)
+            if self.venue is not None
+            else None
+        )
+        trading = TradingService(trading_repo, accounts, self.writer, self.directory, router)
         balances = MongoBalances(self.db)
         if not self.read_only:
             self.writer.add_listener(
@@ -151,6 +164,9 @@ class Platform:
         self.role = "writer"
         self.lease.keep(on_lost=self._step_down)
         await self.get(TradingService).sync_markets()
+        resumed = await self.get(TradingService).resume_routes()
+        if resumed:
+            log.warning("finished %d external routes a restart interrupted", resumed)
         log.info("engine writer", extra={"engine_seq": self.writer.engine.last_seq})
 
     async def _wait_for_lease(self) -> None:
@@ -183,6 +199,8 @@ class Platform:
         except Exception:
             log.exception("shutdown snapshot failed; the journal still covers everything")
         await self.writer.stop()
+        if self.venue is not None:
+            await self.venue.close()
         await self.lease.release()
         await self.broker.close()
         await self.client.close()

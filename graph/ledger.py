@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pymongo import ASCENDING, IndexModel
 
+from domains.orders.routing import NOTE_LEG
 from domains.orders.spec import MarketSpec
 from domains.shared.engine_port import EngineDirectory
 from domains.shared.mongo import CollectionIndexes, Database, insert_new
@@ -58,7 +59,8 @@ class LedgerProjector:
         postings: list[Posting] = []
         legs: dict[int, int] = {}
         for event in rows(events):
-            for account, asset, amount, kind, reference in await self._legs(event, commands):
+            found = await self._legs(event, commands, notes.get(event["seq"], {}))
+            for account, asset, amount, kind, reference in found:
                 seq = event["seq"]
                 legs[seq] = legs.get(seq, 0) + 1
                 postings.append(Posting(seq, legs[seq], account, asset, amount, kind, reference))
@@ -75,7 +77,9 @@ class LedgerProjector:
         info = self._directory.asset_by_index(index)
         return info.code if info else f"asset:{index}"
 
-    async def _legs(self, e: Row, commands: dict[int, Row]) -> list[tuple[str, str, int, str, str]]:
+    async def _legs(
+        self, e: Row, commands: dict[int, Row], note: dict[str, str]
+    ) -> list[tuple[str, str, int, str, str]]:
         if e["kind"] == codes.EV_TRADE:
             return await self._trade_legs(e)
         if e["kind"] != codes.EV_ACCEPTED:
@@ -92,8 +96,11 @@ class LedgerProjector:
                     (EXTERNAL, asset, amount, "WITHDRAWAL", reference)]  # fmt: skip
         if kind == codes.TRANSFER:
             target = self._account(command["account2"])
-            return [(account, asset, -amount, "TRANSFER", reference),
-                    (target, asset, amount, "TRANSFER", reference)]  # fmt: skip
+            label = note.get(NOTE_LEG, "TRANSFER")  # EXTERNAL_TRADE / FEE of a venue route
+            if NOTE_LEG in note:
+                reference = f"route:{note['order_key']}:{e['seq']}"
+            return [(account, asset, -amount, label, reference),
+                    (target, asset, amount, label, reference)]  # fmt: skip
         return []
 
     async def _trade_legs(self, e: Row) -> list[tuple[str, str, int, str, str]]:

@@ -22,6 +22,7 @@ from domains.compliance.service import ComplianceService
 from domains.custody.model import WalletTemperature
 from domains.custody.service import CustodyService
 from domains.orders.commands import AdjustBalance
+from domains.orders.routing import CLEARING_ACCOUNT_ID
 from domains.orders.service import OrdersService
 from domains.orders.trading import TradingService
 from domains.shared.context import Role, TenantScope
@@ -34,6 +35,7 @@ DEMO_MARKETS = (
     ("ETH", "USDT", Decimal("0.01"), Decimal("0.0001"), Decimal("5"), Decimal("3150")),
 )
 DEMO_FUNDING = (("USDT", Decimal("100000")), ("BTC", Decimal("2")), ("ETH", Decimal("20")))
+VENUE_INVENTORY = (("USDT", Decimal("5000000")), ("BTC", Decimal("50")), ("ETH", Decimal("500")))
 DEMO_CUSTOMERS = (("Alice Demo", "alice@demo.example"), ("Bob Demo", "bob@demo.example"))
 
 
@@ -77,6 +79,7 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         if not await orders.markets_by_ids([f"{base}-{quote}"]):
             await trading.create_market(base, quote, tick, lot, min_notional, reference)
 
+    await _fund_venue_clearing(platform)
     tenant = await accounts.tenant_by_name(DEMO_TENANT)
     if tenant is None:
         brand = Brand(
@@ -132,6 +135,20 @@ async def _fund(platform: Platform, account_id: str) -> None:
     for asset, amount in DEMO_FUNDING:
         await platform.get(TradingService).adjust_balance(
             system_actor("seed"), AdjustBalance(account_id, asset, amount, "demo funding")
+        )
+
+
+async def _fund_venue_clearing(platform: Platform) -> None:
+    """Give the venue clearing account its inventory once (what the bank keeps at the venue)."""
+    if platform.settings.venue == "none":
+        return
+    held = await platform.get(MongoBalances).of_accounts(TenantScope(None), [CLEARING_ACCOUNT_ID])
+    if held:
+        return
+    for asset, amount in VENUE_INVENTORY:
+        await platform.get(TradingService).adjust_balance(
+            system_actor("seed"),
+            AdjustBalance(CLEARING_ACCOUNT_ID, asset, amount, "venue clearing inventory"),
         )
 
 

@@ -14,6 +14,16 @@ def _flag(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+VENUES = ("simulated", "none")
+
+
+def _venue(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in VENUES:
+        raise ValueError(f"CAAS_VENUE must be one of {', '.join(VENUES)}, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server settings; see README "Configuration" for each variable."""
@@ -28,6 +38,7 @@ class Settings:
     introspection: bool = True
     log_level: str = "INFO"
     writer_lease_seconds: float = 10.0
+    venue: str = "simulated"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +53,5 @@ class Settings:
             introspection=_flag("CAAS_INTROSPECTION", True),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             writer_lease_seconds=float(os.environ.get("CAAS_WRITER_LEASE_SECONDS", "10")),
+            venue=_venue(os.environ.get("CAAS_VENUE", "simulated")),
         )

@@ -21,10 +21,19 @@ class TenantStatus(enum.Enum):
 
 
 class AccountKind(enum.Enum):
-    """A customer's main account or one of its sub-accounts."""
+    """A customer's main account, one of its sub-accounts, or the tenant's treasury."""
 
     MAIN = "MAIN"
     SUB = "SUB"
+    TREASURY = "TREASURY"
+
+
+TREASURY_OWNER = "treasury"  # the customer_id of every treasury account: no customer has it
+
+
+def treasury_account_id(tenant_id: str) -> str:
+    """The one treasury account of a tenant (deterministic, so it is created only once)."""
+    return f"acc_treasury_{tenant_id}"
 
 
 @dataclass(frozen=True)

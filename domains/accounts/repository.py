@@ -177,6 +177,13 @@ class MongoAccountsRepository(MongoTenantConfigRepository):
     async def insert_account(self, account: Account) -> None:
         await self._db.accounts.insert_one(_account_document(account))
 
+    async def ensure_account(self, account: Account) -> None:
+        """Insert unless an account with this id exists (idempotent, race-free)."""
+        doc = _account_document(account)
+        await self._db.accounts.update_one(
+            {"_id": doc.pop("_id")}, {"$setOnInsert": doc}, upsert=True
+        )
+
     async def accounts_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Account]:
         query = {**scope.owner_filter(), "_id": {"$in": list(ids)}}
         return [_account(doc) async for doc in self._db.accounts.find(query)]

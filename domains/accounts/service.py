@@ -19,6 +19,7 @@ from domains.accounts.errors import (
 )
 from domains.accounts.model import (
     MAX_SUB_ACCOUNTS,
+    TREASURY_OWNER,
     Account,
     AccountKind,
     ApiKey,
@@ -30,6 +31,7 @@ from domains.accounts.model import (
     RoutingMode,
     Tenant,
     TenantConfig,
+    treasury_account_id,
 )
 from domains.shared.context import Principal, Role, TenantScope
 from domains.shared.errors import ValidationError
@@ -53,6 +55,7 @@ class AccountsRepository(Protocol):
         self, scope: TenantScope, first: int, after: str | None
     ) -> list[Customer]: ...
     async def insert_account(self, account: Account) -> None: ...
+    async def ensure_account(self, account: Account) -> None: ...
     async def accounts_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Account]: ...
     async def list_accounts(
         self, scope: TenantScope, customer_id: str | None, first: int, after: str | None
@@ -235,6 +238,20 @@ class AccountsService:
         )
         await self._repo.insert_account(account)
         return account
+
+    async def treasury_account(self, tenant_id: str) -> Account:
+        """The tenant's treasury account (the institution's own funds), opened on first use."""
+        account_id = treasury_account_id(tenant_id)
+        scope = TenantScope(tenant_id)
+        found = await self._repo.accounts_by_ids(scope, [account_id])
+        if found:
+            return found[0]
+        account = Account(
+            id=account_id, tenant_id=tenant_id, customer_id=TREASURY_OWNER,
+            kind=AccountKind.TREASURY, label="Treasury", created_at=utcnow(),
+        )  # fmt: skip
+        await self._repo.ensure_account(account)  # opened concurrently: the same account
+        return (await self._repo.accounts_by_ids(scope, [account_id]))[0]
 
     async def accounts(self, scope: TenantScope, ids: Sequence[str]) -> list[Account]:
         return await self._repo.accounts_by_ids(scope, ids)

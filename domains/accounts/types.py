@@ -23,7 +23,8 @@ from domains.compliance.types import CustomerKyc
 from domains.custody.types import TenantWallets
 from domains.orders.types import AccountOrders
 from domains.positions.types import AccountPositions
-from domains.shared.context import RequestContext
+from domains.shared.context import RequestContext, Role
+from domains.shared.errors import ForbiddenError
 from domains.shared.graphql import described_enum
 from domains.shared.relay import Connection, build_connection, page_request
 
@@ -37,9 +38,10 @@ described_enum(
 )
 described_enum(
     AccountKind,
-    "A customer's main account or one of its sub-accounts.",
+    "A customer's main account, one of its sub-accounts, or the institution's treasury.",
     MAIN="The account every customer gets at onboarding.",
     SUB="An extra account, e.g. per strategy or per end user of a broker.",
+    TREASURY="The institution's own account, which funds customers and receives from them.",
 )
 
 
@@ -81,6 +83,21 @@ class Tenant(TenantWallets, TenantConfiguration):
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Tenant | None:
         tenant = await loaders.tenants(info.context).load(str(id))
         return cls.from_model(tenant) if tenant else None
+
+    @strawberry.field(
+        description=(
+            "The institution's treasury account: its own funds, moved to and from customers "
+            "with `transferFunds`. Tenant admins of this tenant and operators only."
+        )
+    )
+    async def treasury_account(self, info: Info) -> Account:
+        principal = info.context.require()
+        if principal.role not in (Role.OPERATOR, Role.TENANT_ADMIN) or (
+            principal.tenant_id not in (None, str(self.id))
+        ):
+            raise ForbiddenError("the treasury is visible to the institution's admins only")
+        account = await info.context.get(AccountsService).treasury_account(str(self.id))
+        return Account.from_model(account)
 
 
 @strawberry.federation.type(keys=["id"], description="An end customer of an institution.")

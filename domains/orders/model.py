@@ -110,6 +110,27 @@ class Order:
     stop_price: Decimal | None = None
     reason: str | None = None
     post_only: bool = False
+    routing: OrderRouting | None = None
+
+
+@dataclass(frozen=True)
+class OrderRouting:
+    """The routing choice made for an order: what filled internally, what went to the venue.
+
+    ``status`` is a RouteStatus name (PENDING, FILLED, PARTIALLY_FILLED, EXPIRED,
+    REJECTED, UNAVAILABLE); ``reason`` explains anything short of FILLED.
+    """
+
+    venue: str
+    status: str
+    internal_quantity: Decimal
+    requested_quantity: Decimal
+    external_quantity: Decimal
+    limit_price: Decimal | None
+    external_average_price: Decimal | None
+    external_fee: Decimal
+    reason: str | None = None
+    hold_note: dict[str, str] | None = None  # while PENDING: what resume needs
 
 
 class Venue(enum.Enum):

@@ -7,12 +7,15 @@ collection per batch. Orders still live after the batch take their fill from the
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, Protocol
 
 from domains.orders.model import (
     Order,
+    OrderRouting,
     OrderStatus,
     OrderType,
     Side,
@@ -22,9 +25,10 @@ from domains.orders.model import (
     Venue,
 )
 from domains.orders.outcomes import is_order_outcome
+from domains.orders.routing import NOTE_ROUTE, RouteStatus
 from domains.orders.service import ORDER_STREAM, order_event
 from domains.orders.spec import MarketSpec
-from domains.orders.trading import RecentOrders, order_key
+from domains.orders.trading import RecentOrders, engine_order_id, order_key
 from domains.shared.engine_port import CommandBus, EngineDirectory
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
@@ -66,6 +70,7 @@ class _Changes:
     done: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     amended: dict[int, tuple[int, int]] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
+    routes: dict[int, list[tuple[int, dict[str, str], int]]] = field(default_factory=dict)
 
 
 def to_datetime(ts_ns: int) -> dt.datetime:
@@ -99,6 +104,12 @@ class OrdersProjector:
         changes = _Changes()
         for event in rows(events):
             await self._collect(changes, event, commands, notes)
+        for seq, note in notes.items():
+            if note.get(NOTE_ROUTE) in ("hold", "settle"):
+                order_id = engine_order_id(note["order_key"])
+                changes.touched.add(order_id)
+                ts_ns = int(commands[seq]["ts_ns"])
+                changes.routes.setdefault(order_id, []).append((seq, note, ts_ns))
         if not (changes.new or changes.touched):
             return
         orders = await self._finish(changes)
@@ -229,4 +240,70 @@ class OrdersProjector:
             if live is not None:
                 updates["filled_quantity"] = spec.quantity(live.filled_lots)
                 updates["status"] = STATUS.get(live.status, order.status)
-        return replace(order, **updates, updated_at=order.updated_at)
+        current = replace(order, **updates, updated_at=order.updated_at)
+        for seq, note, ts_ns in sorted(changes.routes.get(order_id, ()), key=lambda r: r[0]):
+            current = self._route(current, spec, seq, note, ts_ns, changes.trades)
+        return current
+
+    @staticmethod
+    def _route(
+        order: Order, spec: MarketSpec, seq: int, note: dict[str, str], ts_ns: int,
+        trades: list[Trade],
+    ) -> Order:  # fmt: skip
+        """Apply a journaled route step: PENDING on hold; fills, fee and trades on settle."""
+        if note[NOTE_ROUTE] == "hold":
+            routing = OrderRouting(
+                venue=note["venue"], status=RouteStatus.PENDING.value,
+                internal_quantity=order.filled_quantity,
+                requested_quantity=spec.quantity(int(note["qty_lots"])),
+                external_quantity=spec.quantity(0),
+                limit_price=spec.price(int(note["limit_ticks"])),
+                external_average_price=None, external_fee=spec.quote_amount(0),
+                hold_note=dict(note),
+            )  # fmt: skip
+            return replace(order, routing=routing)
+        held = order.routing
+        if held is None:
+            return order
+        filled = int(note.get("filled_lots", "0"))
+        notional = int(note.get("notional_tl", "0"))
+        fee = int(note.get("fee_minor", "0"))
+        average = spec.market.tick_size * Decimal(notional) / Decimal(filled) if filled else None
+        routing = replace(
+            held, status=note["status"], external_quantity=spec.quantity(filled),
+            external_average_price=average, external_fee=spec.quote_amount(fee),
+            reason=note.get("reason"), hold_note=None,
+        )  # fmt: skip
+        total = (spec.qty_lots(order.filled_quantity) if order.filled_quantity else 0) + filled
+        done = total == spec.qty_lots(order.quantity)
+        trades.extend(_external_trades(order, spec, seq, note, ts_ns, notional, fee))
+        return replace(
+            order, routing=routing, filled_quantity=spec.quantity(total),
+            status=OrderStatus.FILLED if done else (
+                OrderStatus.EXPIRED if filled and order.status is OrderStatus.REJECTED
+                else order.status
+            ),
+            reason=None if done else order.reason,
+        )  # fmt: skip
+
+
+def _external_trades(
+    order: Order, spec: MarketSpec, seq: int, note: dict[str, str], ts_ns: int,
+    notional: int, fee: int,
+) -> list[Trade]:  # fmt: skip
+    """The venue's fills as EXTERNAL trades; the fee is split pro rata, remainder last."""
+    fills = json.loads(note.get("fills", "[]"))
+    result: list[Trade] = []
+    charged = 0
+    for i, (_, price, qty) in enumerate(fills):
+        share = fee - charged if i == len(fills) - 1 else fee * price * qty // max(notional, 1)
+        charged += share
+        result.append(Trade(
+            id=f"{order.market_id}:{int(note['market_seq']):012d}:x{seq:012d}{i:03d}",
+            market_id=order.market_id, price=spec.price(price), quantity=spec.quantity(qty),
+            taker_side=order.side,
+            taker=TradeSide(order.id, order.account_id, order.tenant_id, order.customer_id,
+                            spec.quote_amount(share)),
+            maker=None, venue=Venue.EXTERNAL, executed_at=to_datetime(ts_ns), seq=seq,
+        ))  # fmt: skip
+    return result

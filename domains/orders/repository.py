@@ -14,6 +14,7 @@ from domains.orders.model import (
     MarketStatus,
     Order,
     OrderQuery,
+    OrderRouting,
     OrderStatus,
     OrderType,
     Side,
@@ -95,7 +96,46 @@ def order_from_document(doc: Document) -> Order:
         stop_price=_decimal(doc.get("stop_price")),
         reason=doc.get("reason"),
         post_only=bool(doc.get("post_only", False)),
+        routing=_routing(doc.get("routing")),
     )
+
+
+def _routing(doc: Document | None) -> OrderRouting | None:
+    if doc is None:
+        return None
+    return OrderRouting(
+        venue=doc["venue"],
+        status=doc["status"],
+        internal_quantity=Decimal(doc["internal_quantity"]),
+        requested_quantity=Decimal(doc["requested_quantity"]),
+        external_quantity=Decimal(doc["external_quantity"]),
+        limit_price=_decimal(doc.get("limit_price")),
+        external_average_price=_decimal(doc.get("external_average_price")),
+        external_fee=Decimal(doc["external_fee"]),
+        reason=doc.get("reason"),
+        hold_note=doc.get("hold_note"),
+    )
+
+
+def _routing_document(routing: OrderRouting | None) -> Document | None:
+    if routing is None:
+        return None
+    return {
+        "venue": routing.venue,
+        "status": routing.status,
+        "internal_quantity": str(routing.internal_quantity),
+        "requested_quantity": str(routing.requested_quantity),
+        "external_quantity": str(routing.external_quantity),
+        "limit_price": _text(routing.limit_price),
+        "external_average_price": _text(routing.external_average_price),
+        "external_fee": str(routing.external_fee),
+        "reason": routing.reason,
+        "hold_note": routing.hold_note,
+    }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def order_document(order: Order) -> Document:
@@ -119,6 +159,7 @@ def order_document(order: Order) -> Document:
         "stop_price": str(order.stop_price) if order.stop_price is not None else None,
         "reason": order.reason,
         "post_only": order.post_only,
+        "routing": _routing_document(order.routing),
     }
 
 
@@ -250,6 +291,11 @@ def trade_from_document(doc: Document) -> Trade:
 
 class MongoTradingRepository(MongoOrdersRepository):
     """What order entry and its projection write: orders by id, trades, lookups."""
+
+    async def pending_routes(self) -> list[Order]:
+        """Orders whose external route was held but not settled (a crash in between)."""
+        cursor = self._db.orders.find({"routing.status": "PENDING"})
+        return [order_from_document(d) async for d in cursor]
 
     async def orders_by_raw_ids(self, ids: Sequence[str]) -> list[Order]:
         """Unscoped: the projector updates orders of every tenant."""

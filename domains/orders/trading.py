@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
-from domains.accounts.model import Account, Product, TenantConfig
+from domains.accounts.model import Account, AccountKind, Product, RoutingMode, TenantConfig
 from domains.accounts.service import AccountsService
 from domains.orders import errors
 from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder, TransferFunds
 from domains.orders.model import Market, MarketKind, MarketStatus, Order, OrderType, Side, Trade
 from domains.orders.outcomes import Outcome, outcome, raise_for
 from domains.orders.quotes import Quote, quote
+from domains.orders.routing import CLEARING_ACCOUNT_ID, ExternalRouter, Hold, RouteRequest
 from domains.orders.service import new_market
 from domains.orders.spec import MarketSpec
 from domains.shared.context import Principal, Role, TenantScope
@@ -96,6 +97,7 @@ class TradingRepository(Protocol):
     ) -> Order | None: ...
     async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]: ...
     async def set_market_status(self, market_id: str, status: MarketStatus) -> None: ...
+    async def pending_routes(self) -> list[Order]: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ class TradingService:
         accounts: AccountsService,
         bus: CommandBus,
         directory: EngineDirectory,
+        router: ExternalRouter | None = None,
     ) -> None:
+        self._router = router
         self._repo = repository
         self._accounts = accounts
         self._bus = bus
@@ -295,8 +299,59 @@ class TradingService:
             ) from exc
         if submitted.events is not None:
             raise_for(outcome(submitted.events))
+        if submitted.events is not None and not submitted.replayed:
+            await self._route_remainder(account, spec, command, submitted.events, submitted.seq)
         order = await self._order(TenantScope.of(principal), order_key(submitted.seq))
         return PlacedOrder(order, submitted.replayed)
+
+    async def _route_remainder(
+        self, account: Account, spec: MarketSpec, command: Records, events: Records, seq: int
+    ) -> None:
+        """Send what the internal book left of a market or IOC order to the external venue,
+        when the tenant's routing policy allows it."""
+        if self._router is None:
+            return
+        routable = command["order_type"][0] == codes.MARKET or (
+            command["order_type"][0] == codes.LIMIT and command["tif"][0] == codes.IOC
+        )
+        if not routable or command["flags"][0] & codes.FLAG_POST_ONLY:
+            return
+        mine = events[events["order_id"] == seq]
+        done = mine[mine["kind"] == codes.EV_ORDER_DONE]
+        no_liquidity = (mine["kind"] == codes.EV_REJECTED) & (
+            mine["code"] == codes.MATCH_NO_LIQUIDITY
+        )
+        if len(done) == 1 and done["status"][0] == codes.EXPIRED:
+            remainder = int(command["qty"][0]) - int(done["qty"][0])
+        elif no_liquidity.any():
+            remainder = int(command["qty"][0])  # the internal book had nothing at all
+        else:
+            return  # filled, or ended for a reason routing must respect (STP, post-only...)
+        config = await self._config(account.tenant_id)
+        if remainder <= 0 or config.routing.mode is RoutingMode.INTERNAL_ONLY:
+            return
+        side = Side.BUY if command["side"][0] == codes.BUY else Side.SELL
+        await self._router.route(
+            RouteRequest(
+                order_key=order_key(seq), account=int(command["account"][0]), spec=spec,
+                market=int(command["market"][0]), side=side, qty_lots=remainder,
+                limit_ticks=int(command["price"][0]) if command["order_type"][0] == codes.LIMIT
+                else None,
+                max_slippage_bps=config.routing.max_slippage_bps,
+                fee_bps=config.fee_schedule.all_in_rates_for(Decimal(0))[1],
+            )
+        )  # fmt: skip
+
+    async def resume_routes(self) -> int:
+        """At writer start: finish routes a crash left between hold and settlement."""
+        if self._router is None:
+            return 0
+        pending = await self._repo.pending_routes()
+        for order in pending:
+            assert order.routing is not None and order.routing.hold_note is not None
+            hold = Hold.from_note(order.routing.hold_note)
+            await self._router.resume(hold, await self.spec(order.market_id))
+        return len(pending)
 
     async def quote_order(self, principal: Principal, request: PlaceOrder) -> Quote:
         """Estimate an order against the current book with its fees disclosed line by line."""
@@ -412,13 +467,20 @@ class TradingService:
         return await self._order(TenantScope.of(principal), order.id)
 
     async def transfer(self, principal: Principal, request: TransferFunds) -> int:
-        """Move funds between two accounts of one customer, atomically; returns the sequence."""
+        """Move funds atomically between two accounts of one customer, or (tenant admins)
+        between the institution's treasury and a customer's account; returns the sequence."""
         source = await self._account(principal, request.from_account_id)
         target = await self._account(principal, request.to_account_id)
         if source.id == target.id:
             raise ValidationError("choose two different accounts", field="toAccountId")
-        if source.customer_id != target.customer_id:
-            raise ForbiddenError("transfers move funds between accounts of one customer")
+        treasury = AccountKind.TREASURY in (source.kind, target.kind)
+        if treasury and principal.role is not Role.TENANT_ADMIN:
+            raise ForbiddenError("only the institution's admins move treasury funds")
+        if not treasury and source.customer_id != target.customer_id:
+            raise ForbiddenError(
+                "transfers move funds between accounts of one customer, or to and from the "
+                "institution's treasury"
+            )
         asset = self._directory.asset(request.asset)
         if asset is None:
             raise ValidationError(f"unknown asset {request.asset}", field="asset")
@@ -447,10 +509,7 @@ class TradingService:
         asset = self._directory.asset(request.asset)
         if asset is None:
             raise ValidationError(f"unknown asset {request.asset}", field="asset")
-        found = await self._accounts.accounts(TenantScope(None), [request.account_id])
-        if not found:
-            raise NotFoundError("no such account", id=request.account_id)
-        index = await self.account_index(found[0])
+        index = await self._adjustable_index(request.account_id)
         minor = request.amount.scaleb(asset.decimals)
         if minor == 0 or minor != minor.to_integral_value():
             raise ValidationError(f"amount must be a non-zero multiple of 1e-{asset.decimals}",
@@ -461,6 +520,15 @@ class TradingService:
             return await self._money(cmd.deposit_credit, index, asset.index, amount, note)
         await self._money(cmd.withdrawal_hold, index, asset.index, amount, note)
         return await self._money(cmd.withdrawal_debit, index, asset.index, amount, note)
+
+    async def _adjustable_index(self, account_id: str) -> int:
+        """A customer account, or the platform's venue clearing account (its inventory)."""
+        if account_id == CLEARING_ACCOUNT_ID and self._router is not None:
+            return await self._router.clearing_account()
+        found = await self._accounts.accounts(TenantScope(None), [account_id])
+        if not found:
+            raise NotFoundError("no such account", id=account_id)
+        return await self.account_index(found[0])
 
     async def _money(self, build: MoneyCommand, account: int, asset: int, amount: int,
                      note: dict[str, str]) -> int:  # fmt: skip

@@ -22,6 +22,7 @@ from domains.orders.model import (
     Venue,
 )
 from domains.orders.model import Order as OrderModel
+from domains.orders.model import OrderRouting as OrderRoutingModel
 from domains.orders.model import Trade as TradeModel
 from domains.orders.service import OrdersService
 from domains.shared.context import RequestContext
@@ -148,6 +149,13 @@ class Order:
         description="Trigger price of a stop order (last trade price), e.g. `60000`."
     )
     post_only: bool = strawberry.field(description="Refused rather than taking liquidity.")
+    routing: OrderRouting | None = strawberry.field(
+        description=(
+            "The routing choice made for this order when part of it went to the external "
+            "venue (internal and external quantities, prices, status); null when the order "
+            "was filled on the internal book only."
+        )
+    )
     reason: str | None = strawberry.field(
         description=(
             "Why the order ended as it did when not simply filled or canceled by its owner, "
@@ -175,6 +183,7 @@ class Order:
             stop_price=order.stop_price,
             post_only=order.post_only,
             reason=order.reason,
+            routing=OrderRouting.from_model(order.routing) if order.routing else None,
         )
 
     @classmethod
@@ -287,6 +296,59 @@ class Trade:
     @strawberry.field(description="The market.")
     async def market(self, info: Info) -> Market | None:
         return await Market.resolve_reference(info, strawberry.ID(self.market_id))
+
+
+@strawberry.type(
+    description=(
+        "How an order's remainder was routed to the external venue: what the internal book "
+        "filled, what was sent out and what came back."
+    )
+)
+class OrderRouting:
+    venue: str = strawberry.field(description="The external venue, e.g. `SIMULATED`.")
+    status: str = strawberry.field(
+        description=(
+            "`PENDING` (held, at the venue), `FILLED`, `PARTIALLY_FILLED`, `EXPIRED` (nothing "
+            "within the limit), `REJECTED` (by the venue) or `UNAVAILABLE`. Clients must "
+            "accept values added later."
+        )
+    )
+    internal_quantity: Decimal = strawberry.field(
+        description="Quantity filled on the institution's internal book before routing."
+    )
+    requested_quantity: Decimal = strawberry.field(
+        description="Quantity sent to the venue (the remainder, capped by available funds)."
+    )
+    external_quantity: Decimal = strawberry.field(description="Quantity the venue filled.")
+    limit_price: Decimal | None = strawberry.field(
+        description=(
+            "Worst price accepted at the venue: the venue's best price moved by the "
+            "institution's maximum slippage, or the order's own limit if tighter."
+        )
+    )
+    external_average_price: Decimal | None = strawberry.field(
+        description="Volume-weighted average price of the venue fills; null if none."
+    )
+    external_fee: Decimal = strawberry.field(
+        description="Fee charged on the external fills (platform fee plus markup), quote asset."
+    )
+    reason: str | None = strawberry.field(
+        description="Why the route ended short of FILLED, e.g. `VENUE_IOC_REMAINDER`."
+    )
+
+    @classmethod
+    def from_model(cls, routing: OrderRoutingModel) -> OrderRouting:
+        return cls(
+            venue=routing.venue,
+            status=routing.status,
+            internal_quantity=routing.internal_quantity,
+            requested_quantity=routing.requested_quantity,
+            external_quantity=routing.external_quantity,
+            limit_price=routing.limit_price,
+            external_average_price=routing.external_average_price,
+            external_fee=routing.external_fee,
+            reason=routing.reason,
+        )
 
 
 @strawberry.type(description="One price level of an order book.")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from domains.orders.model import Side
@@ -371,6 +372,42 @@ class SimulatedVenue:
             fills=fills,
             ts_ns=self._now_ns,
         )
+
+
+class LiveSimulatedVenue(SimulatedVenue):
+    """The simulator on a real clock: before each call it advances to the current time,
+    so its reference price walks as time passes (the server's external venue)."""
+
+    def __init__(
+        self,
+        specs: Iterable[VenueMarketSpec],
+        *,
+        seed: int = 0,
+        clock: Callable[[], int] = time.time_ns,
+        latency_ns: int = 0,
+    ) -> None:
+        self._clock = clock
+        super().__init__(specs, seed=seed, start_ts_ns=clock(), latency_ns=latency_ns)
+
+    def _catch_up(self) -> None:
+        self.advance(max(self.now_ns, self._clock()))
+
+    async def place_ioc(
+        self,
+        symbol: str,
+        side: Side,
+        qty_lots: int,
+        limit_price_ticks: int | None,
+        client_order_id: str,
+    ) -> VenueOrderResult:
+        """Advance to now, then fill within the limit; the rest expires."""
+        self._catch_up()
+        return await super().place_ioc(symbol, side, qty_lots, limit_price_ticks, client_order_id)
+
+    async def book_top(self, symbol: str) -> BookTop:
+        """Advance to now, then the best bid and ask."""
+        self._catch_up()
+        return await super().book_top(symbol)
 
 
 def demo_venue_specs() -> tuple[VenueMarketSpec, ...]:

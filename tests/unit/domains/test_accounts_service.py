@@ -53,6 +53,9 @@ class FakeAccountsRepository:
     async def insert_account(self, account: Account) -> None:
         self.accounts[account.id] = account
 
+    async def ensure_account(self, account: Account) -> None:
+        self.accounts.setdefault(account.id, account)
+
     async def accounts_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Account]:
         return [self.accounts[i] for i in ids if i in self.accounts]
 
