@@ -133,6 +133,11 @@ class OrderRouting:
     hold_note: dict[str, str] | None = None  # while PENDING: what resume needs
 
 
+def order_key(order_id: int) -> str:
+    """The public id of an engine order (its sequence number), sortable as text."""
+    return f"ord_{order_id:016d}"
+
+
 class Venue(enum.Enum):
     """Where a trade executed."""
 

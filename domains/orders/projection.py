@@ -23,12 +23,13 @@ from domains.orders.model import (
     Trade,
     TradeSide,
     Venue,
+    order_key,
 )
 from domains.orders.outcomes import is_order_outcome
 from domains.orders.routing import NOTE_ROUTE, RouteStatus
 from domains.orders.service import ORDER_STREAM, order_event
 from domains.orders.spec import MarketSpec
-from domains.orders.trading import RecentOrders, engine_order_id, order_key
+from domains.orders.trading import RecentOrders, engine_order_id
 from domains.shared.engine_port import CommandBus, EngineDirectory
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
@@ -105,11 +106,17 @@ class OrdersProjector:
         for event in rows(events):
             await self._collect(changes, event, commands, notes)
         for seq, note in notes.items():
-            if note.get(NOTE_ROUTE) in ("hold", "settle"):
-                order_id = engine_order_id(note["order_key"])
-                changes.touched.add(order_id)
-                ts_ns = int(commands[seq]["ts_ns"])
-                changes.routes.setdefault(order_id, []).append((seq, note, ts_ns))
+            if note.get(NOTE_ROUTE) not in ("hold", "settle"):
+                continue
+            if "new_order" in note:  # an EXTERNAL_ONLY order: its id is the hold's sequence
+                note = {**note, "order_key": order_key(seq)}
+                order = await self._external_order(commands[seq], note)
+                if order is not None:
+                    changes.new[seq] = order
+            order_id = engine_order_id(note["order_key"])
+            changes.touched.add(order_id)
+            ts_ns = int(commands[seq]["ts_ns"])
+            changes.routes.setdefault(order_id, []).append((seq, note, ts_ns))
         if not (changes.new or changes.touched):
             return
         orders = await self._finish(changes)
@@ -181,6 +188,25 @@ class OrdersProjector:
             reason=None if code == codes.OK else codes.REASON_NAMES.get(code, str(code)),
             post_only=bool(command["flags"] & codes.FLAG_POST_ONLY),
         )
+
+    async def _external_order(self, hold: Row, note: dict[str, str]) -> Order | None:
+        """The order an EXTERNAL_ONLY placement journaled in its hold note."""
+        account = self._directory.account(int(note["account"]))
+        market_id = self._directory.market_id(int(note["market"]))
+        if account is None or market_id is None:
+            return None
+        spec = await self._spec_for(market_id)
+        ts = to_datetime(hold["ts_ns"])
+        is_limit = note["new_order"] == OrderType.LIMIT.value
+        return Order(
+            id=note["order_key"], tenant_id=account.tenant_id, customer_id=account.customer_id,
+            account_id=account.account_id, market_id=market_id, side=Side(note["side"]),
+            type=OrderType(note["new_order"]),
+            price=spec.price(int(note["order_price_ticks"])) if is_limit else None,
+            quantity=spec.quantity(int(note["order_qty_lots"])), filled_quantity=spec.quantity(0),
+            status=OrderStatus.NEW, client_order_id=note.get("client_order_id"), created_at=ts,
+            updated_at=ts, time_in_force=TimeInForce.IOC,
+        )  # fmt: skip
 
     async def _trade(self, e: Row, ts_ns: int) -> Trade | None:
         market_id = self._directory.market_id(e["market"])
@@ -277,14 +303,17 @@ class OrdersProjector:
         total = (spec.qty_lots(order.filled_quantity) if order.filled_quantity else 0) + filled
         done = total == spec.qty_lots(order.quantity)
         trades.extend(_external_trades(order, spec, seq, note, ts_ns, notional, fee))
-        return replace(
-            order, routing=routing, filled_quantity=spec.quantity(total),
-            status=OrderStatus.FILLED if done else (
-                OrderStatus.EXPIRED if filled and order.status is OrderStatus.REJECTED
-                else order.status
-            ),
-            reason=None if done else order.reason,
-        )  # fmt: skip
+        status, reason = order.status, order.reason
+        if done:
+            status, reason = OrderStatus.FILLED, None
+        elif order.status is OrderStatus.NEW:  # an external-only order ends with its route
+            refused = note["status"] in (RouteStatus.REJECTED.value, RouteStatus.UNAVAILABLE.value)
+            status = OrderStatus.REJECTED if refused and not total else OrderStatus.EXPIRED
+            reason = note.get("reason")
+        elif order.status is OrderStatus.REJECTED and total:  # NO_LIQUIDITY inside, venue fill
+            status = OrderStatus.EXPIRED
+        return replace(order, routing=routing, filled_quantity=spec.quantity(total),
+                       status=status, reason=reason)  # fmt: skip
 
 
 def _external_trades(

@@ -24,11 +24,11 @@ import enum
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from domains.orders.model import Side
+from domains.orders.model import Side, order_key
 from domains.orders.outcomes import outcome
 from domains.orders.spec import MarketSpec
 from domains.orders.venue import (
@@ -65,10 +65,36 @@ class RouteStatus(enum.Enum):
 
 
 @dataclass(frozen=True)
-class RouteRequest:
-    """A remainder to route, in engine units."""
+class NewOrder:
+    """An order that goes to the venue only (EXTERNAL_ONLY routing): the journaled hold
+    note carries it, and the order read model is created from that note."""
 
-    order_key: str
+    order_type: str  # OrderType name: MARKET or LIMIT
+    price_ticks: int  # 0 for a market order
+    qty_lots: int
+    client_order_id: str | None
+
+    def note(self) -> dict[str, str]:
+        fields = {"new_order": self.order_type, "order_price_ticks": str(self.price_ticks),
+                  "order_qty_lots": str(self.qty_lots)}  # fmt: skip
+        if self.client_order_id:
+            fields["client_order_id"] = self.client_order_id
+        return fields
+
+
+class NotRoutedError(Exception):
+    """Nothing was routed; ``reason`` says why (a RouteRefusal name)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """A remainder (or, with ``new_order``, a whole order) to route, in engine units."""
+
+    order_key: str | None  # None: a new order, keyed by the hold's sequence number
     account: int
     spec: MarketSpec
     market: int
@@ -77,6 +103,7 @@ class RouteRequest:
     limit_ticks: int | None  # the customer's own limit (IOC); None for a market order
     max_slippage_bps: int
     fee_bps: int  # the customer's all-in taker rate
+    new_order: NewOrder | None = None
 
 
 @dataclass(frozen=True)
@@ -147,75 +174,90 @@ class ExternalRouter:
             CLEARING_ACCOUNT_ID, PLATFORM_OWNER, PLATFORM_OWNER
         )
 
-    async def route(self, request: RouteRequest) -> RouteStatus | None:
-        """Hold, execute at the venue, settle. None when nothing was routed (no venue price,
-        nothing affordable, a limit the venue cannot reach); the order then stays as the
-        internal book left it."""
+    async def route(self, request: RouteRequest) -> tuple[str, RouteStatus]:
+        """Hold, execute at the venue, settle; returns the order key and how it ended.
+
+        Raises NotRoutedError when nothing was held (no venue price, nothing affordable, a
+        limit the venue cannot reach); a remainder then stays as the internal book left it.
+        """
         hold = await self._plan(request)
-        if hold is None:
-            return None
+        note = hold.note() | (request.new_order.note() if request.new_order else {})
         placed = await self._bus.submit_many(
             np.concatenate([self._hold_command(hold, True), self._hold_command(hold, False)]),
-            [hold.note(), None],
+            [note, None],
         )
+        if request.order_key is None:
+            hold = replace(hold, order_key=order_key(placed[0].seq))
         if not all(outcome(s.events).accepted for s in placed if s.events is not None):
             # funds moved between planning and holding: undo what was held, route nothing
             await self._release_only(hold, placed)
-            return None
-        return await self._execute_and_settle(hold, request.spec)
+            return hold.order_key, RouteStatus.UNAVAILABLE
+        return hold.order_key, await self._execute_and_settle(hold, request.spec)
 
     async def resume(self, hold: Hold, spec: MarketSpec) -> RouteStatus:
         """Finish a route whose hold was journaled but whose settlement was not."""
         return await self._execute_and_settle(hold, spec)
 
-    async def _plan(self, request: RouteRequest) -> Hold | None:
+    async def _plan(self, request: RouteRequest) -> Hold:
         spec, side = request.spec, request.side
         try:
             top = await self.venue.book_top(spec.market.id)
         except (VenueUnavailableError, VenueSymbolNotFoundError) as exc:
             log.warning("not routed: %s", exc, extra={"order": request.order_key})
-            return None
+            raise NotRoutedError("VENUE_UNAVAILABLE") from exc
         best = top.ask_price_ticks if side is Side.BUY else top.bid_price_ticks
         if best is None:
-            return None
+            raise NotRoutedError("NO_VENUE_PRICE")
         limit = slippage_limit(best, side, request.max_slippage_bps)
         if request.limit_ticks is not None:
-            limit = (
-                min(limit, request.limit_ticks)
-                if side is Side.BUY
-                else max(limit, request.limit_ticks)
-            )
-        if (side is Side.BUY and limit < best) or (side is Side.SELL and limit > best):
-            return None  # the customer's limit is beyond the venue's touch
+            tighter = min if side is Side.BUY else max
+            limit = tighter(limit, request.limit_ticks)
+        beyond = (side is Side.BUY and limit < best) or (side is Side.SELL and limit > best)
+        if beyond and request.new_order is None:
+            raise NotRoutedError("LIMIT_NOT_MARKETABLE")  # a new order expires at the venue
         clearing = await self.clearing_account()
         engine = self._bus.engine
         base, quote = spec.base.index, spec.quote.index
-        qty = request.qty_lots
         if side is Side.BUY:
             available = engine.balance(request.account, quote)[0]
             per_lot = buy_cost_minor(1, limit, spec.quote_per_tick_lot, request.fee_bps)
-            qty = min(qty, available // per_lot if per_lot else 0)
-            qty = min(qty, engine.balance(clearing, base)[0] // spec.base_per_lot)
+            affordable = available // per_lot if per_lot else 0
+            inventory = engine.balance(clearing, base)[0] // spec.base_per_lot
+            qty = self._quantity(request, affordable, inventory)
             customer_asset, clearing_asset = quote, base
             customer_minor = buy_cost_minor(qty, limit, spec.quote_per_tick_lot, request.fee_bps)
             clearing_minor = qty * spec.base_per_lot
         else:
-            qty = min(qty, engine.balance(request.account, base)[0] // spec.base_per_lot)
+            affordable = engine.balance(request.account, base)[0] // spec.base_per_lot
             # the clearing account pays at most the touch plus slippage (the venue may move)
             ceiling = slippage_limit(best, Side.BUY, request.max_slippage_bps)
             per_lot = ceiling * spec.quote_per_tick_lot
-            qty = min(qty, engine.balance(clearing, quote)[0] // per_lot if per_lot else 0)
+            inventory = engine.balance(clearing, quote)[0] // per_lot if per_lot else 0
+            qty = self._quantity(request, affordable, inventory)
             customer_asset, clearing_asset = base, quote
             customer_minor = qty * spec.base_per_lot
             clearing_minor = qty * per_lot
-        if qty <= 0:
-            return None
         return Hold(
-            order_key=request.order_key, account=request.account, market=request.market,
+            order_key=request.order_key or "", account=request.account, market=request.market,
             side=side, qty_lots=qty, limit_ticks=limit, fee_bps=request.fee_bps,
             customer_asset=customer_asset, customer_minor=customer_minor, clearing=clearing,
             clearing_asset=clearing_asset, clearing_minor=clearing_minor, venue=self.name,
         )  # fmt: skip
+
+    @staticmethod
+    def _quantity(request: RouteRequest, affordable: int, inventory: int) -> int:
+        """A remainder is capped by what the customer and the clearing inventory cover; a new
+        order is all or nothing (refused like the internal engine would refuse it)."""
+        if request.new_order is not None:
+            if affordable < request.qty_lots:
+                raise NotRoutedError("INSUFFICIENT_FUNDS")
+            if inventory < request.qty_lots:
+                raise NotRoutedError("VENUE_INVENTORY")
+            return request.qty_lots
+        qty = min(request.qty_lots, affordable, inventory)
+        if qty <= 0:
+            raise NotRoutedError("INSUFFICIENT_FUNDS" if affordable <= 0 else "VENUE_INVENTORY")
+        return qty
 
     @staticmethod
     def _hold_command(hold: Hold, customer: bool, release: bool = False) -> Records:

@@ -7,6 +7,7 @@ The order read model is written by the projection before the writer answers.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -18,10 +19,26 @@ from domains.accounts.model import Account, AccountKind, Product, RoutingMode, T
 from domains.accounts.service import AccountsService
 from domains.orders import errors
 from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder, TransferFunds
-from domains.orders.model import Market, MarketKind, MarketStatus, Order, OrderType, Side, Trade
+from domains.orders.model import (
+    Market,
+    MarketKind,
+    MarketStatus,
+    Order,
+    OrderType,
+    Side,
+    Trade,
+    order_key,
+)
 from domains.orders.outcomes import Outcome, outcome, raise_for
 from domains.orders.quotes import Quote, quote
-from domains.orders.routing import CLEARING_ACCOUNT_ID, ExternalRouter, Hold, RouteRequest
+from domains.orders.routing import (
+    CLEARING_ACCOUNT_ID,
+    ExternalRouter,
+    Hold,
+    NewOrder,
+    NotRoutedError,
+    RouteRequest,
+)
 from domains.orders.service import new_market
 from domains.orders.spec import MarketSpec
 from domains.shared.context import Principal, Role, TenantScope
@@ -32,7 +49,12 @@ from domains.shared.engine_port import (
     Submitted,
     client_tag,
 )
-from domains.shared.errors import ForbiddenError, NotFoundError, ValidationError
+from domains.shared.errors import (
+    ForbiddenError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
 from engine import codes
 from engine import commands as cmd
 from engine.layout import Records
@@ -55,6 +77,8 @@ MAX_CLIENT_ORDER_ID = 64
 QUOTE_DEPTH = 1000
 CONFIG_TTL_S = 2.0
 
+log = logging.getLogger("caas.trading")
+
 
 class RecentOrders:
     """The last orders the projection wrote, so callers are answered without a read."""
@@ -72,11 +96,6 @@ class RecentOrders:
             self._orders.move_to_end(order.id)
         while len(self._orders) > self.max_entries:
             self._orders.popitem(last=False)
-
-
-def order_key(order_id: int) -> str:
-    """The public id of an engine order (its sequence number), sortable as text."""
-    return f"ord_{order_id:016d}"
 
 
 def engine_order_id(key: str) -> int:
@@ -287,6 +306,9 @@ class TradingService:
         index = await self.account_index(account)
         command["account"] = index
         command["market"] = await self._directory.market_index(spec.market.id)
+        config = await self._config(account.tenant_id)
+        if self._router is not None and config.routing.mode is RoutingMode.EXTERNAL_ONLY:
+            return await self._place_external(principal, account, spec, command, request, config)
         await self._fee_rates(account, index)
         note = {"client_order_id": request.client_order_id} if request.client_order_id else None
         try:
@@ -311,10 +333,7 @@ class TradingService:
         when the tenant's routing policy allows it."""
         if self._router is None:
             return
-        routable = command["order_type"][0] == codes.MARKET or (
-            command["order_type"][0] == codes.LIMIT and command["tif"][0] == codes.IOC
-        )
-        if not routable or command["flags"][0] & codes.FLAG_POST_ONLY:
+        if not _routable(command):
             return
         mine = events[events["order_id"] == seq]
         done = mine[mine["kind"] == codes.EV_ORDER_DONE]
@@ -330,17 +349,74 @@ class TradingService:
         config = await self._config(account.tenant_id)
         if remainder <= 0 or config.routing.mode is RoutingMode.INTERNAL_ONLY:
             return
-        side = Side.BUY if command["side"][0] == codes.BUY else Side.SELL
-        await self._router.route(
-            RouteRequest(
-                order_key=order_key(seq), account=int(command["account"][0]), spec=spec,
-                market=int(command["market"][0]), side=side, qty_lots=remainder,
-                limit_ticks=int(command["price"][0]) if command["order_type"][0] == codes.LIMIT
-                else None,
-                max_slippage_bps=config.routing.max_slippage_bps,
-                fee_bps=config.fee_schedule.all_in_rates_for(Decimal(0))[1],
-            )
+        try:
+            await self._router.route(self._route_request(order_key(seq), spec, command,
+                                                         remainder, config))  # fmt: skip
+        except NotRoutedError as exc:  # the order stays as the internal book left it
+            log.info("remainder not routed: %s", exc.reason, extra={"order": order_key(seq)})
+
+    @staticmethod
+    def _route_request(
+        key: str | None, spec: MarketSpec, command: Records, qty: int, config: TenantConfig,
+        new_order: NewOrder | None = None,
+    ) -> RouteRequest:  # fmt: skip
+        is_limit = command["order_type"][0] == codes.LIMIT
+        return RouteRequest(
+            order_key=key, account=int(command["account"][0]), spec=spec,
+            market=int(command["market"][0]),
+            side=Side.BUY if command["side"][0] == codes.BUY else Side.SELL, qty_lots=qty,
+            limit_ticks=int(command["price"][0]) if is_limit else None,
+            max_slippage_bps=config.routing.max_slippage_bps,
+            fee_bps=config.fee_schedule.all_in_rates_for(Decimal(0))[1], new_order=new_order,
         )  # fmt: skip
+
+    async def _place_external(
+        self, principal: Principal, account: Account, spec: MarketSpec, command: Records,
+        request: PlaceOrder, config: TenantConfig,
+    ) -> PlacedOrder:  # fmt: skip
+        """EXTERNAL_ONLY routing: the whole order goes to the venue, never the internal book."""
+        assert self._router is not None
+        if not _routable(command):
+            raise ValidationError(
+                "your institution routes every order to the external venue: place MARKET "
+                "orders or IOC LIMIT orders", field="timeInForce",
+            )  # fmt: skip
+        scope = TenantScope.of(principal)
+        if request.client_order_id is not None:
+            known = await self._repo.order_by_client_id(scope, account.id, request.client_order_id)
+            if known is not None:
+                return self._same_order(known, spec, command, request.client_order_id)
+        new_order = NewOrder(request.type.value, int(command["price"][0]),
+                             int(command["qty"][0]), request.client_order_id)  # fmt: skip
+        try:
+            key, _ = await self._router.route(self._route_request(
+                None, spec, command, int(command["qty"][0]), config, new_order))  # fmt: skip
+        except NotRoutedError as exc:
+            if exc.reason == "INSUFFICIENT_FUNDS":
+                raise errors.InsufficientFundsError("the account does not hold that much") from exc
+            raise UnavailableError(
+                f"the external venue cannot take this order now ({exc.reason}); retry later",
+                reason=exc.reason,
+            ) from exc
+        return PlacedOrder(await self._order(scope, key), replayed=False)
+
+    @staticmethod
+    def _same_order(
+        known: Order, spec: MarketSpec, command: Records, client_order_id: str
+    ) -> PlacedOrder:
+        """A retry of an external-only order: the original, or a duplicate-id error."""
+        price = int(command["price"][0])
+        same = (
+            spec.qty_lots(known.quantity) == int(command["qty"][0])
+            and (known.side is Side.BUY) == (command["side"][0] == codes.BUY)
+            and (spec.price_ticks(known.price) if known.price is not None else 0) == price
+        )
+        if not same:
+            raise errors.DuplicateClientOrderIdError(
+                "this clientOrderId was used within 24 hours for a different order",
+                clientOrderId=client_order_id, orderId=known.id,
+            )  # fmt: skip
+        return PlacedOrder(known, replayed=True)
 
     async def resume_routes(self) -> int:
         """At writer start: finish routes a crash left between hold and settlement."""
@@ -593,6 +669,13 @@ class MoneyCommand(Protocol):
         self, seq: int, ts_ns: int, *, account: int, asset: int, amount_minor: int,
         client_tag: int = 0,
     ) -> Records: ...  # fmt: skip
+
+
+def _routable(command: Records) -> bool:
+    """Market orders and IOC limits may go to the venue (FOK, post-only and stops never)."""
+    kind = command["order_type"][0]
+    immediate = kind == codes.MARKET or (kind == codes.LIMIT and command["tif"][0] == codes.IOC)
+    return bool(immediate and not command["flags"][0] & codes.FLAG_POST_ONLY)
 
 
 def _outcome(submitted: Submitted) -> Outcome:
