@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pymongo import ASCENDING, IndexModel
 
-from domains.orders.routing import NOTE_LEG
+from domains.orders.routing import NOTE_LEG, NOTE_MARKUP_BPS
 from domains.orders.spec import MarketSpec
 from domains.shared.engine_port import EngineDirectory
 from domains.shared.mongo import CollectionIndexes, Database, insert_new
@@ -22,6 +22,8 @@ from engine.events import Row, rows
 from engine.layout import Records
 
 EXTERNAL = "external"
+PLATFORM_FEES = "platform:fees"  # engine account 0: the platform's fee income
+MARKUP_PREFIX = "platform:fees:markup:"  # + tenant id: the institution's markup, held in account 0
 INDEXES = (
     CollectionIndexes(
         "ledger_entries",
@@ -49,16 +51,28 @@ class LedgerProjector:
 
     def __init__(self, db: Database, directory: EngineDirectory, spec_for: SpecLookup) -> None:
         self._entries = db.ledger_entries
+        self._splits_store = db.ledger_fee_splits
         self._directory = directory
         self._spec_for = spec_for
+        self._splits: dict[int, tuple[int, int, int]] | None = None  # account: maker, taker, markup
 
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
     ) -> None:
         commands = {row["seq"]: row for row in rows(batch)}
+        splits = await self._load_splits()
+        changed: dict[int, tuple[int, int, int]] = {}
         postings: list[Posting] = []
         legs: dict[int, int] = {}
         for event in rows(events):
+            command = commands.get(event["seq"])
+            if (
+                event["kind"] == codes.EV_ACCEPTED and command is not None
+                and command["kind"] == codes.SET_FEE_RATE
+            ):  # fmt: skip
+                markup = int(notes.get(event["seq"], {}).get(NOTE_MARKUP_BPS, "0"))
+                split = (int(command["bps1"]), int(command["bps2"]), markup)
+                splits[int(command["account"])] = changed[int(command["account"])] = split
             found = await self._legs(event, commands, notes.get(event["seq"], {}))
             for account, asset, amount, kind, reference in found:
                 seq = event["seq"]
@@ -68,6 +82,39 @@ class LedgerProjector:
             await insert_new(
                 self._entries, [{"_id": f"{p.seq}:{p.leg}", **vars(p)} for p in postings]
             )
+        for index, (maker, taker, markup) in changed.items():  # after the postings
+            await self._splits_store.replace_one(
+                {"_id": index}, {"maker_bps": maker, "taker_bps": taker, "markup_bps": markup},
+                upsert=True,
+            )  # fmt: skip
+
+    async def _load_splits(self) -> dict[int, tuple[int, int, int]]:
+        if self._splits is None:
+            cursor = self._splits_store.find({})
+            self._splits = {
+                int(d["_id"]): (d["maker_bps"], d["taker_bps"], d["markup_bps"])
+                async for d in cursor
+            }
+        return self._splits
+
+    def _fee_legs(
+        self, account: int, asset: str, fee: int, maker: bool, reference: str
+    ) -> list[tuple[str, str, int, str, str]]:
+        """A fee into account 0, split into the platform's part and the payer's institution's
+        markup (its own ledger account), by the rates journaled for the payer."""
+        maker_bps, taker_bps, markup_bps = (self._splits or {}).get(account, (0, 0, 0))
+        all_in = maker_bps if maker else taker_bps
+        markup = fee * markup_bps // all_in if all_in else 0
+        return self._split_legs(account, asset, fee, markup, reference)
+
+    def _split_legs(
+        self, account: int, asset: str, fee: int, markup: int, reference: str
+    ) -> list[tuple[str, str, int, str, str]]:
+        ref = self._directory.account(account)
+        if ref is None or not markup:
+            return [(PLATFORM_FEES, asset, fee, "FEE", reference)]
+        return [(PLATFORM_FEES, asset, fee - markup, "FEE", reference),
+                (MARKUP_PREFIX + ref.tenant_id, asset, markup, "MARKUP", reference)]  # fmt: skip
 
     def _account(self, index: int) -> str:
         ref = self._directory.account(index)
@@ -99,6 +146,13 @@ class LedgerProjector:
             label = note.get(NOTE_LEG, "TRANSFER")  # EXTERNAL_TRADE / FEE of a venue route
             if NOTE_LEG in note:
                 reference = f"route:{note['order_key']}:{e['seq']}"
+            if label == "FEE" and command["account2"] == 0:
+                fee_bps = int(note.get("fee_bps", "0"))
+                markup_bps = int(note.get(NOTE_MARKUP_BPS, "0"))
+                markup = amount * markup_bps // fee_bps if fee_bps else 0
+                payer = int(command["account"])
+                return [(account, asset, -amount, label, reference),
+                        *self._split_legs(payer, asset, amount, markup, reference)]  # fmt: skip
             return [(account, asset, -amount, label, reference),
                     (target, asset, amount, label, reference)]  # fmt: skip
         return []
@@ -118,12 +172,14 @@ class LedgerProjector:
             (taker_fee, maker_fee) if e["side"] == codes.BUY else (maker_fee, taker_fee)
         )
         reference = f"trade:{market_id}:{e['market_seq']}"
+        taker_index, maker_index = int(e["account"]), int(e["maker_account"])
         return [
             (buyer, base, base_minor, "TRADE", reference),
             (seller, base, -base_minor, "TRADE", reference),
             (buyer, quote, -quote_minor - buyer_fee, "TRADE", reference),
             (seller, quote, quote_minor - seller_fee, "TRADE", reference),
-            (self._account(0), quote, buyer_fee + seller_fee, "FEE", reference),
+            *self._fee_legs(taker_index, quote, int(taker_fee), False, reference),
+            *self._fee_legs(maker_index, quote, int(maker_fee), True, reference),
         ]
 
 

@@ -12,7 +12,7 @@ from domains.shared.context import TenantScope
 from domains.shared.mongo import Database
 from engine.core import Engine
 from graph.engine_directory import MongoEngineDirectory
-from graph.ledger import ledger_totals
+from graph.ledger import MARKUP_PREFIX, ledger_totals
 
 
 @dataclass
@@ -57,6 +57,11 @@ async def reconcile(
                     f"read model {got[0]}/{got[1]}"
                 )
             posted = ledger.get((ref.account_id, info.code), 0)
+            if ref.index == 0:  # account 0 holds the platform's fees and every markup
+                posted += sum(
+                    total for (account, asset), total in ledger.items()
+                    if asset == info.code and account.startswith(MARKUP_PREFIX)
+                )  # fmt: skip
             if posted != available + locked:
                 report.differences.append(
                     f"{ref.account_id} {info.code}: engine total {available + locked} minor, "

@@ -51,6 +51,7 @@ PLATFORM_OWNER = "platform"
 FEE_ACCOUNT = 0
 NOTE_ROUTE = "route"  # note key: "hold" or "settle"
 NOTE_LEG = "route_leg"  # note key on settlement transfers: EXTERNAL_TRADE or FEE
+NOTE_MARKUP_BPS = "markup_bps"  # the institution's part of an all-in fee rate (for the ledger)
 
 
 class RouteStatus(enum.Enum):
@@ -104,6 +105,7 @@ class RouteRequest:
     max_slippage_bps: int
     fee_bps: int  # the customer's all-in taker rate
     new_order: NewOrder | None = None
+    markup_bps: int = 0  # the institution's part of fee_bps
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Hold:
     clearing_asset: int
     clearing_minor: int
     venue: str
+    markup_bps: int = 0
 
     def note(self) -> dict[str, str]:
         """The journaled note of the hold group (everything resume needs)."""
@@ -131,13 +134,16 @@ class Hold:
 
     @classmethod
     def from_note(cls, note: dict[str, str]) -> Hold:
-        ints = {k: int(note[k]) for k in _HOLD_INTS}
+        ints = {k: int(note[k]) for k in _HOLD_INTS if k != "markup_bps"}
+        ints["markup_bps"] = int(note.get("markup_bps", "0"))
         return cls(order_key=note["order_key"], side=Side(note["side"]), venue=note["venue"],
                    **ints)  # fmt: skip
 
 
-_HOLD_INTS = ("account", "market", "qty_lots", "limit_ticks", "fee_bps", "customer_asset",
-              "customer_minor", "clearing", "clearing_asset", "clearing_minor")  # fmt: skip
+_HOLD_INTS = (
+    "account", "market", "qty_lots", "limit_ticks", "fee_bps", "customer_asset",
+    "customer_minor", "clearing", "clearing_asset", "clearing_minor", "markup_bps",
+)  # fmt: skip
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -242,6 +248,7 @@ class ExternalRouter:
             side=side, qty_lots=qty, limit_ticks=limit, fee_bps=request.fee_bps,
             customer_asset=customer_asset, customer_minor=customer_minor, clearing=clearing,
             clearing_asset=clearing_asset, clearing_minor=clearing_minor, venue=self.name,
+            markup_bps=request.markup_bps,
         )  # fmt: skip
 
     @staticmethod
@@ -298,7 +305,9 @@ class ExternalRouter:
         if result is not None and result.filled_qty_lots > 0:
             legs = self._settlement_legs(hold, spec, result)
             commands.extend(command for command, _ in legs)
-            notes.extend({NOTE_LEG: leg, "order_key": hold.order_key} for _, leg in legs)
+            notes.extend({NOTE_LEG: leg, "order_key": hold.order_key,
+                          NOTE_MARKUP_BPS: str(hold.markup_bps), "fee_bps": str(hold.fee_bps)}
+                         for _, leg in legs)  # fmt: skip
         settled = await self._bus.submit_many(np.concatenate(commands), notes)
         refused = [
             s.seq for s in settled if s.events is not None and not outcome(s.events).accepted

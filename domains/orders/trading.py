@@ -33,6 +33,7 @@ from domains.orders.outcomes import Outcome, outcome, raise_for
 from domains.orders.quotes import Quote, quote
 from domains.orders.routing import (
     CLEARING_ACCOUNT_ID,
+    NOTE_MARKUP_BPS,
     ExternalRouter,
     Hold,
     NewOrder,
@@ -146,6 +147,7 @@ class TradingService:
         self._specs: dict[str, MarketSpec] = {}
         self._account_cache: dict[str, Account] = {}
         self._configs: dict[str, tuple[float, TenantConfig]] = {}
+        self._markups: dict[int, int] = {}  # markup journaled with each account's fee rate
         self.recent_orders = RecentOrders()
 
     async def spec(self, market_id: str) -> MarketSpec:
@@ -289,9 +291,13 @@ class TradingService:
     async def _fee_rates(self, account: Account, index: int) -> None:
         config = await self._config(account.tenant_id)
         maker, taker = config.fee_schedule.all_in_rates_for(Decimal(0))
-        if self._bus.engine.fee_rate(index) != (maker, taker):
+        markup = config.markup_bps
+        if self._bus.engine.fee_rate(index) != (maker, taker) or self._markups.get(index) != markup:
+            # the note tells the ledger which part of the all-in rate is the markup
             await self._bus.submit(cmd.set_fee_rate(0, 0, account=index, maker_bps=maker,
-                                                    taker_bps=taker))  # fmt: skip
+                                                    taker_bps=taker),
+                                   {NOTE_MARKUP_BPS: str(markup)})  # fmt: skip
+            self._markups[index] = markup
 
     async def account_index(self, account: Account) -> int:
         return await self._directory.account_index(account.id, account.tenant_id,
@@ -368,6 +374,7 @@ class TradingService:
             limit_ticks=int(command["price"][0]) if is_limit else None,
             max_slippage_bps=config.routing.max_slippage_bps,
             fee_bps=config.fee_schedule.all_in_rates_for(Decimal(0))[1], new_order=new_order,
+            markup_bps=config.markup_bps,
         )  # fmt: skip
 
     async def _place_external(

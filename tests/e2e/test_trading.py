@@ -303,3 +303,30 @@ async def test_a_halted_market_refuses_orders_until_resumed(
     await gql(http, halt, {"s": "TRADING"}, key=operator)
     accepted = await place(http, alice, **eth)
     assert accepted["data"]["placeOrder"]["order"]["status"] == "NEW"
+
+
+async def test_fees_split_into_the_platform_fee_and_the_institution_markup(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    """The all-in fee lands in account 0; the ledger tells the platform's part from the
+    tenant's markup (20+10 bps platform, 5+5 bps markup on this trade)."""
+    alice, bob = demo_keys["alice"], demo_keys["bob"]
+    await place(http, bob, side="SELL", price="64250", quantity="0.01")
+    await place(http, alice, side="BUY", price="64250", quantity="0.01")
+    db = app.state.platform.db
+    markup = await db.ledger_entries.find_one({"kind": "MARKUP"}, sort=[("seq", -1)])
+    legs = [d async for d in db.ledger_entries.find({"reference": markup["reference"]})]
+    by_account: dict[str, int] = {}
+    for leg in legs:
+        if leg["kind"] in ("FEE", "MARKUP"):
+            by_account[leg["account_id"]] = (
+                by_account.get(leg["account_id"], 0) + leg["amount_minor"]
+            )
+    usdt_minor = 10**8
+    assert by_account == {
+        "platform:fees": int(Decimal("642.50") * Decimal("0.0030") * usdt_minor),
+        f"platform:fees:markup:{alice.tenant_id}": int(
+            Decimal("642.50") * Decimal("0.0010") * usdt_minor
+        ),
+    }
+    assert sum(leg["amount_minor"] for leg in legs if leg["asset"] == "USDT") == 0
