@@ -174,7 +174,7 @@ class TenantConfigMutation:
             strawberry.argument(
                 description="Plain text, 1 to 4000 characters; null restores the default."
             ),
-        ],
+        ] = None,
         tenant_id: Annotated[
             strawberry.ID | None, strawberry.argument(description=TENANT_ID)
         ] = None,

@@ -9,7 +9,7 @@ from strawberry.dataloader import DataLoader
 
 from domains.accounts.model import Account, Customer, Tenant, TenantConfig
 from domains.accounts.service import AccountsService
-from domains.shared.context import RequestContext
+from domains.shared.context import RequestContext, SharedDataLoader
 
 T = TypeVar("T", Account, Customer, Tenant)
 
@@ -21,7 +21,7 @@ def _loader(
         found = {row.id: row for row in await fetch(keys)}
         return [found.get(key) for key in keys]
 
-    return ctx.loader(name, lambda: DataLoader(load_fn=load))
+    return ctx.loader(name, lambda: SharedDataLoader(load_fn=load))
 
 
 def accounts(ctx: RequestContext) -> DataLoader[str, Account | None]:
@@ -50,4 +50,4 @@ def tenant_configs(ctx: RequestContext) -> DataLoader[str, TenantConfig | None]:
         found = {c.tenant_id: c for c in await service.tenant_configs(scope, keys)}
         return [found.get(key) for key in keys]
 
-    return ctx.loader("accounts.tenant_config", lambda: DataLoader(load_fn=load))
+    return ctx.loader("accounts.tenant_config", lambda: SharedDataLoader(load_fn=load))

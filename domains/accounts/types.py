@@ -23,7 +23,7 @@ from domains.compliance.types import CustomerKyc
 from domains.custody.types import TenantWallets
 from domains.orders.types import AccountOrders
 from domains.positions.types import AccountPositions
-from domains.shared.context import RequestContext, Role
+from domains.shared.context import RequestContext, Role, SharedDataLoader
 from domains.shared.errors import ForbiddenError
 from domains.shared.graphql import described_enum
 from domains.shared.relay import Connection, build_connection, page_request
@@ -177,7 +177,7 @@ def balances_loader(ctx: RequestContext) -> DataLoader[str, list[BalanceModel]]:
             grouped[balance.account_id].append(balance)
         return [grouped[key] for key in keys]
 
-    return ctx.loader("accounts.balances", lambda: DataLoader(load_fn=load))
+    return ctx.loader("accounts.balances", lambda: SharedDataLoader(load_fn=load))
 
 
 @strawberry.federation.type(keys=["id"], description="A trading account of a customer.")

@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 from domains.compliance.model import KycProfile as KycProfileModel
 from domains.compliance.model import KycStatus
 from domains.compliance.service import ComplianceService
-from domains.shared.context import RequestContext
+from domains.shared.context import RequestContext, SharedDataLoader
 from domains.shared.graphql import described_enum
 
 Info = strawberry.Info[RequestContext, None]
@@ -33,7 +33,7 @@ def kyc_loader(ctx: RequestContext) -> DataLoader[str, KycProfileModel]:
     async def load(keys: list[str]) -> list[KycProfileModel]:
         return await service.kyc_of(scope, keys)
 
-    return ctx.loader("compliance.kyc", lambda: DataLoader(load_fn=load))
+    return ctx.loader("compliance.kyc", lambda: SharedDataLoader(load_fn=load))
 
 
 @strawberry.type(description="A customer's KYC state.")

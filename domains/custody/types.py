@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 from domains.custody.model import Wallet as WalletModel
 from domains.custody.model import WalletTemperature
 from domains.custody.service import CustodyService
-from domains.shared.context import RequestContext
+from domains.shared.context import RequestContext, SharedDataLoader
 from domains.shared.graphql import described_enum
 
 Info = strawberry.Info[RequestContext, None]
@@ -31,7 +31,7 @@ def wallets_loader(ctx: RequestContext) -> DataLoader[str, list[WalletModel]]:
         grouped = await service.wallets_by_tenant(scope, keys)
         return [grouped[key] for key in keys]
 
-    return ctx.loader("custody.wallets", lambda: DataLoader(load_fn=load))
+    return ctx.loader("custody.wallets", lambda: SharedDataLoader(load_fn=load))
 
 
 @strawberry.type(description="A tenant's wallet for one asset.")

@@ -6,7 +6,7 @@ from strawberry.dataloader import DataLoader
 
 from domains.orders.model import Market, Order
 from domains.orders.service import OrdersService
-from domains.shared.context import RequestContext
+from domains.shared.context import RequestContext, SharedDataLoader
 
 
 def markets(ctx: RequestContext) -> DataLoader[str, Market | None]:
@@ -17,7 +17,7 @@ def markets(ctx: RequestContext) -> DataLoader[str, Market | None]:
         found = {m.id: m for m in await service.markets_by_ids(keys)}
         return [found.get(key) for key in keys]
 
-    return ctx.loader("orders.market", lambda: DataLoader(load_fn=load))
+    return ctx.loader("orders.market", lambda: SharedDataLoader(load_fn=load))
 
 
 def orders(ctx: RequestContext) -> DataLoader[str, Order | None]:
@@ -28,4 +28,4 @@ def orders(ctx: RequestContext) -> DataLoader[str, Order | None]:
         found = {o.id: o for o in await service.orders(scope, keys)}
         return [found.get(key) for key in keys]
 
-    return ctx.loader("orders.order", lambda: DataLoader(load_fn=load))
+    return ctx.loader("orders.order", lambda: SharedDataLoader(load_fn=load))

@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from domains.positions.model import Position as PositionModel
 from domains.positions.service import PositionsService
-from domains.shared.context import RequestContext
+from domains.shared.context import RequestContext, SharedDataLoader
 
 if TYPE_CHECKING:
     from domains.orders.types import Market
@@ -27,7 +27,7 @@ def positions_loader(ctx: RequestContext) -> DataLoader[str, list[PositionModel]
         grouped = await service.positions_by_account(scope, keys)
         return [grouped[key] for key in keys]
 
-    return ctx.loader("positions.by_account", lambda: DataLoader(load_fn=load))
+    return ctx.loader("positions.by_account", lambda: SharedDataLoader(load_fn=load))
 
 
 @strawberry.type(description="An open position of one account on one market.")

@@ -5,8 +5,9 @@ Domains import this module, never graph/: the composition root fills the context
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -69,6 +70,19 @@ class TenantScope:
         if self.customer_id is None:
             return self.filter()
         return {**self.filter(), field: self.customer_id}
+
+
+class SharedDataLoader(DataLoader[K, V]):
+    """A DataLoader whose pending loads survive a sibling's cancellation.
+
+    graphql-core cancels the other resolvers of a selection when one field fails; a task
+    cancelled while awaiting a shared load future would cancel that future itself, and
+    every other resolver awaiting the same key would then see CancelledError (which escapes
+    GraphQL error handling as a server error). Each caller awaits a shield instead.
+    """
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
 
 
 @dataclass
