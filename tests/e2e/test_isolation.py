@@ -232,8 +232,8 @@ async def rival_state(app: Starlette, rival: Rival) -> str:
     """Every stored document that mentions one of B's ids, and B's engine balances."""
     platform = app.state.platform
     db = platform.db
-    ids = {rival.ids[k] for k in ("tenant", "customer", "account", "sub_account", "order",
-                                  "wallet")}  # fmt: skip
+    watched = ("tenant", "customer", "account", "sub_account", "order", "wallet")
+    ids = {rival.ids[k] for k in watched if k in rival.ids}
     found: list[str] = []
     for name in sorted(await db.list_collection_names()):
         if name.startswith(("journal", "engine_", "fs.", "ledger", "auth_audit")):
@@ -255,29 +255,63 @@ def _leaks(body: dict[str, Any], rival: Rival) -> list[str]:
     return sorted(s for s in rival.secrets if s in text)
 
 
-async def test_every_operation_as_every_role_of_a_against_b(
-    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey], rival: Rival
-) -> None:
-    introspected = await gql(http, get_introspection_query(), key=demo_keys["tenant_admin"])
+async def _probe_everything(
+    app: Starlette, http: httpx.AsyncClient, callers: dict[str, str | None], rival: Rival
+) -> int:
+    """Every query and mutation as every caller (name -> token, None = anonymous): no
+    response carries the rival's objects and the rival's stored state does not change."""
+    introspected = await gql(http, get_introspection_query())
     schema = build_client_schema(introspected["data"])
     before = await rival_state(app, rival)
     tried, leaks = 0, []
     for kind, name, query, variables in operations(schema, rival):
         if kind == "subscription":
-            continue  # below, over the WebSocket
-        for role in TENANT_ROLES:
+            continue  # over the WebSocket, below
+        for caller, token in callers.items():
+            headers = {"authorization": f"Bearer {token}"} if token else {}
             response = await http.post(
-                "/graphql", json={"query": query, "variables": variables},
-                headers={"authorization": f"Bearer {demo_keys[role].token}"},
-            )  # fmt: skip
-            assert response.status_code < 500, (name, role, response.text)
+                "/graphql", json={"query": query, "variables": variables}, headers=headers
+            )
+            assert response.status_code < 500, (name, caller, response.text)
             body = response.json()
             tried += 1
             if found := _leaks(body, rival):
-                leaks.append(f"{role} {kind} {name}: {found}")
+                leaks.append(f"{caller} {kind} {name}: {found}")
+            if token is None and kind == "mutation":  # nothing changes without credentials
+                codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or []}
+                assert codes == {"UNAUTHENTICATED"}, (name, body)
     assert leaks == []
-    assert tried >= len(TENANT_ROLES) * 30  # the whole surface, not a handful
     assert await rival_state(app, rival) == before
+    return tried
+
+
+async def test_every_operation_as_every_role_of_a_against_b(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey], rival: Rival
+) -> None:
+    callers: dict[str, str | None] = {role: demo_keys[role].token for role in TENANT_ROLES}
+    callers["anonymous"] = None
+    tried = await _probe_everything(app, http, callers, rival)
+    assert tried >= len(callers) * 30  # the whole surface, not a handful
+
+
+async def test_a_customer_never_reaches_another_customer_of_its_own_tenant(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    """The same matrix one level down: Alice (TRADER) against Bob, both of the demo bank."""
+    alice, bob, admin = demo_keys["alice"], demo_keys["bob"], demo_keys["tenant_admin"]
+    assert bob.customer_id and bob.account_id
+    neighbour = Rival(bob.tenant_id or "", {"trader": bob})
+    neighbour.remember("customer", bob.customer_id)
+    neighbour.remember("account", bob.account_id)
+    neighbour.secrets.update({"Bob Demo", "bob@demo.example"})
+    sub = await _ok(http, "mutation($c: ID!) { openSubAccount(customerId: $c, label: \"bob-sub\") "
+                    "{ id } }", {"c": bob.customer_id}, admin)  # fmt: skip
+    neighbour.remember("sub_account", sub["openSubAccount"]["id"])
+    placed = await _ok(http, BUY, {"a": bob.account_id, "p": "60000", "c": "bob-private-1"}, bob)
+    neighbour.remember("order", placed["placeOrder"]["order"]["id"])
+    neighbour.remember("client_order_id", "bob-private-1")
+    tried = await _probe_everything(app, http, {"alice": alice.token}, neighbour)
+    assert tried >= 30
 
 
 async def test_every_subscription_as_every_role_of_a_sees_nothing_of_b(
