@@ -70,6 +70,31 @@ mutation Place($input: PlaceOrderInput!) {
         },
     ),
     (
+        "Market order, routed",
+        """# A market buy: what the internal book cannot fill goes to the external venue
+# within your institution's max slippage. `routing` shows the split and the venue prices.
+mutation MarketBuy($input: PlaceOrderInput!) {
+  placeOrder(input: $input) {
+    order {
+      id status quantity filledQuantity reason
+      routing {
+        venue status internalQuantity externalQuantity
+        limitPrice externalAveragePrice externalFee reason
+      }
+    }
+  }
+}""",
+        {
+            "input": {
+                "accountId": "<your account id from 'My accounts and orders'>",
+                "market": "BTC-USDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quantity": "0.05",
+            }
+        },
+    ),
+    (
         "Cancel an order",
         """mutation Cancel($accountId: ID!, $clientOrderId: String!) {
   cancelOrder(accountId: $accountId, clientOrderId: $clientOrderId) {
