@@ -7,8 +7,8 @@ never own the writer, the journal or the id directory.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from engine.core import Engine
