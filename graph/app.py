@@ -177,7 +177,7 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
                 "status": "ready" if ready else "unavailable",
                 "checks": checks,
                 "engine": platform.role,
-                "engineSeq": platform.writer.engine.last_seq,
+                "engineSeq": platform.engine_seq,
             },
             status_code=200 if ready else 503,
         )

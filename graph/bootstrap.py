@@ -42,6 +42,7 @@ from graph.journal import MongoJournal
 from graph.lease import MongoLease
 from graph.ledger import INDEXES as LEDGER_INDEXES
 from graph.ledger import LedgerProjector
+from graph.roles import ROLE_API, ROLES, EngineRoles
 from graph.sequencer import EngineWriter
 from graph.settings import Settings
 from subscriptions.broker import Broker
@@ -89,8 +90,13 @@ class Platform:
     _standby: asyncio.Task[None] | None = field(init=False, default=None)
     directory: MongoEngineDirectory = field(init=False)
     venue: LiveSimulatedVenue | None = field(init=False, default=None)
+    engines: EngineRoles = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.settings.role not in ROLES:
+            raise ValueError(f"unknown role {self.settings.role!r}; one of {', '.join(ROLES)}")
+        if self.settings.role == ROLE_API and not self.settings.redis_url:
+            raise ValueError("the api role forwards commands over Redis: set REDIS_URL")
         self.client = AsyncMongoClient(
             self.mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True, appname="caas"
         )
@@ -100,10 +106,14 @@ class Platform:
         accounts = AccountsService(
             MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
         )
-        self.writer = EngineWriter(MongoJournal(self.db), ENGINE_CONFIG)
+        journal = MongoJournal(self.db)
+        self.writer = EngineWriter(journal, ENGINE_CONFIG)
         self.lease = MongoLease(self.db, ttl_s=self.settings.writer_lease_seconds)
         self.directory = MongoEngineDirectory(
             self.db, ENGINE_CONFIG.max_accounts, ENGINE_CONFIG.max_assets, ENGINE_CONFIG.max_markets
+        )
+        self.engines = EngineRoles(
+            self.settings, journal, self.writer, self.directory, ENGINE_CONFIG, self.lease.owner
         )
         trading_repo = MongoTradingRepository(self.db)
         self.venue = (
@@ -112,14 +122,14 @@ class Platform:
             else None
         )
         router = (
-            ExternalRouter(self.venue, self.writer, self.directory)
+            ExternalRouter(self.venue, self.engines.bus, self.directory)
             if self.venue is not None
             else None
         )
-        trading = TradingService(trading_repo, accounts, self.writer, self.directory, router)
+        trading = TradingService(trading_repo, accounts, self.engines.bus, self.directory, router)
         balances = MongoBalances(self.db)
-        if not self.read_only:
-            self.writer.add_listener(
+        if not self.read_only and self.settings.role != ROLE_API:  # projectors: writer's job
+            self.engines.add_projectors([
                 OrdersProjector(
                     trading_repo,
                     self.writer,
@@ -127,10 +137,10 @@ class Platform:
                     trading.spec,
                     self.broker,
                     trading.recent_orders,
-                )
-            )
-            self.writer.add_listener(BalancesProjector(balances, self.directory))
-            self.writer.add_listener(LedgerProjector(self.db, self.directory, trading.spec))
+                ),
+                BalancesProjector(balances, self.directory),
+                LedgerProjector(self.db, self.directory, trading.spec),
+            ])  # fmt: skip
         self.services = {
             AccountsService: accounts,
             OrdersService: orders,
@@ -150,9 +160,13 @@ class Platform:
         if self.read_only:  # tools (reconcile): the recovered state, never a second writer
             await self.writer.recover()
             return
+        if self.settings.role == ROLE_API:  # never the writer: forward, read a replica
+            self.role = "api"
+            await self.engines.follow()
+            return
         if not await self.lease.acquire():
             self.role = "standby"
-            await self.writer.recover()
+            await self.engines.follow()
             log.warning("another process holds the engine writer lease; serving as standby")
             self._standby = asyncio.create_task(self._wait_for_lease(), name="standby")
             return
@@ -160,7 +174,8 @@ class Platform:
 
     async def _become_writer(self) -> None:
         """Holding the lease: catch up with the journal, take commands, keep the lease."""
-        await self.writer.start()
+        await self.directory.load()  # indices other processes assigned meanwhile
+        await self.engines.become_writer()
         self.role = "writer"
         self.lease.keep(on_lost=self._step_down)
         await self.get(TradingService).sync_markets()
@@ -191,9 +206,11 @@ class Platform:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._standby
         if self.read_only or self.role != "writer":
+            await self.engines.close()
             await self.broker.close()
             await self.client.close()
             return
+        await self.engines.stop_relaying()  # relayed commands in flight finish first
         try:
             await self.writer.snapshot_now()
         except Exception:
@@ -202,13 +219,21 @@ class Platform:
         if self.venue is not None:
             await self.venue.close()
         await self.lease.release()
+        await self.engines.close()
         await self.broker.close()
         await self.client.close()
 
     def _step_down(self) -> None:
-        """Lease lost: stop taking commands at once (another writer may be starting)."""
+        """Lease lost: stop taking commands at once (another writer may be starting), then
+        follow the journal as a standby and wait for the lease again."""
         self.role = "standby"
-        asyncio.get_running_loop().create_task(self.writer.stop(), name="writer-step-down")
+        self.engines.bus.local = False
+
+        async def stand_by() -> None:
+            await self.engines.step_down()
+            self._standby = asyncio.create_task(self._wait_for_lease(), name="standby")
+
+        asyncio.get_running_loop().create_task(stand_by(), name="writer-step-down")
 
     async def readiness(self) -> dict[str, bool]:
         """Whether each dependency answers right now."""
@@ -228,6 +253,11 @@ class Platform:
 
         store_ok, broker_ok = await asyncio.gather(store(), broker())
         return {"store": store_ok, "broker": broker_ok}
+
+    @property
+    def engine_seq(self) -> int:
+        """The last sequence the engine this process reads has applied."""
+        return self.engines.bus.engine.last_seq
 
     def get(self, kind: type[S]) -> S:
         service = self.services[kind]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -84,6 +85,13 @@ def serve(
         str | None,
         typer.Option(help="Serve only this subgraph (accounts, orders, ...) for a gateway."),
     ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="all: engine writer if it gets the lease, else standby (default, or CAAS_ROLE); "
+            "api: no engine writer, commands go to the writer over Redis (needs REDIS_URL)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the composed graph and every subgraph over HTTP and WebSocket."""
     from hypercorn.asyncio import serve as hypercorn_serve
@@ -97,6 +105,18 @@ def serve(
         console.print(f"[red]error:[/red] unknown subgraph {subgraph!r}")
         raise typer.Exit(code=2)
     settings = Settings.from_env()
+    settings = dataclasses.replace(settings, role=(role or settings.role).strip().lower())
+    if settings.role not in ("all", "api"):
+        console.print(f"[red]error:[/red] unknown role {settings.role!r}; one of all, api")
+        raise typer.Exit(code=2)
+    if settings.role == "api" and not settings.redis_url:
+        console.print("[red]error:[/red] --role api forwards commands to the engine writer "
+                      "over Redis: set REDIS_URL (the writer must use the same Redis)")  # fmt: skip
+        raise typer.Exit(code=2)
+    if settings.role == "api" and demo:
+        console.print("[red]error:[/red] --demo seeds through the engine writer: "
+                      "run it on the writer (role all), not on an api process")  # fmt: skip
+        raise typer.Exit(code=2)
     configure_logging(settings.log_level)
     bind_host, bind_port = host or settings.host, port or settings.port
     with store_uri(settings) as uri:

@@ -7,7 +7,7 @@ account. Owns the engine_* collections; read by the orders domain through Engine
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -47,6 +47,25 @@ class MongoEngineDirectory:
             self._markets[doc["_id"]] = doc["index"]
         for code, decimals in DEFAULT_ASSETS:
             await self.ensure_asset(code, decimals)
+
+    async def learn(self, accounts: Iterable[int], markets: Iterable[int]) -> None:
+        """Load the indices among these that another process assigned since ``load``.
+
+        The engine writer calls it before applying commands relayed from API processes,
+        whose order entry assigns account and market indices the writer has not seen.
+        """
+        unknown_accounts = sorted({int(a) for a in accounts} - self._accounts.keys())
+        known_markets = set(self._markets.values())
+        unknown_markets = sorted({int(m) for m in markets} - known_markets)
+        if unknown_accounts:
+            query = {"index": {"$in": unknown_accounts}}
+            async for doc in self._db.engine_accounts.find(query):
+                ref = AccountRef(doc["index"], doc["_id"], doc["tenant_id"], doc["customer_id"])
+                self._accounts[ref.index] = ref
+                self._account_ids[ref.account_id] = ref.index
+        if unknown_markets:
+            async for doc in self._db.engine_markets.find({"index": {"$in": unknown_markets}}):
+                self._markets[doc["_id"]] = doc["index"]
 
     async def _next(self, kind: str, first: int) -> int:
         doc = await self._db.engine_counters.find_one_and_update(

@@ -111,6 +111,12 @@ class MongoJournal:
             if len(batch):
                 yield batch
 
+    async def notes_since(self, ts_ns: int) -> AsyncIterator[dict[int, dict[str, str]]]:
+        """The notes of every batch journaled from ``ts_ns`` on, in order (no commands read)."""
+        query = {"ts_ns": {"$gte": ts_ns}}
+        async for doc in self._journal.find(query, projection=["notes"]).sort("_id", ASCENDING):
+            yield {int(k): v for k, v in doc.get("notes", {}).items()}
+
     async def save_snapshot(self, last_seq: int, state_hash: str, data: bytes) -> SnapshotInfo:
         """Store a snapshot of the engine state covering commands up to ``last_seq``."""
         file_id = await self._files.upload_from_stream(

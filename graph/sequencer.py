@@ -177,7 +177,8 @@ class EngineWriter:
     async def recover(self) -> None:
         """Load the latest snapshot and replay the journal after it (no commands taken)."""
         latest = await self._journal.latest_snapshot()
-        if latest is not None:
+        if latest is not None and latest[0].last_seq > self.engine.last_seq:
+            # (an engine handed over by a replica may already be past the latest snapshot)
             info, data = latest
             self.engine = Engine.restore(data)
             if self.engine.state_hash() != info.state_hash:

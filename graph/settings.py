@@ -39,6 +39,15 @@ class Settings:
     log_level: str = "INFO"
     writer_lease_seconds: float = 10.0
     venue: str = "simulated"
+    role: str = "all"  # all (writer, else standby) | api (forwards commands over Redis)
+    redis_prefix: str | None = None  # Redis key prefix of the command relay
+    relay_timeout_seconds: float = 10.0
+    replica_poll_seconds: float = 0.1
+
+    @property
+    def relay_prefix(self) -> str:
+        """Keys of the command relay: one stream per journal (database) by default."""
+        return self.redis_prefix or f"caas:{self.mongodb_db}:"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,4 +63,8 @@ class Settings:
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             writer_lease_seconds=float(os.environ.get("CAAS_WRITER_LEASE_SECONDS", "10")),
             venue=_venue(os.environ.get("CAAS_VENUE", "simulated")),
+            role=os.environ.get("CAAS_ROLE", "all").strip().lower() or "all",
+            redis_prefix=os.environ.get("CAAS_REDIS_PREFIX") or None,
+            relay_timeout_seconds=float(os.environ.get("CAAS_RELAY_TIMEOUT_SECONDS", "10")),
+            replica_poll_seconds=float(os.environ.get("CAAS_REPLICA_POLL_SECONDS", "0.1")),
         )

@@ -1,0 +1,157 @@
+"""The engine's role in this process: writer, standby or API-only, and the moves between them.
+
+- writer: holds the lease, runs the ``EngineWriter`` and (with Redis) the relay consumer;
+- standby: follows the journal with a replica, forwards commands over Redis if it can
+  (else refuses them), and continues from the replica's state when it takes over;
+- api: never writes; forwards every command over Redis, reads its replica.
+
+``ProcessBus`` is the ``CommandBus`` the services hold: it routes to whichever applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from domains.shared.engine_port import Submitted
+from engine.core import Engine
+from engine.layout import EngineConfig, Records
+from graph.command_relay import CommandRelayConsumer, IndexLearner, NotesJournal, RedisCommandBus
+from graph.replica import EngineReplica, JournalNotifier
+from graph.sequencer import EngineWriter, EventListener, Journal, Note, WriterStoppedError
+from graph.settings import Settings
+
+log = logging.getLogger("caas.roles")
+
+ROLE_ALL = "all"  # writer when holding the lease, else standby (the default)
+ROLE_API = "api"  # API only: commands go to the writer over Redis
+ROLES = (ROLE_ALL, ROLE_API)
+
+
+class RelayJournal(Journal, NotesJournal, Protocol):
+    """The journal a relaying writer needs: the writer's, plus notes by time."""
+
+
+class ProcessBus:
+    """The ``CommandBus`` of this process: the local writer while it writes, else the relay
+    (or a refusal without Redis); reads from the writer's engine or the replica's."""
+
+    def __init__(
+        self, writer: EngineWriter, replica: EngineReplica, relay: RedisCommandBus | None
+    ) -> None:
+        self._writer = writer
+        self._replica = replica
+        self._relay = relay
+        self.local = False
+
+    @property
+    def engine(self) -> Engine:
+        """The engine to read: the writer's while writing here, else the replica's."""
+        return self._writer.engine if self.local else self._replica.engine
+
+    async def submit(self, command: Records, note: Note | None = None) -> Submitted:
+        """Sequence one command through the local writer or the relay."""
+        if self.local:
+            return await self._writer.submit(command, note)
+        return await self._forward().submit(command, note)
+
+    async def submit_many(
+        self, commands: Records, notes: Sequence[Note | None] | None = None
+    ) -> list[Submitted]:
+        """A contiguous command group through the local writer or the relay."""
+        if self.local:
+            return await self._writer.submit_many(commands, notes)
+        return await self._forward().submit_many(commands, notes)
+
+    def _forward(self) -> RedisCommandBus:
+        if self._relay is None:
+            raise WriterStoppedError(
+                "this server does not run the engine writer (standby or stopping); retry"
+            )
+        return self._relay
+
+
+class EngineRoles:
+    """Owns the replica, the relay (both ends) and the hand-over between roles."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        journal: RelayJournal,
+        writer: EngineWriter,
+        directory: IndexLearner,
+        config: EngineConfig,
+        consumer_name: str,
+    ) -> None:
+        self.writer = writer
+        self.prefix = settings.relay_prefix
+        self.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2) if (
+            settings.redis_url) else None  # fmt: skip
+        self.replica = EngineReplica(journal, config, poll_interval_s=settings.replica_poll_seconds)
+        self.relay: RedisCommandBus | None = None
+        self.consumer: CommandRelayConsumer | None = None
+        if self.redis is not None:
+            self.relay = RedisCommandBus(
+                self.redis, self.replica, prefix=self.prefix,
+                timeout_s=settings.relay_timeout_seconds,
+            )  # fmt: skip
+            self.consumer = CommandRelayConsumer(
+                self.redis, writer, journal, directory, consumer=consumer_name, prefix=self.prefix
+            )
+        self.bus = ProcessBus(writer, self.replica, self.relay)
+        self.projectors: list[EventListener] = []
+
+    def add_projectors(self, projectors: Sequence[EventListener]) -> None:
+        """The writer's listeners (read models), plus the replicas' wake-up with Redis."""
+        self.projectors = list(projectors)
+        for projector in self.projectors:
+            self.writer.add_listener(projector)
+        if self.redis is not None:
+            self.writer.add_listener(JournalNotifier(self.redis, self.prefix))
+
+    async def follow(self, engine: Engine | None = None) -> None:
+        """API or standby: a replica following the journal; the relay if there is Redis."""
+        await self.replica.start(engine, self.redis, self.prefix)
+        if self.relay is not None:
+            await self.relay.start()
+
+    async def become_writer(self) -> None:
+        """Holding the lease: continue from the replica (re-projecting its last batches, which
+        a writer that died may not have projected), catch up, take commands."""
+        if self.replica.running:
+            self.writer.engine = await self.replica.stop()
+            for applied in list(self.replica.recent):
+                await asyncio.gather(*(p(applied.commands, applied.events, applied.notes)
+                                       for p in self.projectors))  # fmt: skip
+            self.replica.recent.clear()
+        await self.writer.start()  # (the relay keeps reading: replies to requests in flight)
+        self.bus.local = True
+        if self.consumer is not None:
+            await self.consumer.start()
+
+    async def stop_relaying(self) -> None:
+        """Stop taking relayed commands (those in flight finish first)."""
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    async def step_down(self) -> None:
+        """Lease lost: stop writing at once, then follow the journal from where we stand."""
+        self.bus.local = False
+        await self.stop_relaying()
+        await self.writer.stop()
+        await self.follow(self.writer.engine)
+
+    async def close(self) -> None:
+        """Stop following and relaying; close the Redis connections."""
+        await self.stop_relaying()
+        await self.replica.stop()
+        if self.relay is not None:
+            await self.relay.close()
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.aclose()
