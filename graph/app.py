@@ -27,6 +27,14 @@ from graph.context import authenticate, build_context
 from graph.explorer import explorer_html
 from graph.http import APPLICATION_JSON, negotiate, response_media_type, shape
 from graph.observability import RequestIdMiddleware, metrics_endpoint
+from graph.payload_limits import (
+    REQUEST_TOO_LARGE,
+    PayloadTooLargeError,
+    buffer_body,
+    limit_websocket,
+)
+from graph.query_limits import query_limits
+from graph.ratelimit import RequestRateLimiter, address_of, client_address, rate_limit_response
 from graph.schema import PublicSchema, build_subgraphs
 from graph.settings import Settings
 from graph.ws import GraphQLTransportWSHandler, WebSocketAdapter
@@ -50,9 +58,18 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Transport errors (bad JSON, wrong method) answer as GraphQL errors in JSON."""
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
+        limits = self.platform.settings.limits
+        address = client_address.set(address_of(scope, limits.trusted_proxy_hops))
+        try:
+            if scope["type"] == "websocket":
+                receive, send = limit_websocket(receive, send, limits.max_ws_message_bytes)
+                await super().__call__(scope, receive, send)
+            else:
+                await self._serve_http(scope, receive, send)
+        finally:
+            client_address.reset(address)
+
+    async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope=scope, receive=receive)
         media_type = negotiate(request.headers.get("accept"))
         wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
@@ -62,7 +79,11 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
             return
         token = response_media_type.set(media_type or APPLICATION_JSON)
         try:
+            max_bytes = self.platform.settings.limits.max_body_bytes
+            request = Request(scope=scope, receive=await buffer_body(scope, receive, max_bytes))
             response = await self.run(request)
+        except PayloadTooLargeError as exc:
+            response = transport_error(413, str(exc), scope)
         except HTTPException as exc:
             response = transport_error(exc.status_code, exc.reason, scope)
         finally:
@@ -77,7 +98,10 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
         """Serve the negotiated media type with GraphQL-over-HTTP status codes."""
         media_type = response_media_type.get()
         body, status = shape(response_data, media_type)
-        response = Response(self.encode_json(body), status_code=status, media_type=media_type)
+        status, headers = rate_limit_response(body) or (status, {})
+        response = Response(
+            self.encode_json(body), status_code=status, headers=headers, media_type=media_type
+        )
         response.headers.raw.extend(sub_response.headers.raw)
         if sub_response.status_code:
             response.status_code = sub_response.status_code
@@ -121,6 +145,7 @@ TRANSPORT_CODES = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
+    413: REQUEST_TOO_LARGE,
 }
 
 
@@ -152,7 +177,13 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
     it serves it at /graphql and at /subgraphs/<name>/graphql, and nothing else.
     """
     platform = Platform(settings, mongodb_uri)
-    schemas = build_subgraphs(introspection=settings.introspection)
+    limiter = (
+        RequestRateLimiter(settings.limits, settings.redis_url)
+        if settings.limits.rate_limits
+        else None
+    )
+    limits = query_limits(settings.limits, limiter)
+    schemas = build_subgraphs(introspection=settings.introspection, limits=limits)
     if subgraph is not None and subgraph not in schemas:
         raise ValueError(f"unknown subgraph {subgraph!r}; one of {', '.join(schemas)}")
     subgraphs = {
@@ -163,7 +194,9 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
     public = (
         subgraphs[subgraph]
         if subgraph is not None
-        else GraphQLEndpoint(PublicSchema(introspection=settings.introspection), platform)
+        else GraphQLEndpoint(
+            PublicSchema(introspection=settings.introspection, limits=limits), platform
+        )
     )
 
     async def healthz(_: Request) -> Response:
@@ -188,6 +221,8 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
         try:
             yield
         finally:
+            if limiter is not None:
+                await limiter.close()
             await platform.close()
 
     routes = [

@@ -107,7 +107,8 @@ def run(seconds: float = 10.0, clients: int = 16) -> str:
     console = Console()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedStore(Path(tmp) / "mongo") as store:
         env = {**os.environ, "MONGODB_URI": store.uri, "MONGODB_DB": "bench",
-               "PORT": str(free_port()), "LOG_LEVEL": "WARNING"}  # fmt: skip
+               "PORT": str(free_port()), "LOG_LEVEL": "WARNING",
+               "CAAS_RATE_LIMITS": "off"}  # fmt: skip
         env.pop("REDIS_URL", None)
         seeded = subprocess.run([sys.executable, "-m", "graph.cli", "seed-demo", "--json"],
                                 env=env, capture_output=True, check=True)  # fmt: skip

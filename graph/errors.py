@@ -11,6 +11,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from domains.shared.errors import DomainError
+from graph.query_limits import request_error_code
 
 log = logging.getLogger("caas.errors")
 
@@ -27,7 +28,7 @@ def classify(error: GraphQLError) -> GraphQLError:
     if original is None or (isinstance(original, (ValueError, TypeError)) and error.path is None):
         # parse, validation and variable-coercion errors: safe, useful messages
         extensions = dict(error.extensions or {})
-        extensions.setdefault("code", "VALIDATION")
+        extensions.setdefault("code", request_error_code(error))
         error.extensions = extensions
         return error
     if isinstance(original, GraphQLError):

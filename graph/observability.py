@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 import time
 import uuid
@@ -30,6 +31,18 @@ LATENCY = Histogram(
 )
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_SECRETS = (
+    (re.compile(r"([a-zA-Z][\w+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),  # user:pass@ in URLs
+    (re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+"), r"\1***"),  # Authorization values
+    (re.compile(r"\b(key_[A-Za-z0-9_]+)\.[A-Za-z0-9_-]{16,}"), r"\1.***"),  # <keyId>.<secret>
+)
+
+
+def redact(text: str) -> str:
+    """``text`` without credentials: URL passwords, bearer tokens, API key secrets."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,7 +53,7 @@ class JsonFormatter(logging.Formatter):
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         request_id = request_id_var.get()
         if request_id:
@@ -49,7 +62,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,6 +40,10 @@ from domains.positions.schema import PositionsQuery
 from domains.shared.graphql import subgraph_of
 from domains.shared.scalars import SCALAR_MAP
 from graph.errors import ErrorPolicy
+from graph.limits import LimitSettings
+from graph.query_limits import query_limits
+
+LimitsFactory = Callable[[], SchemaExtension]
 
 FEDERATION_VERSION: Literal["2.9"] = "2.9"
 ENTITIES: tuple[type, ...] = (Tenant, Customer, Account, Market, Order)
@@ -82,12 +86,15 @@ class SyntaxSafeParserCache(ParserCache):
         yield
 
 
-def _extensions(introspection: bool) -> list[type[SchemaExtension]]:
-    """Error policy, then caches so fixed query texts are parsed and validated once."""
+def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[SchemaExtension]]:
+    """Error policy, then caches so fixed query texts are parsed and validated once, then
+    the query limits (graph/query_limits.py; default limits without rate limiting if None).
+    """
     extensions: list[type[SchemaExtension]] = [
         ErrorPolicy,
         functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]
         functools.partial(ValidationCache, maxsize=512),  # type: ignore[list-item]
+        limits or query_limits(LimitSettings()),  # type: ignore[list-item]
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
@@ -115,7 +122,13 @@ def _owner(field: StrawberryField) -> str | None:
 class SubgraphSchema(FederationSchema):
     """A Federation v2 subgraph: only the fields its domain owns, plus entity keys."""
 
-    def __init__(self, subgraph: Subgraph, *, introspection: bool = True) -> None:
+    def __init__(
+        self,
+        subgraph: Subgraph,
+        *,
+        introspection: bool = True,
+        limits: LimitsFactory | None = None,
+    ) -> None:
         self.subgraph = subgraph.name
         owned_entities = [e for e in ENTITIES if self._contributes_to(e)]
         mutation, subscription = subgraph.mutation, subgraph.subscription
@@ -124,7 +137,7 @@ class SubgraphSchema(FederationSchema):
             mutation=merge_types("Mutation", (mutation,)) if mutation else None,
             subscription=merge_types("Subscription", (subscription,)) if subscription else None,
             types=owned_entities,
-            extensions=_extensions(introspection),
+            extensions=_extensions(introspection, limits),
             config=_config(),
             federation_version=FEDERATION_VERSION,
         )
@@ -152,7 +165,11 @@ class PublicSchema(strawberry.Schema):
     """The composed graph served at /graphql: every domain's fields, no federation plumbing."""
 
     def __init__(
-        self, subgraphs: Iterable[Subgraph] = SUBGRAPHS, *, introspection: bool = True
+        self,
+        subgraphs: Iterable[Subgraph] = SUBGRAPHS,
+        *,
+        introspection: bool = True,
+        limits: LimitsFactory | None = None,
     ) -> None:
         subgraphs = tuple(subgraphs)
         query = merge_types("Query", tuple(s.query for s in subgraphs))
@@ -165,7 +182,7 @@ class PublicSchema(strawberry.Schema):
                 mutation=merge_types("Mutation", mutations) if mutations else None,
                 subscription=merge_types("Subscription", subscriptions) if subscriptions else None,
                 types=ENTITIES,
-                extensions=_extensions(introspection),
+                extensions=_extensions(introspection, limits),
                 config=_config(),
             )
 
@@ -181,5 +198,9 @@ class PublicSchema(strawberry.Schema):
         return print_graphql_schema(self._schema) + "\n"
 
 
-def build_subgraphs(*, introspection: bool = True) -> dict[str, SubgraphSchema]:
-    return {s.name: SubgraphSchema(s, introspection=introspection) for s in SUBGRAPHS}
+def build_subgraphs(
+    *, introspection: bool = True, limits: LimitsFactory | None = None
+) -> dict[str, SubgraphSchema]:
+    return {
+        s.name: SubgraphSchema(s, introspection=introspection, limits=limits) for s in SUBGRAPHS
+    }

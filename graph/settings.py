@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from graph.limits import LimitSettings
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -43,6 +45,7 @@ class Settings:
     redis_prefix: str | None = None  # Redis key prefix of the command relay
     relay_timeout_seconds: float = 10.0
     replica_poll_seconds: float = 0.1
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
     @property
     def relay_prefix(self) -> str:
@@ -67,4 +70,5 @@ class Settings:
             redis_prefix=os.environ.get("CAAS_REDIS_PREFIX") or None,
             relay_timeout_seconds=float(os.environ.get("CAAS_RELAY_TIMEOUT_SECONDS", "10")),
             replica_poll_seconds=float(os.environ.get("CAAS_REPLICA_POLL_SECONDS", "0.1")),
+            limits=LimitSettings.from_env(),
         )

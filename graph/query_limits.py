@@ -1,0 +1,172 @@
+"""Query limits on every GraphQL endpoint: tokens, depth, aliases, rate and cost.
+
+One schema extension, installed by graph/schema.py on the composed schema and on each
+subgraph, so HTTP and WebSocket operations pass the same checks in the same order:
+
+1. parse: at most ``max_tokens`` lexical tokens and ``max_comments`` comments
+   (graphql-core's parser limits; strawberry's MaxTokensLimiter sets the deprecated
+   ``max_tokens`` option, so this sets ``max_lexical_tokens`` itself) -> QUERY_TOO_LARGE;
+2. validation: strawberry's QueryDepthLimiter and MaxAliasesLimiter rules, their errors
+   tagged -> QUERY_TOO_DEEP, TOO_MANY_ALIASES (introspection fields do not count for depth);
+3. after validation, before execution: the rate limit (graph/ratelimit.py) -> RATE_LIMITED,
+   then the cost (graph/cost.py) -> QUERY_TOO_COSTLY with ``cost`` and ``maxCost``.
+
+All are request errors (no ``data``): 400 with application/graphql-response+json, 200
+with application/json, except RATE_LIMITED which is always 429 (graph/app.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSyntaxError, ValidationContext
+from graphql.validation import ASTValidationRule
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.schema import validate_document
+from strawberry.types.graphql import OperationType
+
+from graph.cost import CostModel, operation_cost
+from graph.limits import LimitSettings
+from graph.ratelimit import RATE_LIMITED, Budget, RequestRateLimiter, client_address
+
+QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
+QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+
+_PARSER_LIMIT_MESSAGE = "Syntax Error: Document contains more than "
+
+
+def request_error_code(error: GraphQLError) -> str:
+    """The code of a parse or validation error without one: QUERY_TOO_LARGE for a document
+    over the parser's token or comment limit, VALIDATION for anything else."""
+    if isinstance(error, GraphQLSyntaxError) and error.message.startswith(_PARSER_LIMIT_MESSAGE):
+        return QUERY_TOO_LARGE
+    return "VALIDATION"
+
+
+def _coded(rule: type[ASTValidationRule], code: str, **details: object) -> type[ASTValidationRule]:
+    """``rule`` with ``extensions.code`` (and ``details``) on every error it reports.
+
+    strawberry's limit rules do their whole check in ``__init__``; the context's error
+    callback is wrapped for that call only.
+    """
+
+    class CodedRule(rule):  # type: ignore[valid-type,misc]
+        def __init__(self, context: ValidationContext) -> None:
+            report: Callable[[GraphQLError], None] = context.on_error
+
+            def tag(error: GraphQLError) -> None:
+                error.extensions = {**(error.extensions or {}), "code": code, **details}
+                report(error)
+
+            context.on_error = tag  # type: ignore[method-assign]
+            try:
+                super().__init__(context)
+            finally:
+                context.on_error = report  # type: ignore[method-assign,assignment]
+
+    CodedRule.__name__ = f"Coded{rule.__name__}"
+    return CodedRule
+
+
+def validation_rules(settings: LimitSettings) -> tuple[type[ASTValidationRule], ...]:
+    """The depth and alias rules; built once per schema so the validation cache keeps hitting."""
+    return (
+        _coded(depth_rule(settings.max_depth, None), QUERY_TOO_DEEP, maxDepth=settings.max_depth),
+        _coded(alias_rule(settings.max_aliases), TOO_MANY_ALIASES, maxAliases=settings.max_aliases),
+    )
+
+
+class QueryLimits(SchemaExtension):
+    """Applies the limits of ``settings``; ``rate_limiter`` None means no rate limit."""
+
+    def __init__(
+        self,
+        *,
+        settings: LimitSettings,
+        rules: tuple[type[ASTValidationRule], ...],
+        rate_limiter: RequestRateLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.rate_limiter = rate_limiter
+        self.cost_model = CostModel(settings.default_list_size, settings.default_page_size)
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        # strawberry's ParseOptions only declares the deprecated max_tokens; parse() takes all
+        options: dict[str, Any] = context.parse_options  # type: ignore[assignment]
+        options["max_lexical_tokens"] = self.settings.max_tokens
+        options["max_comments"] = self.settings.max_comments
+        context.validation_rules = (*context.validation_rules, *self.rules)
+        yield
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        """Runs after the validation cache's hook, before strawberry looks at the errors."""
+        context = self.execution_context
+        if context.pre_execution_errors is None and context.graphql_document is not None:
+            context.pre_execution_errors = validate_document(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
+        if not context.pre_execution_errors:
+            refused = await self._rate_limit() or self._cost_limit()
+            if refused is not None:
+                context.pre_execution_errors = [refused]
+        yield
+
+    async def _rate_limit(self) -> GraphQLError | None:
+        if self.rate_limiter is None:
+            return None
+        principal: Any = getattr(self.execution_context.context, "principal", None)
+        if principal is None:
+            identity, budget = f"ip:{client_address.get()}", Budget.ANONYMOUS
+        else:
+            mutation = self.execution_context.operation_type is OperationType.MUTATION
+            identity = f"key:{principal.key_id}"
+            budget = Budget.MUTATIONS if mutation else Budget.READS
+        refusal = await self.rate_limiter.hit(identity, budget)
+        if refusal is None:
+            return None
+        return GraphQLError(
+            f"Rate limit of {refusal.limit} for {budget.value} reached; "
+            f"retry in {refusal.retry_after_s} s",
+            extensions={
+                "code": RATE_LIMITED,
+                "retryAfter": refusal.retry_after_s,
+                "budget": budget.value,
+            },
+        )
+
+    def _cost_limit(self) -> GraphQLError | None:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        cost = operation_cost(
+            context.schema._schema,
+            context.graphql_document,
+            context.operation_name,
+            context.variables,
+            self.cost_model,
+        )
+        if cost <= self.settings.max_cost:
+            return None
+        return GraphQLError(
+            f"Query cost {cost} exceeds the limit of {self.settings.max_cost}: "
+            "ask for smaller pages (`first`) or fewer nested lists",
+            extensions={"code": QUERY_TOO_COSTLY, "cost": cost, "maxCost": self.settings.max_cost},
+        )
+
+
+def query_limits(
+    settings: LimitSettings, rate_limiter: RequestRateLimiter | None = None
+) -> Callable[[], QueryLimits]:
+    """The extension factory a schema takes: one QueryLimits per operation, shared rules."""
+    rules = validation_rules(settings)
+
+    def build() -> QueryLimits:
+        return QueryLimits(settings=settings, rules=rules, rate_limiter=rate_limiter)
+
+    return build
