@@ -39,6 +39,7 @@ from domains.orders.types import Market, Order
 from domains.positions.schema import PositionsQuery
 from domains.shared.graphql import subgraph_of
 from domains.shared.scalars import SCALAR_MAP
+from graph.access import AccessGuard
 from graph.errors import ErrorPolicy
 
 FEDERATION_VERSION: Literal["2.9"] = "2.9"
@@ -86,6 +87,7 @@ def _extensions(introspection: bool) -> list[type[SchemaExtension]]:
     """Error policy, then caches so fixed query texts are parsed and validated once."""
     extensions: list[type[SchemaExtension]] = [
         ErrorPolicy,
+        AccessGuard,
         functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]
         functools.partial(ValidationCache, maxsize=512),  # type: ignore[list-item]
     ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from graph.auth_settings import AuthSettings
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -39,6 +41,7 @@ class Settings:
     log_level: str = "INFO"
     writer_lease_seconds: float = 10.0
     venue: str = "simulated"
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,4 +57,5 @@ class Settings:
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             writer_lease_seconds=float(os.environ.get("CAAS_WRITER_LEASE_SECONDS", "10")),
             venue=_venue(os.environ.get("CAAS_VENUE", "simulated")),
+            auth=AuthSettings.from_env(Path(os.environ.get("CAAS_DATA_DIR", "var"))),
         )
