@@ -53,7 +53,10 @@ def _dev_rings(path: Path | None) -> dict[str, str]:
     rings = {"secret_keys": f"dev:{_new_key()}", "token_keys": f"dev:{_new_key()}"}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it meanwhile
+            return _dev_rings(path)
         with os.fdopen(fd, "w") as out:
             json.dump(rings, out)
     return rings

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import os
 import time
+from pathlib import Path
 
 import jwt
 import pytest
@@ -306,3 +308,20 @@ def test_every_mutation_has_a_scope_and_queries_need_read() -> None:
     )
     assert required_scopes(document, "Q") == [("a", Scope.READ), ("markets", Scope.READ)]
     assert required_scopes(document, "M") == [("placeOrder", Scope.TRADE), ("x", Scope.ADMIN)]
+
+
+def test_server_key_rings_come_from_the_environment_or_a_private_dev_file(
+    tmp_path: Path,
+) -> None:
+    key = "k1:" + base64.urlsafe_b64encode(bytes(32)).decode().rstrip("=")
+    sealing, tokens = AuthSettings(secret_keys=key, token_keys=key).rings()
+    assert sealing == {"k1": bytes(32)} and tokens == {"k1": bytes(32)}
+    for bad in ("k1", "k1:short", ":" + key.split(":")[1], "k1:***"):
+        with pytest.raises(ValueError, match="CAAS_SECRET_KEYS"):
+            AuthSettings(secret_keys=bad, token_keys=key).rings()
+    dev = AuthSettings(dev_keys_file=tmp_path / "var" / "auth-keys.json")
+    first = dev.rings()
+    assert (tmp_path / "var" / "auth-keys.json").stat().st_mode & 0o777 == 0o600
+    assert dev.rings() == first
+    with pytest.raises(ValueError, match="CAAS_SIGNATURE_POLICY"):
+        AuthSettings(signature_policy="sometimes")
