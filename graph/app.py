@@ -22,8 +22,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from domains.shared.context import RequestContext
+from graph.authn import AuthRejectedError
 from graph.bootstrap import Platform
-from graph.context import authenticate, build_context
+from graph.context import authenticate_connection_init, build_context
 from graph.explorer import explorer_html
 from graph.http import APPLICATION_JSON, negotiate, response_media_type, shape
 from graph.observability import RequestIdMiddleware, metrics_endpoint
@@ -115,16 +116,13 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
     async def on_ws_connect(self, context: RequestContext) -> UnsetType | dict[str, object] | None:
         """graphql-transport-ws: credentials may come in connection_init's payload.
 
-        ``{"Authorization": "Bearer <keyId>.<secret>"}``; unknown credentials close 4403.
+        ``{"Authorization": "Bearer <token>"}`` or the X-CAAS signature fields (README
+        "Authentication"); refused credentials close 4403.
         """
-        params = context.connection_params or {}
-        raw = params.get("Authorization") or params.get("authorization")
-        if isinstance(raw, str) and raw:
-            principal = await authenticate(self.platform.services, {"authorization": raw})
-            if principal is None:
-                raise ConnectionRejectionError({"reason": "unknown, revoked or malformed key"})
-            context.principal = principal
-            context.auth_failure = None
+        try:
+            await authenticate_connection_init(context)
+        except AuthRejectedError as rejected:
+            raise ConnectionRejectionError({"reason": rejected.reason}) from None
         unset: UnsetType = UNSET
         return unset
 
@@ -134,7 +132,7 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
         connection: HTTPConnection = request
         return await build_context(
             self.platform.services,
-            connection.headers,
+            connection,
             connection.scope.get("state", {}).get("request_id"),
         )
 

@@ -11,10 +11,15 @@ from typing import TypeVar
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from domains.accounts.auth_audit import INDEXES as AUTH_AUDIT_INDEXES
+from domains.accounts.auth_audit import AuthAuditRecorder, MongoAuthAudit
 from domains.accounts.balances import INDEXES as BALANCE_INDEXES
 from domains.accounts.balances import BalancesProjector, MongoBalances
+from domains.accounts.customer_tokens import CustomerTokens
+from domains.accounts.keys import ApiKeyService
 from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
+from domains.accounts.sealing import SecretSealer
 from domains.accounts.service import AccountsService
 from domains.compliance.repository import INDEXES as COMPLIANCE_INDEXES
 from domains.compliance.repository import MongoComplianceRepository
@@ -35,13 +40,14 @@ from domains.positions.repository import MongoPositionsRepository
 from domains.positions.service import PositionsService
 from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
-from graph.context import PrincipalCache
+from graph.authn import Authenticator
 from graph.engine_directory import MongoEngineDirectory
 from graph.journal import INDEXES as JOURNAL_INDEXES
 from graph.journal import MongoJournal
 from graph.lease import MongoLease
 from graph.ledger import INDEXES as LEDGER_INDEXES
 from graph.ledger import LedgerProjector
+from graph.replay import make_replay_guard
 from graph.roles import ROLE_API, ROLES, EngineRoles
 from graph.sequencer import EngineWriter
 from graph.settings import Settings
@@ -55,6 +61,7 @@ log = logging.getLogger("caas.bootstrap")
 
 ALL_INDEXES = (
     *ACCOUNTS_INDEXES,
+    *AUTH_AUDIT_INDEXES,
     *ORDERS_INDEXES,
     *POSITIONS_INDEXES,
     *CUSTODY_INDEXES,
@@ -142,14 +149,32 @@ class Platform:
                 LedgerProjector(self.db, self.directory, trading.spec),
             ])  # fmt: skip
         self.services = {
+            **self._auth_services(),
             AccountsService: accounts,
             OrdersService: orders,
             TradingService: trading,
-            PrincipalCache: PrincipalCache(),
             MongoBalances: balances,
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             CustodyService: CustodyService(MongoCustodyRepository(self.db)),
             ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),
+        }
+
+    def _auth_services(self) -> dict[type, object]:
+        """API keys, customer tokens, the auth audit and the authenticator (graph/authn.py)."""
+        auth = self.settings.auth
+        sealing_ring, token_ring = auth.rings()
+        repository = MongoAccountsRepository(self.db)
+        keys = ApiKeyService(repository, SecretSealer(sealing_ring), auth.signature_policy)
+        tokens = CustomerTokens(repository, token_ring)
+        audit = MongoAuthAudit(self.db)
+        replay = make_replay_guard(self.settings.redis_url, auth.signature_window_ms)
+        recorder = AuthAuditRecorder(audit)
+        authenticator = Authenticator(keys, tokens, replay, recorder, auth)
+        return {
+            ApiKeyService: keys,
+            CustomerTokens: tokens,
+            MongoAuthAudit: audit,
+            Authenticator: authenticator,
         }
 
     async def start(self) -> None:
@@ -201,6 +226,7 @@ class Platform:
 
     async def close(self) -> None:
         """Stop the writer (a snapshot first, so the next start replays little), then I/O."""
+        await self.get(Authenticator).close()
         if self._standby is not None:
             self._standby.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,84 +1,103 @@
-"""Builds each request's context: who is calling (from the Authorization header) and services."""
+"""Builds each request's context: who is calling (through graph/authn.py) and the services."""
 
 from __future__ import annotations
 
-import hashlib
-import time
+import dataclasses
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping
+from typing import Any
 
-from domains.accounts.service import AccountsService
-from domains.shared.context import Principal, RequestContext
+from starlette.requests import HTTPConnection, Request
+
+from domains.shared.context import RequestContext
+from graph.authn import SIGNATURE_HEADERS, Authenticator, AuthRejectedError, CredentialRequest
 
 REQUEST_ID_HEADER = "x-request-id"
+HANDSHAKE = "credential_request"  # RequestContext.transport entry: the request's own credential
+CREDENTIAL_PARAMS = ("authorization", *SIGNATURE_HEADERS)
 
 
-def _bearer(headers: Mapping[str, str]) -> str | None:
-    raw = headers.get("authorization")
-    if not raw:
-        return None
-    scheme, _, token = raw.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+def _path(scope: Mapping[str, Any]) -> str:
+    """The path and query as the client sent them (what a request signature covers)."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    path = raw.split(b"?", 1)[0].decode("latin-1")
+    query = scope.get("query_string") or b""
+    return f"{path}?{query.decode('latin-1')}" if query else path
 
 
-class PrincipalCache:
-    """Recently verified tokens -> principal, for a few seconds (a key lookup per request
-    otherwise costs a store round trip). A revoked key stops working within ``ttl_s``.
-    """
-
-    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
-
-    def get(self, token: str) -> Principal | None:
-        entry = self._entries.get(hashlib.sha256(token.encode()).digest())
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, token: str, principal: Principal) -> None:
-        key = hashlib.sha256(token.encode()).digest()
-        self._entries[key] = (time.monotonic() + self.ttl_s, principal)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-
-async def authenticate(
-    services: dict[type, object], headers: Mapping[str, str]
-) -> Principal | None:
-    """The principal named by the request's credentials; None when anonymous or unknown.
-
-    The security issue hardens this (signed requests, scopes, tokens): a change here only.
-    """
-    token = _bearer(headers)
-    if token is None:
-        return None
-    cache = services.get(PrincipalCache)
-    assert cache is None or isinstance(cache, PrincipalCache)
-    cached = cache.get(token) if cache else None
-    if cached is not None:
-        return cached
-    accounts = services[AccountsService]
-    assert isinstance(accounts, AccountsService)
-    principal = await accounts.authenticate(token)
-    if principal is not None and cache is not None:
-        cache.put(token, principal)
-    return principal
+async def credential_request(connection: HTTPConnection) -> CredentialRequest:
+    """The parts of an HTTP request or WebSocket handshake that authentication looks at."""
+    scope = connection.scope
+    websocket = scope["type"] == "websocket"
+    headers = connection.headers
+    request = CredentialRequest(
+        headers=headers,
+        method="GET" if websocket else str(scope["method"]),
+        path=_path(scope),
+        body=b"",
+        peer=connection.client.host if connection.client else None,
+        transport="ws" if websocket else "http",
+    )
+    if request.signed() and isinstance(connection, Request):
+        return dataclasses.replace(request, body=await connection.body())
+    return request
 
 
 async def build_context(
-    services: dict[type, object], headers: Mapping[str, str], request_id: str | None = None
+    services: dict[type, object], connection: HTTPConnection, request_id: str | None = None
 ) -> RequestContext:
-    principal = await authenticate(services, headers)
-    failure = None
-    if principal is None and _bearer(headers) is not None:
-        failure = "the API key is unknown, revoked or malformed"
-    return RequestContext(
-        principal=principal,
+    """The request's context; a refused credential leaves its reason for the error policy."""
+    request = await credential_request(connection)
+    context = RequestContext(
+        principal=None,
         request_id=request_id or uuid.uuid4().hex,
         services=services,
-        auth_failure=failure,
     )
+    context.transport[HANDSHAKE] = request
+    authenticator = services[Authenticator]
+    assert isinstance(authenticator, Authenticator)
+    try:
+        context.principal = await authenticator.authenticate(request)
+    except AuthRejectedError as rejected:
+        context.auth_failure, context.auth_reason = rejected.message, rejected.reason
+    return context
+
+
+async def authenticate_connection_init(context: RequestContext) -> None:
+    """graphql-transport-ws: credentials in ``connection_init``'s payload replace the handshake's.
+
+    The payload carries what headers would: ``Authorization`` (an API key token or a customer
+    token), or ``X-CAAS-Key``/``X-CAAS-Timestamp``/``X-CAAS-Signature`` signing the handshake
+    (method GET, the socket's path, empty body). Raises AuthRejectedError when refused.
+    """
+    params = {
+        str(name).lower(): value
+        for name, value in (context.connection_params or {}).items()
+        if isinstance(value, str) and str(name).lower() in CREDENTIAL_PARAMS
+    }
+    if params:
+        handshake = context.transport[HANDSHAKE]
+        assert isinstance(handshake, CredentialRequest)
+        authenticator = context.services[Authenticator]
+        assert isinstance(authenticator, Authenticator)
+        request = dataclasses.replace(handshake, headers=params)
+        context.principal = await authenticator.authenticate(request)
+        context.auth_failure = context.auth_reason = None
+    elif context.auth_failure is not None:
+        raise AuthRejectedError(context.auth_reason or "BAD_CREDENTIALS", context.auth_failure)
+
+
+async def credential_problem(context: RequestContext) -> AuthRejectedError | None:
+    """Why the principal of an open connection may no longer act (expired, revoked), or None."""
+    if context.principal is None:
+        return None
+    authenticator = context.services[Authenticator]
+    assert isinstance(authenticator, Authenticator)
+    return await authenticator.revalidate(context.principal)
+
+
+def recheck_seconds(context: RequestContext) -> float:
+    """How often an open connection re-checks its credential (the key cache period)."""
+    authenticator = context.services.get(Authenticator)
+    cache = authenticator.settings.cache_seconds if isinstance(authenticator, Authenticator) else 5
+    return max(1.0, cache)

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from domains.accounts.balances import MongoBalances
 from domains.accounts.configuration import system_actor
+from domains.accounts.keys import ApiKeyService, KeySpec
 from domains.accounts.model import Brand, FeeSchedule, FeeTier
 from domains.accounts.service import AccountsService
 from domains.compliance.model import KycStatus
@@ -49,6 +50,7 @@ class DemoKey:
     tenant_id: str | None
     customer_id: str | None
     account_id: str | None
+    signing_secret: str | None = None  # HMAC key for signed requests (README)
 
 
 def _demo_secret(key_id: str) -> str:
@@ -62,12 +64,15 @@ async def _ensure_key(
     role: Role,
     tenant_id: str | None,
     customer_id: str | None = None,
-) -> str:
-    secret = _demo_secret(key_id)
-    await platform.get(AccountsService).register_api_key(
-        key_id, secret, role, tenant_id, customer_id, label=f"demo {role.value.lower()}"
+) -> tuple[str, str]:
+    """The demo key's token and signing secret. Demo keys may be used unsigned (GraphiQL),
+    whatever their scopes, unless CAAS_SIGNATURE_POLICY=all."""
+    secret, signing_secret = _demo_secret(key_id), "sig_" + _demo_secret(key_id + ":sign")
+    spec = KeySpec(
+        role, tenant_id, customer_id, label=f"demo {role.value.lower()}", require_signature=False
     )
-    return f"{key_id}.{secret}"
+    await platform.get(ApiKeyService).register(key_id, secret, signing_secret, spec)
+    return f"{key_id}.{secret}", signing_secret
 
 
 async def seed_demo(platform: Platform) -> list[DemoKey]:
@@ -95,14 +100,12 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
     )
     await accounts.set_fee_schedule(seeder, tenant.id, schedule)
     await accounts.set_listed_markets(seeder, tenant.id, [f"{b}-{q}" for b, q, *_ in DEMO_MARKETS])
-    keys = [
-        DemoKey("operator", "OPERATOR", await _ensure_key(platform, "key_demo_operator",
-                Role.OPERATOR, None), None, None, None),
-    ]  # fmt: skip
+    token, signing = await _ensure_key(platform, "key_demo_operator", Role.OPERATOR, None)
+    keys = [DemoKey("operator", "OPERATOR", token, None, None, None, signing)]
     for role in (Role.TENANT_ADMIN, Role.COMPLIANCE, Role.RISK):
         key_id = f"key_demo_{role.value.lower()}"
-        token = await _ensure_key(platform, key_id, role, tenant.id)
-        keys.append(DemoKey(role.value.lower(), role.value, token, tenant.id, None, None))
+        token, signing = await _ensure_key(platform, key_id, role, tenant.id)
+        keys.append(DemoKey(role.value.lower(), role.value, token, tenant.id, None, None, signing))
 
     for asset in ("BTC", "ETH", "USDT"):
         for temperature in WalletTemperature:
@@ -118,12 +121,13 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
             await kyc.set_kyc_status(scope, customer.id, tenant.id, KycStatus.VERIFIED, 1, "seed")
         main = await accounts.list_accounts(scope, customer.id, 200, None)
         name = email.split("@")[0]
-        token = await _ensure_key(platform, f"key_demo_{name}", Role.TRADER, tenant.id, customer.id)
+        token, signing = await _ensure_key(
+            platform, f"key_demo_{name}", Role.TRADER, tenant.id, customer.id
+        )
         if main:
             await _fund(platform, main[-1].id)
-        keys.append(
-            DemoKey(name, "TRADER", token, tenant.id, customer.id, main[-1].id if main else None)
-        )
+        account = main[-1].id if main else None
+        keys.append(DemoKey(name, "TRADER", token, tenant.id, customer.id, account, signing))
     return keys
 
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graph.auth_settings import AuthSettings
 from graph.limits import LimitSettings
 
 
@@ -46,6 +47,7 @@ class Settings:
     relay_timeout_seconds: float = 10.0
     replica_poll_seconds: float = 0.1
     limits: LimitSettings = field(default_factory=LimitSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @property
     def relay_prefix(self) -> str:
@@ -71,4 +73,5 @@ class Settings:
             relay_timeout_seconds=float(os.environ.get("CAAS_RELAY_TIMEOUT_SECONDS", "10")),
             replica_poll_seconds=float(os.environ.get("CAAS_REPLICA_POLL_SECONDS", "0.1")),
             limits=LimitSettings.from_env(),
+            auth=AuthSettings.from_env(Path(os.environ.get("CAAS_DATA_DIR", "var"))),
         )

@@ -15,6 +15,12 @@ parse ends the operation with a bare ``complete``. Here:
 - ``pong`` echoes the ``ping`` payload, like the reference server;
 - close reasons are cut to the 123 bytes a WebSocket close frame can carry.
 
+Credentials: once acknowledged, a connection re-checks its credential whenever it expires
+and every few seconds (graph/context.recheck_seconds); an expired token or key, or a revoked
+key, closes the socket with 4403 and a reason such as "token expired". 4403 rather than
+4401: graphql-ws clients treat 4401 as fatal but retry after 4403, calling a
+``connectionParams`` function again, which is how a front end supplies a fresh token.
+
 Unchanged from strawberry: 4401 subscribe before ``connection_ack``, 4403 refused
 ``connection_init``, 4406 no acceptable subprotocol, 4408 init timeout, 4409 duplicate
 operation id, 4429 a second ``connection_init``.
@@ -22,6 +28,9 @@ operation id, 4429 a second ``connection_init``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 from collections.abc import AsyncGenerator
 from json import JSONDecodeError
 
@@ -39,8 +48,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from domains.shared.context import RequestContext
+from graph.context import credential_problem, recheck_seconds
 
 MAX_CLOSE_REASON_BYTES = 123
+CREDENTIAL_CLOSE_CODE = 4403
 CLIENT_MESSAGE_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
 SERVER_MESSAGE_TYPES = frozenset({"connection_ack", "next", "error"})
 
@@ -133,10 +144,42 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, No
             return
         await super().handle_message(message)
 
+    _credential_watch: asyncio.Task[None] | None = None
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if message.get("payload") is None:
             message = {"type": "connection_init", "payload": {}}
         await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._credential_watch is None:
+            self._credential_watch = asyncio.create_task(
+                self._watch_credential(), name="ws-credential-watch"
+            )
+
+    async def _watch_credential(self) -> None:
+        """Close the socket when the connection's credential expires or is revoked."""
+        principal = self.context.principal
+        if principal is None:
+            return
+        while True:
+            delay = recheck_seconds(self.context)
+            if principal.expires_at is not None:
+                remaining = (principal.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
+                delay = min(delay, max(remaining, 0.0) + 0.001)
+            await asyncio.sleep(delay)
+            try:
+                problem = await credential_problem(self.context)
+            except Exception:  # the store did not answer: keep the socket, check again
+                continue
+            if problem is not None:
+                await self.websocket.close(CREDENTIAL_CLOSE_CODE, problem.message)
+                return
+
+    async def shutdown(self) -> None:
+        if self._credential_watch is not None:
+            self._credential_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._credential_watch
+        await super().shutdown()
 
     async def handle_ping(self, message: PingMessage) -> None:
         payload = message.get("payload")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
+from domains.accounts.keys import ApiKeyService, KeySpec
 from domains.orders.model import Order, OrderStatus, OrderType, Side
 from domains.orders.service import OrdersService
+from domains.shared.context import Role
 from domains.shared.ids import new_id
 from domains.shared.scalars import utcnow
 from graph.bootstrap import Platform
@@ -32,3 +35,13 @@ async def record_order(platform: Platform, key: DemoKey, price: str = "64250.5")
     )
     await platform.get(OrdersService).record_order(order)
     return order.id
+
+
+async def demo_style_key(
+    platform: Platform, role: Role, tenant_id: str | None, customer_id: str | None = None
+) -> DemoKey:
+    """A key like the demo keys: default scopes, usable unsigned (registered, not issued)."""
+    key_id, secret, signing = new_id("key"), secrets.token_urlsafe(32), "sig_" + new_id("s")
+    spec = KeySpec(role, tenant_id, customer_id, label="test", require_signature=False)
+    await platform.get(ApiKeyService).register(key_id, secret, signing, spec)
+    return DemoKey(key_id, role.value, f"{key_id}.{secret}", tenant_id, customer_id, None, signing)

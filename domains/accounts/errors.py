@@ -43,3 +43,7 @@ class UnknownMarketError(ValidationError):
 
 class MarketCatalogUnavailableError(UnavailableError):
     """No market catalog is wired into the accounts service, so markets cannot be listed."""
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    """No such API key visible to the caller."""

@@ -84,9 +84,22 @@ class Account:
     created_at: dt.datetime | None = None
 
 
+class KeyStatus(enum.Enum):
+    """Whether a key still authenticates."""
+
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+
+
 @dataclass(frozen=True)
 class ApiKey:
-    """A machine credential; the secret is only ever stored as a hash."""
+    """A machine credential: the bearer secret only as an argon2 hash, the signing secret sealed.
+
+    ``generation`` counts rotations; after one, the previous secrets keep working until
+    ``previous_valid_until`` (the overlap window). Empty ``scopes`` (keys stored before scopes
+    existed) means the role's default scopes.
+    """
 
     key_id: str
     secret_hash: str
@@ -97,6 +110,27 @@ class ApiKey:
     scopes: frozenset[str] = field(default_factory=frozenset)
     revoked: bool = False
     created_at: dt.datetime | None = None
+    signing_secret_sealed: str | None = None
+    allowed_networks: tuple[str, ...] = ()
+    expires_at: dt.datetime | None = None
+    require_signature: bool = False
+    generation: int = 1
+    previous_secret_hash: str | None = None
+    previous_signing_sealed: str | None = None
+    previous_valid_until: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    rotated_at: dt.datetime | None = None
+
+    def status(self, now: dt.datetime) -> KeyStatus:
+        if self.revoked:
+            return KeyStatus.REVOKED
+        if self.expires_at is not None and now >= self.expires_at:
+            return KeyStatus.EXPIRED
+        return KeyStatus.ACTIVE
+
+    def previous_valid(self, now: dt.datetime) -> bool:
+        """True while the secrets replaced by the last rotation still authenticate."""
+        return self.previous_valid_until is not None and now < self.previous_valid_until
 
 
 MAX_SUB_ACCOUNTS = 100

@@ -47,7 +47,13 @@ INDEXES = (
             IndexModel([("tenant_id", ASCENDING), ("customer_id", ASCENDING), ("_id", DESCENDING)]),
         ),
     ),
-    CollectionIndexes("api_keys", (IndexModel([("tenant_id", ASCENDING)]),)),
+    CollectionIndexes(
+        "api_keys",
+        (
+            IndexModel([("tenant_id", ASCENDING)]),
+            IndexModel([("tenant_id", ASCENDING), ("_id", DESCENDING)]),
+        ),
+    ),
 )
 
 
@@ -106,7 +112,41 @@ def _api_key(doc: Document) -> ApiKey:
         scopes=frozenset(doc.get("scopes", ())),
         revoked=bool(doc.get("revoked", False)),
         created_at=doc.get("created_at"),
+        signing_secret_sealed=doc.get("signing_secret_sealed"),
+        allowed_networks=tuple(doc.get("allowed_networks", ())),
+        expires_at=doc.get("expires_at"),
+        require_signature=bool(doc.get("require_signature", False)),
+        generation=int(doc.get("generation", 1)),
+        previous_secret_hash=doc.get("previous_secret_hash"),
+        previous_signing_sealed=doc.get("previous_signing_sealed"),
+        previous_valid_until=doc.get("previous_valid_until"),
+        revoked_at=doc.get("revoked_at"),
+        rotated_at=doc.get("rotated_at"),
     )
+
+
+def _api_key_document(key: ApiKey) -> Document:
+    return {
+        "_id": key.key_id,
+        "secret_hash": key.secret_hash,
+        "role": key.role.value,
+        "tenant_id": key.tenant_id,
+        "customer_id": key.customer_id,
+        "label": key.label,
+        "scopes": sorted(key.scopes),
+        "revoked": key.revoked,
+        "created_at": key.created_at,
+        "signing_secret_sealed": key.signing_secret_sealed,
+        "allowed_networks": list(key.allowed_networks),
+        "expires_at": key.expires_at,
+        "require_signature": key.require_signature,
+        "generation": key.generation,
+        "previous_secret_hash": key.previous_secret_hash,
+        "previous_signing_sealed": key.previous_signing_sealed,
+        "previous_valid_until": key.previous_valid_until,
+        "revoked_at": key.revoked_at,
+        "rotated_at": key.rotated_at,
+    }
 
 
 class MongoAccountsRepository(MongoTenantConfigRepository):
@@ -202,21 +242,30 @@ class MongoAccountsRepository(MongoTenantConfigRepository):
         return await self._db.accounts.count_documents(query)
 
     async def insert_api_key(self, key: ApiKey) -> None:
-        await self._db.api_keys.insert_one(
-            {
-                "_id": key.key_id,
-                "secret_hash": key.secret_hash,
-                "role": key.role.value,
-                "tenant_id": key.tenant_id,
-                "customer_id": key.customer_id,
-                "label": key.label,
-                "scopes": sorted(key.scopes),
-                "revoked": key.revoked,
-                "created_at": key.created_at,
-            }
-        )
+        await self._db.api_keys.insert_one(_api_key_document(key))
 
     async def api_key(self, key_id: str) -> ApiKey | None:
         """Look a key up by id: the one unscoped read, used to find out who is calling."""
         doc = await self._db.api_keys.find_one({"_id": key_id})
         return _api_key(doc) if doc else None
+
+    async def replace_api_key(self, key: ApiKey, expected_generation: int) -> bool:
+        """Store ``key`` over the stored one if that is still at ``expected_generation``."""
+        doc = _api_key_document(key)
+        result = await self._db.api_keys.replace_one(
+            {"_id": doc["_id"], "generation": {"$in": _generation_match(expected_generation)}},
+            doc,
+        )
+        return result.matched_count == 1
+
+    async def list_api_keys(
+        self, scope: TenantScope, first: int, after: str | None
+    ) -> list[ApiKey]:
+        """Keys of the scope's tenant (all for operators), newest first."""
+        cursor = self._db.api_keys.find(page_filter(scope.filter(), after))
+        return [_api_key(doc) async for doc in cursor.sort("_id", DESCENDING).limit(first + 1)]
+
+
+def _generation_match(generation: int) -> list[int | None]:
+    """Keys stored before rotation existed have no ``generation`` field: they are 1."""
+    return [generation, None] if generation == 1 else [generation]

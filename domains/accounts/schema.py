@@ -8,22 +8,12 @@ import strawberry
 
 from domains.accounts import loaders
 from domains.accounts.config_schema import BrandInput, TenantConfigMutation, TenantConfigQuery
+from domains.accounts.key_schema import ApiKeyMutation, ApiKeyQuery
 from domains.accounts.model import Brand as BrandModel
 from domains.accounts.service import AccountsService
 from domains.accounts.types import Account, Customer, Info, Tenant, list_accounts
 from domains.shared.context import Role
-from domains.shared.graphql import described_enum
 from domains.shared.relay import Connection, build_connection, page_request
-
-described_enum(
-    Role,
-    "What a principal may do (design: roles and access).",
-    OPERATOR="Platform staff: tenants, markets, oracle prices, halts; sees all tenants.",
-    TENANT_ADMIN="Institution staff: configures its tenant, customers, keys and approvers.",
-    COMPLIANCE="Institution compliance officers: KYC, alerts, cases, reports, audit trail.",
-    RISK="Institution risk desk: positions, margin and exposure of all its customers.",
-    TRADER="An end customer acting on its own accounts through the institution's front end.",
-)
 
 PAGE_FIRST = "Page size, 0 to 200 (default 50)."
 PAGE_AFTER = "Cursor to continue after (`pageInfo.endCursor`)."
@@ -42,7 +32,7 @@ class Viewer:
 
 
 @strawberry.type(description="Accounts queries.")
-class AccountsQuery(TenantConfigQuery):
+class AccountsQuery(TenantConfigQuery, ApiKeyQuery):
     @strawberry.field(description="The authenticated caller.")
     def viewer(self, info: Info) -> Viewer:
         p = info.context.require()
@@ -137,7 +127,7 @@ class CreateCustomerInput:
 
 
 @strawberry.type(description="Accounts mutations.")
-class AccountsMutation(TenantConfigMutation):
+class AccountsMutation(TenantConfigMutation, ApiKeyMutation):
     @strawberry.mutation(description="Create an institution (platform operators only).")
     async def create_tenant(
         self,

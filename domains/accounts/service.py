@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from domains.accounts import credentials
 from domains.accounts.config_repository import TenantConfigRepository
 from domains.accounts.configuration import (
     MarketCatalog,
@@ -22,7 +21,6 @@ from domains.accounts.model import (
     TREASURY_OWNER,
     Account,
     AccountKind,
-    ApiKey,
     Brand,
     Customer,
     FeeSchedule,
@@ -33,7 +31,7 @@ from domains.accounts.model import (
     TenantConfig,
     treasury_account_id,
 )
-from domains.shared.context import Principal, Role, TenantScope
+from domains.shared.context import Principal, TenantScope
 from domains.shared.errors import ValidationError
 from domains.shared.ids import new_id
 from domains.shared.scalars import utcnow
@@ -61,8 +59,6 @@ class AccountsRepository(Protocol):
         self, scope: TenantScope, customer_id: str | None, first: int, after: str | None
     ) -> list[Account]: ...
     async def count_accounts(self, scope: TenantScope, customer_id: str) -> int: ...
-    async def insert_api_key(self, key: ApiKey) -> None: ...
-    async def api_key(self, key_id: str) -> ApiKey | None: ...
 
 
 def _require_text(value: str, field: str, max_len: int = 200) -> str:
@@ -94,68 +90,6 @@ class AccountsService:
     def attach_market_catalog(self, catalog: MarketCatalog) -> None:
         """Wire the market catalog after construction (when the orders service comes later)."""
         self.config.market_catalog = catalog
-
-    async def authenticate(self, token: str) -> Principal | None:
-        """The principal for a bearer token, or None when it identifies nobody."""
-        parts = credentials.split_token(token)
-        if parts is None:
-            return None
-        key = await self._repo.api_key(parts[0])
-        if key is None or key.revoked or not credentials.verify_secret(parts[1], key.secret_hash):
-            return None
-        return Principal(
-            key_id=key.key_id,
-            role=key.role,
-            tenant_id=key.tenant_id,
-            customer_id=key.customer_id,
-            scopes=key.scopes,
-        )
-
-    async def issue_api_key(
-        self,
-        role: Role,
-        tenant_id: str | None,
-        customer_id: str | None = None,
-        label: str = "",
-    ) -> credentials.MintedKey:
-        """Mint a key for a role; only the hash is stored, the token is returned once."""
-        minted = credentials.mint_key()
-        await self.register_api_key(
-            minted.key_id, minted.secret, role, tenant_id, customer_id, label
-        )
-        return minted
-
-    async def register_api_key(
-        self,
-        key_id: str,
-        secret: str,
-        role: Role,
-        tenant_id: str | None,
-        customer_id: str | None = None,
-        label: str = "",
-    ) -> bool:
-        """Store a key with a known secret unless the id exists (demo seeding, key import).
-
-        Returns True when the key was created.
-        """
-        if (role is Role.OPERATOR) != (tenant_id is None):
-            raise ValidationError("operator keys have no tenant; every other key has one")
-        if (role is Role.TRADER) != (customer_id is not None):
-            raise ValidationError("trader keys, and only trader keys, belong to a customer")
-        if await self._repo.api_key(key_id) is not None:
-            return False
-        await self._repo.insert_api_key(
-            ApiKey(
-                key_id=key_id,
-                secret_hash=credentials.hash_secret(secret),
-                role=role,
-                tenant_id=tenant_id,
-                customer_id=customer_id,
-                label=label,
-                created_at=utcnow(),
-            )
-        )
-        return True
 
     async def create_tenant(self, name: str, jurisdiction: str, brand: Brand) -> Tenant:
         name = _require_text(name, "name")

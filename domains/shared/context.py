@@ -6,6 +6,7 @@ Domains import this module, never graph/: the composition root fills the context
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,12 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+def utc_iso_now() -> str:
+    """Now as ISO-8601 UTC with milliseconds (what ``extensions.serverTime`` carries)."""
+    now = dt.datetime.now(dt.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
 class Role(enum.Enum):
     """Roles of design.md section 5."""
 
@@ -28,6 +35,15 @@ class Role(enum.Enum):
     COMPLIANCE = "COMPLIANCE"
     RISK = "RISK"
     TRADER = "TRADER"
+
+
+class Scope(enum.Enum):
+    """What a credential may be used for, on top of its role (README "Authentication")."""
+
+    READ = "READ"
+    TRADE = "TRADE"
+    WITHDRAW = "WITHDRAW"
+    ADMIN = "ADMIN"
 
 
 @dataclass(frozen=True)
@@ -39,10 +55,16 @@ class Principal:
     tenant_id: str | None
     customer_id: str | None = None
     scopes: frozenset[str] = frozenset()
+    expires_at: dt.datetime | None = None  # the credential's end (key expiry, token exp)
+    signed: bool = False  # the request carried a valid HMAC signature
+    issued_by: str | None = None  # for a customer token: the API key that minted it
 
     @property
     def is_operator(self) -> bool:
         return self.role is Role.OPERATOR
+
+    def has_scope(self, scope: Scope) -> bool:
+        return scope.value in self.scopes
 
 
 @dataclass(frozen=True)
@@ -93,7 +115,9 @@ class RequestContext:
     request_id: str
     services: dict[type, object]
     auth_failure: str | None = None
+    auth_reason: str | None = None  # extensions.reason of a refused credential
     connection_params: dict[str, Any] | None = None
+    transport: dict[str, object] = field(default_factory=dict)  # composition root's notes
     _loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
 
     def get(self, kind: type[S]) -> S:
@@ -114,14 +138,37 @@ class RequestContext:
     def require(self, *roles: Role) -> Principal:
         """The principal, if authenticated and holding one of ``roles`` (any role if none given)."""
         if self.principal is None:
-            raise UnauthenticatedError(
-                self.auth_failure
-                or "this operation needs an API key: Authorization: Bearer <keyId>.<secret>"
-            )
+            raise self.unauthenticated()
         if roles and self.principal.role not in roles:
             allowed = ", ".join(role.value for role in roles)
             raise ForbiddenError(f"this operation needs one of the roles: {allowed}")
         return self.principal
+
+    def require_scope(self, *scopes: Scope) -> Principal:
+        """The principal, if its credential carries every one of ``scopes`` (FORBIDDEN if not)."""
+        principal = self.require()
+        missing = [scope.value for scope in scopes if not principal.has_scope(scope)]
+        if missing:
+            raise ForbiddenError(
+                f"this operation needs the scope {', '.join(missing)} on the credential",
+                reason="MISSING_SCOPE",
+                scopes=missing,
+            )
+        return principal
+
+    def unauthenticated(self) -> UnauthenticatedError:
+        """The error for a request without a usable credential (its reason when one was refused)."""
+        if self.auth_failure is None:
+            return UnauthenticatedError(
+                "this operation needs credentials: Authorization: Bearer <keyId>.<secret>, "
+                "a signed request or a customer token",
+                reason="NO_CREDENTIALS",
+            )
+        return UnauthenticatedError(
+            self.auth_failure,
+            reason=self.auth_reason or "BAD_CREDENTIALS",
+            serverTime=utc_iso_now(),
+        )
 
     def scope(self) -> TenantScope:
         """The tenant scope of the authenticated caller."""

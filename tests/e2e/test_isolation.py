@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -39,6 +39,7 @@ from domains.accounts.service import AccountsService
 from domains.shared.context import Role
 from graph.seed import DemoKey
 from tests.e2e.test_subscriptions import ws_session
+from tests.factories import demo_style_key
 from tests.graphql_client import gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -82,9 +83,7 @@ async def rival(app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, De
     tenant = await accounts.create_tenant("Rival Bank", "DE", Brand(display_name="Rival Crypto"))
     keys: dict[str, DemoKey] = {}
     for role in (Role.TENANT_ADMIN, Role.COMPLIANCE, Role.RISK):
-        minted = await accounts.issue_api_key(role, tenant.id)
-        keys[role.value.lower()] = DemoKey(role.value.lower(), role.value, minted.token,
-                                           tenant.id, None, None)  # fmt: skip
+        keys[role.value.lower()] = await demo_style_key(app.state.platform, role, tenant.id)
     rival = Rival(tenant.id, keys)
     rival.remember("tenant", tenant.id)
     rival.secrets.update({"Rival Bank", "Rival Crypto"})
@@ -105,9 +104,9 @@ async def rival(app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, De
     sub = await _ok(http, "mutation($c: ID!) { openSubAccount(customerId: $c, label: \"zed-sub\") "
                     "{ id } }", {"c": customer}, admin)  # fmt: skip
     rival.remember("sub_account", sub["openSubAccount"]["id"])
-    minted = await accounts.issue_api_key(Role.TRADER, tenant.id, customer)
-    keys["trader"] = DemoKey("trader", "TRADER", minted.token, tenant.id, customer, account)
-    rival.remember("trader_key", minted.key_id)
+    trader = await demo_style_key(app.state.platform, Role.TRADER, tenant.id, customer)
+    keys["trader"] = replace(trader, account_id=account)
+    rival.remember("trader_key", trader.name)
     for asset, amount in (("USDT", "50000"), ("BTC", "1")):
         await _ok(http, FUND, {"a": account, "s": asset, "n": amount}, operator)
     placed = await _ok(http, BUY, {"a": account, "p": "60000", "c": "rival-order-1"},

@@ -18,6 +18,7 @@ from domains.orders.model import MarketKind
 from domains.orders.service import OrdersService
 from domains.shared.context import Role
 from graph.seed import DemoKey
+from tests.factories import demo_style_key
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -78,9 +79,7 @@ async def other_admin(
         key=demo_keys["operator"],
     )
     tenant_id = created["data"]["createTenant"]["id"]
-    service: AccountsService = app.state.platform.get(AccountsService)
-    minted = await service.issue_api_key(Role.TENANT_ADMIN, tenant_id)
-    return DemoKey("rival_admin", "TENANT_ADMIN", minted.token, tenant_id, None, None)
+    return await demo_style_key(app.state.platform, Role.TENANT_ADMIN, tenant_id)
 
 
 async def _config(http: httpx.AsyncClient, key: DemoKey, tenant_id: str | None) -> Any:

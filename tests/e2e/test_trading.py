@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from domains.accounts.service import AccountsService
 from domains.shared.context import Role
 from graph.seed import DemoKey
+from tests.factories import demo_style_key
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -181,8 +182,7 @@ async def test_another_tenant_cannot_see_or_cancel_the_orders(
     from domains.accounts.model import Brand
 
     other = await accounts.create_tenant("Rival Bank", "DE", Brand(display_name="Rival"))
-    minted = await accounts.issue_api_key(Role.TENANT_ADMIN, other.id)
-    rival = DemoKey("rival", "TENANT_ADMIN", minted.token, other.id, None, None)
+    rival = await demo_style_key(app.state.platform, Role.TENANT_ADMIN, other.id)
     seen = await gql(http, "query($id: ID!) { order(id: $id) { id } }", {"id": order_id}, key=rival)
     assert seen["data"]["order"] is None
     cancel = await gql(http, "mutation($id: ID!) { cancelOrder(id: $id) { order { id } } }",
