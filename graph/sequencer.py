@@ -219,6 +219,20 @@ class EngineWriter:
         fresh, followers = self._deduplicate(taken, now_ns)
         if not fresh:
             return
+        try:
+            await self._process_fresh(fresh, followers, now_ns)
+        except BaseException:  # stopped (cancelled) mid-batch: nobody may wait forever
+            for pending in (*fresh, *followers):
+                if not pending.future.done():
+                    pending.future.set_exception(WriterStoppedError(
+                        "the engine writer stopped while this command was in flight; its "
+                        "outcome is unknown: retry with the same clientOrderId"
+                    ))  # fmt: skip
+            raise
+
+    async def _process_fresh(
+        self, fresh: list[_Pending], followers: list[_Pending], now_ns: int
+    ) -> None:
         batch = np.concatenate([p.command for p in fresh])
         first = self.engine.last_seq + 1
         batch["seq"] = np.arange(first, first + len(batch), dtype=np.int64)

@@ -196,3 +196,23 @@ async def test_the_window_survives_a_restart_with_and_without_a_snapshot(db: Dat
     assert old.replayed and old.seq == before_snapshot.seq and old.events is None
     assert new.replayed and new.seq == after_snapshot.seq and new.events is not None
     await again.stop()
+
+
+async def test_stopping_during_a_journal_write_answers_every_caller(db: Database) -> None:
+    """A writer stopped while its batch is being journaled fails the callers (UNAVAILABLE,
+    outcome unknown) instead of leaving them waiting forever."""
+    from graph.sequencer import WriterStoppedError
+
+    class SlowJournal(MongoJournal):
+        async def append(
+            self, batch: Records, notes: dict[int, dict[str, str]] | None = None
+        ) -> None:
+            await asyncio.sleep(3600)
+
+    writer = EngineWriter(SlowJournal(db), CONFIG)
+    await writer.start()
+    pending = asyncio.create_task(writer.submit(_deposit(1, 5)))
+    await asyncio.sleep(0.05)
+    await writer.stop()
+    with pytest.raises(WriterStoppedError):
+        await asyncio.wait_for(pending, timeout=2)
