@@ -181,6 +181,8 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
         else None
     )
     limits = query_limits(settings.limits, limiter)
+    if limiter is not None:  # build_context throttles addresses that keep failing to log in
+        platform.services[RequestRateLimiter] = limiter
     schemas = build_subgraphs(introspection=settings.introspection, limits=limits)
     if subgraph is not None and subgraph not in schemas:
         raise ValueError(f"unknown subgraph {subgraph!r}; one of {', '.join(schemas)}")

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection, Request
 
 from domains.shared.context import RequestContext
 from graph.authn import SIGNATURE_HEADERS, Authenticator, AuthRejectedError, CredentialRequest
+from graph.ratelimit import AUTH_THROTTLED, Budget, RequestRateLimiter, client_address
 
 REQUEST_ID_HEADER = "x-request-id"
 HANDSHAKE = "credential_request"  # RequestContext.transport entry: the request's own credential
@@ -56,11 +57,26 @@ async def build_context(
     context.transport[HANDSHAKE] = request
     authenticator = services[Authenticator]
     assert isinstance(authenticator, Authenticator)
+    limiter = services.get(RequestRateLimiter)
+    throttle = limiter if isinstance(limiter, RequestRateLimiter) else None
+    address = f"ip:{client_address.get()}"
+    if throttle is not None and _presents_credentials(request):
+        # an address that keeps failing is refused before any (argon2) verification runs
+        refusal = await throttle.spent(address, Budget.AUTH_FAILURES)
+        if refusal is not None:
+            context.transport[AUTH_THROTTLED] = refusal
+            return context
     try:
         context.principal = await authenticator.authenticate(request)
     except AuthRejectedError as rejected:
         context.auth_failure, context.auth_reason = rejected.message, rejected.reason
+        if throttle is not None:
+            await throttle.hit(address, Budget.AUTH_FAILURES)
     return context
+
+
+def _presents_credentials(request: CredentialRequest) -> bool:
+    return bool(request.headers.get("authorization")) or request.signed()
 
 
 async def authenticate_connection_init(context: RequestContext) -> None:

@@ -70,6 +70,7 @@ class LimitSettings:
     rate_reads: str = "1200/minute"
     rate_mutations: str = "600/minute"
     rate_anonymous: str = "300/minute"
+    rate_auth_failures: str = "30/minute"  # refused credentials per client address
     rate_key_prefix: str = "caas:ratelimit"
     trusted_proxy_hops: int = 0
 
@@ -94,6 +95,7 @@ class LimitSettings:
             rate_reads=_rate("CAAS_RATE_LIMIT_READS", d.rate_reads),
             rate_mutations=_rate("CAAS_RATE_LIMIT_MUTATIONS", d.rate_mutations),
             rate_anonymous=_rate("CAAS_RATE_LIMIT_ANONYMOUS", d.rate_anonymous),
+            rate_auth_failures=_rate("CAAS_RATE_LIMIT_AUTH_FAILURES", d.rate_auth_failures),
             rate_key_prefix=os.environ.get("CAAS_RATE_LIMIT_PREFIX", "").strip()
             or d.rate_key_prefix,
             trusted_proxy_hops=_int("CAAS_TRUSTED_PROXY_HOPS", d.trusted_proxy_hops, minimum=0),

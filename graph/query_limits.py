@@ -30,7 +30,14 @@ from strawberry.types.graphql import OperationType
 
 from graph.cost import CostModel, operation_cost
 from graph.limits import LimitSettings
-from graph.ratelimit import RATE_LIMITED, Budget, RequestRateLimiter, client_address
+from graph.ratelimit import (
+    AUTH_THROTTLED,
+    RATE_LIMITED,
+    Budget,
+    Refusal,
+    RequestRateLimiter,
+    client_address,
+)
 
 QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
@@ -121,7 +128,11 @@ class QueryLimits(SchemaExtension):
     async def _rate_limit(self) -> GraphQLError | None:
         if self.rate_limiter is None:
             return None
-        principal: Any = getattr(self.execution_context.context, "principal", None)
+        context: Any = self.execution_context.context
+        throttled = getattr(context, "transport", {}).get(AUTH_THROTTLED)
+        if isinstance(throttled, Refusal):
+            return _rate_limited(throttled, "too many refused credentials from this address")
+        principal: Any = getattr(context, "principal", None)
         if principal is None:
             identity, budget = f"ip:{client_address.get()}", Budget.ANONYMOUS
         else:
@@ -131,15 +142,7 @@ class QueryLimits(SchemaExtension):
         refusal = await self.rate_limiter.hit(identity, budget)
         if refusal is None:
             return None
-        return GraphQLError(
-            f"Rate limit of {refusal.limit} for {budget.value} reached; "
-            f"retry in {refusal.retry_after_s} s",
-            extensions={
-                "code": RATE_LIMITED,
-                "retryAfter": refusal.retry_after_s,
-                "budget": budget.value,
-            },
-        )
+        return _rate_limited(refusal, f"Rate limit of {refusal.limit} for {budget.value} reached")
 
     def _cost_limit(self) -> GraphQLError | None:
         context = self.execution_context
@@ -158,6 +161,17 @@ class QueryLimits(SchemaExtension):
             "ask for smaller pages (`first`) or fewer nested lists",
             extensions={"code": QUERY_TOO_COSTLY, "cost": cost, "maxCost": self.settings.max_cost},
         )
+
+
+def _rate_limited(refusal: Refusal, what: str) -> GraphQLError:
+    return GraphQLError(
+        f"{what}; retry in {refusal.retry_after_s} s",
+        extensions={
+            "code": RATE_LIMITED,
+            "retryAfter": refusal.retry_after_s,
+            "budget": refusal.budget.value,
+        },
+    )
 
 
 def query_limits(

@@ -47,12 +47,16 @@ client_address: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 
 
+AUTH_THROTTLED = "auth_throttled"  # RequestContext.transport entry: a Refusal, verification skipped
+
+
 class Budget(enum.Enum):
     """What an operation spends."""
 
     READS = "reads"
     MUTATIONS = "mutations"
     ANONYMOUS = "anonymous"
+    AUTH_FAILURES = "auth_failures"
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class RequestRateLimiter:
             Budget.READS: parse_rate(settings.rate_reads),
             Budget.MUTATIONS: parse_rate(settings.rate_mutations),
             Budget.ANONYMOUS: parse_rate(settings.rate_anonymous),
+            Budget.AUTH_FAILURES: parse_rate(settings.rate_auth_failures),
         }
         self.redis_url = redis_url
         self.key_prefix = settings.rate_key_prefix
@@ -126,6 +131,20 @@ class RequestRateLimiter:
         limiter = self._limiter()
         try:
             if await limiter.hit(item, budget.value, identity):
+                return None
+            stats = await limiter.get_window_stats(item, budget.value, identity)
+        except StorageError as error:
+            self._warn(error)
+            return None
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return Refusal(budget, str(item), retry_after)
+
+    async def spent(self, identity: str, budget: Budget) -> Refusal | None:
+        """A Refusal when ``identity`` has no entry of ``budget`` left (takes none)."""
+        item = self.items[budget]
+        limiter = self._limiter()
+        try:
+            if await limiter.test(item, budget.value, identity):
                 return None
             stats = await limiter.get_window_stats(item, budget.value, identity)
         except StorageError as error:

@@ -24,6 +24,7 @@ LIMITS = LimitSettings(
     rate_reads="5/minute",
     rate_mutations="2/minute",
     rate_anonymous="3/minute",
+    rate_auth_failures="4/minute",
     trusted_proxy_hops=1,
 )
 CANCEL = 'mutation { cancelOrder(id: "ord_nope") { order { id } } }'
@@ -88,6 +89,20 @@ async def test_unknown_keys_spend_the_address_budget_and_get_429_not_401(
         assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     refused = await call(http, "{ viewer { role } }", token=forged, address="203.0.113.20")
     assert_rate_limited(refused, "anonymous")
+
+
+async def test_an_address_that_keeps_failing_authentication_is_refused_before_verification(
+    http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    """Refused credentials spend the address's auth-failure budget; once it is spent, even a
+    valid key from that address is answered 429 without any (argon2) verification."""
+    forged, alice = demo_keys["bob"].token[:-4] + "0000", demo_keys["alice"].token
+    for _ in range(4):
+        await call(http, "{ viewer { role } }", token=forged, address="203.0.113.30")
+    throttled = await call(http, "{ viewer { role } }", token=alice, address="203.0.113.30")
+    assert_rate_limited(throttled, "auth_failures")
+    elsewhere = await call(http, "{ viewer { role } }", token=alice, address="203.0.113.31")
+    assert elsewhere.json()["data"]["viewer"]["role"] == "TRADER"
 
 
 async def test_a_key_has_separate_read_and_mutation_budgets_shared_by_every_endpoint(
