@@ -28,7 +28,7 @@ from engine.kernels.amend import amend
 from engine.kernels.cancel import cancel, cancel_all
 from engine.kernels.emit import emit_verdict
 from engine.kernels.idmap import bucket_of, idmap_find
-from engine.kernels.jit import inline, kernel, prefetch
+from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
 from engine.kernels.orders import place
 from engine.kernels.risk import apply_money_command, flush_balances
 from engine.kernels.stops import trigger_stops
@@ -37,7 +37,6 @@ from engine.layout import (
     M_TRADE_SEQ,
     NIL,
     O_MARKET,
-    O_NFIELDS,
     S_COUNTER,
     S_LAST_SEQ,
     S_NEV,
@@ -45,6 +44,9 @@ from engine.layout import (
     Record,
     Records,
 )
+
+PREFETCH_BUCKET = 4  # commands ahead: order-id map bucket
+PREFETCH_ROW = 2  # commands ahead: order row (its bucket was fetched two commands earlier)
 
 
 @inline
@@ -107,24 +109,25 @@ def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
 def prefetch_ahead(cmds: Records, i: int, orders: I64Array, idmap: I64Array) -> None:
     """Start the cache misses of the commands after `i` (hints only, no effect on results).
 
-    Cancels and amends of old orders miss in the order-id map and then in the order row;
-    two commands ahead the map bucket is fetched, one command ahead (the bucket has arrived)
-    the order row. The look-up runs before command `i` is applied, so it may be stale: the
-    slot is used only as a hint.
+    Orders live in memory that is mostly out of cache, and every miss costs about a command's
+    time, so the look-ups run as a pipeline: four commands ahead the order-id map bucket of
+    a PLACE (duplicate check, then insert), CANCEL or AMEND is fetched; two commands ahead
+    (the bucket has arrived) a CANCEL / AMEND's order row. The look-up runs before command
+    `i` is applied, so it may be stale: the slot is used only as a hint.
     """
     mask = idmap.shape[0] - 1
-    if i + 2 < cmds.shape[0]:
-        ahead = cmds[i + 2]
-        if (ahead.kind == CANCEL_ORDER or ahead.kind == AMEND_ORDER) and ahead.order_id > 0:
+    n = cmds.shape[0]
+    if i + PREFETCH_BUCKET < n:
+        ahead = cmds[i + PREFETCH_BUCKET]
+        kind = ahead.kind
+        if kind in (CANCEL_ORDER, AMEND_ORDER, PLACE_ORDER) and ahead.order_id > 0:
             prefetch(idmap, bucket_of(ahead.order_id, mask), 0)
-    if i + 1 < cmds.shape[0]:
-        nxt = cmds[i + 1]
+    if i + PREFETCH_ROW < n:
+        nxt = cmds[i + PREFETCH_ROW]
         if (nxt.kind == CANCEL_ORDER or nxt.kind == AMEND_ORDER) and nxt.order_id > 0:
             slot = idmap_find(idmap, nxt.order_id)
             if slot != NIL:
-                for col in range(0, O_NFIELDS, 8):  # one cell per cache line
-                    prefetch(orders, slot, col)
-                prefetch(orders, slot, O_NFIELDS - 1)
+                prefetch_row(orders, slot)
 
 
 @kernel

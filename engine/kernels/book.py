@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from engine.codes import BUY
 from engine.kernels.idmap import idmap_insert, idmap_remove
-from engine.kernels.jit import inline
+from engine.kernels.jit import inline, prefetch_row
 from engine.layout import (
     LV_COUNT,
     LV_HEAD,
@@ -47,6 +47,9 @@ def alloc_slot(
     orders[slot, O_ID] = order_id
     orders[slot, O_MARKET] = market
     idmap_insert(idmap, order_id, slot)
+    head = sc[S_FREE_HEAD]
+    if head != NIL:  # the next allocation reads and writes that row: start its misses
+        prefetch_row(orders, head)
     return int(slot)
 
 
