@@ -37,6 +37,8 @@ from engine.layout import (
     M_TRADE_SEQ,
     NIL,
     O_MARKET,
+    O_NEXT,
+    O_PREV,
     S_COUNTER,
     S_LAST_SEQ,
     S_NEV,
@@ -45,8 +47,9 @@ from engine.layout import (
     Records,
 )
 
-PREFETCH_BUCKET = 4  # commands ahead: order-id map bucket
-PREFETCH_ROW = 2  # commands ahead: order row (its bucket was fetched two commands earlier)
+PREFETCH_BUCKET = 6  # commands ahead: order-id map bucket
+PREFETCH_ROW = 4  # commands ahead: order row (its bucket was fetched two commands earlier)
+PREFETCH_LINKS = 2  # commands ahead: the rows of its level neighbours (O_NEXT / O_PREV)
 
 
 @inline
@@ -109,18 +112,18 @@ def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
 def prefetch_ahead(cmds: Records, i: int, orders: I64Array, idmap: I64Array) -> None:
     """Start the cache misses of the commands after `i` (hints only, no effect on results).
 
-    Orders live in memory that is mostly out of cache, and every miss costs about a command's
-    time, so the look-ups run as a pipeline: four commands ahead the order-id map bucket of
-    a PLACE (duplicate check, then insert), CANCEL or AMEND is fetched; two commands ahead
-    (the bucket has arrived) a CANCEL / AMEND's order row. The look-up runs before command
-    `i` is applied, so it may be stale: the slot is used only as a hint.
+    Orders live in memory that is mostly out of cache, and a miss costs about a command's
+    time, so the look-ups run as a pipeline, each stage reading only what an earlier stage
+    fetched: PREFETCH_BUCKET commands ahead the order-id map bucket of a PLACE (duplicate
+    check, then insert), CANCEL or AMEND; PREFETCH_ROW ahead a CANCEL / AMEND's order row;
+    PREFETCH_LINKS ahead the rows of its neighbours in the level queue, which unlinking it
+    writes. Look-ups run before command `i` is applied, so they may be stale: hints only.
     """
     mask = idmap.shape[0] - 1
     n = cmds.shape[0]
     if i + PREFETCH_BUCKET < n:
         ahead = cmds[i + PREFETCH_BUCKET]
-        kind = ahead.kind
-        if kind in (CANCEL_ORDER, AMEND_ORDER, PLACE_ORDER) and ahead.order_id > 0:
+        if ahead.kind in (CANCEL_ORDER, AMEND_ORDER, PLACE_ORDER) and ahead.order_id > 0:
             prefetch(idmap, bucket_of(ahead.order_id, mask), 0)
     if i + PREFETCH_ROW < n:
         nxt = cmds[i + PREFETCH_ROW]
@@ -128,6 +131,14 @@ def prefetch_ahead(cmds: Records, i: int, orders: I64Array, idmap: I64Array) -> 
             slot = idmap_find(idmap, nxt.order_id)
             if slot != NIL:
                 prefetch_row(orders, slot)
+    if i + PREFETCH_LINKS < n:
+        nxt = cmds[i + PREFETCH_LINKS]
+        if nxt.kind == CANCEL_ORDER and nxt.order_id > 0:
+            slot = idmap_find(idmap, nxt.order_id)
+            if slot != NIL:
+                for link in (orders[slot, O_NEXT], orders[slot, O_PREV]):
+                    if 0 <= link < orders.shape[0]:
+                        prefetch(orders, link, O_NEXT)
 
 
 @kernel

@@ -33,6 +33,8 @@ from engine.layout import (
     I64Array,
 )
 
+LEVEL_SCAN = 8  # rows scanned from the touch before level_index falls back to bisection
+
 
 @inline
 def alloc_slot(
@@ -67,13 +69,22 @@ def free_slot(
 
 @inline
 def level_index(lv: I64Array, n: int, side: int, price: int) -> int:
-    """First row whose price is not better than... i.e. the insertion point for `price`.
+    """The insertion point for `price`: the first row whose key is not below its key.
 
     Rows are ascending in `key = price` for bids and `key = -price` for asks; returns the
-    first row with key >= the key of `price` (== n when every row is lower).
+    first row with key >= the key of `price` (== n when every row is lower). Most prices are
+    near the touch, i.e. near the end: the last LEVEL_SCAN rows are scanned from the end
+    (predictable branches), and a binary search covers the rest.
     """
     key = price if side == BUY else -price
-    lo, hi = 0, n
+    hi = n
+    stop = max(n - LEVEL_SCAN, 0)
+    while hi > stop:  # invariant: rows [hi, n) have key >= the key of `price`
+        k = lv[hi - 1, LV_PRICE] if side == BUY else -lv[hi - 1, LV_PRICE]
+        if k < key:
+            return hi
+        hi -= 1
+    lo = 0
     while lo < hi:
         mid = (lo + hi) >> 1
         k = lv[mid, LV_PRICE] if side == BUY else -lv[mid, LV_PRICE]
