@@ -18,6 +18,8 @@ from engine.codes import (
     DEPOSIT_CREDIT,
     PLACE_ORDER,
     SET_FEE_RATE,
+    STP_EXPIRE_MAKER,
+    STP_MARKET_DEFAULT,
     TRANSFER,
     VALIDATION_SEQ_NOT_INCREASING,
     VALIDATION_UNKNOWN_COMMAND,
@@ -34,6 +36,8 @@ from engine.kernels.risk import apply_money_command, flush_balances
 from engine.kernels.stops import trigger_stops
 from engine.layout import (
     M_LIVE,
+    M_STOP_HEAD,
+    M_STP_DEFAULT,
     M_TRADE_SEQ,
     NIL,
     O_MARKET,
@@ -99,13 +103,21 @@ def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
     Per live order of the market a command may touch at most: a TRADE or
     SELF_TRADE_PREVENTED, its ORDER_DONE, one BOOK_DELTA, two BALANCE_CHANGED, and for a
     stop its STOP_TRIGGERED, hence 8 (with room to spare) plus the command's own events.
+    A PLACE in a market without pending stops touches at most qty + 1 makers unless its
+    STP mode is EXPIRE_MAKER: every maker but the last either fills at least one lot or
+    ends the match (STP NONE never prevents; EXPIRE_TAKER / EXPIRE_BOTH stop the taker).
     """
     m = trading
     if cmd.kind == CANCEL_ALL and 0 <= cmd.market < markets.shape[0]:
         m = cmd.market
     if m == NIL:
         return 16
-    return int(32 + 8 * markets[m, M_LIVE])
+    makers = markets[m, M_LIVE]
+    if cmd.kind == PLACE_ORDER and markets[m, M_STOP_HEAD] == NIL:
+        mode = markets[m, M_STP_DEFAULT] if cmd.stp == STP_MARKET_DEFAULT else cmd.stp
+        if mode != STP_EXPIRE_MAKER:
+            makers = min(makers, max(cmd.qty, 0) + 1)
+    return int(32 + 8 * makers)
 
 
 @inline
