@@ -8,6 +8,7 @@ and Numba's on-disk cache (delete ``__pycache__/*.nb[ic]`` under ``engine/kernel
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,6 +107,16 @@ EVENT_DTYPE = np.dtype(
     ],
     align=True,
 )
+# The kernels write code, kind, side, status and the 3 bytes of padding after them as one
+# little-endian int64 at this offset (engine.kernels.emit), so no event byte is undefined.
+EV_TAIL_OFFSET = 80
+_EVENT_FIELDS: dict[str, Any] = dict(EVENT_DTYPE.fields or {})
+if (
+    sys.byteorder != "little"
+    or EVENT_DTYPE.itemsize != EV_TAIL_OFFSET + 8
+    or [_EVENT_FIELDS[f][1] for f in ("code", "kind", "side", "status")] != [80, 82, 83, 84]
+):
+    raise ImportError("engine.layout: EVENT_DTYPE tail layout differs from EV_TAIL_OFFSET")
 
 # --- order rows: orders[slot, O_*] ---------------------------------------------------------
 O_ID = 0

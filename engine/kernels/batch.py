@@ -18,6 +18,8 @@ from engine.codes import (
     DEPOSIT_CREDIT,
     PLACE_ORDER,
     SET_FEE_RATE,
+    STP_EXPIRE_MAKER,
+    STP_MARKET_DEFAULT,
     TRANSFER,
     VALIDATION_SEQ_NOT_INCREASING,
     VALIDATION_UNKNOWN_COMMAND,
@@ -28,16 +30,19 @@ from engine.kernels.amend import amend
 from engine.kernels.cancel import cancel, cancel_all
 from engine.kernels.emit import emit_verdict
 from engine.kernels.idmap import bucket_of, idmap_find
-from engine.kernels.jit import inline, kernel, prefetch
+from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
 from engine.kernels.orders import place
 from engine.kernels.risk import apply_money_command, flush_balances
 from engine.kernels.stops import trigger_stops
 from engine.layout import (
     M_LIVE,
+    M_STOP_HEAD,
+    M_STP_DEFAULT,
     M_TRADE_SEQ,
     NIL,
     O_MARKET,
-    O_NFIELDS,
+    O_NEXT,
+    O_PREV,
     S_COUNTER,
     S_LAST_SEQ,
     S_NEV,
@@ -45,6 +50,10 @@ from engine.layout import (
     Record,
     Records,
 )
+
+PREFETCH_BUCKET = 6  # commands ahead: order-id map bucket
+PREFETCH_ROW = 4  # commands ahead: order row (its bucket was fetched two commands earlier)
+PREFETCH_LINKS = 2  # commands ahead: the rows of its level neighbours (O_NEXT / O_PREV)
 
 
 @inline
@@ -94,37 +103,54 @@ def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
     Per live order of the market a command may touch at most: a TRADE or
     SELF_TRADE_PREVENTED, its ORDER_DONE, one BOOK_DELTA, two BALANCE_CHANGED, and for a
     stop its STOP_TRIGGERED, hence 8 (with room to spare) plus the command's own events.
+    A PLACE in a market without pending stops touches at most qty + 1 makers unless its
+    STP mode is EXPIRE_MAKER: every maker but the last either fills at least one lot or
+    ends the match (STP NONE never prevents; EXPIRE_TAKER / EXPIRE_BOTH stop the taker).
     """
     m = trading
     if cmd.kind == CANCEL_ALL and 0 <= cmd.market < markets.shape[0]:
         m = cmd.market
     if m == NIL:
         return 16
-    return int(32 + 8 * markets[m, M_LIVE])
+    makers = markets[m, M_LIVE]
+    if cmd.kind == PLACE_ORDER and markets[m, M_STOP_HEAD] == NIL:
+        mode = markets[m, M_STP_DEFAULT] if cmd.stp == STP_MARKET_DEFAULT else cmd.stp
+        if mode != STP_EXPIRE_MAKER:
+            makers = min(makers, max(cmd.qty, 0) + 1)
+    return int(32 + 8 * makers)
 
 
 @inline
 def prefetch_ahead(cmds: Records, i: int, orders: I64Array, idmap: I64Array) -> None:
     """Start the cache misses of the commands after `i` (hints only, no effect on results).
 
-    Cancels and amends of old orders miss in the order-id map and then in the order row;
-    two commands ahead the map bucket is fetched, one command ahead (the bucket has arrived)
-    the order row. The look-up runs before command `i` is applied, so it may be stale: the
-    slot is used only as a hint.
+    Orders live in memory that is mostly out of cache, and a miss costs about a command's
+    time, so the look-ups run as a pipeline, each stage reading only what an earlier stage
+    fetched: PREFETCH_BUCKET commands ahead the order-id map bucket of a PLACE (duplicate
+    check, then insert), CANCEL or AMEND; PREFETCH_ROW ahead a CANCEL / AMEND's order row;
+    PREFETCH_LINKS ahead the rows of its neighbours in the level queue, which unlinking it
+    writes. Look-ups run before command `i` is applied, so they may be stale: hints only.
     """
     mask = idmap.shape[0] - 1
-    if i + 2 < cmds.shape[0]:
-        ahead = cmds[i + 2]
-        if (ahead.kind == CANCEL_ORDER or ahead.kind == AMEND_ORDER) and ahead.order_id > 0:
+    n = cmds.shape[0]
+    if i + PREFETCH_BUCKET < n:
+        ahead = cmds[i + PREFETCH_BUCKET]
+        if ahead.kind in (CANCEL_ORDER, AMEND_ORDER, PLACE_ORDER) and ahead.order_id > 0:
             prefetch(idmap, bucket_of(ahead.order_id, mask), 0)
-    if i + 1 < cmds.shape[0]:
-        nxt = cmds[i + 1]
+    if i + PREFETCH_ROW < n:
+        nxt = cmds[i + PREFETCH_ROW]
         if (nxt.kind == CANCEL_ORDER or nxt.kind == AMEND_ORDER) and nxt.order_id > 0:
             slot = idmap_find(idmap, nxt.order_id)
             if slot != NIL:
-                for col in range(0, O_NFIELDS, 8):  # one cell per cache line
-                    prefetch(orders, slot, col)
-                prefetch(orders, slot, O_NFIELDS - 1)
+                prefetch_row(orders, slot)
+    if i + PREFETCH_LINKS < n:
+        nxt = cmds[i + PREFETCH_LINKS]
+        if nxt.kind == CANCEL_ORDER and nxt.order_id > 0:
+            slot = idmap_find(idmap, nxt.order_id)
+            if slot != NIL:
+                for link in (orders[slot, O_NEXT], orders[slot, O_PREV]):
+                    if 0 <= link < orders.shape[0]:
+                        prefetch(orders, link, O_NEXT)
 
 
 @kernel

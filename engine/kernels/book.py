@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from engine.codes import BUY
 from engine.kernels.idmap import idmap_insert, idmap_remove
-from engine.kernels.jit import inline
+from engine.kernels.jit import inline, prefetch_row
 from engine.layout import (
     LV_COUNT,
     LV_HEAD,
@@ -33,6 +33,8 @@ from engine.layout import (
     I64Array,
 )
 
+LEVEL_SCAN = 8  # rows scanned from the touch before level_index falls back to bisection
+
 
 @inline
 def alloc_slot(
@@ -47,6 +49,9 @@ def alloc_slot(
     orders[slot, O_ID] = order_id
     orders[slot, O_MARKET] = market
     idmap_insert(idmap, order_id, slot)
+    head = sc[S_FREE_HEAD]
+    if head != NIL:  # the next allocation reads and writes that row: start its misses
+        prefetch_row(orders, head)
     return int(slot)
 
 
@@ -64,13 +69,22 @@ def free_slot(
 
 @inline
 def level_index(lv: I64Array, n: int, side: int, price: int) -> int:
-    """First row whose price is not better than... i.e. the insertion point for `price`.
+    """The insertion point for `price`: the first row whose key is not below its key.
 
     Rows are ascending in `key = price` for bids and `key = -price` for asks; returns the
-    first row with key >= the key of `price` (== n when every row is lower).
+    first row with key >= the key of `price` (== n when every row is lower). Most prices are
+    near the touch, i.e. near the end: the last LEVEL_SCAN rows are scanned from the end
+    (predictable branches), and a binary search covers the rest.
     """
     key = price if side == BUY else -price
-    lo, hi = 0, n
+    hi = n
+    stop = max(n - LEVEL_SCAN, 0)
+    while hi > stop:  # invariant: rows [hi, n) have key >= the key of `price`
+        k = lv[hi - 1, LV_PRICE] if side == BUY else -lv[hi - 1, LV_PRICE]
+        if k < key:
+            return hi
+        hi -= 1
+    lo = 0
     while lo < hi:
         mid = (lo + hi) >> 1
         k = lv[mid, LV_PRICE] if side == BUY else -lv[mid, LV_PRICE]

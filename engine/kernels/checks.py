@@ -107,7 +107,8 @@ def check_qty(mkt: I64Array, qty: int) -> int:
         return VALIDATION_INVALID_QUANTITY
     if qty > MAX_QTY_LOTS:
         return VALIDATION_VALUE_TOO_LARGE
-    if qty % mkt[M_LOT_STEP] != 0:
+    step = mkt[M_LOT_STEP]
+    if step != 1 and qty % step != 0:  # step 1 (the usual case): no division
         return VALIDATION_QUANTITY_OFF_LOT
     return OK
 
@@ -119,7 +120,8 @@ def check_price(mkt: I64Array, price: int, bad_code: int) -> int:
         return bad_code
     if price > MAX_PRICE_TICKS:
         return VALIDATION_VALUE_TOO_LARGE
-    if price % mkt[M_TICK_STEP] != 0:
+    step = mkt[M_TICK_STEP]
+    if step != 1 and price % step != 0:  # step 1 (the usual case): no division
         return VALIDATION_PRICE_OFF_TICK
     return OK
 

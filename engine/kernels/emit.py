@@ -23,8 +23,9 @@ from engine.codes import (
     TRANSFER,
     WITHDRAWAL_DEBIT,
 )
-from engine.kernels.jit import inline
+from engine.kernels.jit import inline, store_word
 from engine.layout import (
+    EV_TAIL_OFFSET,
     O_ACCOUNT,
     O_FILLED,
     O_ID,
@@ -78,10 +79,9 @@ def emit(
     r.maker_account = maker_account
     r.market = market
     r.asset = asset
-    r.code = code
-    r.kind = kind
-    r.side = side
-    r.status = status
+    # code (int16), kind, side, status (int8) and the record's padding: one 8-byte store
+    tail = (code & 0xFFFF) | (kind & 0xFF) << 16 | (side & 0xFF) << 24 | (status & 0xFF) << 32
+    store_word(ev, n, EV_TAIL_OFFSET, tail)
 
 
 @inline

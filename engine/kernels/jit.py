@@ -21,7 +21,7 @@ from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from engine.layout import I64Array
+from engine.layout import O_NFIELDS, I64Array, Records
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,3 +59,40 @@ def _prefetch(typingctx: Any, table: Any, row: Any, col: Any) -> Any:
 
 prefetch = cast(Callable[[I64Array, int, int], None], _prefetch)
 """`prefetch(table, row, col)`: see `_prefetch`."""
+
+
+@intrinsic
+def _store_word(typingctx: Any, records: Any, index: Any, offset: Any, value: Any) -> Any:
+    """Store the int64 `value` at byte `offset` of record `records[index]` (8-byte aligned).
+
+    Writes several small fields and the padding after them in one store, so that event
+    records are fully defined even in a buffer that was never zeroed (engine.layout
+    EV_TAIL_OFFSET). Index and offset are not checked.
+    """
+    sig = types.void(records, index, offset, value)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> None:
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        i64 = ir.IntType(64)
+        index_ = context.cast(builder, args[1], signature.args[1], types.intp)
+        offset_ = context.cast(builder, args[2], signature.args[2], types.intp)
+        value_ = context.cast(builder, args[3], signature.args[3], types.int64)
+        stride = builder.extract_value(array.strides, 0)
+        address = builder.add(
+            builder.ptrtoint(array.data, i64), builder.add(builder.mul(index_, stride), offset_)
+        )
+        builder.store(value_, builder.inttoptr(address, i64.as_pointer()), align=8)
+
+    return sig, codegen
+
+
+store_word = cast(Callable[[Records, int, int, int], None], _store_word)
+"""`store_word(records, index, byte_offset, value)`: see `_store_word`."""
+
+
+@inline
+def prefetch_row(orders: I64Array, slot: int) -> None:
+    """Prefetch every cache line of order row `slot` (a hint, no effect on results)."""
+    for col in range(0, O_NFIELDS, 8):  # one cell per 64-byte line
+        prefetch(orders, slot, col)
+    prefetch(orders, slot, O_NFIELDS - 1)

@@ -23,7 +23,8 @@ from engine.codes import (
 )
 from engine.kernels.book import free_slot, unlink_at
 from engine.kernels.emit import emit_delta, emit_done, emit_stp, emit_trade
-from engine.kernels.jit import inline, kernel
+from engine.kernels.idmap import bucket_of
+from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
 from engine.kernels.risk import release_lock, settle_fill
 from engine.layout import (
     LV_HEAD,
@@ -37,6 +38,7 @@ from engine.layout import (
     NIL,
     O_ACCOUNT,
     O_FILLED,
+    O_ID,
     O_MAKER_BPS,
     O_MARKET,
     O_NEXT,
@@ -146,6 +148,10 @@ def match(
         while tk[O_REMAINING] > 0:
             slot = lv[i, LV_HEAD]
             mk = orders[slot]
+            # hints: the map bucket that freeing this maker will clear, and the next maker
+            prefetch(idmap, bucket_of(mk[O_ID], idmap.shape[0] - 1), 0)
+            if mk[O_NEXT] != NIL:
+                prefetch_row(orders, mk[O_NEXT])
             if mode != STP_NONE and mk[O_ACCOUNT] == tk[O_ACCOUNT]:
                 code = stp_code(mode)
                 prevented = min(tk[O_REMAINING], mk[O_REMAINING])
