@@ -46,37 +46,30 @@ class Recorder:
 
 
 async def _subscriber(
-    ws: AsyncWebSocketSession, recorder: Recorder, connected: asyncio.Event, stop: asyncio.Event
-) -> None:
-    seen = 0
-    while not stop.is_set():
-        try:
-            text = await ws.receive_text(timeout=0.5)
-        except TimeoutError:
-            continue
-        now = time.perf_counter()
-        if '"SNAPSHOT"' in text:
-            recorder.snapshots += 1
-            connected.set()
-            continue
-        if '"DELTA"' in text:
-            if seen < len(recorder.sent_at):
-                recorder.latencies_ms.append((now - recorder.sent_at[seen]) * 1000)
-            seen += 1
-            recorder.delivered += 1
-
-
-async def _connect(
-    stack: AsyncExitStack, http: httpx.AsyncClient, url: str, token: str
-) -> AsyncWebSocketSession:
+    http: httpx.AsyncClient, url: str, token: str, recorder: Recorder,
+    connected: asyncio.Event, stop: asyncio.Event,
+) -> None:  # fmt: skip
+    """One client for the whole run (the websocket context stays in its own task)."""
     connect: AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(
         f"{url}/graphql", http, subprotocols=["graphql-transport-ws"]
     )
-    ws = await stack.enter_async_context(connect)
-    await ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-    await ws.receive_json(timeout=30)
-    await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
-    return ws
+    async with connect as ws:
+        init = {"Authorization": f"Bearer {token}"}
+        await ws.send_json({"type": "connection_init", "payload": init})
+        await ws.receive_json(timeout=60)
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        seen = 0
+        while not stop.is_set():
+            text = await ws.receive_text()
+            now = time.perf_counter()
+            if '"SNAPSHOT"' in text:
+                recorder.snapshots += 1
+                connected.set()
+            elif '"DELTA"' in text:
+                if seen < len(recorder.sent_at):
+                    recorder.latencies_ms.append((now - recorder.sent_at[seen]) * 1000)
+                seen += 1
+                recorder.delivered += 1
 
 
 def _rss_mb(pid: int) -> float:
@@ -92,7 +85,7 @@ async def _drive(
     """RATE book changes a second: place a resting bid, then cancel it."""
     headers = {"authorization": f"Bearer {key['token']}"}
     order = {"accountId": key["account_id"], "market": "BTC-USDT", "side": "BUY",
-             "type": "LIMIT", "price": "50000", "quantity": "0.001"}  # fmt: skip
+             "type": "LIMIT", "price": "62000", "quantity": "0.001"}  # fmt: skip
     resting: str | None = None
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
         started = time.perf_counter()
@@ -102,6 +95,8 @@ async def _drive(
             if resting is None:
                 body = {"query": PLACE, "variables": {"i": order}}
                 response = (await http.post("/graphql", json=body)).json()
+                if not response.get("data"):
+                    raise RuntimeError(f"placeOrder failed: {response}")
                 resting = response["data"]["placeOrder"]["order"]["id"]
             else:
                 body = {"query": CANCEL, "variables": {"id": resting}}
@@ -116,11 +111,9 @@ async def _measure(url: str, pid: int, key: dict[str, Any], subscribers: int, ra
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=60))
         started = time.perf_counter()
-        sockets = await asyncio.gather(*(_connect(stack, http, url, key["token"])
-                                         for _ in range(subscribers)))  # fmt: skip
-        events = [asyncio.Event() for _ in sockets]
-        tasks = [asyncio.create_task(_subscriber(ws, recorder, ev, stop))
-                 for ws, ev in zip(sockets, events, strict=True)]  # fmt: skip
+        events = [asyncio.Event() for _ in range(subscribers)]
+        tasks = [asyncio.create_task(_subscriber(http, url, key["token"], recorder, ev, stop))
+                 for ev in events]  # fmt: skip
         await asyncio.gather(*(ev.wait() for ev in events))
         connect_s = time.perf_counter() - started
         memory = [_rss_mb(pid)]
@@ -133,7 +126,9 @@ async def _measure(url: str, pid: int, key: dict[str, Any], subscribers: int, ra
         await asyncio.sleep(1)
         elapsed = time.perf_counter() - run_started
         stop.set()
-        await asyncio.gather(*tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     lat = np.array(recorder.latencies_ms or [0.0])
     return {
         "connect_s": connect_s, "delivered": recorder.delivered,
@@ -154,8 +149,9 @@ def run(subscribers: int = 1000, rate: float = 10.0, seconds: float = 60.0) -> s
         seeded = subprocess.run([sys.executable, "-m", "graph.cli", "seed-demo", "--json"],
                                 env=env, capture_output=True, check=True)  # fmt: skip
         key = next(k for k in json.loads(seeded.stdout) if k["name"] == "alice")
+        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 (closed with the server)
         server = subprocess.Popen([sys.executable, "-m", "graph.cli", "serve"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                                  stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
         url = f"http://127.0.0.1:{env['PORT']}"
         try:
             for _ in range(600):
@@ -168,6 +164,10 @@ def run(subscribers: int = 1000, rate: float = 10.0, seconds: float = 60.0) -> s
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
+            log.close()
+            os.environ.get("CAAS_BENCH_LOG") and print(
+                (Path(tmp) / "server.log").read_text()[-3000:]
+            )
     memory = result["memory"]
     console.print(f"{subscribers} subscribers connected in {result['connect_s']:.2f} s; "
                   f"{rate:g} book changes/s for {seconds:g} s; one hypercorn process")  # fmt: skip
