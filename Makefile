@@ -49,6 +49,7 @@ test: lint typecheck unit ## Lint, type-check and run the whole test suite
 bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench engine
 	$(BIN)/caas bench orders
+	$(BIN)/caas bench fanout
 
 schema: $(STAMP) ## Regenerate schema.graphql and graph/sdl/*.graphql
 	$(BIN)/caas schema export

@@ -26,6 +26,7 @@ from graph.authn import AuthRejectedError
 from graph.bootstrap import Platform
 from graph.context import authenticate_connection_init, build_context
 from graph.explorer import explorer_html
+from graph.fanout import FanoutRegistry
 from graph.http import APPLICATION_JSON, negotiate, response_media_type, shape
 from graph.observability import RequestIdMiddleware, metrics_endpoint
 from graph.payload_limits import (
@@ -56,6 +57,7 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.platform = platform
+        self.fanout = FanoutRegistry()  # serialize-once groups of this endpoint's streams
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Transport errors (bad JSON, wrong method) answer as GraphQL errors in JSON."""

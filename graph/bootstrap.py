@@ -14,7 +14,7 @@ from pymongo.errors import PyMongoError
 from domains.accounts.auth_audit import INDEXES as AUTH_AUDIT_INDEXES
 from domains.accounts.auth_audit import AuthAuditRecorder, MongoAuthAudit
 from domains.accounts.balances import INDEXES as BALANCE_INDEXES
-from domains.accounts.balances import BalancesProjector, MongoBalances
+from domains.accounts.balances import BalancesProjector, BalanceStreams, MongoBalances
 from domains.accounts.customer_tokens import CustomerTokens
 from domains.accounts.keys import ApiKeyService
 from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
@@ -33,6 +33,7 @@ from domains.orders.repository import INDEXES as ORDERS_INDEXES
 from domains.orders.repository import MongoOrdersRepository, MongoTradingRepository
 from domains.orders.routing import ExternalRouter
 from domains.orders.service import OrdersService
+from domains.orders.streams import MarketStreams, MarketStreamsProjector
 from domains.orders.trading import TradingService
 from domains.orders.venue_sim import LiveSimulatedVenue, demo_venue_specs
 from domains.positions.repository import INDEXES as POSITIONS_INDEXES
@@ -52,6 +53,7 @@ from graph.roles import ROLE_API, ROLES, EngineRoles
 from graph.sequencer import EngineWriter
 from graph.settings import Settings
 from subscriptions.broker import Broker
+from subscriptions.hub import StreamHub
 from subscriptions.memory import MemoryBroker
 from subscriptions.redis import RedisBroker
 
@@ -90,6 +92,7 @@ class Platform:
     client: Client = field(init=False)
     db: Database = field(init=False)
     broker: Broker = field(init=False)
+    hub: StreamHub = field(init=False)
     services: dict[type, object] = field(init=False, default_factory=dict)
     writer: EngineWriter = field(init=False)
     lease: MongoLease = field(init=False)
@@ -109,7 +112,8 @@ class Platform:
         )
         self.db = self.client[self.settings.mongodb_db]
         self.broker = make_broker(self.settings.redis_url)
-        orders = OrdersService(MongoOrdersRepository(self.db), self.broker)
+        self.hub = StreamHub(self.broker)  # one broker subscription per topic per process
+        orders = OrdersService(MongoOrdersRepository(self.db), self.hub)
         accounts = AccountsService(
             MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
         )
@@ -145,8 +149,9 @@ class Platform:
                     self.broker,
                     trading.recent_orders,
                 ),
-                BalancesProjector(balances, self.directory),
+                BalancesProjector(balances, self.directory, self.broker),
                 LedgerProjector(self.db, self.directory, trading.spec),
+                MarketStreamsProjector(self.directory, trading.spec, self.broker),
             ])  # fmt: skip
         self.services = {
             **self._auth_services(),
@@ -154,6 +159,8 @@ class Platform:
             OrdersService: orders,
             TradingService: trading,
             MongoBalances: balances,
+            BalanceStreams: BalanceStreams(self.hub),
+            MarketStreams: MarketStreams(trading, self.hub),
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             CustodyService: CustodyService(MongoCustodyRepository(self.db)),
             ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),
@@ -233,6 +240,7 @@ class Platform:
                 await self._standby
         if self.read_only or self.role != "writer":
             await self.engines.close()
+            await self.hub.close()
             await self.broker.close()
             await self.client.close()
             return
@@ -246,6 +254,7 @@ class Platform:
             await self.venue.close()
         await self.lease.release()
         await self.engines.close()
+        await self.hub.close()
         await self.broker.close()
         await self.client.close()
 

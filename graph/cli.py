@@ -256,5 +256,36 @@ def bench_orders(
     typer.echo(run_orders_bench(seconds, clients))
 
 
+@bench_app.command("fanout")
+def bench_fanout(
+    subscribers: Annotated[int, typer.Option(help="Websocket subscribers of one book.")] = 1000,
+    rate: Annotated[float, typer.Option(help="Book changes per second.")] = 10.0,
+    seconds: Annotated[float, typer.Option(help="Measured seconds.")] = 60.0,
+) -> None:
+    """orderBook stream fan-out: delivered msg/s and latency for many subscribers."""
+    from graph.fanout_bench import run as run_fanout_bench
+
+    typer.echo(run_fanout_bench(subscribers, rate, seconds))
+
+
+@app.command()
+def watch(
+    stream: Annotated[str, typer.Argument(help="The stream: BOOK.")],
+    market: Annotated[str, typer.Argument(help="Market symbol, e.g. BTC-USDT.")],
+    url: Annotated[str, typer.Option(help="Server URL.")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="CAAS_TOKEN", help="API key.")] = None,
+    every: Annotated[float, typer.Option(help="Seconds between checks.")] = 5.0,
+    depth: Annotated[int, typer.Option(help="Snapshot depth.")] = 500,
+    duration: Annotated[float | None, typer.Option(help="Stop after seconds.")] = None,
+) -> None:
+    """Keep a local book from the stream; print any divergence from the orderBook query."""
+    from graph.watch import watch as watch_book
+
+    if stream.upper() != "BOOK":
+        raise typer.BadParameter("only BOOK streams can be watched", param_hint="STREAM")
+    found = asyncio.run(watch_book(url, token, market, every, depth, typer.echo, duration))
+    raise typer.Exit(1 if found else 0)
+
+
 if __name__ == "__main__":
     app()

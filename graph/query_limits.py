@@ -28,6 +28,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
+from domains.shared.streams import INITIAL, SharedFeed, SnapshotOnly
 from graph.cost import CostModel, operation_cost
 from graph.limits import LimitSettings
 from graph.ratelimit import (
@@ -126,7 +127,7 @@ class QueryLimits(SchemaExtension):
         yield
 
     async def _rate_limit(self) -> GraphQLError | None:
-        if self.rate_limiter is None:
+        if self.rate_limiter is None or _internal_execution(self.execution_context.root_value):
             return None
         context: Any = self.execution_context.context
         throttled = getattr(context, "transport", {}).get(AUTH_THROTTLED)
@@ -184,3 +185,10 @@ def query_limits(
         return QueryLimits(settings=settings, rules=rules, rate_limiter=rate_limiter)
 
     return build
+
+
+def _internal_execution(root_value: object) -> bool:
+    """A fan-out group's shared execution, or a subscriber's resync snapshot: not a request."""
+    if isinstance(root_value, SharedFeed):
+        return True
+    return isinstance(root_value, SnapshotOnly) and root_value.reason != INITIAL

@@ -31,6 +31,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
 from domains.accounts.schema import AccountsMutation, AccountsQuery
+from domains.accounts.stream_schema import AccountsSubscription
 from domains.accounts.types import Account, Customer, Tenant
 from domains.compliance.schema import ComplianceMutation, ComplianceQuery
 from domains.custody.schema import CustodyMutation, CustodyQuery
@@ -61,7 +62,7 @@ class Subgraph:
 
 
 SUBGRAPHS: tuple[Subgraph, ...] = (
-    Subgraph("accounts", AccountsQuery, AccountsMutation),
+    Subgraph("accounts", AccountsQuery, AccountsMutation, AccountsSubscription),
     Subgraph("orders", OrdersQuery, OrdersMutation, OrdersSubscription),
     Subgraph("positions", PositionsQuery),
     Subgraph("custody", CustodyQuery, CustodyMutation),

@@ -32,23 +32,43 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from json import JSONDecodeError
+from typing import Any
 
+import orjson
 from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     Message,
     PingMessage,
 )
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from domains.shared.context import RequestContext
+from domains.shared.streams import INITIAL, RESYNC, SharedFeed, SnapshotOnly
 from graph.context import credential_problem, recheck_seconds
+from graph.fanout import (
+    READY_TIMEOUT_S,
+    SEND_TIMEOUT_S,
+    SEQUENCED_FIELDS,
+    SLOW_CONSUMER_CLOSE_CODE,
+    FanoutRegistry,
+    Member,
+    groupable_field,
+    identity_of,
+    next_frame,
+    slow_consumer_payload,
+)
 
 MAX_CLOSE_REASON_BYTES = 123
 CREDENTIAL_CLOSE_CODE = 4403
@@ -187,6 +207,121 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, No
             await self.send_message({"type": "pong", "payload": payload})
         else:
             await self.send_message({"type": "pong"})
+
+    # --- serialize-once fan-out (graph/fanout.py) ------------------------------------------
+
+    async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
+        """Groupable market streams go through the fan-out; everything else runs normally."""
+        registry = getattr(self.view, "fanout", None)
+        field_name = groupable_field(operation.query, operation.operation_name)
+        identity = identity_of(self.context.principal) if field_name else None
+        if not isinstance(registry, FanoutRegistry) or field_name is None or identity is None:
+            await super().run_operation(operation)
+            return
+        try:
+            if not await self._run_grouped(operation, registry, field_name, identity):
+                await super().run_operation(operation)
+        except _OperationStreamClosed:
+            return
+
+    async def _run_grouped(
+        self, operation: Operation[RequestContext, None], registry: FanoutRegistry,
+        field_name: str, identity: tuple[object, ...],
+    ) -> bool:  # fmt: skip
+        """Serve the operation from its group; False when the group could not stream."""
+        variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS)
+        key = (id(self.schema), operation.query, operation.operation_name, variables, identity)
+        sequenced = field_name in SEQUENCED_FIELDS
+
+        def feed(role: SharedFeed) -> Any:
+            return self.schema.stream(
+                operation.query, variable_values=operation.variables, context_value=self.context,
+                root_value=role, operation_name=operation.operation_name,
+            )  # fmt: skip
+
+        group = registry.group(key, sequenced, feed)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(group.ready.wait(), READY_TIMEOUT_S)
+        if group.failed or not group.ready.is_set():
+            return False  # normal execution reports whatever refused it
+        member = Member(id_json=orjson.dumps(operation.id).decode(), sequenced=sequenced)
+        group.join(member)
+        try:
+            reason, min_sequence = INITIAL, 0
+            while True:
+                member.resync = None
+                role = SnapshotOnly(reason=reason, min_sequence=min_sequence)
+                if not await self._first_messages(operation, role):
+                    return True
+                resync = await self._pump(operation, member, role.sequence or 0, field_name)
+                if resync is None:
+                    return True
+                reason, min_sequence = resync
+        finally:
+            group.leave(member)
+
+    async def _first_messages(
+        self, operation: Operation[RequestContext, None], role: SnapshotOnly
+    ) -> bool:
+        """This subscriber's own execution (authorisation, snapshot); False if it ended."""
+        source = await self.schema.stream(
+            operation.query, variable_values=operation.variables, context_value=self.context,
+            root_value=role, operation_name=operation.operation_name,
+        )  # fmt: skip
+        errored = False
+        async with aclosing(source):
+            async for result in source:
+                if isinstance(result, PreExecutionError):
+                    await self._handle_pre_execution_error(operation, result)
+                    return False
+                if not isinstance(result, ExecutionResult):
+                    await self._reject_incremental_delivery(operation)
+                    return False
+                await operation.send_next(result)
+                errored = errored or bool(result.errors)
+        if errored or not role.authorised:
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            return False
+        return True
+
+    async def _pump(
+        self, operation: Operation[RequestContext, None], member: Member, sequence: int,
+        field_name: str,
+    ) -> tuple[str, int] | None:  # fmt: skip
+        """Send the group's pre-encoded messages; (reason, min sequence) when a snapshot is due."""
+        socket = self.websocket.ws  # type: ignore[attr-defined]
+        while True:
+            if member.resync is not None:
+                if member.hopeless():
+                    await socket.send_text(
+                        next_frame(member.id_json, slow_consumer_payload(field_name))
+                    )
+                    await operation.send_operation_message({"id": operation.id, "type": "complete"})
+                    return None
+                return member.resync, 0
+            if member.queue:
+                first, last, payload = member.queue.popleft()
+                if member.sequenced:
+                    if last <= sequence:
+                        continue  # already in the snapshot
+                    if first > sequence + 1:
+                        return RESYNC, last
+                    sequence = last
+                try:
+                    async with asyncio.timeout(SEND_TIMEOUT_S):
+                        await socket.send_text(next_frame(member.id_json, payload))
+                except TimeoutError:
+                    reason = "slow consumer: messages were not read for 10 s"
+                    await self.websocket.close(SLOW_CONSUMER_CLOSE_CODE, reason)
+                    return None
+                continue
+            if member.final is not None:
+                if member.final:
+                    await socket.send_text(next_frame(member.id_json, member.final))
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+                return None
+            member.wakeup.clear()
+            await member.wakeup.wait()
 
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:

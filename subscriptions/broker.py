@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Final, Protocol
+
+# Markers a subscriber may receive in place of a payload (payloads are JSON: never these).
+RESYNC: Final = b"!resync"  # the broker connection was re-established: deltas may be lost
+OVERFLOW: Final = b"!overflow"  # this subscriber's queue overflowed: its pending items dropped
 
 
 class Subscription(Protocol):

@@ -8,14 +8,32 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from subscriptions.broker import RESYNC
+
 
 class _RedisSubscription:
+    """Yields the channel's payloads; ``RESYNC`` after redis-py reconnected underneath.
+
+    redis-py re-subscribes by itself when the connection drops; whatever was published
+    meanwhile is lost, so the reader is told to resynchronise instead of silently missing it.
+    """
+
     def __init__(self, pubsub: object) -> None:
         self._pubsub = pubsub
+        self._reconnected = False
+
+    async def _on_reconnect(self, _: object) -> None:
+        self._reconnected = True
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         pubsub = self._pubsub
+        connection = getattr(pubsub, "connection", None)
+        if connection is not None:
+            connection.register_connect_callback(self._on_reconnect)
         async for message in pubsub.listen():  # type: ignore[attr-defined]
+            if self._reconnected:
+                self._reconnected = False
+                yield RESYNC
             if message.get("type") == "message":
                 yield bytes(message["data"])
 

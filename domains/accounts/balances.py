@@ -7,14 +7,17 @@ BALANCE_CHANGED per (account, asset) is written with the sequence it reflects.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 
+import orjson
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from domains.shared.context import TenantScope
 from domains.shared.engine_port import EngineDirectory
+from domains.shared.events import EventBus, tenant_topic
 from domains.shared.mongo import CollectionIndexes, Database, Document
 from engine import codes
 from engine.layout import Records
@@ -24,6 +27,9 @@ INDEXES = (
         "balances", (IndexModel([("tenant_id", ASCENDING), ("account_id", ASCENDING)]),)
     ),
 )
+
+
+BALANCE_STREAM = "balances"
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,12 @@ class MongoBalances:
 class BalancesProjector:
     """Writer listener: BALANCE_CHANGED events -> the balances read model."""
 
-    def __init__(self, balances: MongoBalances, directory: EngineDirectory) -> None:
+    def __init__(
+        self, balances: MongoBalances, directory: EngineDirectory, events: EventBus | None = None
+    ) -> None:
         self._balances = balances
         self._directory = directory
+        self._events = events
 
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
@@ -87,7 +96,8 @@ class BalancesProjector:
         ):  # fmt: skip
             latest[(account, asset)] = (seq, available, locked)
         now = dt.datetime.now(dt.UTC)
-        updates = []
+        updates: list[UpdateOne] = []
+        published: dict[str, list[dict[str, object]]] = {}
         for (account, asset_index), (seq, available, locked) in latest.items():
             ref, asset = (
                 self._directory.account(account),
@@ -96,17 +106,47 @@ class BalancesProjector:
             if ref is None or asset is None:
                 continue
             scale = -asset.decimals
+            fields = {
+                "tenant_id": ref.tenant_id, "customer_id": ref.customer_id,
+                "account_id": ref.account_id, "asset": asset.code,
+                "available": format(Decimal(available).scaleb(scale), "f"),
+                "locked": format(Decimal(locked).scaleb(scale), "f"),
+                "seq": seq, "updated_at": now,
+            }  # fmt: skip
             updates.append(
-                UpdateOne(
-                    {"_id": f"{ref.account_id}:{asset.code}"},
-                    {"$set": {
-                        "tenant_id": ref.tenant_id, "customer_id": ref.customer_id,
-                        "account_id": ref.account_id, "asset": asset.code,
-                        "available": format(Decimal(available).scaleb(scale), "f"),
-                        "locked": format(Decimal(locked).scaleb(scale), "f"),
-                        "seq": seq, "updated_at": now,
-                    }},
-                    upsert=True,
-                )
-            )  # fmt: skip
+                UpdateOne({"_id": f"{ref.account_id}:{asset.code}"}, {"$set": fields}, upsert=True)
+            )
+            published.setdefault(ref.tenant_id, []).append(fields)
         await self._balances.write(updates)
+        if self._events is not None:
+            for tenant_id, changed_balances in published.items():
+                payload = orjson.dumps({"balances": changed_balances})
+                await self._events.publish(tenant_topic(BALANCE_STREAM, tenant_id), payload)
+
+
+@dataclass(frozen=True)
+class BalanceChange:
+    """One balance after a batch, as published on the tenant's ``balances.<tenant>`` topic."""
+
+    tenant_id: str
+    customer_id: str | None
+    balance: Balance
+
+
+def balance_changes(payload: bytes) -> list[BalanceChange]:
+    """Decode a ``balances.<tenant>`` payload."""
+    result = []
+    for doc in orjson.loads(payload)["balances"]:
+        doc["updated_at"] = dt.datetime.fromisoformat(doc["updated_at"])
+        result.append(BalanceChange(doc["tenant_id"], doc.get("customer_id"), _balance(doc)))
+    return result
+
+
+class BalanceStreams:
+    """Subscribes to a tenant's balance changes (payloads decode with ``balance_changes``)."""
+
+    def __init__(self, events: EventBus) -> None:
+        self._events = events
+
+    def subscribe(self, tenant_id: str) -> AbstractAsyncContextManager[AsyncIterable[bytes]]:
+        return self._events.subscribe(tenant_topic(BALANCE_STREAM, tenant_id))

@@ -12,6 +12,7 @@ from domains.accounts.service import AccountsService
 from domains.orders import loaders
 from domains.orders.model import MarketKind, OrderStatus
 from domains.orders.service import OrdersService, order_from_event
+from domains.orders.stream_schema import MarketStreamsSubscription
 from domains.orders.trading import TradingService
 from domains.orders.trading_schema import TradingMutation, TradingQuery
 from domains.orders.types import Info, Market, Order, OrderFilter, list_orders
@@ -111,17 +112,23 @@ class OrdersMutation(TradingMutation):
         return Market.from_model(market)
 
 
-@strawberry.type(description="A change to one of the caller's orders (new, fill, cancel...).")
+@strawberry.type(
+    description=(
+        "A change to one of the caller's orders: NEW, PARTIALLY_FILLED, FILLED, CANCELED, "
+        "EXPIRED or REJECTED in `order.status`, with the reason code in `order.reason`."
+    )
+)
 class OrderUpdate:
     order: Order = strawberry.field(description="The order as it is after the change.")
 
 
 @strawberry.type(description="Orders subscriptions.")
-class OrdersSubscription:
+class OrdersSubscription(MarketStreamsSubscription):
     @strawberry.subscription(
         description=(
             "Changes to orders visible to the caller: a trader's own orders, or every order "
-            "of the tenant for staff; optionally of one account."
+            "of the tenant for staff; optionally of one account. Each message is the order "
+            "after the change (new, partial fill, fill, cancel, expiry, reject + reason code)."
         )
     )
     async def order_updates(

@@ -653,6 +653,10 @@ class TradingService:
             TenantScope.of(principal), account_id, client_order_id
         )
 
+    def book_sequence(self, index: int) -> int:
+        """The book sequence of market ``index`` in the engine this process reads."""
+        return int(self._bus.engine.market_seq(index))
+
     def order_book(self, spec: MarketSpec, index: int, depth: int) -> BookView:
         bids, asks = self._bus.engine.book(index, depth)
         return BookView(

@@ -271,6 +271,12 @@ class AccountOrders:
         return await list_orders(info, str(self.id), status, first, after)
 
 
+def trade_number(trade_id: str) -> int | None:
+    """The market trade number inside an internal trade id (``BTC-USDT:000000000042``)."""
+    _, _, number = trade_id.rpartition(":")
+    return int(number) if number.isdigit() else None
+
+
 @strawberry.type(description="A trade on a market's public tape.")
 class Trade:
     id: strawberry.ID = strawberry.field(description="Trade id: market and trade number.")
@@ -280,6 +286,13 @@ class Trade:
     taker_side: Side = strawberry.field(description="Side of the order that took liquidity.")
     venue: Venue = strawberry.field(description="Where it executed.")
     executed_at: dt.datetime = strawberry.field(description="When it executed.")
+    sequence: int | None = strawberry.field(
+        default=None,
+        description=(
+            "The market's trade number (+1 per trade on this platform's book): a gap in the "
+            "`trades` stream shows missed trades. Null for trades executed on an external venue."
+        ),
+    )
 
     @classmethod
     def from_model(cls, trade: TradeModel) -> Trade:
@@ -291,6 +304,7 @@ class Trade:
             taker_side=trade.taker_side,
             venue=trade.venue,
             executed_at=trade.executed_at,
+            sequence=trade_number(trade.id) if trade.venue is Venue.INTERNAL else None,
         )
 
     @strawberry.field(description="The market.")
