@@ -48,6 +48,7 @@ test: lint typecheck unit ## Lint, type-check and run the whole test suite
 
 bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench engine
+	$(BIN)/caas bench risk
 	$(BIN)/caas bench orders
 	$(BIN)/caas bench fanout
 

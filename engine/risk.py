@@ -51,15 +51,15 @@ def _sweep_market(
     stamp: I64Array, generation: int, n_touched: int, due_positions: I64Array, n_due: int,
 ) -> tuple[int, int]:  # fmt: skip
     nb = n_brackets[m]
-    for j in range(start, end):
-        i = positions[j]
+    m_floors, m_mmr, m_maint = floors[m], mmr[m], maint[m]
+    for i in range(start, end):  # positions are stored grouped by market: a linear pass
         qty = pos_qty[i]
         upnl = qty * mark * qptl - pos_cost[i]
         notional = (qty if qty >= 0 else -qty) * mark * qptl
-        mm = _maintenance(notional, floors[m], mmr[m], maint[m], nb) if qty != 0 else 0
+        mm = _maintenance(notional, m_floors, m_mmr, m_maint, nb) if qty != 0 else 0
         if pos_isolated[i] > 0:
             if qty != 0 and pos_isolated[i] + upnl <= mm:
-                due_positions[n_due] = i
+                due_positions[n_due] = positions[i]  # the caller's position index
                 n_due += 1
         else:
             a = pos_account[i]
@@ -173,14 +173,16 @@ class RiskBook:
              isolated_margin: I64Array) -> None:  # fmt: skip
         """Replace every position (isolated_margin 0 = cross) and index them by market."""
         n_markets = len(self.qptl)
-        self.pos_account = account.astype(np.int64)
-        self.pos_market = market.astype(np.int64)
-        self.pos_qty = qty.astype(np.int64)
-        self.pos_cost = cost.astype(np.int64)
-        self.pos_isolated = isolated_margin.astype(np.int64)
+        # stored grouped by market so a sweep reads memory in order; `positions` maps a
+        # stored row back to the caller's index (due positions are reported in those)
+        self.positions = np.argsort(market, kind="stable").astype(np.int64)
+        self.pos_account = account.astype(np.int64)[self.positions]
+        self.pos_market = market.astype(np.int64)[self.positions]
+        self.pos_qty = qty.astype(np.int64)[self.positions]
+        self.pos_cost = cost.astype(np.int64)[self.positions]
+        self.pos_isolated = isolated_margin.astype(np.int64)[self.positions]
         self.pos_upnl = np.zeros(len(account), dtype=np.int64)
         self.pos_mm = np.zeros(len(account), dtype=np.int64)
-        self.positions = np.argsort(self.pos_market, kind="stable").astype(np.int64)
         counts = np.bincount(self.pos_market, minlength=n_markets)
         self.market_start = np.zeros(n_markets + 1, dtype=np.int64)
         np.cumsum(counts, out=self.market_start[1:])

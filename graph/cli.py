@@ -245,6 +245,18 @@ def bench_engine(
     run_engine_bench(n, seed=seed, progress=True)  # prints its table and summary line
 
 
+@bench_app.command("risk")
+def bench_risk(
+    positions: Annotated[int, typer.Option(help="Open positions.")] = 1_000_000,
+    accounts: Annotated[int, typer.Option(help="Accounts holding them.")] = 10_000,
+    markets: Annotated[int, typer.Option(help="Perpetual markets.")] = 50,
+) -> None:
+    """Time from a mark price change to every due liquidation (one market, all markets)."""
+    from engine.risk_bench import run as run_risk_bench
+
+    run_risk_bench(positions, accounts, markets)
+
+
 @bench_app.command("orders")
 def bench_orders(
     seconds: Annotated[float, typer.Option(help="Seconds per measured phase.")] = 10.0,

@@ -33,7 +33,7 @@ def expected(book: RiskBook, marks: list[int]) -> tuple[set[int], set[int]]:
         p_mm = maintenance(abs(qty) * marks[m] * q)
         if book.pos_isolated[i] > 0:
             if book.pos_isolated[i] + p_upnl <= p_mm:
-                due_positions.add(i)
+                due_positions.add(int(book.positions[i]))  # the caller's index
         else:
             a = int(book.pos_account[i])
             upnl[a] += p_upnl
@@ -72,8 +72,7 @@ def test_the_sweep_matches_a_recomputation_after_every_mark_change(
         marks[m] = price
         due = book.on_marks(np.array([m]), np.array([price]))
         want_positions, want_accounts = expected(book, marks)
-        assert set(due.positions.tolist()) == {i for i in want_positions
-                                               if book.pos_market[i] == m}  # fmt: skip
+        assert set(due.positions.tolist()) == {i for i in want_positions if market[i] == m}
         touched = {int(a) for a, mk, iso in zip(book.pos_account, book.pos_market,
                                                  book.pos_isolated, strict=True)
                    if mk == m and iso == 0}  # fmt: skip
