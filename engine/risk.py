@@ -14,7 +14,7 @@ Linear (quote-margined) perpetuals in one-way mode, integer units throughout:
 
 `RiskBook` keeps per-position uPnL/mm and per-account cross sums current, so a mark price
 change costs one pass over that market's positions (a CSR index by market) plus one check
-per touched account: the sweep `on_mark` reports what became due. Pure: no I/O, no clock.
+per account holding a position there: `on_marks` reports what became due. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -36,50 +36,57 @@ def _maintenance(notional: int, floors: I64Array, mmr_ppm: I64Array, maint: I64A
                  n: int) -> int:  # fmt: skip
     """Maintenance margin of a notional (quote minor units) under n brackets, rounded up."""
     k = 0
-    while k + 1 < n and floors[k + 1] <= notional:
-        k += 1
+    for b in range(1, n):  # branch-free: floors increase, so this counts passed floors
+        k += floors[b] <= notional
     mm: int = -(-(notional * mmr_ppm[k]) // PPM) - maint[k]
     return mm
 
 
 @_kernel
 def _sweep_market(
-    m: int, mark: int, qptl: int, positions: I64Array, start: int, end: int,
-    pos_account: I64Array, pos_qty: I64Array, pos_cost: I64Array, pos_isolated: I64Array,
-    pos_upnl: I64Array, pos_mm: I64Array, floors: I64Array, mmr: I64Array, maint: I64Array,
-    n_brackets: I64Array, acc_upnl: I64Array, acc_mm: I64Array, touched: I64Array,
-    stamp: I64Array, generation: int, n_touched: int, due_positions: I64Array, n_due: int,
-) -> tuple[int, int]:  # fmt: skip
+    m: int, old_mark: int, mark: int, qptl: int, positions: I64Array, start: int, split: int,
+    end: int, pos_account: I64Array, pos_qty: I64Array, pos_cost: I64Array,
+    pos_isolated: I64Array, floors: I64Array, mmr: I64Array,
+    maint: I64Array, n_brackets: I64Array, acc_upnl: I64Array, acc_mm: I64Array,
+    due_positions: I64Array, n_due: int,
+) -> int:  # fmt: skip
+    """One market's positions, stored cross first then isolated: two linear passes."""
     nb = n_brackets[m]
     m_floors, m_mmr, m_maint = floors[m], mmr[m], maint[m]
-    for i in range(start, end):  # positions are stored grouped by market: a linear pass
+    move = (mark - old_mark) * qptl  # every cross uPnL moves by qty * move: no cost read
+    # the old maintenance is recomputed from the old mark rather than stored: arithmetic is
+    # cheaper than the memory traffic of reading and writing it back (the sweep is bound by
+    # memory: 16 bytes per cross position)
+    for i in range(start, split):
         qty = pos_qty[i]
-        upnl = qty * mark * qptl - pos_cost[i]
+        a = pos_account[i]
+        size = (qty if qty >= 0 else -qty) * qptl
+        acc_upnl[a] += qty * move
+        acc_mm[a] += _maintenance(size * mark, m_floors, m_mmr, m_maint, nb) - _maintenance(
+            size * old_mark, m_floors, m_mmr, m_maint, nb
+        )
+    for i in range(split, end):
+        qty = pos_qty[i]
+        if qty == 0:
+            continue
         notional = (qty if qty >= 0 else -qty) * mark * qptl
-        mm = _maintenance(notional, m_floors, m_mmr, m_maint, nb) if qty != 0 else 0
-        if pos_isolated[i] > 0:
-            if qty != 0 and pos_isolated[i] + upnl <= mm:
-                due_positions[n_due] = positions[i]  # the caller's position index
-                n_due += 1
-        else:
-            a = pos_account[i]
-            acc_upnl[a] += upnl - pos_upnl[i]
-            acc_mm[a] += mm - pos_mm[i]
-            if stamp[a] != generation:
-                stamp[a] = generation
-                touched[n_touched] = a
-                n_touched += 1
-        pos_upnl[i] = upnl
-        pos_mm[i] = mm
-    return n_touched, n_due
+        mm = _maintenance(notional, m_floors, m_mmr, m_maint, nb)
+        if pos_isolated[i] + qty * mark * qptl - pos_cost[i] <= mm:
+            due_positions[n_due] = positions[i]  # the caller's position index
+            n_due += 1
+    return n_due
 
 
 @_kernel
-def _due_accounts(touched: I64Array, n_touched: int, wallet: I64Array, acc_upnl: I64Array,
-                  acc_mm: I64Array, due_accounts: I64Array) -> int:  # fmt: skip
-    n = 0
-    for t in range(n_touched):
-        a = touched[t]
+def _due_accounts(accounts: I64Array, start: int, end: int, wallet: I64Array,
+                  acc_upnl: I64Array, acc_mm: I64Array, stamp: I64Array, generation: int,
+                  due_accounts: I64Array, n: int) -> int:  # fmt: skip
+    """Check accounts[start:end] once each this generation; append the due ones."""
+    for t in range(start, end):
+        a = accounts[t]
+        if stamp[a] == generation:
+            continue
+        stamp[a] = generation
         if acc_mm[a] > 0 and wallet[a] + acc_upnl[a] <= acc_mm[a]:
             due_accounts[n] = a
             n += 1
@@ -89,25 +96,38 @@ def _due_accounts(touched: I64Array, n_touched: int, wallet: I64Array, acc_upnl:
 @_kernel
 def _on_marks(
     markets: I64Array, marks: I64Array, mark: I64Array, qptl: I64Array, positions: I64Array,
-    market_start: I64Array, pos_account: I64Array, pos_qty: I64Array, pos_cost: I64Array,
-    pos_isolated: I64Array, pos_upnl: I64Array, pos_mm: I64Array, floors: I64Array,
+    market_start: I64Array, market_split: I64Array, pos_account: I64Array, pos_qty: I64Array,
+    pos_cost: I64Array, pos_isolated: I64Array, floors: I64Array,
     mmr: I64Array, maint: I64Array, n_brackets: I64Array, wallet: I64Array,
-    acc_upnl: I64Array, acc_mm: I64Array, touched: I64Array, stamp: I64Array, generation: int,
-    due_positions: I64Array, due_accounts: I64Array,
+    acc_upnl: I64Array, acc_mm: I64Array, market_accounts: I64Array, ma_start: I64Array,
+    cross_accounts: I64Array, stamp: I64Array, generation: int, due_positions: I64Array,
+    due_accounts: I64Array,
 ) -> tuple[int, int]:  # fmt: skip
-    """Apply new marks to some markets; return (due isolated positions, due cross accounts)."""
-    n_touched = 0
+    """Apply new marks to some markets; return (due isolated positions, due cross accounts).
+
+    The cross accounts to check are those holding a position in a swept market (a list per
+    market, built at load); when most markets move, every cross account is checked once.
+    """
     n_due = 0
     for k in range(markets.shape[0]):
         m = markets[k]
+        old = mark[m]
         mark[m] = marks[k]
-        n_touched, n_due = _sweep_market(
-            m, marks[k], qptl[m], positions, market_start[m], market_start[m + 1],
-            pos_account, pos_qty, pos_cost, pos_isolated, pos_upnl, pos_mm, floors, mmr,
-            maint, n_brackets, acc_upnl, acc_mm, touched, stamp, generation, n_touched,
-            due_positions, n_due,
+        n_due = _sweep_market(
+            m, old, marks[k], qptl[m], positions, market_start[m], market_split[m],
+            market_start[m + 1], pos_account, pos_qty, pos_cost, pos_isolated, floors,
+            mmr, maint, n_brackets, acc_upnl, acc_mm, due_positions, n_due,
         )  # fmt: skip
-    n_accounts = _due_accounts(touched, n_touched, wallet, acc_upnl, acc_mm, due_accounts)
+    n_accounts = 0
+    if 4 * markets.shape[0] >= mark.shape[0]:
+        n_accounts = _due_accounts(cross_accounts, 0, cross_accounts.shape[0], wallet, acc_upnl,
+                                   acc_mm, stamp, generation, due_accounts, 0)  # fmt: skip
+    else:
+        for k in range(markets.shape[0]):
+            m = markets[k]
+            n_accounts = _due_accounts(market_accounts, ma_start[m], ma_start[m + 1], wallet,
+                                       acc_upnl, acc_mm, stamp, generation, due_accounts,
+                                       n_accounts)  # fmt: skip
     return n_due, n_accounts
 
 
@@ -147,8 +167,8 @@ class RiskBook:
         self.maint = np.zeros((n_markets, depth), dtype=np.int64)
         self.n_brackets = np.zeros(n_markets, dtype=np.int64)
         for m, brackets in enumerate(self.brackets):
-            if not brackets or brackets[0].floor_minor != 0:
-                raise ValueError(f"market {m}: the first bracket must start at notional 0")
+            if not brackets or brackets[0].floor_minor != 0 or brackets[0].maint_minor != 0:
+                raise ValueError(f"market {m}: the first bracket starts at notional 0, maint 0")
             floors = [b.floor_minor for b in brackets]
             if floors != sorted(set(floors)):
                 raise ValueError(f"market {m}: bracket floors must increase")
@@ -164,7 +184,6 @@ class RiskBook:
         self.acc_upnl = np.zeros(self.n_accounts, dtype=np.int64)
         self.acc_mm = np.zeros(self.n_accounts, dtype=np.int64)
         self._stamp = np.zeros(self.n_accounts, dtype=np.int64)
-        self._touched = np.zeros(self.n_accounts, dtype=np.int64)
         self._generation = 0
         self.load(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
                   np.zeros(0, np.int64), np.zeros(0, np.int64))  # fmt: skip
@@ -175,19 +194,32 @@ class RiskBook:
         n_markets = len(self.qptl)
         # stored grouped by market so a sweep reads memory in order; `positions` maps a
         # stored row back to the caller's index (due positions are reported in those)
-        self.positions = np.argsort(market, kind="stable").astype(np.int64)
+        isolated = (isolated_margin > 0).astype(np.int64)
+        self.positions = np.argsort(market * 2 + isolated, kind="stable").astype(np.int64)
         self.pos_account = account.astype(np.int64)[self.positions]
         self.pos_market = market.astype(np.int64)[self.positions]
         self.pos_qty = qty.astype(np.int64)[self.positions]
         self.pos_cost = cost.astype(np.int64)[self.positions]
         self.pos_isolated = isolated_margin.astype(np.int64)[self.positions]
-        self.pos_upnl = np.zeros(len(account), dtype=np.int64)
-        self.pos_mm = np.zeros(len(account), dtype=np.int64)
         counts = np.bincount(self.pos_market, minlength=n_markets)
         self.market_start = np.zeros(n_markets + 1, dtype=np.int64)
         np.cumsum(counts, out=self.market_start[1:])
+        cross_counts = np.bincount(self.pos_market[isolated[self.positions] == 0],
+                                   minlength=n_markets)  # fmt: skip
+        self.market_split = (self.market_start[:-1] + cross_counts).astype(np.int64)
+        # uPnL at mark 0 is -cost; each mark change then adds qty * move
+        self.mark[:] = 0
+        cross = self.pos_isolated == 0
         self.acc_upnl[:] = 0
+        np.subtract.at(self.acc_upnl, self.pos_account[cross], self.pos_cost[cross])
         self.acc_mm[:] = 0
+        # per market, the distinct accounts with a cross position there
+        pairs = np.unique(self.pos_market[cross] * self.n_accounts + self.pos_account[cross])
+        self._market_accounts = (pairs % self.n_accounts).astype(np.int64)
+        self._ma_start = np.zeros(n_markets + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pairs // self.n_accounts, minlength=n_markets),
+                  out=self._ma_start[1:])  # fmt: skip
+        self._cross_accounts = np.unique(self.pos_account[cross]).astype(np.int64)
         self._due_positions = np.zeros(len(account), dtype=np.int64)
         self._due_accounts = np.zeros(self.n_accounts, dtype=np.int64)
 
@@ -196,10 +228,11 @@ class RiskBook:
         self._generation += 1
         n_pos, n_acc = _on_marks(
             markets.astype(np.int64), marks.astype(np.int64), self.mark, self.qptl,
-            self.positions, self.market_start, self.pos_account, self.pos_qty, self.pos_cost,
-            self.pos_isolated, self.pos_upnl, self.pos_mm, self.floors, self.mmr, self.maint,
-            self.n_brackets, self.wallet, self.acc_upnl, self.acc_mm, self._touched,
-            self._stamp, self._generation, self._due_positions, self._due_accounts,
+            self.positions, self.market_start, self.market_split, self.pos_account, self.pos_qty,
+            self.pos_cost, self.pos_isolated, self.floors, self.mmr, self.maint,
+            self.n_brackets, self.wallet, self.acc_upnl, self.acc_mm, self._market_accounts,
+            self._ma_start, self._cross_accounts, self._stamp, self._generation,
+            self._due_positions, self._due_accounts,
         )  # fmt: skip
         return DueLiquidations(
             self._due_positions[:n_pos].copy(), self._due_accounts[:n_acc].copy()

@@ -76,7 +76,9 @@ def test_the_sweep_matches_a_recomputation_after_every_mark_change(
         touched = {int(a) for a, mk, iso in zip(book.pos_account, book.pos_market,
                                                  book.pos_isolated, strict=True)
                    if mk == m and iso == 0}  # fmt: skip
-        assert set(due.accounts.tolist()) == want_accounts & touched
+        # every account the move touched is checked (a sweep may also report others that
+        # are due: never one that is not)
+        assert want_accounts & touched <= set(due.accounts.tolist()) <= want_accounts
     # and one sweep over every market reports everything that is due
     due = book.on_marks(np.arange(3), np.array(marks))
     want_positions, want_accounts = expected(book, marks)
