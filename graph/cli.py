@@ -58,6 +58,10 @@ def _print_keys(keys: list[object], url: str | None) -> None:
     for key in keys:
         assert isinstance(key, DemoKey)
         out.print(f"  {key.name:<13} {key.role:<13} Bearer {key.token}")
+    out.print(
+        "Signed requests (README, Authentication): `caas seed-demo --json` prints each demo "
+        "key's signing secret."
+    )
     if url:
         out.print(f"GraphQL + GraphiQL: [bold]{url}/graphql[/bold]   readiness: {url}/readyz")
 
