@@ -41,6 +41,7 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "setProductPermissions": Scope.ADMIN,
     "setMarketStatus": Scope.ADMIN,
     "createMarket": Scope.ADMIN,
+    "createPerpetualMarket": Scope.ADMIN,
     "adjustBalance": Scope.ADMIN,
     "openWallet": Scope.ADMIN,
     "setKycStatus": Scope.ADMIN,

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+
+from domains.shared.errors import ValidationError
 
 
 class MarketKind(enum.Enum):
@@ -71,6 +75,39 @@ class OrderStatus(enum.Enum):
 
 
 @dataclass(frozen=True)
+class MarginBracket:
+    """A perpetual's maintenance bracket: from ``notional_floor`` up (quote asset),
+    ``maint_rate`` of the notional minus ``maint_amount``, at most ``max_leverage``."""
+
+    notional_floor: Decimal
+    max_leverage: int
+    maint_rate: Decimal
+    maint_amount: Decimal
+
+
+def validate_brackets(brackets: Sequence[MarginBracket]) -> Sequence[MarginBracket]:
+    """Brackets start at 0, increase, and keep maintenance continuous at every floor."""
+    for bracket in brackets:
+        if not 1 <= bracket.max_leverage <= 125 or not 0 < bracket.maint_rate < 1:
+            raise ValidationError("a bracket needs maxLeverage 1-125 and 0 < maintRate < 1")
+        if bracket.maint_amount < 0 or bracket.notional_floor < 0:
+            raise ValidationError("bracket floors and amounts must not be negative")
+    if not brackets or brackets[0].notional_floor != 0 or brackets[0].maint_amount != 0:
+        raise ValidationError("the first margin bracket starts at notional 0 with amount 0")
+    for low, high in itertools.pairwise(brackets):
+        if high.notional_floor <= low.notional_floor:
+            raise ValidationError("margin bracket floors must increase")
+        at_floor = high.notional_floor
+        if at_floor * low.maint_rate - low.maint_amount != at_floor * high.maint_rate - (
+            high.maint_amount
+        ):
+            raise ValidationError(
+                f"maintenance margin jumps at notional {at_floor}: adjust maintAmount"
+            )
+    return brackets
+
+
+@dataclass(frozen=True)
 class Market:
     """A platform market: prices are multiples of tick_size, quantities of lot_size."""
 
@@ -86,6 +123,7 @@ class Market:
     collar_bps: int = 500
     reference_price: Decimal | None = None
     created_at: dt.datetime | None = None
+    margin_brackets: tuple[MarginBracket, ...] = ()  # perpetuals only
 
 
 @dataclass(frozen=True)

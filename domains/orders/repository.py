@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
 
 from domains.orders.model import (
+    MarginBracket,
     Market,
     MarketKind,
     MarketStatus,
@@ -68,6 +69,15 @@ def _market(doc: Document) -> Market:
         collar_bps=int(doc.get("collar_bps", 500)),
         reference_price=_decimal(doc.get("reference_price")),
         created_at=doc.get("created_at"),
+        margin_brackets=tuple(
+            MarginBracket(
+                Decimal(b["floor"]),
+                int(b["max_leverage"]),
+                Decimal(b["rate"]),
+                Decimal(b["amount"]),
+            )
+            for b in doc.get("margin_brackets", ())
+        ),
     )
 
 
@@ -186,6 +196,15 @@ class MongoOrdersRepository:
                     str(market.reference_price) if market.reference_price is not None else None
                 ),
                 "created_at": market.created_at,
+                "margin_brackets": [
+                    {
+                        "floor": str(b.notional_floor),
+                        "max_leverage": b.max_leverage,
+                        "rate": str(b.maint_rate),
+                        "amount": str(b.maint_amount),
+                    }
+                    for b in market.margin_brackets
+                ],
             }
         )
 

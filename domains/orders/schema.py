@@ -10,7 +10,7 @@ import strawberry
 
 from domains.accounts.service import AccountsService
 from domains.orders import loaders
-from domains.orders.model import MarketKind, OrderStatus
+from domains.orders.model import MarginBracket, MarketKind, OrderStatus
 from domains.orders.service import OrdersService, order_from_event
 from domains.orders.stream_schema import MarketStreamsSubscription
 from domains.orders.trading import TradingService
@@ -96,8 +96,62 @@ class CreateMarketInput:
     )
 
 
+@strawberry.input(description="One maintenance-margin bracket of a perpetual.")
+class MarginBracketInput:
+    notional_floor: Decimal = strawberry.field(
+        description="The bracket applies from this position notional up (quote asset); 0 first."
+    )
+    max_leverage: int = strawberry.field(description="Highest leverage allowed, 1 to 125.")
+    maint_rate: Decimal = strawberry.field(
+        description="Maintenance margin rate of the notional, e.g. `0.004` for 0.4%."
+    )
+    maint_amount: Decimal = strawberry.field(
+        description=(
+            "Amount subtracted (quote asset) so maintenance margin is continuous at the floor."
+        )
+    )
+
+
+@strawberry.input(description="A new linear perpetual, margined in its quote asset.")
+class CreatePerpetualMarketInput:
+    base_asset: str = strawberry.field(description="Base asset code, e.g. `BTC`.")
+    quote_asset: str = strawberry.field(description="Quote (margin) asset code, e.g. `USDT`.")
+    tick_size: Decimal = strawberry.field(description="Price increment, e.g. `0.1`.")
+    lot_size: Decimal = strawberry.field(description="Contract quantity increment, e.g. `0.001`.")
+    min_notional: Decimal = strawberry.field(description="Minimum price x quantity, e.g. `5`.")
+    margin_brackets: list[MarginBracketInput] = strawberry.field(
+        description="Tiered brackets, increasing floors, the first at notional 0 with amount 0."
+    )
+    reference_price: Decimal | None = strawberry.field(
+        default=None, description="Initial reference (index) price, e.g. `64250`."
+    )
+
+
 @strawberry.type(description="Orders mutations.")
 class OrdersMutation(TradingMutation):
+    @strawberry.mutation(
+        description=(
+            "Define a linear perpetual `BASE-QUOTE-PERP` with its margin brackets (operators "
+            "only). Tenants whose jurisdiction permits derivatives may list it; order entry on "
+            "perpetuals opens with the futures engine."
+        )
+    )
+    async def create_perpetual_market(
+        self,
+        info: Info,
+        input: Annotated[
+            CreatePerpetualMarketInput, strawberry.argument(description="The perpetual.")
+        ],
+    ) -> Market:
+        info.context.require(Role.OPERATOR)
+        brackets = [MarginBracket(b.notional_floor, b.max_leverage, b.maint_rate,
+                                  b.maint_amount) for b in input.margin_brackets]  # fmt: skip
+        market = await info.context.get(TradingService).create_perpetual_market(
+            input.base_asset, input.quote_asset, input.tick_size, input.lot_size,
+            input.min_notional, brackets, input.reference_price,
+        )  # fmt: skip
+        return Market.from_model(market)
+
     @strawberry.mutation(description="List a new spot market on the platform (operators only).")
     async def create_market(
         self,

@@ -20,6 +20,7 @@ from domains.accounts.service import AccountsService
 from domains.orders import errors
 from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder, TransferFunds
 from domains.orders.model import (
+    MarginBracket,
     Market,
     MarketKind,
     MarketStatus,
@@ -28,6 +29,7 @@ from domains.orders.model import (
     Side,
     Trade,
     order_key,
+    validate_brackets,
 )
 from domains.orders.outcomes import Outcome, outcome, raise_for
 from domains.orders.quotes import Quote, quote
@@ -212,6 +214,33 @@ class TradingService:
             raise errors.DuplicateMarketError(f"market {market.id} exists already",
                                               market=market.id)  # fmt: skip
         await self.register_market(market)
+        return market
+
+    async def create_perpetual_market(
+        self,
+        base_asset: str,
+        quote_asset: str,
+        tick_size: Decimal,
+        lot_size: Decimal,
+        min_notional: Decimal,
+        brackets: Sequence[MarginBracket],
+        reference_price: Decimal | None = None,
+    ) -> Market:
+        """Define a linear perpetual (``BASE-QUOTE-PERP``) with its margin brackets.
+
+        The definition is what tenants list (where their jurisdiction permits derivatives)
+        and what margin estimates use; order entry on perpetuals is not open yet.
+        """
+        market = replace(
+            new_market(base_asset, quote_asset, tick_size, lot_size, min_notional,
+                       MarketKind.PERPETUAL, reference_price),
+            margin_brackets=tuple(validate_brackets(brackets)),
+        )  # fmt: skip
+        self._spec_of(market)  # the assets and increments fit the engine's units
+        if await self._repo.markets_by_ids([market.id]):
+            raise errors.DuplicateMarketError(f"market {market.id} exists already",
+                                              market=market.id)  # fmt: skip
+        await self._repo.insert_market(market)
         return market
 
     async def set_market_status(self, principal: Principal, market_id: str,

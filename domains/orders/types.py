@@ -106,6 +106,9 @@ class Market:
         description="Smallest price x quantity accepted, in the quote asset, e.g. `5`."
     )
     status: MarketStatus = strawberry.field(description="Whether the market accepts orders.")
+    margin_brackets: list[MarginBracket] = strawberry.field(
+        description="Maintenance-margin brackets of a perpetual (empty for spot)."
+    )
 
     @classmethod
     def from_model(cls, market: MarketModel) -> Market:
@@ -118,12 +121,38 @@ class Market:
             lot_size=market.lot_size,
             min_notional=market.min_notional,
             status=market.status,
+            margin_brackets=[
+                MarginBracket(
+                    notional_floor=b.notional_floor,
+                    max_leverage=b.max_leverage,
+                    maint_rate=b.maint_rate,
+                    maint_amount=b.maint_amount,
+                )
+                for b in market.margin_brackets
+            ],
         )
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Market | None:
         market = await loaders.markets(info.context).load(str(id))
         return cls.from_model(market) if market else None
+
+
+@strawberry.type(
+    description=(
+        "A perpetual's maintenance-margin bracket: maintenance = notional x maintRate - "
+        "maintAmount for notionals from notionalFloor up."
+    )
+)
+class MarginBracket:
+    notional_floor: Decimal = strawberry.field(
+        description="Position notional (quote asset) from which the bracket applies."
+    )
+    max_leverage: int = strawberry.field(description="Highest leverage allowed in the bracket.")
+    maint_rate: Decimal = strawberry.field(description="Maintenance margin rate, e.g. `0.004`.")
+    maint_amount: Decimal = strawberry.field(
+        description="Amount subtracted to keep maintenance continuous (quote asset)."
+    )
 
 
 @strawberry.federation.type(keys=["id"], description="An order of one account on one market.")

@@ -20,40 +20,12 @@ engine's integer risk sweep (engine/risk.py) uses the same brackets in minor uni
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from domains.orders.model import MarginBracket
 from domains.shared.errors import ValidationError
-
-
-@dataclass(frozen=True)
-class MarginBracket:
-    """From ``notional_floor`` up (quote asset), ``maint_rate`` of the notional minus
-    ``maint_amount``; ``max_leverage`` caps the initial margin in this bracket."""
-
-    notional_floor: Decimal
-    max_leverage: int
-    maint_rate: Decimal
-    maint_amount: Decimal
-
-
-def validate_brackets(brackets: Sequence[MarginBracket]) -> Sequence[MarginBracket]:
-    """Brackets start at 0, increase, and keep maintenance continuous at every floor."""
-    if not brackets or brackets[0].notional_floor != 0 or brackets[0].maint_amount != 0:
-        raise ValidationError("the first margin bracket starts at notional 0 with amount 0")
-    for low, high in itertools.pairwise(brackets):
-        if high.notional_floor <= low.notional_floor:
-            raise ValidationError("margin bracket floors must increase")
-        at_floor = high.notional_floor
-        if at_floor * low.maint_rate - low.maint_amount != at_floor * high.maint_rate - (
-            high.maint_amount
-        ):
-            raise ValidationError(
-                f"maintenance margin jumps at notional {at_floor}: adjust maintAmount"
-            )
-    return brackets
 
 
 def bracket_for(brackets: Sequence[MarginBracket], notional: Decimal) -> MarginBracket:

@@ -6,13 +6,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from domains.positions.margin import (
-    MarginBracket,
-    estimate,
-    liquidation_price,
-    maintenance_margin,
-    validate_brackets,
-)
+from domains.orders.model import MarginBracket, validate_brackets
+from domains.positions.margin import estimate, liquidation_price, maintenance_margin
 from domains.shared.errors import ValidationError
 
 # BTCUSDT-like brackets: 0.4% to 50k, 0.5% (amount 50) to 250k, 1% (amount 1,300) above
