@@ -124,6 +124,10 @@ class SimulatedChain:
     async def balance(self, asset: str, address: str) -> int:
         return self._balances.get((asset, address), 0)
 
+    def pending_count(self) -> int:
+        """Transactions waiting in the mempool."""
+        return len(self._mempool)
+
     async def spendable(self, asset: str, address: str) -> int:
         return self._spendable(asset, address)
 
