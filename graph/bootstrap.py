@@ -33,6 +33,7 @@ from domains.custody.repository import INDEXES as CUSTODY_INDEXES
 from domains.custody.repository import MongoCustodyRepository
 from domains.custody.runtime import CustodyRuntime
 from domains.custody.service import SUPPORTED_ASSETS, CustodyService
+from domains.custody.treasury import TreasuryService
 from domains.custody.withdrawals import WithdrawalService
 from domains.orders.catalog import OrdersMarketCatalog
 from domains.orders.projection import OrdersProjector
@@ -208,10 +209,12 @@ class Platform:
                                         deposits.confirmations)  # fmt: skip
         salt_key = reserve_salt_secret(next(iter(ring.values())))
         reserves = ReservesService(repo, custody, money, self.directory, self.chain, salt_key)
-        self.custody_runtime = CustodyRuntime(deposits, withdrawals)
+        treasury = TreasuryService(repo, custody, governance, withdrawals, self.chain)
+        self.custody_runtime = CustodyRuntime(deposits, withdrawals, treasury)
         self._custody_repo = repo
         return {CustodyService: custody, Governance: governance, WithdrawalService: withdrawals,
-                DepositWatcher: deposits, ReservesService: reserves}  # fmt: skip
+                DepositWatcher: deposits, ReservesService: reserves,
+                TreasuryService: treasury}  # fmt: skip
 
     async def _start_chain(self) -> None:
         """The simulated chain runs in the writer: restore it, watch, mine on its timer."""

@@ -15,6 +15,7 @@ from domains.custody.governance import Governance
 from domains.custody.model import TreasuryLimits, WalletTemperature
 from domains.custody.proofs import ReservesService
 from domains.custody.service import CustodyService, to_minor
+from domains.custody.treasury import TreasuryService
 from domains.custody.types import DepositAddress, Info, Wallet
 from domains.custody.types_ops import (
     AddressBookEntry,
@@ -254,7 +255,7 @@ class CustodyMutation:
         self, info: Info, asset: Annotated[str, _desc("Asset.")]
     ) -> WithdrawalPayload | None:
         principal = info.context.require(Role.TENANT_ADMIN)
-        w = await info.context.get(WithdrawalService).sweep(
+        w = await info.context.get(TreasuryService).sweep(
             str(principal.tenant_id), asset.strip().upper(), principal.key_id
         )
         return None if w is None else _payload(info, w)
@@ -269,7 +270,7 @@ class CustodyMutation:
         amount: Annotated[Decimal, _desc("Amount, a decimal string.")],
     ) -> WithdrawalPayload:
         principal = info.context.require(Role.TENANT_ADMIN)
-        w = await info.context.get(WithdrawalService).request_refill(principal, asset, amount)
+        w = await info.context.get(TreasuryService).request_refill(principal, asset, amount)
         return _payload(info, w)
 
     @strawberry.mutation(description="Publish a proof of reserves for an asset.")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from domains.custody.deposits import DepositWatcher
+from domains.custody.treasury import TreasuryService
 from domains.custody.withdrawals import WithdrawalService
 
 log = logging.getLogger("caas.custody")
@@ -14,9 +15,12 @@ log = logging.getLogger("caas.custody")
 class CustodyRuntime:
     """Runs the custody background steps once per block, one pass at a time."""
 
-    def __init__(self, deposits: DepositWatcher, withdrawals: WithdrawalService) -> None:
+    def __init__(
+        self, deposits: DepositWatcher, withdrawals: WithdrawalService, treasury: TreasuryService
+    ) -> None:
         self._deposits = deposits
         self._withdrawals = withdrawals
+        self._treasury = treasury
         self._lock = asyncio.Lock()
 
     async def on_block(self, height: int = 0) -> None:
@@ -25,7 +29,7 @@ class CustodyRuntime:
                 ("deposits", self._deposits.scan),
                 ("confirmations", self._withdrawals.confirm_broadcasts),
                 ("expiry", self._withdrawals.expire_due),
-                ("sweeps", self._withdrawals.sweep_all),
+                ("sweeps", self._treasury.sweep_all),
             ):
                 try:
                     await step()

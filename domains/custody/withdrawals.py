@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from pymongo.errors import DuplicateKeyError
+
 from domains.custody import approvals, keys
 from domains.custody.chain import ChainAdapter, SignedTx, UnsignedTx
 from domains.custody.chain import ChainRejectedError as ChainRefusal
@@ -163,7 +165,13 @@ class WithdrawalService:
         return earlier
 
     async def _insert(self, w: Withdrawal) -> Withdrawal:
-        await self._repo.insert_withdrawal(w)
+        """Store a new withdrawal; a concurrent retry with the same key loses the race."""
+        try:
+            await self._repo.insert_withdrawal(w)
+        except DuplicateKeyError as exc:
+            raise ConflictError(
+                "a request with this idempotencyKey is in flight; read it with the same key again"
+            ) from exc
         return w
 
     async def _save(self, w: Withdrawal, expected: Withdrawal) -> Withdrawal:
@@ -354,98 +362,16 @@ class WithdrawalService:
                     continue
         return done
 
-    # --- treasury: sweeps and refills ---------------------------------------------------
-    def _treasury(
-        self,
-        tenant_id: str,
-        kind: WithdrawalKind,
-        asset: str,
-        amount: int,
-        destination: str,
-        initiator: str,
-        ttl_s: int,
-    ) -> Withdrawal:
-        now = utcnow()
-        return Withdrawal(
-            id=new_id("wdr"),
-            tenant_id=tenant_id,
-            kind=kind,
-            asset=asset,
-            amount_minor=amount,
-            destination=destination,
-            status=WithdrawalStatus.PENDING_APPROVAL,
-            initiator_key_id=initiator,
-            initiator_role=Role.TENANT_ADMIN.value,
-            nonce=secrets.token_hex(16),
-            created_at=now,
-            expires_at=now + dt.timedelta(seconds=ttl_s),
-        )
-
-    async def sweep(self, tenant_id: str, asset: str, initiator: str) -> Withdrawal | None:
-        """Move the hot balance above the sweep threshold down to the hot target, into cold."""
-        setup = await self._custody.setup(tenant_id)
-        limits = setup.limits.get(asset)
-        if limits is None:
-            return None
-        hot = await self._custody.wallet(tenant_id, asset, WalletTemperature.HOT)
-        cold = await self._custody.wallet(tenant_id, asset, WalletTemperature.COLD)
-        balance = await self._chain.spendable(asset, hot.address)
-        pending = [
-            w
-            for w in await self._repo.withdrawals_in([WithdrawalStatus.BROADCAST, *OPEN])
-            if w.source_wallet_id == hot.id
-            or (w.kind is WithdrawalKind.SWEEP and w.tenant_id == tenant_id and w.asset == asset)
-        ]
-        if (
-            hot.frozen
-            or balance <= limits.sweep_threshold_minor
-            or any(w.kind is WithdrawalKind.SWEEP and w.tx_id is None for w in pending)
-        ):
-            return None
-        amount = balance - limits.hot_target_minor
-        w = self._treasury(
-            tenant_id,
-            WithdrawalKind.SWEEP,
-            asset,
-            amount,
-            cold.address,
-            initiator,
-            setup.withdrawal_ttl_seconds,
-        )
+    async def start(self, w: Withdrawal, *, sign: bool) -> Withdrawal:
+        """Store a treasury move, and sign it at once when ``sign`` (sweeps)."""
         await self._insert(w)
-        return await self._sign(w)
+        return await self._sign(w) if sign else w
 
-    async def sweep_all(self) -> int:
-        """Every tenant's sweeps (called on each block)."""
-        done = 0
-        for wallet in await self._repo.all_wallets():
-            if wallet.temperature is WalletTemperature.HOT:
-                try:
-                    done += (await self.sweep(wallet.tenant_id, wallet.asset, "system")) is not None
-                except (NotFoundError, ConflictError):
-                    continue  # no cold wallet yet, or raced: the next block tries again
-        return done
-
-    async def request_refill(self, principal: Principal, asset: str, amount: Decimal) -> Withdrawal:
-        """Cold -> hot: needs the treasury quorum of approvers, then the cold signature."""
-        if principal.role is not Role.TENANT_ADMIN or principal.tenant_id is None:
-            raise ForbiddenError("refills are requested by tenant admins")
-        asset = asset.strip().upper()
-        minor = to_minor(amount, self._custody.decimals(asset), "amount")
-        hot = await self._custody.wallet(principal.tenant_id, asset, WalletTemperature.HOT)
-        await self._custody.wallet(principal.tenant_id, asset, WalletTemperature.COLD)
-        setup = await self._custody.setup(principal.tenant_id)
-        w = self._treasury(
-            principal.tenant_id,
-            WithdrawalKind.REFILL,
-            asset,
-            minor,
-            hot.address,
-            principal.key_id,
-            setup.withdrawal_ttl_seconds,
-        )
-        quorum = self._gov.treasury_requirement(setup.treasury_quorum)
-        return await self._insert(replace(w, requirement=quorum.as_doc()))
+    async def pending_sweep(self, tenant_id: str, asset: str) -> bool:
+        """Whether a sweep of this tenant and asset is still waiting to be broadcast."""
+        open_moves = await self._repo.withdrawals_in(OPEN)
+        return any(w.kind is WithdrawalKind.SWEEP and w.tenant_id == tenant_id
+                   and w.asset == asset for w in open_moves)  # fmt: skip
 
 
 def principal_staff(principal: Principal) -> None:

@@ -22,6 +22,7 @@ from domains.custody.model import TreasuryLimits, WalletTemperature
 from domains.custody.policy import PolicyAction, PolicyRule
 from domains.custody.proofs import ReservesService
 from domains.custody.service import CustodyService
+from domains.custody.treasury import TreasuryService
 from domains.custody.withdrawals import RequestWithdrawal, WithdrawalService
 from domains.shared.context import Principal, Role, TenantScope
 from graph.bootstrap import Platform
@@ -79,7 +80,7 @@ async def _apply(platform: Platform, bank: Bank, op: tuple[str, int, int]) -> No
     elif kind == "mine":
         await platform.chain.mine(amount)
     else:
-        await platform.get(WithdrawalService).sweep(bank.tenant_id, "BTC", "test")
+        await platform.get(TreasuryService).sweep(bank.tenant_id, "BTC", "test")
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
