@@ -96,6 +96,7 @@ class WithdrawalService:
         if not keys.valid_address(asset, destination):
             raise ValidationError(f"not a valid {asset} address", field="destination")
         await self._custody.ensure_not_frozen(account.id, None)
+        await self._custody.wallet(account.tenant_id, asset, WalletTemperature.HOT)  # else 404
         index = await self._money.index(account.id, account.tenant_id, account.customer_id)
         if self._money.available(index, asset) < amount:
             raise InsufficientFundsError("the account's available balance does not cover it")
@@ -275,7 +276,11 @@ class WithdrawalService:
             return await self._broadcast(
                 replace(w, source_wallet_id=hot.id), w, SignedTx(tx, signature, public)
             )
-        cold = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.COLD)
+        try:
+            cold = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.COLD)
+        except NotFoundError:
+            return await self._close(w, WithdrawalStatus.REJECTED, "NO_COLD_WALLET: above the "
+                                     "hot limits and the tenant has no cold wallet")  # fmt: skip
         tx = UnsignedTx(
             self._chain.name, w.asset, cold.address, w.destination, w.amount_minor, w.id
         )

@@ -13,8 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 
+from domains.accounts.balances import MongoBalances
 from domains.custody import approvals, cold
 from domains.custody.withdrawals import WithdrawalService
+from graph.reconcile import reconcile
 from graph.seed import DEMO_TENANT, DemoKey
 from tests.e2e.test_custody import (
     APPROVE,
@@ -208,3 +210,11 @@ async def test_a_refill_needs_the_treasury_quorum_then_the_cold_signature(
     assert json.loads(signed)["tx"]["amount_minor"] == int(Decimal("0.2") * 10**8)
     done = await ok(http, COLD, {"id": w["id"], "t": signed}, admin)
     assert done["submitColdSignature"]["withdrawal"]["status"] == "BROADCAST"
+
+
+async def test_the_books_reconcile_after_every_custody_flow(app: Starlette) -> None:
+    platform = app.state.platform
+    report = await reconcile(
+        platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
+    )
+    assert report.clean, (report.differences, report.conservation)
