@@ -33,6 +33,7 @@ from domains.custody.repository import INDEXES as CUSTODY_INDEXES
 from domains.custody.repository import MongoCustodyRepository
 from domains.custody.runtime import CustodyRuntime
 from domains.custody.service import SUPPORTED_ASSETS, CustodyService
+from domains.custody.steps import CustodySteps
 from domains.custody.treasury import TreasuryService
 from domains.custody.withdrawals import WithdrawalService
 from domains.orders.catalog import OrdersMarketCatalog
@@ -132,6 +133,7 @@ class Platform:
     chain: SimulatedChain = field(init=False)
     custody_runtime: CustodyRuntime = field(init=False)
     _custody_repo: MongoCustodyRepository = field(init=False)
+    custody_steps: CustodySteps = field(init=False)
     engines: EngineRoles = field(init=False)
 
     def __post_init__(self) -> None:
@@ -170,6 +172,7 @@ class Platform:
         )
         trading = TradingService(trading_repo, accounts, self.engines.bus, self.directory, router)
         balances = MongoBalances(self.db)
+        self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         if not self.read_only and self.settings.role != ROLE_API:  # projectors: writer's job
             self.engines.add_projectors([
                 OrdersProjector(
@@ -182,6 +185,7 @@ class Platform:
                 ),
                 BalancesProjector(balances, self.directory),
                 LedgerProjector(self.db, self.directory, trading.spec),
+                self.custody_steps,
             ])  # fmt: skip
         self.services = {
             **self._auth_services(),
@@ -200,7 +204,7 @@ class Platform:
         self.chain = SimulatedChain(sorted(SUPPORTED_ASSETS), persist=repo.save_chain)
         ring = custody_ring(self.settings)
         custody = CustodyService(repo, accounts, self.directory, SecretSealer(ring), self.chain)
-        money = CustodyMoney(self.engines.bus, self.directory)
+        money = CustodyMoney(self.engines.bus, self.directory, self.custody_steps)
         governance = Governance(repo, self.settings.custody.blocked_addresses)
         deposits = DepositWatcher(
             repo, custody, self.chain, money, self.settings.custody.confirmations

@@ -1,8 +1,8 @@
 """Deposits: seen on the chain adapter, PENDING until N confirmations, then credited once.
 
 Idempotent per chain transaction: the deposit id is ``<chain>:<txid>``, the stored status
-guards the credit, and the engine command carries a client tag of the deposit id (a
-retry after a crash between credit and mark is a no-op). A credited deposit is then
+guards the credit, and the step log (``steps.py``, projected from the journal) makes a
+retry after a crash between credit and mark a no-op. A credited deposit is then
 consolidated from its deposit address into the hot wallet's own address.
 """
 

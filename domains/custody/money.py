@@ -7,15 +7,17 @@ posts DEPOSIT / WITHDRAWAL legs against ``external`` from these, so reconcile st
 
 from __future__ import annotations
 
+import asyncio
+from typing import Protocol
+
 from domains.custody.errors import InsufficientFundsError
 from domains.custody.ports import Directory
-from domains.shared.engine_port import CommandBus, DuplicateCommandError, Submitted, client_tag
+from domains.custody.steps import NOTE_DEPOSIT, NOTE_STEP, NOTE_WITHDRAWAL, CustodySteps
+from domains.shared.engine_port import CommandBus, Submitted
 from domains.shared.errors import DomainError, ValidationError
 from engine import codes
 from engine import commands as cmd
-
-NOTE_DEPOSIT = "custody_deposit"
-NOTE_WITHDRAWAL = "custody_withdrawal"
+from engine.layout import Records
 
 
 class EngineRefusedError(DomainError):
@@ -37,12 +39,36 @@ def _accepted(submitted: Submitted) -> int:
     raise RuntimeError("the engine answered without ACCEPTED or REJECTED")
 
 
+class MoneyCommand(Protocol):
+    def __call__(
+        self, seq: int, ts_ns: int, *, account: int, asset: int, amount_minor: int,
+        client_tag: int = 0,
+    ) -> Records: ...  # fmt: skip
+
+
 class CustodyMoney:
     """Builds and submits custody's engine commands."""
 
-    def __init__(self, bus: CommandBus, directory: Directory) -> None:
+    def __init__(self, bus: CommandBus, directory: Directory, steps: CustodySteps) -> None:
         self._bus = bus
         self._directory = directory
+        self._steps = steps
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def _once(self, key: str, command: Records, note: dict[str, str]) -> int:
+        """Submit unless the journal already holds this step (then its sequence)."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                done = await self._steps.seq_of(key)
+                if done is not None:
+                    return done
+                submitted = await self._bus.submit(command, note)
+                self._raise_for(_accepted(submitted))
+                return submitted.seq
+        finally:
+            if not lock.locked():
+                self._locks.pop(key, None)
 
     @property
     def bus(self) -> CommandBus:
@@ -61,30 +87,20 @@ class CustodyMoney:
         return self._bus.engine.balance(account, self.asset_index(asset))[0]
 
     async def credit_deposit(self, account: int, asset: str, amount: int, deposit_id: str) -> int:
-        """Credit once per deposit: the client tag makes a retry a no-op within a day."""
-        command = cmd.deposit_credit(
-            0,
-            0,
-            account=account,
-            asset=self.asset_index(asset),
-            amount_minor=amount,
-            client_tag=client_tag(f"deposit:{deposit_id}"),
-        )
-        try:
-            submitted = await self._bus.submit(command, {NOTE_DEPOSIT: deposit_id})
-        except DuplicateCommandError as exc:  # same tag, other payload: never credit twice
-            return exc.original_seq
-        self._raise_for(_accepted(submitted))
-        return submitted.seq
+        """Credit a confirmed deposit once (``credit:<deposit id>`` in the step log)."""
+        command = cmd.deposit_credit(0, 0, account=account, asset=self.asset_index(asset),
+                                     amount_minor=amount)  # fmt: skip
+        note = {NOTE_DEPOSIT: deposit_id, NOTE_STEP: "credit"}
+        return await self._once(f"credit:{deposit_id}", command, note)
 
     async def _move(
-        self, build: object, account: int, asset: str, amount: int, withdrawal_id: str, step: str
-    ) -> int:
-        assert callable(build)
+        self, build: MoneyCommand, account: int, asset: str, amount: int, withdrawal_id: str,
+        step: str,
+    ) -> int:  # fmt: skip
+        """One step of a withdrawal, at most once (``<step>:<withdrawal id>``)."""
         command = build(0, 0, account=account, asset=self.asset_index(asset), amount_minor=amount)
-        submitted = await self._bus.submit(command, {NOTE_WITHDRAWAL: withdrawal_id, "step": step})
-        self._raise_for(_accepted(submitted))
-        return submitted.seq
+        note = {NOTE_WITHDRAWAL: withdrawal_id, NOTE_STEP: step}
+        return await self._once(f"{step}:{withdrawal_id}", command, note)
 
     async def hold(self, account: int, asset: str, amount: int, withdrawal_id: str) -> int:
         return await self._move(cmd.withdrawal_hold, account, asset, amount, withdrawal_id, "hold")

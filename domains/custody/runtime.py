@@ -26,6 +26,7 @@ class CustodyRuntime:
     async def on_block(self, height: int = 0) -> None:
         async with self._lock:
             for name, step in (
+                ("resume", self._withdrawals.resume),
                 ("deposits", self._deposits.scan),
                 ("confirmations", self._withdrawals.confirm_broadcasts),
                 ("expiry", self._withdrawals.expire_due),

@@ -212,6 +212,22 @@ async def test_a_refill_needs_the_treasury_quorum_then_the_cold_signature(
     assert done["submitColdSignature"]["withdrawal"]["status"] == "BROADCAST"
 
 
+async def test_resuming_after_a_crash_never_holds_or_debits_twice(
+    http: httpx.AsyncClient, keys: dict[str, DemoKey], app: Starlette
+) -> None:
+    alice, platform = keys["alice"], app.state.platform
+    pending = await withdraw(http, alice, "0.01", OUTSIDE)
+    sent = await withdraw(http, alice, "0.02", BOOKED[1])
+    assert (pending["status"], sent["status"]) == ("PENDING_APPROVAL", "BROADCAST")
+    before = (await balances(http, alice))["BTC"]
+    table = platform.db.custody_withdrawals
+    await table.update_one({"_id": pending["id"]}, {"$set": {"hold_seq": None}})
+    await table.update_one({"_id": sent["id"]}, {"$set": {"debit_seq": None}})
+    assert await platform.get(WithdrawalService).resume() == 2
+    assert (await balances(http, alice))["BTC"] == before
+    assert await platform.get(WithdrawalService).resume() == 0
+
+
 async def test_the_books_reconcile_after_every_custody_flow(app: Starlette) -> None:
     platform = app.state.platform
     report = await reconcile(
