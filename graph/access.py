@@ -59,6 +59,25 @@ MUTATION_SCOPES: dict[str, Scope] = {
     # funds leaving the platform (custody, design.md section 6)
     "requestWithdrawal": Scope.WITHDRAW,
     "approveWithdrawal": Scope.WITHDRAW,
+    "rejectWithdrawal": Scope.WITHDRAW,
+    "submitColdSignature": Scope.WITHDRAW,
+    "requestRefill": Scope.WITHDRAW,
+    # custody: addresses (funds coming in), treasury, governance, compliance, simulator
+    "requestDepositAddress": Scope.TRADE,
+    "sweepHotWallet": Scope.ADMIN,
+    "setTreasurySettings": Scope.ADMIN,
+    "registerApprover": Scope.ADMIN,
+    "proposeAddressBookEntry": Scope.ADMIN,
+    "approveAddressBookEntry": Scope.ADMIN,
+    "saveCustodyPolicyDraft": Scope.ADMIN,
+    "publishCustodyPolicy": Scope.ADMIN,
+    "setWithdrawalFrozen": Scope.ADMIN,
+    "setWalletFrozen": Scope.ADMIN,
+    "setAccountFrozen": Scope.ADMIN,
+    "setAddressBlocked": Scope.ADMIN,
+    "publishProofOfReserves": Scope.ADMIN,
+    "simulateChainTransfer": Scope.ADMIN,
+    "mineBlocks": Scope.ADMIN,
 }
 UNSCOPED_FIELDS = frozenset({"__typename", "__schema", "__type", "_service"})
 

@@ -24,9 +24,18 @@ from domains.accounts.service import AccountsService
 from domains.compliance.repository import INDEXES as COMPLIANCE_INDEXES
 from domains.compliance.repository import MongoComplianceRepository
 from domains.compliance.service import ComplianceService
+from domains.custody.chain_sim import SimulatedChain
+from domains.custody.deposits import DepositWatcher
+from domains.custody.governance import Governance
+from domains.custody.money import CustodyMoney
+from domains.custody.proofs import ReservesService
 from domains.custody.repository import INDEXES as CUSTODY_INDEXES
 from domains.custody.repository import MongoCustodyRepository
-from domains.custody.service import CustodyService
+from domains.custody.runtime import CustodyRuntime
+from domains.custody.service import SUPPORTED_ASSETS, CustodyService
+from domains.custody.steps import CustodySteps
+from domains.custody.treasury import TreasuryService
+from domains.custody.withdrawals import WithdrawalService
 from domains.orders.catalog import OrdersMarketCatalog
 from domains.orders.projection import OrdersProjector
 from domains.orders.repository import INDEXES as ORDERS_INDEXES
@@ -41,6 +50,7 @@ from domains.positions.repository import MongoPositionsRepository
 from domains.positions.service import PositionsService
 from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
+from graph.auth_settings import parse_ring
 from graph.authn import Authenticator
 from graph.engine_directory import MongoEngineDirectory
 from graph.journal import INDEXES as JOURNAL_INDEXES
@@ -59,6 +69,15 @@ from subscriptions.redis import RedisBroker
 
 S = TypeVar("S")
 
+
+def reserve_salt_secret(key: bytes) -> bytes:
+    """The proof-of-reserves salt secret, derived from the custody ring's current key."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(hashes.SHA256(), 32, None, b"caas proof of reserves salts").derive(key)
+
+
 log = logging.getLogger("caas.bootstrap")
 
 ALL_INDEXES = (
@@ -75,6 +94,20 @@ ALL_INDEXES = (
 ENGINE_CONFIG = EngineConfig(
     max_markets=32, max_accounts=16_384, max_assets=16, max_orders=131_072, max_price_levels=4096
 )
+
+
+def custody_ring(settings: Settings) -> dict[str, bytes]:
+    """CAAS_CUSTODY_KEYS, or keys derived (HKDF) from the sealing ring so dev runs need none."""
+    if settings.custody.keys:
+        return parse_ring(settings.custody.keys, "CAAS_CUSTODY_KEYS", 32)
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    sealing, _ = settings.auth.rings()
+    return {
+        f"d-{kid}": HKDF(hashes.SHA256(), 32, None, b"caas custody hot wallet keys").derive(key)
+        for kid, key in sealing.items()
+    }
 
 
 def make_broker(redis_url: str | None, prefix: str = "caas:") -> Broker:
@@ -101,6 +134,10 @@ class Platform:
     _standby: asyncio.Task[None] | None = field(init=False, default=None)
     directory: MongoEngineDirectory = field(init=False)
     venue: LiveSimulatedVenue | None = field(init=False, default=None)
+    chain: SimulatedChain = field(init=False)
+    custody_runtime: CustodyRuntime = field(init=False)
+    _custody_repo: MongoCustodyRepository = field(init=False)
+    custody_steps: CustodySteps = field(init=False)
     engines: EngineRoles = field(init=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +177,7 @@ class Platform:
         )
         trading = TradingService(trading_repo, accounts, self.engines.bus, self.directory, router)
         balances = MongoBalances(self.db)
+        self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         if not self.read_only and self.settings.role != ROLE_API:  # projectors: writer's job
             self.engines.add_projectors([
                 OrdersProjector(
@@ -153,6 +191,7 @@ class Platform:
                 BalancesProjector(balances, self.directory, self.broker),
                 LedgerProjector(self.db, self.directory, trading.spec),
                 MarketStreamsProjector(self.directory, trading.spec, self.broker),
+                self.custody_steps,
             ])  # fmt: skip
         self.services = {
             **self._auth_services(),
@@ -163,9 +202,40 @@ class Platform:
             BalanceStreams: BalanceStreams(self.hub),
             MarketStreams: MarketStreams(trading, self.hub),
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
-            CustodyService: CustodyService(MongoCustodyRepository(self.db)),
+            **self._custody_services(accounts),
             ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),
         }
+
+    def _custody_services(self, accounts: AccountsService) -> dict[type, object]:
+        """Wallets, deposits, withdrawals, governance and proofs over the simulated chain."""
+        repo = MongoCustodyRepository(self.db)
+        self.chain = SimulatedChain(sorted(SUPPORTED_ASSETS), persist=repo.save_chain)
+        ring = custody_ring(self.settings)
+        custody = CustodyService(repo, accounts, self.directory, SecretSealer(ring), self.chain)
+        money = CustodyMoney(self.engines.bus, self.directory, self.custody_steps)
+        governance = Governance(repo, self.settings.custody.blocked_addresses)
+        deposits = DepositWatcher(
+            repo, custody, self.chain, money, self.settings.custody.confirmations
+        )
+        withdrawals = WithdrawalService(repo, custody, governance, money, self.chain,
+                                        deposits.confirmations)  # fmt: skip
+        salt_key = reserve_salt_secret(next(iter(ring.values())))
+        reserves = ReservesService(repo, custody, money, self.directory, self.chain, salt_key)
+        treasury = TreasuryService(repo, custody, governance, withdrawals, self.chain)
+        self.custody_runtime = CustodyRuntime(deposits, withdrawals, treasury)
+        self._custody_repo = repo
+        return {CustodyService: custody, Governance: governance, WithdrawalService: withdrawals,
+                DepositWatcher: deposits, ReservesService: reserves,
+                TreasuryService: treasury}  # fmt: skip
+
+    async def _start_chain(self) -> None:
+        """The simulated chain runs in the writer: restore it, watch, mine on its timer."""
+        txs, height = await self._custody_repo.load_chain()
+        self.chain.restore(txs, height)
+        await self.get(CustodyService).watch_everything()
+        self.chain.on_block.append(self.custody_runtime.on_block)
+        if self.settings.custody.block_seconds > 0:
+            self.chain.start(self.settings.custody.block_seconds)
 
     def _auth_services(self) -> dict[type, object]:
         """API keys, customer tokens, the auth audit and the authenticator (graph/authn.py)."""
@@ -212,6 +282,7 @@ class Platform:
         self.role = "writer"
         self.lease.keep(on_lost=self._step_down)
         await self.get(TradingService).sync_markets()
+        await self._start_chain()
         resumed = await self.get(TradingService).resume_routes()
         if resumed:
             log.warning("finished %d external routes a restart interrupted", resumed)
@@ -253,6 +324,7 @@ class Platform:
         await self.writer.stop()
         if self.venue is not None:
             await self.venue.close()
+        await self.chain.stop()
         await self.lease.release()
         await self.engines.close()
         await self.hub.close()

@@ -305,3 +305,50 @@ def watch(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("cold-keygen")
+def cold_keygen(
+    asset: Annotated[str, typer.Option(help="Asset of the cold wallet: BTC, ETH or USDT.")],
+    out: Annotated[Path, typer.Option(help="Key file to write (keep it offline).")],
+    demo_tenant: Annotated[
+        str | None,
+        typer.Option(help="Re-create a demo tenant's key from CAAS_DEMO_SEED (demo only)."),
+    ] = None,
+) -> None:
+    """Make a cold wallet key offline: writes the key file, prints the xpub to give the server."""
+    import os
+
+    from domains.custody.cold import ColdSigningError, demo_seed, new_key_file
+
+    seed = None
+    if demo_tenant is not None:
+        seed = demo_seed(os.environ.get("CAAS_DEMO_SEED", "caas-demo"), demo_tenant, asset.upper())
+    try:
+        content = new_key_file(asset, seed)
+    except ColdSigningError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    out.write_text(json.dumps(content, indent=2) + "\n")
+    out.chmod(0o600)
+    sys.stdout.write(content["xpub"] + "\n")
+
+
+@app.command("cold-sign")
+def cold_sign(
+    key: Annotated[Path, typer.Option(help="The cold wallet's key file (`caas cold-keygen`).")],
+    payload: Annotated[
+        Path, typer.Option(help="The withdrawal's unsignedTransaction, as exported; - for stdin.")
+    ],
+) -> None:
+    """Sign an exported transaction offline; prints the signed JSON for submitColdSignature."""
+    from domains.custody.cold import ColdSigningError, sign
+    from domains.custody.keys import InvalidKeyError
+
+    unsigned = sys.stdin.read() if str(payload) == "-" else payload.read_text()
+    try:
+        signed = sign(json.loads(key.read_text()), unsigned.strip())
+    except (ColdSigningError, InvalidKeyError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    sys.stdout.write(signed + "\n")

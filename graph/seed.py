@@ -10,8 +10,10 @@ import contextlib
 import hashlib
 import hmac
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from domains.accounts.balances import MongoBalances
 from domains.accounts.configuration import system_actor
@@ -20,7 +22,17 @@ from domains.accounts.model import Brand, FeeSchedule, FeeTier
 from domains.accounts.service import AccountsService
 from domains.compliance.model import KycStatus
 from domains.compliance.service import ComplianceService
+from domains.custody.approvals import public_key_text
+from domains.custody.cold import demo_seed, new_key_file
+from domains.custody.governance import Governance
 from domains.custody.model import WalletTemperature
+from domains.custody.policy import (
+    ApprovalRequirement,
+    GroupJoin,
+    GroupQuorum,
+    PolicyAction,
+    PolicyRule,
+)
 from domains.custody.service import CustodyService
 from domains.orders.commands import AdjustBalance
 from domains.orders.routing import CLEARING_ACCOUNT_ID
@@ -107,10 +119,7 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         token, signing = await _ensure_key(platform, key_id, role, tenant.id)
         keys.append(DemoKey(role.value.lower(), role.value, token, tenant.id, None, None, signing))
 
-    for asset in ("BTC", "ETH", "USDT"):
-        for temperature in WalletTemperature:
-            with contextlib.suppress(ConflictError):
-                await platform.get(CustodyService).open_wallet(scope, asset, temperature, "")
+    await _seed_custody(platform, scope, tenant.id)
 
     for display_name, email in DEMO_CUSTOMERS:
         customer = await accounts.customer_by_email(scope, email)
@@ -129,6 +138,42 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         account = main[-1].id if main else None
         keys.append(DemoKey(name, "TRADER", token, tenant.id, customer.id, account, signing))
     return keys
+
+
+DEMO_POLICY = (
+    PolicyRule("small BTC", PolicyAction.ALLOW, ("BTC",), max_amount=Decimal("0.1")),
+    PolicyRule("small ETH", PolicyAction.ALLOW, ("ETH",), max_amount=Decimal("2")),
+    PolicyRule("small USDT", PolicyAction.ALLOW, ("USDT",), max_amount=Decimal("5000")),
+    PolicyRule("everything else", PolicyAction.REQUIRE_APPROVALS,
+               requirement=ApprovalRequirement(GroupJoin.ALL, (GroupQuorum("treasury", 2),))),
+)  # fmt: skip
+DEMO_APPROVERS = ("Ada Approver", "Ben Approver", "Cy Approver")
+
+
+def demo_approver_key(name: str) -> Ed25519PrivateKey:
+    """A demo approver's Ed25519 key, derived from CAAS_DEMO_SEED (demo only)."""
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(_demo_secret(f"approver:{name}")))
+
+
+async def _seed_custody(platform: Platform, scope: TenantScope, tenant_id: str) -> None:
+    """Hot wallets (keys sealed here), cold wallets from demo xpubs, approvers, a policy."""
+    custody, governance = platform.get(CustodyService), platform.get(Governance)
+    demo_text = os.environ.get("CAAS_DEMO_SEED", "caas-demo")
+    for asset in ("BTC", "ETH", "USDT"):
+        with contextlib.suppress(ConflictError):
+            await custody.open_wallet(scope, asset, WalletTemperature.HOT, "")
+        cold = new_key_file(asset, demo_seed(demo_text, DEMO_TENANT, asset))
+        with contextlib.suppress(ConflictError):
+            await custody.open_wallet(scope, asset, WalletTemperature.COLD, "", cold["xpub"])
+    admin = system_actor("seed")
+    seeder = replace(admin, role=Role.TENANT_ADMIN, tenant_id=tenant_id)
+    if not await governance.approvers(tenant_id):
+        for name in DEMO_APPROVERS:
+            public = public_key_text(demo_approver_key(name))
+            await governance.register_approver(seeder, name, public, ["treasury"], None)
+    if not await governance.policies(tenant_id):
+        draft = await governance.save_draft(seeder, DEMO_POLICY)
+        await governance.publish(seeder, draft.version)
 
 
 async def _fund(platform: Platform, account_id: str) -> None:

@@ -27,6 +27,42 @@ def _venue(raw: str) -> str:
     return value
 
 
+def _confirmations(raw: str) -> dict[str, int]:
+    """``BTC:3,ETH:12`` -> ``{"BTC": 3, "ETH": 12}``."""
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        asset, _, depth = item.partition(":")
+        if not depth.isdigit() or int(depth) < 1:
+            raise ValueError(f"CAAS_CHAIN_CONFIRMATIONS: {item!r} is not ASSET:N with N >= 1")
+        out[asset.strip().upper()] = int(depth)
+    return out
+
+
+@dataclass(frozen=True)
+class CustodySettings:
+    """Custody: the chain adapter, its block timer, confirmations, blocklist, key ring."""
+
+    chain: str = "simulated"
+    block_seconds: float = 0.0  # 0: blocks only when mined explicitly (tests)
+    confirmations: dict[str, int] = field(default_factory=dict)  # per asset, over the defaults
+    blocked_addresses: tuple[str, ...] = ()  # the screening blocklist for every tenant
+    keys: str | None = None  # CAAS_CUSTODY_KEYS ring; derived from CAAS_SECRET_KEYS if unset
+
+    @classmethod
+    def from_env(cls) -> CustodySettings:
+        chain = os.environ.get("CAAS_CHAIN", "simulated").strip().lower()
+        if chain != "simulated":
+            raise ValueError("CAAS_CHAIN must be simulated (real adapters implement ChainAdapter)")
+        blocked = os.environ.get("CAAS_BLOCKED_ADDRESSES", "")
+        return cls(
+            chain=chain,
+            block_seconds=float(os.environ.get("CAAS_CHAIN_BLOCK_SECONDS", "2")),
+            confirmations=_confirmations(os.environ.get("CAAS_CHAIN_CONFIRMATIONS", "")),
+            blocked_addresses=tuple(a.strip() for a in blocked.split(",") if a.strip()),
+            keys=os.environ.get("CAAS_CUSTODY_KEYS") or None,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server settings; see README "Configuration" for each variable."""
@@ -48,6 +84,7 @@ class Settings:
     replica_poll_seconds: float = 0.1
     limits: LimitSettings = field(default_factory=LimitSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    custody: CustodySettings = field(default_factory=CustodySettings)
 
     @property
     def relay_prefix(self) -> str:
@@ -74,4 +111,5 @@ class Settings:
             replica_poll_seconds=float(os.environ.get("CAAS_REPLICA_POLL_SECONDS", "0.1")),
             limits=LimitSettings.from_env(),
             auth=AuthSettings.from_env(Path(os.environ.get("CAAS_DATA_DIR", "var"))),
+            custody=CustodySettings.from_env(),
         )

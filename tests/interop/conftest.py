@@ -208,6 +208,11 @@ def server_env(
         "MONGODB_URI": mongodb_uri,
         "MONGODB_DB": interop_db,
         "REDIS_URL": REDIS_URL,
+        # the conformance tools send hundreds of anonymous requests from one address within
+        # a minute: a generous budget, in a window of this run only (rate limits have their
+        # own tests)
+        "CAAS_RATE_LIMIT_ANONYMOUS": "100000/minute",
+        "CAAS_RATE_LIMIT_PREFIX": f"caas:interop:{interop_db}",
         "CAAS_DATA_DIR": str(tmp_path_factory.mktemp("caas-data")),
         "LOG_LEVEL": "WARNING",
         "HOST": "127.0.0.1",

@@ -1,0 +1,413 @@
+"""Withdrawals: screening -> policy -> engine hold -> approvals -> signing -> broadcast -> debit.
+
+Every status has an exit and every failure path releases the hold: rejection, expiry,
+screening or policy refusal (nothing held yet), a chain refusal. Sweeps (hot -> cold) and
+refills (cold -> hot) use the same machinery without engine money moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from pymongo.errors import DuplicateKeyError
+
+from domains.custody import approvals, keys
+from domains.custody.chain import ChainAdapter, SignedTx, UnsignedTx
+from domains.custody.chain import ChainRejectedError as ChainRefusal
+from domains.custody.errors import (
+    ApprovalDuplicateError,
+    FrozenError,
+    InsufficientFundsError,
+    SelfApprovalError,
+    SignatureInvalidError,
+)
+from domains.custody.governance import Governance
+from domains.custody.model import (
+    Approval,
+    Approver,
+    WalletTemperature,
+    Withdrawal,
+    WithdrawalKind,
+    WithdrawalStatus,
+)
+from domains.custody.money import CustodyMoney
+from domains.custody.policy import ApprovalRequirement, PolicyAction
+from domains.custody.repository import MongoCustodyRepository
+from domains.custody.service import CustodyService, to_minor
+from domains.shared.context import Principal, Role, TenantScope
+from domains.shared.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from domains.shared.ids import new_id
+from domains.shared.scalars import utcnow
+
+log = logging.getLogger("caas.custody.withdrawals")
+OPEN = (WithdrawalStatus.PENDING_APPROVAL, WithdrawalStatus.AWAITING_COLD_SIGNATURE)
+STAFF = (Role.TENANT_ADMIN, Role.COMPLIANCE, Role.RISK)
+MAX_KEY = 64
+
+
+@dataclass(frozen=True)
+class RequestWithdrawal:
+    """A customer withdrawal as the API received it."""
+
+    account_id: str
+    asset: str
+    amount: Decimal
+    destination: str
+    idempotency_key: str | None = None
+
+
+class WithdrawalService:
+    """The withdrawal state machine."""
+
+    def __init__(
+        self,
+        repository: MongoCustodyRepository,
+        custody: CustodyService,
+        governance: Governance,
+        money: CustodyMoney,
+        chain: ChainAdapter,
+        confirmations: dict[str, int],
+    ) -> None:
+        self._repo = repository
+        self._custody = custody
+        self._gov = governance
+        self._money = money
+        self._chain = chain
+        self._confirmations = confirmations
+
+    async def request(self, principal: Principal, req: RequestWithdrawal) -> Withdrawal:
+        """Screen, apply the policy, hold the funds; sign at once when the policy allows."""
+        if principal.role not in (Role.TRADER, Role.TENANT_ADMIN):
+            raise ForbiddenError("withdrawals are requested by traders and tenant admins")
+        account = await self._custody.account(principal, req.account_id)
+        if req.idempotency_key is not None:
+            earlier = await self._by_key(account.tenant_id, req)
+            if earlier is not None:
+                return earlier
+        asset = req.asset.strip().upper()
+        amount = to_minor(req.amount, self._custody.decimals(asset), "amount")
+        destination = req.destination.strip()
+        if not keys.valid_address(asset, destination):
+            raise ValidationError(f"not a valid {asset} address", field="destination")
+        await self._custody.ensure_not_frozen(account.id, None)
+        await self._custody.wallet(account.tenant_id, asset, WalletTemperature.HOT)  # else 404
+        index = await self._money.index(account.id, account.tenant_id, account.customer_id)
+        if self._money.available(index, asset) < amount:
+            raise InsufficientFundsError("the account's available balance does not cover it")
+        now, setup = utcnow(), await self._custody.setup(account.tenant_id)
+        w = Withdrawal(
+            id=new_id("wdr"),
+            tenant_id=account.tenant_id,
+            kind=WithdrawalKind.CUSTOMER,
+            asset=asset,
+            amount_minor=amount,
+            destination=destination,
+            status=WithdrawalStatus.REJECTED,
+            initiator_key_id=principal.key_id,
+            initiator_role=principal.role.value,
+            nonce=secrets.token_hex(16),
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=setup.withdrawal_ttl_seconds),
+            account_id=account.id,
+            customer_id=account.customer_id,
+            idempotency_key=req.idempotency_key,
+        )
+        if await self._gov.blocked(account.tenant_id, destination):
+            return await self._insert(replace(w, reason="SCREENING: the destination is blocked"))
+        decision, entry_id = await self._gov.decide(w, amount, self._custody.decimals(asset))
+        w = replace(
+            w,
+            policy_version=decision.version,
+            rule_name=decision.rule_name,
+            address_book_entry_id=entry_id,
+        )
+        if decision.action is PolicyAction.BLOCK:
+            why = f"rule {decision.rule_name}" if decision.rule_name else "no rule matched"
+            return await self._insert(replace(w, reason=f"POLICY: {why}"))
+        requirement = decision.requirement.as_doc() if decision.requirement else None
+        w = replace(w, status=WithdrawalStatus.PENDING_APPROVAL, requirement=requirement)
+        await self._insert(w)
+        try:
+            hold_seq = await self._money.hold(index, asset, amount, w.id)
+        except Exception:
+            await self._save(
+                replace(
+                    w,
+                    status=WithdrawalStatus.REJECTED,
+                    reason="INSUFFICIENT_FUNDS: the hold was refused",
+                ),
+                w,
+            )
+            raise
+        held = replace(w, hold_seq=hold_seq)
+        await self._save(held, w)
+        if decision.action is PolicyAction.ALLOW:
+            return await self._sign(held)
+        return held
+
+    async def _by_key(self, tenant_id: str, req: RequestWithdrawal) -> Withdrawal | None:
+        key = req.idempotency_key or ""
+        if not key.strip() or len(key) > MAX_KEY or not key.isprintable():
+            raise ValidationError(
+                f"idempotencyKey is 1-{MAX_KEY} printable characters", field="idempotencyKey"
+            )
+        earlier = await self._repo.withdrawal_by_key(tenant_id, key)
+        if earlier is not None and (earlier.account_id, earlier.destination) != (
+            req.account_id,
+            req.destination.strip(),
+        ):
+            raise ConflictError("idempotencyKey was used for another withdrawal")
+        return earlier
+
+    async def _insert(self, w: Withdrawal) -> Withdrawal:
+        """Store a new withdrawal; a concurrent retry with the same key loses the race."""
+        try:
+            await self._repo.insert_withdrawal(w)
+        except DuplicateKeyError as exc:
+            raise ConflictError(
+                "a request with this idempotencyKey is in flight; read it with the same key again"
+            ) from exc
+        return w
+
+    async def _save(self, w: Withdrawal, expected: Withdrawal) -> Withdrawal:
+        if not await self._repo.replace_withdrawal(w, expected):
+            raise ConflictError("the withdrawal changed meanwhile; read it and retry", id=w.id)
+        return w
+
+    async def get(self, scope: TenantScope, withdrawal_id: str) -> Withdrawal:
+        w = await self._repo.withdrawal(scope, withdrawal_id)
+        if w is None:
+            raise NotFoundError("no such withdrawal", id=withdrawal_id)
+        return w
+
+    async def list(
+        self, scope: TenantScope, account_id: str | None, first: int, after: str | None
+    ) -> list[Withdrawal]:
+        return await self._repo.withdrawals(scope, account_id, first, after)
+
+    # --- approvals ----------------------------------------------------------------------
+    async def approve(self, principal: Principal, withdrawal_id: str, signature: str) -> Withdrawal:
+        """Add one approver's Ed25519 signature; sign and broadcast once the quorum is met."""
+        principal_staff(principal)
+        w = await self._expire_if_due(await self.get(TenantScope.of(principal), withdrawal_id))
+        if w.status is not WithdrawalStatus.PENDING_APPROVAL:
+            raise ConflictError(f"the withdrawal is {w.status.value}", status=w.status.value)
+        roster = await self._repo.approvers(w.tenant_id)
+        signer = await self._gov.verify_signer(
+            roster, signature, approvals.withdrawal_payload(w), w.id
+        )
+        if any(a.approver_id == signer.id for a in w.approvals):
+            raise ApprovalDuplicateError("this approver has approved already", approver=signer.id)
+        if signer.key_id is not None and signer.key_id == w.initiator_key_id:
+            raise SelfApprovalError("the initiator cannot approve its own withdrawal")
+        approved = replace(w, approvals=(*w.approvals, Approval(signer.id, signature, utcnow())))
+        await self._save(approved, w)
+        if w.requirement is not None and self._met(w.requirement, approved, roster):
+            return await self._sign(approved)
+        return approved
+
+    @staticmethod
+    def _met(requirement: dict[str, object], w: Withdrawal, roster: Sequence[Approver]) -> bool:
+        groups = {a.id: a.groups for a in roster}
+        need = ApprovalRequirement.from_doc(dict(requirement))
+        return need.satisfied([groups.get(a.approver_id, ()) for a in w.approvals])
+
+    async def reject(self, principal: Principal, withdrawal_id: str, reason: str) -> Withdrawal:
+        """Refuse an open or frozen withdrawal; the hold is released."""
+        principal_staff(principal)
+        w = await self.get(TenantScope.of(principal), withdrawal_id)
+        if w.status not in (*OPEN, WithdrawalStatus.FROZEN):
+            raise ConflictError(f"the withdrawal is {w.status.value}", status=w.status.value)
+        return await self._close(w, WithdrawalStatus.REJECTED, f"REJECTED: {reason.strip()[:300]}")
+
+    async def _close(self, w: Withdrawal, status: WithdrawalStatus, reason: str) -> Withdrawal:
+        closed = await self._save(replace(w, status=status, reason=reason), w)
+        if w.kind is WithdrawalKind.CUSTOMER and w.hold_seq is not None:
+            index = await self._money.index(w.account_id or "", w.tenant_id, w.customer_id or "")
+            await self._money.release(index, w.asset, w.amount_minor, w.id)
+        return closed
+
+    async def _expire_if_due(self, w: Withdrawal) -> Withdrawal:
+        if w.status in OPEN and utcnow() >= w.expires_at:
+            return await self._close(w, WithdrawalStatus.EXPIRED, "EXPIRED: not completed in time")
+        return w
+
+    async def expire_due(self) -> int:
+        """Expire every open withdrawal past its time (releasing holds)."""
+        expired = 0
+        for w in await self._repo.withdrawals_in(OPEN):
+            try:
+                if (await self._expire_if_due(w)).status is WithdrawalStatus.EXPIRED:
+                    expired += 1
+            except ConflictError:
+                continue  # changed meanwhile; the next pass sees it
+        return expired
+
+    async def freeze(self, principal: Principal, withdrawal_id: str, frozen: bool) -> Withdrawal:
+        """Compliance stops (or lets go on) a withdrawal that has not left custody."""
+        if principal.role not in (Role.COMPLIANCE, Role.TENANT_ADMIN):
+            raise ForbiddenError("withdrawals are frozen by compliance")
+        w = await self.get(TenantScope.of(principal), withdrawal_id)
+        if frozen and w.status in OPEN:
+            return await self._save(
+                replace(w, status=WithdrawalStatus.FROZEN, frozen_from=w.status.value), w
+            )
+        if not frozen and w.status is WithdrawalStatus.FROZEN:
+            back = WithdrawalStatus(w.frozen_from or WithdrawalStatus.PENDING_APPROVAL.value)
+            return await self._save(replace(w, status=back, frozen_from=None), w)
+        raise ConflictError(f"the withdrawal is {w.status.value}", status=w.status.value)
+
+    # --- signing, broadcast, debit ------------------------------------------------------
+    async def _sign(self, w: Withdrawal) -> Withdrawal:
+        """Hot signs within its limits; otherwise the transaction waits for the cold key."""
+        hot = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.HOT)
+        if w.kind is not WithdrawalKind.REFILL and await self._hot_may_sign(w, hot.id):
+            tx = UnsignedTx(
+                self._chain.name, w.asset, hot.address, w.destination, w.amount_minor, w.id
+            )
+            private = self._custody.hot_private_key(hot, keys.INTERNAL_CHAIN, 0)
+            signature, public = keys.sign_digest_source(private, tx.canonical())
+            return await self._broadcast(
+                replace(w, source_wallet_id=hot.id), w, SignedTx(tx, signature, public)
+            )
+        try:
+            cold = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.COLD)
+        except NotFoundError:
+            return await self._close(w, WithdrawalStatus.REJECTED, "NO_COLD_WALLET: above the "
+                                     "hot limits and the tenant has no cold wallet")  # fmt: skip
+        tx = UnsignedTx(
+            self._chain.name, w.asset, cold.address, w.destination, w.amount_minor, w.id
+        )
+        waiting = replace(
+            w,
+            status=WithdrawalStatus.AWAITING_COLD_SIGNATURE,
+            source_wallet_id=cold.id,
+            unsigned_tx=tx.canonical().decode(),
+        )
+        return await self._save(waiting, w)
+
+    async def _hot_may_sign(self, w: Withdrawal, hot_id: str) -> bool:
+        hot = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.HOT)
+        if hot.frozen:
+            return False
+        if w.kind is WithdrawalKind.SWEEP:
+            return True
+        limits = (await self._custody.setup(w.tenant_id)).limits.get(w.asset)
+        if limits is not None:
+            day_ago = utcnow() - dt.timedelta(days=1)
+            spent = await self._repo.hot_spent_since(hot_id, day_ago)
+            if w.amount_minor > limits.hot_tx_limit_minor or (
+                spent + w.amount_minor > limits.hot_daily_limit_minor
+            ):
+                return False
+        return await self._chain.spendable(w.asset, hot.address) >= w.amount_minor
+
+    async def _broadcast(self, w: Withdrawal, expected: Withdrawal, signed: SignedTx) -> Withdrawal:
+        """Broadcast, then the final debit; a chain refusal rejects and releases the hold."""
+        try:
+            tx_id = await self._chain.broadcast(signed)
+        except ChainRefusal as exc:
+            await self._save(w, expected)
+            return await self._close(w, WithdrawalStatus.REJECTED, f"CHAIN_REJECTED: {exc}")
+        sent = replace(w, status=WithdrawalStatus.BROADCAST, tx_id=tx_id, unsigned_tx=None)
+        await self._save(sent, expected)
+        if w.kind is WithdrawalKind.CUSTOMER:
+            index = await self._money.index(w.account_id or "", w.tenant_id, w.customer_id or "")
+            seq = await self._money.debit(index, w.asset, w.amount_minor, w.id)
+            sent = await self._save(replace(sent, debit_seq=seq), sent)
+        return sent
+
+    async def submit_cold_signature(
+        self, principal: Principal, withdrawal_id: str, signed_json: str
+    ) -> Withdrawal:
+        """Import a transaction signed offline by ``caas cold-sign``: verify, broadcast, debit."""
+        if principal.role is not Role.TENANT_ADMIN:
+            raise ForbiddenError("cold signatures are imported by tenant admins")
+        w = await self._expire_if_due(await self.get(TenantScope.of(principal), withdrawal_id))
+        if w.status is not WithdrawalStatus.AWAITING_COLD_SIGNATURE or w.unsigned_tx is None:
+            raise ConflictError(f"the withdrawal is {w.status.value}", status=w.status.value)
+        try:
+            signed = SignedTx.from_json(json.loads(signed_json))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValidationError(
+                "not a signed transaction from `caas cold-sign`", field="signedTransaction"
+            ) from exc
+        cold = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.COLD)
+        await self._custody.ensure_not_frozen(None, cold)
+        if signed.tx.canonical().decode() != w.unsigned_tx:
+            raise SignatureInvalidError("the signed transaction is not the one exported")
+        try:
+            owner = keys.encode_address(w.asset, bytes.fromhex(signed.public_key))
+        except ValueError as exc:
+            raise SignatureInvalidError("malformed public key") from exc
+        if owner != cold.address or not keys.verify_signature(
+            signed.public_key, signed.signature, signed.tx.canonical()
+        ):
+            raise SignatureInvalidError("the signature is not the cold wallet's")
+        return await self._broadcast(w, w, signed)
+
+    async def resume(self) -> int:
+        """Finish engine steps a crash interrupted: a hold not recorded, a debit not made.
+
+        Every step is looked up in the step log (projected from the journal) first, so a
+        step that did reach the engine is never applied twice.
+        """
+        resumed = 0
+        held = (*OPEN, WithdrawalStatus.FROZEN, WithdrawalStatus.BROADCAST,
+                WithdrawalStatus.CONFIRMED)  # fmt: skip
+        for w in await self._repo.withdrawals_in(held):
+            if w.kind is not WithdrawalKind.CUSTOMER:
+                continue
+            index = await self._money.index(w.account_id or "", w.tenant_id, w.customer_id or "")
+            try:
+                if w.hold_seq is None:
+                    seq = await self._money.hold(index, w.asset, w.amount_minor, w.id)
+                    w = await self._save(replace(w, hold_seq=seq), w)
+                    resumed += 1
+                if w.tx_id is not None and w.debit_seq is None:
+                    seq = await self._money.debit(index, w.asset, w.amount_minor, w.id)
+                    await self._save(replace(w, debit_seq=seq), w)
+                    resumed += 1
+            except (ConflictError, InsufficientFundsError):
+                log.exception("withdrawal %s could not be resumed", w.id)
+        return resumed
+
+    async def confirm_broadcasts(self) -> int:
+        """Mark broadcast withdrawals CONFIRMED once buried deep enough."""
+        done = 0
+        for w in await self._repo.withdrawals_in([WithdrawalStatus.BROADCAST]):
+            depth = await self._chain.confirmations(w.tx_id or "")
+            needed = self._confirmations.get(w.asset, 6)
+            status = WithdrawalStatus.CONFIRMED if depth >= needed else w.status
+            if depth != w.confirmations or status is not w.status:
+                try:
+                    await self._save(replace(w, confirmations=depth, status=status), w)
+                    done += status is WithdrawalStatus.CONFIRMED
+                except ConflictError:
+                    continue
+        return done
+
+    async def start(self, w: Withdrawal, *, sign: bool) -> Withdrawal:
+        """Store a treasury move, and sign it at once when ``sign`` (sweeps)."""
+        await self._insert(w)
+        return await self._sign(w) if sign else w
+
+    async def pending_sweep(self, tenant_id: str, asset: str) -> bool:
+        """Whether a sweep of this tenant and asset is still waiting to be broadcast."""
+        open_moves = await self._repo.withdrawals_in(OPEN)
+        return any(w.kind is WithdrawalKind.SWEEP and w.tenant_id == tenant_id
+                   and w.asset == asset for w in open_moves)  # fmt: skip
+
+
+def principal_staff(principal: Principal) -> None:
+    if principal.role not in STAFF:
+        raise ForbiddenError("approvals are given by the institution's staff")
+
+
+__all__ = ["FrozenError", "RequestWithdrawal", "WithdrawalService"]
