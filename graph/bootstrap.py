@@ -21,9 +21,8 @@ from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
 from domains.accounts.sealing import SecretSealer
 from domains.accounts.service import AccountsService
-from domains.compliance.repository import INDEXES as COMPLIANCE_INDEXES
-from domains.compliance.repository import MongoComplianceRepository
-from domains.compliance.service import ComplianceService
+from domains.compliance.wiring import INDEXES as COMPLIANCE_INDEXES
+from domains.compliance.wiring import ComplianceComponents
 from domains.custody.repository import INDEXES as CUSTODY_INDEXES
 from domains.custody.repository import MongoCustodyRepository
 from domains.custody.service import CustodyService
@@ -133,7 +132,10 @@ class Platform:
             if self.venue is not None
             else None
         )
-        trading = TradingService(trading_repo, accounts, self.engines.bus, self.directory, router)
+        compliance = ComplianceComponents(self.db)
+        trading = TradingService(
+            trading_repo, accounts, self.engines.bus, self.directory, router, compliance.gate
+        )
         balances = MongoBalances(self.db)
         if not self.read_only and self.settings.role != ROLE_API:  # projectors: writer's job
             self.engines.add_projectors([
@@ -156,7 +158,7 @@ class Platform:
             MongoBalances: balances,
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             CustodyService: CustodyService(MongoCustodyRepository(self.db)),
-            ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),
+            **compliance.services(),
         }
 
     def _auth_services(self) -> dict[type, object]:
