@@ -46,6 +46,9 @@ MUTATION_SCOPES: dict[str, Scope] = {
     # compliance (design.md section 5): KYC decisions, levels, alerts, cases, lists, audit
     "setKycStatus": Scope.ADMIN,
     "setKycLevel": Scope.ADMIN,
+    "openCase": Scope.ADMIN,
+    "updateCase": Scope.ADMIN,
+    "reloadSanctionsLists": Scope.ADMIN,
     "issueApiKey": Scope.ADMIN,
     "rotateApiKey": Scope.ADMIN,
     "revokeApiKey": Scope.ADMIN,

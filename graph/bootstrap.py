@@ -132,7 +132,7 @@ class Platform:
             if self.venue is not None
             else None
         )
-        compliance = ComplianceComponents(self.db)
+        compliance = ComplianceComponents(self.db, self.broker)
         trading = TradingService(
             trading_repo, accounts, self.engines.bus, self.directory, router, compliance.gate
         )

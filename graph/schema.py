@@ -32,7 +32,11 @@ from strawberry.types.field import StrawberryField
 
 from domains.accounts.schema import AccountsMutation, AccountsQuery
 from domains.accounts.types import Account, Customer, Tenant
-from domains.compliance.schema import ComplianceMutation, ComplianceQuery
+from domains.compliance.schema import (
+    ComplianceMutation,
+    ComplianceQuery,
+    ComplianceSubscription,
+)
 from domains.custody.schema import CustodyMutation, CustodyQuery
 from domains.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from domains.orders.types import Market, Order
@@ -65,7 +69,7 @@ SUBGRAPHS: tuple[Subgraph, ...] = (
     Subgraph("orders", OrdersQuery, OrdersMutation, OrdersSubscription),
     Subgraph("positions", PositionsQuery),
     Subgraph("custody", CustodyQuery, CustodyMutation),
-    Subgraph("compliance", ComplianceQuery, ComplianceMutation),
+    Subgraph("compliance", ComplianceQuery, ComplianceMutation, ComplianceSubscription),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import strawberry
 
 from domains.accounts.service import AccountsService
+from domains.compliance.alert_schema import AlertMutation, AlertQuery, AlertSubscription
 from domains.compliance.model import KycLevel as KycLevelModel
 from domains.compliance.model import KycStatus
 from domains.compliance.model import Suitability as SuitabilityModel
@@ -177,10 +178,15 @@ class KycQuery:
 
 
 @strawberry.type(description="Compliance mutations.")
-class ComplianceMutation(KycMutation):
+class ComplianceMutation(KycMutation, AlertMutation):
     pass
 
 
 @strawberry.type(description="Compliance queries.")
-class ComplianceQuery(KycQuery):
+class ComplianceQuery(KycQuery, AlertQuery):
+    pass
+
+
+@strawberry.type(description="Compliance subscriptions.")
+class ComplianceSubscription(AlertSubscription):
     pass

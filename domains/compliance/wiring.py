@@ -6,22 +6,46 @@ the services to register, the indexes to create, and the gate order entry calls.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from domains.compliance.alert_repository import INDEXES as ALERT_INDEXES
+from domains.compliance.alert_repository import MongoAlertRepository
+from domains.compliance.alert_service import AlertService
 from domains.compliance.gates import KycGate
 from domains.compliance.repository import INDEXES as KYC_INDEXES
 from domains.compliance.repository import MongoComplianceRepository
+from domains.compliance.screening import SanctionsScreening
 from domains.compliance.service import ComplianceService, KycProvider
+from domains.shared.events import EventBus
 from domains.shared.mongo import CollectionIndexes, Database
 
-INDEXES: tuple[CollectionIndexes, ...] = (*KYC_INDEXES,)
+INDEXES: tuple[CollectionIndexes, ...] = (*KYC_INDEXES, *ALERT_INDEXES)
+SANCTIONS_DIR_ENV = "CAAS_SANCTIONS_DIR"  # a folder with OFAC's sdn.csv and alt.csv
 
 
 class ComplianceComponents:
-    """Every compliance service of one process, built from the store."""
+    """Every compliance service of one process, built from the store and the event bus."""
 
-    def __init__(self, db: Database, provider: KycProvider | None = None) -> None:
-        self.kyc = ComplianceService(MongoComplianceRepository(db), provider)
+    def __init__(
+        self, db: Database, events: EventBus, provider: KycProvider | None = None,
+        sanctions_dir: Path | None = None,
+    ) -> None:  # fmt: skip
+        kyc_repository = MongoComplianceRepository(db)
+        self.kyc = ComplianceService(kyc_repository, provider)
+        self.alerts = AlertService(MongoAlertRepository(db), events)
+        folder = sanctions_dir or (
+            Path(os.environ[SANCTIONS_DIR_ENV]) if os.environ.get(SANCTIONS_DIR_ENV) else None
+        )
+        self.screening = SanctionsScreening(self.alerts, kyc_repository, folder)
+        self.kyc.screen_onboarding_with(self.screening.screen_profile)
         self.gate = KycGate(self.kyc)
 
     def services(self) -> dict[type, object]:
         """What resolvers and other domains reach through RequestContext.get."""
-        return {ComplianceService: self.kyc, KycGate: self.gate}
+        return {
+            ComplianceService: self.kyc,
+            KycGate: self.gate,
+            AlertService: self.alerts,
+            SanctionsScreening: self.screening,
+        }
