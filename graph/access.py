@@ -49,6 +49,8 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "openCase": Scope.ADMIN,
     "updateCase": Scope.ADMIN,
     "reloadSanctionsLists": Scope.ADMIN,
+    "setAmlRules": Scope.ADMIN,
+    "setSurveillanceParameters": Scope.ADMIN,
     "issueApiKey": Scope.ADMIN,
     "rotateApiKey": Scope.ADMIN,
     "revokeApiKey": Scope.ADMIN,

@@ -149,6 +149,7 @@ class Platform:
                 ),
                 BalancesProjector(balances, self.directory),
                 LedgerProjector(self.db, self.directory, trading.spec),
+                compliance.monitor(self.directory, trading.spec),
             ])  # fmt: skip
         self.services = {
             **self._auth_services(),

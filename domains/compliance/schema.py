@@ -16,6 +16,7 @@ from domains.compliance.alert_schema import AlertMutation, AlertQuery, AlertSubs
 from domains.compliance.model import KycLevel as KycLevelModel
 from domains.compliance.model import KycStatus
 from domains.compliance.model import Suitability as SuitabilityModel
+from domains.compliance.monitoring_schema import MonitoringMutation, MonitoringQuery
 from domains.compliance.service import ComplianceService, KycApplication
 from domains.compliance.types import (
     Info,
@@ -178,12 +179,12 @@ class KycQuery:
 
 
 @strawberry.type(description="Compliance mutations.")
-class ComplianceMutation(KycMutation, AlertMutation):
+class ComplianceMutation(KycMutation, AlertMutation, MonitoringMutation):
     pass
 
 
 @strawberry.type(description="Compliance queries.")
-class ComplianceQuery(KycQuery, AlertQuery):
+class ComplianceQuery(KycQuery, AlertQuery, MonitoringQuery):
     pass
 
 

@@ -13,14 +13,18 @@ from domains.compliance.alert_repository import INDEXES as ALERT_INDEXES
 from domains.compliance.alert_repository import MongoAlertRepository
 from domains.compliance.alert_service import AlertService
 from domains.compliance.gates import KycGate
+from domains.compliance.monitor import ComplianceMonitor, MonitoringSettings, SpecLookup
+from domains.compliance.monitoring_repository import INDEXES as MONITORING_INDEXES
+from domains.compliance.monitoring_repository import MongoMonitoringRepository
 from domains.compliance.repository import INDEXES as KYC_INDEXES
 from domains.compliance.repository import MongoComplianceRepository
 from domains.compliance.screening import SanctionsScreening
 from domains.compliance.service import ComplianceService, KycProvider
+from domains.shared.engine_port import EngineDirectory
 from domains.shared.events import EventBus
 from domains.shared.mongo import CollectionIndexes, Database
 
-INDEXES: tuple[CollectionIndexes, ...] = (*KYC_INDEXES, *ALERT_INDEXES)
+INDEXES: tuple[CollectionIndexes, ...] = (*KYC_INDEXES, *ALERT_INDEXES, *MONITORING_INDEXES)
 SANCTIONS_DIR_ENV = "CAAS_SANCTIONS_DIR"  # a folder with OFAC's sdn.csv and alt.csv
 
 
@@ -39,7 +43,16 @@ class ComplianceComponents:
         )
         self.screening = SanctionsScreening(self.alerts, kyc_repository, folder)
         self.kyc.screen_onboarding_with(self.screening.screen_profile)
-        self.gate = KycGate(self.kyc)
+        self.monitoring = MongoMonitoringRepository(db)
+        self.screening.rescreen_addresses_from(self.monitoring)
+        self.settings = MonitoringSettings(self.monitoring)
+        self.gate = KycGate(self.kyc, self.settings)
+
+    def monitor(self, directory: EngineDirectory, spec_for: SpecLookup) -> ComplianceMonitor:
+        """The engine event listener (AML monitoring and trade surveillance)."""
+        return ComplianceMonitor(
+            self.monitoring, self.settings, self.alerts, self.screening, directory, spec_for
+        )
 
     def services(self) -> dict[type, object]:
         """What resolvers and other domains reach through RequestContext.get."""
@@ -48,4 +61,5 @@ class ComplianceComponents:
             KycGate: self.gate,
             AlertService: self.alerts,
             SanctionsScreening: self.screening,
+            MonitoringSettings: self.settings,
         }
