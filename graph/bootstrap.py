@@ -21,6 +21,7 @@ from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
 from domains.accounts.sealing import SecretSealer
 from domains.accounts.service import AccountsService
+from domains.compliance.reports import ReportService
 from domains.compliance.wiring import INDEXES as COMPLIANCE_INDEXES
 from domains.compliance.wiring import ComplianceComponents
 from domains.custody.repository import INDEXES as CUSTODY_INDEXES
@@ -47,6 +48,7 @@ from graph.lease import MongoLease
 from graph.ledger import INDEXES as LEDGER_INDEXES
 from graph.ledger import LedgerProjector
 from graph.replay import make_replay_guard
+from graph.report_sources import MongoReportSources
 from graph.roles import ROLE_API, ROLES, EngineRoles
 from graph.sequencer import EngineWriter
 from graph.settings import Settings
@@ -160,6 +162,7 @@ class Platform:
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             CustodyService: CustodyService(MongoCustodyRepository(self.db)),
             **compliance.services(),
+            ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
         }
 
     def _auth_services(self) -> dict[type, object]:

@@ -16,6 +16,7 @@ from domains.compliance.gates import KycGate
 from domains.compliance.monitor import ComplianceMonitor, MonitoringSettings, SpecLookup
 from domains.compliance.monitoring_repository import INDEXES as MONITORING_INDEXES
 from domains.compliance.monitoring_repository import MongoMonitoringRepository
+from domains.compliance.reports import ReportService, ReportSources
 from domains.compliance.repository import INDEXES as KYC_INDEXES
 from domains.compliance.repository import MongoComplianceRepository
 from domains.compliance.screening import SanctionsScreening
@@ -37,7 +38,8 @@ class ComplianceComponents:
     ) -> None:  # fmt: skip
         kyc_repository = MongoComplianceRepository(db)
         self.kyc = ComplianceService(kyc_repository, provider)
-        self.alerts = AlertService(MongoAlertRepository(db), events)
+        self.alert_repository = MongoAlertRepository(db)
+        self.alerts = AlertService(self.alert_repository, events)
         folder = sanctions_dir or (
             Path(os.environ[SANCTIONS_DIR_ENV]) if os.environ.get(SANCTIONS_DIR_ENV) else None
         )
@@ -53,6 +55,10 @@ class ComplianceComponents:
         return ComplianceMonitor(
             self.monitoring, self.settings, self.alerts, self.screening, directory, spec_for
         )
+
+    def reports(self, sources: ReportSources) -> ReportService:
+        """Report export over the compliance collections and other domains' ``sources``."""
+        return ReportService(sources, self.alert_repository, self.monitoring)
 
     def services(self) -> dict[type, object]:
         """What resolvers and other domains reach through RequestContext.get."""

@@ -3,6 +3,7 @@ hits become alerts that officers group into cases."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ from domains.compliance.errors import SanctionsHitError
 from domains.compliance.screening import DEFAULT_LIST_DIR, SanctionsScreening
 from graph.seed import DemoKey
 from tests.e2e.test_compliance_kyc import SUBMIT, new_customer, ok
+from tests.e2e.test_subscriptions import ws_session
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -136,3 +138,33 @@ async def test_alerts_group_into_a_case_that_is_worked_and_decided(
     assert closed["updateCase"] == {"status": "CLOSED", "decision": "FALSE_POSITIVE",
                                     "notes": [{"text": "passport checked"}]}  # fmt: skip
     assert (await alerts_of(http, demo_keys, customer))[0]["status"] == "CLOSED"
+
+
+async def test_officers_receive_new_alerts_on_the_compliance_alerts_subscription(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    query = "subscription { complianceAlerts { rule severity customerId } }"
+    officer = demo_keys["compliance"]
+    async with ws_session(app, {"Authorization": f"Bearer {officer.token}"}) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        await asyncio.sleep(0.1)
+        customer = await apply(http, demo_keys, "Dmitrii Covalenco", None)
+        message = await ws.receive_json(timeout=5)
+        assert message["type"] == "next"
+        assert message["payload"]["data"]["complianceAlerts"] == {
+            "rule": "SANCTIONS_NAME", "severity": "HIGH", "customerId": customer
+        }  # fmt: skip
+
+
+async def test_traders_cannot_subscribe_to_alerts(
+    app: Starlette, demo_keys: dict[str, DemoKey]
+) -> None:
+    query = "subscription { complianceAlerts { rule } }"
+    async with ws_session(app, {"Authorization": f"Bearer {demo_keys['alice'].token}"}) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        message = await ws.receive_json(timeout=5)
+        assert message["type"] in ("error", "next")
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "FORBIDDEN"
