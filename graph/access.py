@@ -51,6 +51,8 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "reloadSanctionsLists": Scope.ADMIN,
     "setAmlRules": Scope.ADMIN,
     "setSurveillanceParameters": Scope.ADMIN,
+    "setAuditRetention": Scope.ADMIN,
+    "purgeExpiredAuditRecords": Scope.ADMIN,
     "issueApiKey": Scope.ADMIN,
     "rotateApiKey": Scope.ADMIN,
     "revokeApiKey": Scope.ADMIN,

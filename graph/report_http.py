@@ -16,9 +16,12 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from domains.compliance.audit import CLIENT_ADDRESS, AuditEntry
+from domains.compliance.audit_trail import AuditTrail
 from domains.compliance.reports import ReportFormat, ReportKind, ReportRequest, ReportService
 from domains.shared.context import RequestContext, Role, Scope
 from domains.shared.errors import DomainError, ValidationError
+from domains.shared.scalars import utcnow
 from graph.context import build_context
 from graph.ratelimit import address_of, client_address
 
@@ -80,6 +83,15 @@ async def report_endpoint(request: Request) -> Response:
         report, fmt = parse_request(request, context)
     except DomainError as error:
         return refusal(error)
+    assert context.principal is not None
+    await platform.get(AuditTrail).append(AuditEntry(  # the export is a compliance action
+        tenant_id=report.tenant_id, actor=context.principal.key_id,
+        role=context.principal.role.value, at=utcnow(),
+        source_ip=str(context.transport.get(CLIENT_ADDRESS, "unknown")),
+        operation="report.export", outcome="OK", request_id=context.request_id,
+        arguments={"kind": report.kind.value, "format": fmt.value,
+                   "from": report.since.isoformat(), "to": report.until.isoformat()},
+    ))  # fmt: skip
     service = platform.get(ReportService)
     name = (f"{report.tenant_id}-{report.kind.value.lower()}-{report.since:%Y%m%dT%H%M%S}-"
             f"{report.until:%Y%m%dT%H%M%S}.{fmt.value.lower()}")  # fmt: skip

@@ -44,6 +44,7 @@ from domains.positions.schema import PositionsQuery
 from domains.shared.graphql import subgraph_of
 from domains.shared.scalars import SCALAR_MAP
 from graph.access import AccessGuard
+from graph.audit_extension import AuditRecorder
 from graph.errors import ErrorPolicy
 from graph.limits import LimitSettings
 from graph.query_limits import query_limits
@@ -98,6 +99,7 @@ def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[
     extensions: list[type[SchemaExtension]] = [
         ErrorPolicy,
         AccessGuard,
+        AuditRecorder,
         functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]
         functools.partial(ValidationCache, maxsize=512),  # type: ignore[list-item]
         limits or query_limits(LimitSettings()),  # type: ignore[list-item]

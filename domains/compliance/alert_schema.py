@@ -18,6 +18,7 @@ from domains.compliance.alert_types import (
     SanctionsReload,
     UpdateCaseInput,
 )
+from domains.compliance.audit import remember_before
 from domains.compliance.screening import SanctionsScreening
 from domains.compliance.types import Info
 from domains.shared.context import Role
@@ -106,7 +107,13 @@ class AlertMutation:
         input: Annotated[UpdateCaseInput, strawberry.argument(description="The changes.")],
     ) -> Case:
         principal = info.context.require(*OFFICERS)
-        case = await info.context.get(AlertService).update_case(
+        service = info.context.get(AlertService)
+        current = await service.case(info.context.scope(), str(input.case_id))
+        remember_before(info.context.transport, str(info.path.key), {
+            "caseId": current.id, "status": current.status.value, "assignee": current.assignee,
+            "notes": len(current.notes),
+        })  # fmt: skip
+        case = await service.update_case(
             info.context.scope(), str(input.case_id), principal.key_id, assignee=input.assignee,
             status=input.status, decision=input.decision, note=input.note,
         )  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Annotated
 import strawberry
 
 from domains.compliance.aml import AmlRules as AmlRulesModel
+from domains.compliance.audit import remember_before
 from domains.compliance.monitor import MonitoringSettings
 from domains.compliance.surveillance import SurveillanceParams
 from domains.compliance.types import AssetAmount, AssetAmountInput, Info
@@ -194,8 +195,14 @@ class MonitoringMutation:
         input: Annotated[AmlRulesInput, strawberry.argument(description="The rules.")],
     ) -> AmlRules:
         principal = info.context.require(Role.COMPLIANCE)
-        rules = input.to_model(info.context.scope().tenant_id or "", principal.key_id)
-        return AmlRules.from_model(await info.context.get(MonitoringSettings).save_rules(rules))
+        tenant, settings = (
+            info.context.scope().tenant_id or "",
+            info.context.get(MonitoringSettings),
+        )
+        before = dataclasses.asdict(AmlRules.from_model(await settings.rules(tenant)))
+        remember_before(info.context.transport, str(info.path.key), before)
+        rules = input.to_model(tenant, principal.key_id)
+        return AmlRules.from_model(await settings.save_rules(rules))
 
     @strawberry.mutation(description="Set surveillance parameters for one market (compliance).")
     async def set_surveillance_parameters(

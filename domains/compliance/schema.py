@@ -13,6 +13,8 @@ import strawberry
 
 from domains.accounts.service import AccountsService
 from domains.compliance.alert_schema import AlertMutation, AlertQuery, AlertSubscription
+from domains.compliance.audit import remember_before
+from domains.compliance.audit_schema import AuditMutation, AuditQuery
 from domains.compliance.model import KycLevel as KycLevelModel
 from domains.compliance.model import KycStatus
 from domains.compliance.model import Suitability as SuitabilityModel
@@ -67,7 +69,12 @@ class KycMutation:
     ) -> KycProfile:
         principal = info.context.require(Role.COMPLIANCE)
         customer = await visible_customer(info, str(customer_id))
-        profile = await info.context.get(ComplianceService).set_kyc_status(
+        service = info.context.get(ComplianceService)
+        current = (await service.kyc_of(info.context.scope(), [customer.id]))[0]
+        remember_before(info.context.transport, str(info.path.key),
+                        {"customerId": customer.id, "status": current.status.value,
+                         "level": current.level})  # fmt: skip
+        profile = await service.set_kyc_status(
             info.context.scope(), customer.id, customer.tenant_id, status, level,
             principal.key_id, note[:2000] if note else None,
         )  # fmt: skip
@@ -179,12 +186,12 @@ class KycQuery:
 
 
 @strawberry.type(description="Compliance mutations.")
-class ComplianceMutation(KycMutation, AlertMutation, MonitoringMutation):
+class ComplianceMutation(KycMutation, AlertMutation, MonitoringMutation, AuditMutation):
     pass
 
 
 @strawberry.type(description="Compliance queries.")
-class ComplianceQuery(KycQuery, AlertQuery, MonitoringQuery):
+class ComplianceQuery(KycQuery, AlertQuery, MonitoringQuery, AuditQuery):
     pass
 
 

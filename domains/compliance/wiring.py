@@ -12,6 +12,8 @@ from pathlib import Path
 from domains.compliance.alert_repository import INDEXES as ALERT_INDEXES
 from domains.compliance.alert_repository import MongoAlertRepository
 from domains.compliance.alert_service import AlertService
+from domains.compliance.audit_trail import INDEXES as AUDIT_INDEXES
+from domains.compliance.audit_trail import AuditTrail
 from domains.compliance.gates import KycGate
 from domains.compliance.monitor import ComplianceMonitor, MonitoringSettings, SpecLookup
 from domains.compliance.monitoring_repository import INDEXES as MONITORING_INDEXES
@@ -25,7 +27,12 @@ from domains.shared.engine_port import EngineDirectory
 from domains.shared.events import EventBus
 from domains.shared.mongo import CollectionIndexes, Database
 
-INDEXES: tuple[CollectionIndexes, ...] = (*KYC_INDEXES, *ALERT_INDEXES, *MONITORING_INDEXES)
+INDEXES: tuple[CollectionIndexes, ...] = (
+    *KYC_INDEXES,
+    *ALERT_INDEXES,
+    *MONITORING_INDEXES,
+    *AUDIT_INDEXES,
+)
 SANCTIONS_DIR_ENV = "CAAS_SANCTIONS_DIR"  # a folder with OFAC's sdn.csv and alt.csv
 
 
@@ -49,6 +56,7 @@ class ComplianceComponents:
         self.screening.rescreen_addresses_from(self.monitoring)
         self.settings = MonitoringSettings(self.monitoring)
         self.gate = KycGate(self.kyc, self.settings)
+        self.audit = AuditTrail(db)
 
     def monitor(self, directory: EngineDirectory, spec_for: SpecLookup) -> ComplianceMonitor:
         """The engine event listener (AML monitoring and trade surveillance)."""
@@ -68,4 +76,5 @@ class ComplianceComponents:
             AlertService: self.alerts,
             SanctionsScreening: self.screening,
             MonitoringSettings: self.settings,
+            AuditTrail: self.audit,
         }
