@@ -142,9 +142,12 @@ class ComplianceMonitor:
             except Exception:  # never stall the writer over a monitoring problem
                 log.exception("compliance monitoring failed", extra={"seq": event["seq"]})
         if movements:
-            await self._repo.record(movements)
+            await self._repo.record(movements)  # raised: the writer logs it; a replay retries
             for tx in movements:
-                await self._monitor(tx)
+                try:
+                    await self._monitor(tx)
+                except Exception:  # one rule's trouble must not hide the other movements
+                    log.exception("AML monitoring failed", extra={"seq": tx.seq})
 
     async def _event(
         self, event: Row, command: Row, note: dict[str, str], movements: list[Transaction]

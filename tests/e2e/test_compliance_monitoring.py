@@ -139,3 +139,36 @@ async def test_a_trade_between_two_accounts_of_one_customer_is_flagged_as_a_wash
     assert [a.rule.value for a in found] == ["SURVEILLANCE_WASH_TRADE"]
     assert found[0].market_id == "BTC-USDT"
     assert {e.kind for e in found[0].evidence} == {"TRADE", "ACCOUNT"}
+
+
+async def test_layered_bids_cancelled_around_a_sale_are_flagged_as_spoofing(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    platform: Platform = app.state.platform
+    tenant, admin, officer = (demo_keys["tenant_admin"].tenant_id or "",
+                              demo_keys["tenant_admin"], demo_keys["compliance"])  # fmt: skip
+    params = {"market": "BTC-USDT", "washTrading": True, "circularWindowSeconds": 600,
+              "circularQuantityTolerancePercent": 5, "spoofMinNotional": "100",
+              "spoofNearTouchBps": 50, "spoofMaxLifetimeSeconds": 30, "spoofMinCancels": 3,
+              "spoofWindowSeconds": 300, "spoofRequireOppositeFill": True}  # fmt: skip
+    await ok(http, "mutation($p: SurveillanceParametersInput!) { setSurveillanceParameters("
+             "input: $p) { spoofMinNotional } }", {"p": params}, officer)  # fmt: skip
+    names = ("Lena Spoofer", "Mo Counterparty", "Ned Counterparty")
+    (spoofer, spoofer_acc), (other, other_acc), (third, third_acc) = [
+        await new_customer(http, demo_keys, name) for name in names
+    ]
+    for customer in (spoofer, other, third):
+        await verify(http, demo_keys, customer)
+    await ok(http, PLACE, order(other_acc, "SELL", "64100"), admin)  # a trade sets the touch
+    await ok(http, PLACE, order(third_acc, "BUY", "64100"), admin)
+    cancel = "mutation($id: ID!) { cancelOrder(id: $id) { order { status } } }"
+    for _ in range(3):
+        layered = await ok(http, PLACE, {"input": {**order(spoofer_acc, "BUY", "64080")["input"],
+                                                   "quantity": "0.002"}}, admin)  # fmt: skip
+        await ok(http, cancel, {"id": layered["placeOrder"]["order"]["id"]}, admin)
+    assert await alerts_of(platform, tenant, spoofer) == []  # no execution on the other side
+    await ok(http, PLACE, order(other_acc, "BUY", "64090"), admin)
+    await ok(http, PLACE, order(spoofer_acc, "SELL", "64090"), admin)
+    found = await alerts_of(platform, tenant, spoofer)
+    assert [a.rule.value for a in found] == ["SURVEILLANCE_SPOOFING"]
+    assert sum(e.kind == "ORDER" for e in found[0].evidence) == 3

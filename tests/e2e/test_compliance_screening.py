@@ -138,6 +138,13 @@ async def test_alerts_group_into_a_case_that_is_worked_and_decided(
     assert closed["updateCase"] == {"status": "CLOSED", "decision": "FALSE_POSITIVE",
                                     "notes": [{"text": "passport checked"}]}  # fmt: skip
     assert (await alerts_of(http, demo_keys, customer))[0]["status"] == "CLOSED"
+    listed = await ok(http, "{ complianceCases(status: CLOSED, first: 50) { nodes { id "
+                      "alertIds assignee } } }", {}, officer)  # fmt: skip
+    assert {"id": case["id"], "alertIds": [alert], "assignee": "officer-1"} in listed[
+        "complianceCases"
+    ]["nodes"]
+    reopened = await gql(http, update, {"i": {"caseId": case["id"], "note": "late"}}, key=officer)
+    assert error_codes(reopened) == ["CONFLICT"]
 
 
 async def test_officers_receive_new_alerts_on_the_compliance_alerts_subscription(
