@@ -137,6 +137,19 @@ class MongoAlertRepository:
         cursor = self._alerts.find(query).sort("sort_key", DESCENDING).limit(first)
         return [document_alert(doc) async for doc in cursor]
 
+    async def unresolved(
+        self, tenant_id: str, customer_id: str, rules: Sequence[AlertRule]
+    ) -> list[Alert]:
+        """The customer's alerts of ``rules`` that are OPEN or IN_CASE."""
+        undecided = [AlertStatus.OPEN.value, AlertStatus.IN_CASE.value]
+        query = {
+            "tenant_id": tenant_id,
+            "customer_id": customer_id,
+            "rule": {"$in": [r.value for r in rules]},
+            "status": {"$in": undecided},
+        }
+        return [document_alert(doc) async for doc in self._alerts.find(query).limit(20)]
+
     async def stream_alerts(
         self, tenant_id: str, since: dt.datetime, until: dt.datetime
     ) -> AsyncIterator[Alert]:

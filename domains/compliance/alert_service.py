@@ -13,6 +13,7 @@ import orjson
 
 from domains.compliance.alert_model import (
     Alert,
+    AlertRule,
     AlertStatus,
     Case,
     CaseDecision,
@@ -41,6 +42,9 @@ class AlertRepository(Protocol):
     async def set_alerts_case(
         self, tenant_id: str, ids: Sequence[str], case_id: str | None, status: AlertStatus
     ) -> None: ...
+    async def unresolved(
+        self, tenant_id: str, customer_id: str, rules: Sequence[AlertRule]
+    ) -> list[Alert]: ...
     async def save_case(self, case: Case) -> None: ...
     async def cases(
         self, scope: TenantScope, ids: Sequence[str] | None = None, *,
@@ -84,6 +88,13 @@ class AlertService:
         self, scope: TenantScope, status: AlertStatus | None, first: int, after: str | None
     ) -> list[Alert]:
         return await self._repo.alerts(scope, status=status, first=first, after=after)
+
+    async def sanctions_blockers(self, tenant_id: str, customer_id: str) -> list[str]:
+        """Ids of the customer's sanctions alerts not yet decided (they block verification)."""
+        found = await self._repo.unresolved(
+            tenant_id, customer_id, (AlertRule.SANCTIONS_NAME, AlertRule.SANCTIONS_ADDRESS)
+        )
+        return [a.id for a in found]
 
     async def alerts_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Alert]:
         return await self._repo.alerts(scope, ids, first=len(ids) or 1)

@@ -82,6 +82,7 @@ class KycApplication:
 
 
 OnboardingScreen = Callable[[KycProfile, str], Awaitable[None]]  # (profile, actor) -> screens
+VerificationBlockers = Callable[[str, str], Awaitable[list[str]]]  # (tenant, customer) -> ids
 ProfileListener = Callable[[KycProfile], None]
 
 
@@ -94,6 +95,7 @@ class ComplianceService:
         self._repo = repository
         self._provider: KycProvider = provider or ManualReviewQueue()
         self._screen: OnboardingScreen | None = None
+        self._blockers: VerificationBlockers | None = None
         self._listeners: list[ProfileListener] = []
 
     def on_profile_change(self, listener: ProfileListener) -> None:
@@ -103,6 +105,10 @@ class ComplianceService:
     def screen_onboarding_with(self, screen: OnboardingScreen) -> None:
         """Screen every submitted application (sanctions; wired by the composition root)."""
         self._screen = screen
+
+    def block_verification_with(self, blockers: VerificationBlockers) -> None:
+        """Refuse VERIFIED while ``blockers`` names undecided alerts (sanctions hits)."""
+        self._blockers = blockers
 
     async def _save(self, profile: KycProfile) -> None:
         await self._repo.save_profile(profile)
@@ -138,6 +144,14 @@ class ComplianceService:
                 current=current.status.value,
             )
         verified = status is KycStatus.VERIFIED
+        if verified and self._blockers is not None:
+            blocking = await self._blockers(tenant_id, customer_id)
+            if blocking:
+                raise ConflictError(
+                    "the customer has undecided sanctions alerts: decide their case first",
+                    reason="OPEN_SANCTIONS_ALERT",
+                    alerts=blocking,
+                )
         profile = dataclasses.replace(
             current,
             tenant_id=tenant_id,

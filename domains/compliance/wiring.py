@@ -52,6 +52,7 @@ class ComplianceComponents:
         )
         self.screening = SanctionsScreening(self.alerts, kyc_repository, folder)
         self.kyc.screen_onboarding_with(self.screening.screen_profile)
+        self.kyc.block_verification_with(self.alerts.sanctions_blockers)
         self.monitoring = MongoMonitoringRepository(db)
         self.screening.rescreen_addresses_from(self.monitoring)
         self.settings = MonitoringSettings(self.monitoring)

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from domains.compliance.errors import SanctionsHitError
 from domains.compliance.screening import DEFAULT_LIST_DIR, SanctionsScreening
 from graph.seed import DemoKey
-from tests.e2e.test_compliance_kyc import SUBMIT, new_customer, ok
+from tests.e2e.test_compliance_kyc import SET, SUBMIT, new_customer, ok
 from tests.e2e.test_subscriptions import ws_session
 from tests.graphql_client import error_codes, gql
 
@@ -118,6 +118,9 @@ async def test_alerts_group_into_a_case_that_is_worked_and_decided(
     officer = demo_keys["compliance"]
     customer = await apply(http, demo_keys, "Maria Fernanda Ortega", "1980-11-02")
     alert = (await alerts_of(http, demo_keys, customer))[0]["id"]
+    blocked = await gql(http, SET, {"c": customer, "s": "VERIFIED", "l": 1}, key=officer)
+    assert error_codes(blocked) == ["CONFLICT"]
+    assert blocked["errors"][0]["extensions"]["reason"] == "OPEN_SANCTIONS_ALERT"
     opened = await ok(http, "mutation($a: [ID!]!) { openCase(title: \"Onboarding hit\", "
                       "alertIds: $a, assignee: \"officer-1\") { id status assignee customerId } }",
                       {"a": [alert]}, officer)  # fmt: skip
@@ -138,6 +141,8 @@ async def test_alerts_group_into_a_case_that_is_worked_and_decided(
     assert closed["updateCase"] == {"status": "CLOSED", "decision": "FALSE_POSITIVE",
                                     "notes": [{"text": "passport checked"}]}  # fmt: skip
     assert (await alerts_of(http, demo_keys, customer))[0]["status"] == "CLOSED"
+    verified = await ok(http, SET, {"c": customer, "s": "VERIFIED", "l": 1}, officer)
+    assert verified["setKycStatus"]["status"] == "VERIFIED"  # the hit was decided
     listed = await ok(http, "{ complianceCases(status: CLOSED, first: 50) { nodes { id "
                       "alertIds assignee } } }", {}, officer)  # fmt: skip
     assert {"id": case["id"], "alertIds": [alert], "assignee": "officer-1"} in listed[
