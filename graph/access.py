@@ -44,7 +44,16 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "createPerpetualMarket": Scope.ADMIN,
     "adjustBalance": Scope.ADMIN,
     "openWallet": Scope.ADMIN,
+    # compliance (design.md section 5): KYC decisions, levels, alerts, cases, lists, audit
     "setKycStatus": Scope.ADMIN,
+    "setKycLevel": Scope.ADMIN,
+    "openCase": Scope.ADMIN,
+    "updateCase": Scope.ADMIN,
+    "reloadSanctionsLists": Scope.ADMIN,
+    "setAmlRules": Scope.ADMIN,
+    "setSurveillanceParameters": Scope.ADMIN,
+    "setAuditRetention": Scope.ADMIN,
+    "purgeExpiredAuditRecords": Scope.ADMIN,
     "issueApiKey": Scope.ADMIN,
     "rotateApiKey": Scope.ADMIN,
     "revokeApiKey": Scope.ADMIN,
@@ -56,6 +65,9 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "cancelAllOrders": Scope.TRADE,
     "transferFunds": Scope.TRADE,
     "openSubAccount": Scope.TRADE,
+    # customer onboarding through the institution's front end (the customer itself)
+    "submitKyc": Scope.TRADE,
+    "recordSuitability": Scope.TRADE,
     # funds leaving the platform (custody, design.md section 6)
     "requestWithdrawal": Scope.WITHDRAW,
     "approveWithdrawal": Scope.WITHDRAW,

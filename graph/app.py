@@ -37,6 +37,7 @@ from graph.payload_limits import (
 )
 from graph.query_limits import query_limits
 from graph.ratelimit import RequestRateLimiter, address_of, client_address, rate_limit_response
+from graph.report_http import report_endpoint
 from graph.schema import PublicSchema, build_subgraphs
 from graph.settings import Settings
 from graph.ws import GraphQLTransportWSHandler, WebSocketAdapter
@@ -239,6 +240,8 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
             for route in _graphql_routes(f"/subgraphs/{name}/graphql", endpoint)
         ],
     ]
+    if subgraph in (None, "compliance"):  # compliance report downloads (graph/report_http.py)
+        routes.append(Route("/reports/{kind}", report_endpoint, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.platform = platform
     app.add_middleware(RequestIdMiddleware)

@@ -21,9 +21,9 @@ from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
 from domains.accounts.sealing import SecretSealer
 from domains.accounts.service import AccountsService
-from domains.compliance.repository import INDEXES as COMPLIANCE_INDEXES
-from domains.compliance.repository import MongoComplianceRepository
-from domains.compliance.service import ComplianceService
+from domains.compliance.reports import ReportService
+from domains.compliance.wiring import INDEXES as COMPLIANCE_INDEXES
+from domains.compliance.wiring import ComplianceComponents
 from domains.custody.chain_sim import SimulatedChain
 from domains.custody.deposits import DepositWatcher
 from domains.custody.governance import Governance
@@ -59,6 +59,7 @@ from graph.lease import MongoLease
 from graph.ledger import INDEXES as LEDGER_INDEXES
 from graph.ledger import LedgerProjector
 from graph.replay import make_replay_guard
+from graph.report_sources import MongoReportSources
 from graph.roles import ROLE_API, ROLES, EngineRoles
 from graph.sequencer import EngineWriter
 from graph.settings import Settings
@@ -175,7 +176,10 @@ class Platform:
             if self.venue is not None
             else None
         )
-        trading = TradingService(trading_repo, accounts, self.engines.bus, self.directory, router)
+        compliance = ComplianceComponents(self.db, self.broker)
+        trading = TradingService(
+            trading_repo, accounts, self.engines.bus, self.directory, router, compliance.gate
+        )
         balances = MongoBalances(self.db)
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         if not self.read_only and self.settings.role != ROLE_API:  # projectors: writer's job
@@ -192,6 +196,7 @@ class Platform:
                 LedgerProjector(self.db, self.directory, trading.spec),
                 MarketStreamsProjector(self.directory, trading.spec, self.broker),
                 self.custody_steps,
+                compliance.monitor(self.directory, trading.spec),
             ])  # fmt: skip
         self.services = {
             **self._auth_services(),
@@ -203,7 +208,8 @@ class Platform:
             MarketStreams: MarketStreams(trading, self.hub),
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
             **self._custody_services(accounts),
-            ComplianceService: ComplianceService(MongoComplianceRepository(self.db)),
+            **compliance.services(),
+            ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
         }
 
     def _custody_services(self, accounts: AccountsService) -> dict[type, object]:

@@ -160,6 +160,24 @@ def seed_demo_command(
 
 
 @app.command()
+def report(
+    kind: Annotated[str, typer.Argument(help="trades, orders, movements, balances, alerts, cases")],
+    tenant: Annotated[str, typer.Option(help="The tenant's id.")],
+    since: Annotated[str, typer.Option("--from", help="Start, ISO-8601 with zone.")],
+    until: Annotated[str, typer.Option("--to", help="End (balances: as of), ISO-8601.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Output file (default: stdout).")] = None,
+) -> None:
+    """Export a compliance report of one tenant and period, streamed, with a progress bar."""
+    from graph.report_cli import export_report
+
+    settings = Settings.from_env()
+    with store_uri(settings) as uri:
+        code = asyncio.run(export_report(settings, uri, kind, tenant, since, until, fmt, out))
+    raise typer.Exit(code=code)
+
+
+@app.command()
 def reconcile() -> None:
     """Recompute balances from snapshot + journal and compare them with the read model."""
     from graph.bootstrap import Platform

@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
+from domains.compliance.audit import CLIENT_ADDRESS
 from domains.shared.context import RequestContext
 from graph.authn import SIGNATURE_HEADERS, Authenticator, AuthRejectedError, CredentialRequest
 from graph.ratelimit import AUTH_THROTTLED, Budget, RequestRateLimiter, client_address
@@ -55,6 +56,7 @@ async def build_context(
         services=services,
     )
     context.transport[HANDSHAKE] = request
+    context.transport[CLIENT_ADDRESS] = client_address.get()  # for the audit trail
     authenticator = services[Authenticator]
     assert isinstance(authenticator, Authenticator)
     limiter = services.get(RequestRateLimiter)

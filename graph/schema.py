@@ -33,7 +33,11 @@ from strawberry.types.field import StrawberryField
 from domains.accounts.schema import AccountsMutation, AccountsQuery
 from domains.accounts.stream_schema import AccountsSubscription
 from domains.accounts.types import Account, Customer, Tenant
-from domains.compliance.schema import ComplianceMutation, ComplianceQuery
+from domains.compliance.schema import (
+    ComplianceMutation,
+    ComplianceQuery,
+    ComplianceSubscription,
+)
 from domains.custody.schema import CustodyMutation, CustodyQuery
 from domains.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from domains.orders.types import Market, Order
@@ -41,6 +45,7 @@ from domains.positions.schema import PositionsQuery
 from domains.shared.graphql import subgraph_of
 from domains.shared.scalars import SCALAR_MAP
 from graph.access import AccessGuard
+from graph.audit_extension import AuditRecorder
 from graph.errors import ErrorPolicy
 from graph.limits import LimitSettings
 from graph.query_limits import query_limits
@@ -66,7 +71,7 @@ SUBGRAPHS: tuple[Subgraph, ...] = (
     Subgraph("orders", OrdersQuery, OrdersMutation, OrdersSubscription),
     Subgraph("positions", PositionsQuery),
     Subgraph("custody", CustodyQuery, CustodyMutation),
-    Subgraph("compliance", ComplianceQuery, ComplianceMutation),
+    Subgraph("compliance", ComplianceQuery, ComplianceMutation, ComplianceSubscription),
 )
 
 
@@ -95,6 +100,7 @@ def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[
     extensions: list[type[SchemaExtension]] = [
         ErrorPolicy,
         AccessGuard,
+        AuditRecorder,
         functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]
         functools.partial(ValidationCache, maxsize=512),  # type: ignore[list-item]
         limits or query_limits(LimitSettings()),  # type: ignore[list-item]

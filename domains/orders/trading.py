@@ -122,6 +122,14 @@ class TradingRepository(Protocol):
     async def pending_routes(self) -> list[Order]: ...
 
 
+class OrderGate(Protocol):
+    """A check before a customer's new order (the compliance domain's KYC gate)."""
+
+    async def check_order(
+        self, tenant_id: str, customer_id: str, product: str, side: str
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class PlacedOrder:
     """The answer to placeOrder: the order as it stands, and whether this was a retry."""
@@ -140,8 +148,10 @@ class TradingService:
         bus: CommandBus,
         directory: EngineDirectory,
         router: ExternalRouter | None = None,
+        gate: OrderGate | None = None,
     ) -> None:
         self._router = router
+        self._gate = gate
         self._repo = repository
         self._accounts = accounts
         self._bus = bus
@@ -328,6 +338,13 @@ class TradingService:
                                    {NOTE_MARKUP_BPS: str(markup)})  # fmt: skip
             self._markups[index] = markup
 
+    async def _check_gate(self, account: Account, spec: MarketSpec, side: Side) -> None:
+        """KYC: a customer's new order (not the treasury's) passes the compliance gate."""
+        if self._gate is not None and account.kind is not AccountKind.TREASURY:
+            await self._gate.check_order(
+                account.tenant_id, account.customer_id, spec.market.kind.value, side.value
+            )
+
     async def account_index(self, account: Account) -> int:
         return await self._directory.account_index(account.id, account.tenant_id,
                                                    account.customer_id)  # fmt: skip
@@ -335,6 +352,7 @@ class TradingService:
     async def place_order(self, principal: Principal, request: PlaceOrder) -> PlacedOrder:
         account = await self._account(principal, request.account_id)
         spec = await self._tradable(account, request.market_id)
+        await self._check_gate(account, spec, request.side)
         command = self._place_command(spec, request)
         if request.client_order_id is not None:
             command["client_tag"] = _client_tag(request.client_order_id)
@@ -469,6 +487,7 @@ class TradingService:
         """Estimate an order against the current book with its fees disclosed line by line."""
         account = await self._account(principal, request.account_id)
         spec = await self._tradable(account, request.market_id)
+        await self._check_gate(account, spec, request.side)
         command = self._place_command(spec, request)
         config = await self._config(account.tenant_id)
         index = await self._directory.market_index(spec.market.id)
@@ -571,6 +590,8 @@ class TradingService:
             raise errors.OrderNotFoundError("the order is no longer live", id=order.id)
         price = spec.price_ticks(change.price) if change.price is not None else live.price_ticks
         qty = spec.qty_lots(change.quantity) if change.quantity is not None else live.remaining_lots
+        if qty > live.remaining_lots:  # growing an order is a new commitment; shrinking is not
+            await self._check_gate(account, spec, order.side)
         submitted = await self._bus.submit(
             cmd.amend(0, 0, order_id=live.order_id, account=await self.account_index(account),
                       price_ticks=price, qty_lots=qty)

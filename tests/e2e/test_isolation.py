@@ -109,6 +109,10 @@ async def rival(app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, De
     rival.remember("trader_key", trader.name)
     for asset, amount in (("USDT", "50000"), ("BTC", "1")):
         await _ok(http, FUND, {"a": account, "s": asset, "n": amount}, operator)
+    for status in ("PENDING", "VERIFIED"):  # KYC gate: only verified customers trade
+        await _ok(http, "mutation($c: ID!, $s: KycStatus!) { setKycStatus(customerId: $c, "
+                  "status: $s, level: 1) { status } }", {"c": customer, "s": status},
+                  keys["compliance"])  # fmt: skip
     placed = await _ok(http, BUY, {"a": account, "p": "60000", "c": "rival-order-1"},
                        keys["trader"])  # fmt: skip
     rival.remember("order", placed["placeOrder"]["order"]["id"])
@@ -116,8 +120,6 @@ async def rival(app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, De
     wallet = await _ok(http, "mutation { openWallet(asset: \"BTC\", temperature: HOT, "
                        "label: \"rival-hot\") { id } }", {}, admin)  # fmt: skip
     rival.remember("wallet", wallet["openWallet"]["id"])
-    await _ok(http, "mutation($c: ID!) { setKycStatus(customerId: $c, status: PENDING, level: 0) "
-              "{ status } }", {"c": customer}, keys["compliance"])  # fmt: skip
     return rival
 
 
