@@ -77,9 +77,13 @@ ENGINE_CONFIG = EngineConfig(
 )
 
 
-def make_broker(redis_url: str | None) -> Broker:
-    """Redis pub/sub when REDIS_URL is set, otherwise the in-process broker."""
-    return RedisBroker(redis_url) if redis_url else MemoryBroker()
+def make_broker(redis_url: str | None, prefix: str = "caas:") -> Broker:
+    """Redis pub/sub when REDIS_URL is set, otherwise the in-process broker.
+
+    ``prefix`` namespaces the channels: deployments (databases) sharing one Redis must not
+    hear each other's streams.
+    """
+    return RedisBroker(redis_url, prefix=prefix) if redis_url else MemoryBroker()
 
 
 @dataclass
@@ -111,7 +115,7 @@ class Platform:
             self.mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True, appname="caas"
         )
         self.db = self.client[self.settings.mongodb_db]
-        self.broker = make_broker(self.settings.redis_url)
+        self.broker = make_broker(self.settings.redis_url, self.settings.relay_prefix)
         self.hub = StreamHub(self.broker)  # one broker subscription per topic per process
         orders = OrdersService(MongoOrdersRepository(self.db), self.hub)
         accounts = AccountsService(
