@@ -165,9 +165,8 @@ def run(subscribers: int = 1000, rate: float = 10.0, seconds: float = 60.0) -> s
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
             log.close()
-            os.environ.get("CAAS_BENCH_LOG") and print(
-                (Path(tmp) / "server.log").read_text()[-3000:]
-            )
+            if os.environ.get("CAAS_BENCH_LOG"):
+                print((Path(tmp) / "server.log").read_text()[-3000:])
     memory = result["memory"]
     console.print(f"{subscribers} subscribers connected in {result['connect_s']:.2f} s; "
                   f"{rate:g} book changes/s for {seconds:g} s; one hypercorn process")  # fmt: skip
