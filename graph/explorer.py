@@ -129,6 +129,37 @@ query Customers($after: String) {
         {"after": None},
     ),
     (
+        "Follow a book",
+        """# A live order book (graphql-transport-ws; README "Streams"). The first message is a
+# SNAPSHOT with its sequence; then DELTAs with firstSequence..lastSequence and each changed
+# level's absolute quantity (0 = remove the level). Apply a delta when firstSequence <=
+# your sequence + 1; a later firstSequence is a gap: resubscribe. A SNAPSHOT can arrive at
+# any time (reason CONFLATED: you fell behind; RESYNC: the server lost continuity):
+# replace your book with it.
+subscription FollowBook($market: ID!, $depth: Int!) {
+  orderBook(market: $market, depth: $depth) {
+    kind
+    sequence
+    firstSequence
+    lastSequence
+    conflated
+    reason
+    bids { price quantity }
+    asks { price quantity }
+  }
+}""",
+        {"market": "BTC-USDT", "depth": 10},
+    ),
+    (
+        "Follow trades",
+        """# Trades of the platform's book as they execute; `sequence` numbers them without gaps,
+# so a jump means messages were lost: re-read `trades(market:)` to fill it.
+subscription FollowTrades($market: ID!) {
+  trades(market: $market) { id sequence price quantity takerSide executedAt }
+}""",
+        {"market": "BTC-USDT"},
+    ),
+    (
         "Watch my orders",
         """# A live stream of order changes (graphql-transport-ws).
 subscription OrderUpdates {

@@ -4,7 +4,9 @@ Starts a store and one `caas serve`, connects SUBSCRIBERS graphql-transport-ws c
 `orderBook(BTC-USDT)`, then changes the book RATE times a second (a limit order placed, then
 cancelled) and measures, per delivered delta, the time from the request that changed the book
 to its receipt (an upper bound of publish-to-receive: it includes the order's journal commit).
-Also: time to connect everyone, delivered messages/s, and the server's memory over the run.
+Also: time to connect everyone, delivered messages/s, the server's memory over the run, and
+server and client CPU (the server is pinned to one core, this client to the others, so the
+server's CPU per delivered message is measured apart from the client's).
 A benchmark, not a test: it prints figures, it asserts nothing.
 """
 
@@ -72,6 +74,12 @@ async def _subscriber(
                 recorder.delivered += 1
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -118,13 +126,14 @@ async def _measure(url: str, pid: int, key: dict[str, Any], subscribers: int, ra
         connect_s = time.perf_counter() - started
         memory = [_rss_mb(pid)]
         drive = asyncio.create_task(_drive(url, key, rate, seconds, recorder))
-        run_started = time.perf_counter()
+        run_started, server_cpu, client_cpu = time.perf_counter(), _cpu_s(pid), time.process_time()
         while not drive.done():
             await asyncio.sleep(1)
             memory.append(_rss_mb(pid))
         await drive
         await asyncio.sleep(1)
         elapsed = time.perf_counter() - run_started
+        server_cpu, client_cpu = _cpu_s(pid) - server_cpu, time.process_time() - client_cpu
         stop.set()
         for task in tasks:
             task.cancel()
@@ -135,6 +144,8 @@ async def _measure(url: str, pid: int, key: dict[str, Any], subscribers: int, ra
         "msg_s": recorder.delivered / elapsed, "expected": subscribers * len(recorder.sent_at),
         "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
         "max": float(lat.max()), "memory": memory, "snapshots": recorder.snapshots,
+        "server_cpu": server_cpu / elapsed, "client_cpu": client_cpu / elapsed,
+        "server_us_per_msg": server_cpu / max(recorder.delivered, 1) * 1e6,
     }  # fmt: skip
 
 
@@ -150,8 +161,14 @@ def run(subscribers: int = 1000, rate: float = 10.0, seconds: float = 60.0) -> s
                                 env=env, capture_output=True, check=True)  # fmt: skip
         key = next(k for k in json.loads(seeded.stdout) if k["name"] == "alice")
         log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 (closed with the server)
+        cores = sorted(os.sched_getaffinity(0))
+        pin = len(cores) >= 2  # server on one core, this client on the others
         server = subprocess.Popen([sys.executable, "-m", "graph.cli", "serve"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+                                  stdout=subprocess.DEVNULL, stderr=log,
+                                  preexec_fn=(lambda: os.sched_setaffinity(0, cores[:1]))
+                                  if pin else None)  # fmt: skip
+        if pin:
+            os.sched_setaffinity(0, cores[1:])
         url = f"http://127.0.0.1:{env['PORT']}"
         try:
             for _ in range(600):
@@ -162,12 +179,12 @@ def run(subscribers: int = 1000, rate: float = 10.0, seconds: float = 60.0) -> s
                     time.sleep(0.2)
             result = asyncio.run(_measure(url, server.pid, key, subscribers, rate, seconds))
         finally:
+            os.sched_setaffinity(0, cores)
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
             log.close()
-            os.environ.get("CAAS_BENCH_LOG") and print(
-                (Path(tmp) / "server.log").read_text()[-3000:]
-            )
+            if os.environ.get("CAAS_BENCH_LOG"):
+                print((Path(tmp) / "server.log").read_text()[-3000:])
     memory = result["memory"]
     console.print(f"{subscribers} subscribers connected in {result['connect_s']:.2f} s; "
                   f"{rate:g} book changes/s for {seconds:g} s; one hypercorn process")  # fmt: skip
@@ -175,6 +192,9 @@ def run(subscribers: int = 1000, rate: float = 10.0, seconds: float = 60.0) -> s
                   f"({result['msg_s']:,.0f} msg/s), {result['snapshots']} snapshots")  # fmt: skip
     console.print(f"  latency request->receipt p50 {result['p50']:.1f} ms  p99 "
                   f"{result['p99']:.1f} ms  max {result['max']:.1f} ms")  # fmt: skip
+    console.print(f"  CPU: server {result['server_cpu']:.0%} of a core "
+                  f"({result['server_us_per_msg']:.0f} µs per delivered message), "
+                  f"bench client {result['client_cpu']:.0%}")  # fmt: skip
     console.print(f"  server RSS start {memory[0]:.0f} MB, end {memory[-1]:.0f} MB, "
                   f"max {max(memory):.0f} MB")  # fmt: skip
     return (f"fanout: {subscribers} subscribers, p99 {result['p99']:.1f} ms, "

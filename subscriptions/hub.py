@@ -24,6 +24,7 @@ log = logging.getLogger("caas.streams")
 
 DEFAULT_QUEUE_SIZE = 256
 RECONNECT_DELAYS_S = (0.05, 0.2, 0.5, 1.0, 2.0)
+CLOSE_TIMEOUT_S = 2.0
 
 
 class HubQueue:
@@ -52,6 +53,10 @@ class HubQueue:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def get_nowait(self) -> bytes | None:
+        """The next pending payload or marker; None when nothing is pending."""
+        return self._items.popleft() if self._items else None
 
     async def get(self) -> bytes | None:
         """The next payload or marker; None once closed and drained."""
@@ -118,13 +123,17 @@ class StreamHub:
         return len(entry.queues) if entry is not None else 0
 
     async def close(self) -> None:
-        """End every local subscription and stop the pumps."""
+        """End every local subscription and stop the pumps (before the broker closes)."""
+        tasks = []
         for entry in list(self._topics.values()):
             for queue in list(entry.queues):
                 queue.close()
             if entry.task is not None:
                 entry.task.cancel()
+                tasks.append(entry.task)
         self._topics.clear()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
 
     async def _pump(self, topic: str, entry: _Topic) -> None:
         """Copy the topic's payloads into every local queue; reconnect and RESYNC on failure."""
@@ -145,6 +154,9 @@ class StreamHub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None  # stopping, not a lost connection
                 log.warning("stream %s lost its broker subscription", topic, exc_info=True)
                 entry.live.set()  # readers must not wait for a broker that is down
                 await asyncio.sleep(RECONNECT_DELAYS_S[min(attempt, len(RECONNECT_DELAYS_S) - 1)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -76,5 +77,9 @@ class RedisBroker:
         try:
             yield _RedisSubscription(pubsub)
         finally:
-            await pubsub.unsubscribe(self._prefix + topic)
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            # best effort: on a lost connection, UNSUBSCRIBE fails; an error raised here would
+            # replace the exception (or cancellation) that is ending the subscription
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(self._prefix + topic)
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]

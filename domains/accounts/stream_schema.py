@@ -13,6 +13,7 @@ from domains.accounts.balances import BalanceStreams, balance_changes
 from domains.accounts.service import AccountsService
 from domains.shared.context import RequestContext
 from domains.shared.errors import NotFoundError, ValidationError
+from domains.shared.streams import slow_consumer
 from subscriptions.broker import OVERFLOW, RESYNC
 
 Info = strawberry.Info[RequestContext, None]
@@ -62,8 +63,10 @@ class AccountsSubscription:
         streams = info.context.get(BalanceStreams)
         async with streams.subscribe(principal.tenant_id) as changes:
             async for payload in changes:
-                if payload in (OVERFLOW, RESYNC):
-                    continue  # sequences are per balance: re-read balances after a gap
+                if payload == RESYNC:
+                    continue  # the broker reconnected: re-read `account { balances }`
+                if payload == OVERFLOW:
+                    raise slow_consumer("balances")  # balance changes cannot be conflated
                 for change in balance_changes(payload):
                     balance = change.balance
                     if account is not None and balance.account_id != str(account):

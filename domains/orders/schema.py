@@ -19,6 +19,8 @@ from domains.orders.types import Info, Market, Order, OrderFilter, list_orders
 from domains.shared.context import Role
 from domains.shared.errors import NotFoundError, ValidationError
 from domains.shared.relay import Connection
+from domains.shared.streams import slow_consumer
+from subscriptions.broker import OVERFLOW, RESYNC
 
 
 @strawberry.type(description="Orders queries.")
@@ -203,6 +205,10 @@ class OrdersSubscription(MarketStreamsSubscription):
         service = info.context.get(OrdersService)
         async with service.order_updates(principal.tenant_id) as updates:
             async for payload in updates:
+                if payload == RESYNC:
+                    continue  # the broker reconnected: re-read `orders` to fill the gap
+                if payload == OVERFLOW:
+                    raise slow_consumer("orderUpdates")  # updates cannot be conflated
                 order = order_from_event(payload)
                 if account is not None and order.account_id != str(account):
                     continue

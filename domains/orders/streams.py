@@ -27,8 +27,8 @@ from domains.shared.streams import (
     INITIAL,
     RESYNC,
     SharedFeed,
-    SlowConsumerError,
     SnapshotOnly,
+    slow_consumer,
     stream_role,
 )
 from engine import codes
@@ -168,14 +168,6 @@ class MarketStreamsProjector:
             ]
             payload = orjson.dumps({"market": market_id, "trades": trades})
             await self._events.publish(trades_topic(market_id), payload)
-
-
-def slow_consumer(what: str) -> SlowConsumerError:
-    """The error that ends a stream whose subscriber cannot keep up."""
-    return SlowConsumerError(
-        f"slow consumer: could not keep up with the {what} stream; reconnect and subscribe again",
-        stream=what,
-    )
 
 
 class _Pace:

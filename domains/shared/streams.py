@@ -26,6 +26,14 @@ class SlowConsumerError(DomainError):
     code = "SLOW_CONSUMER"
 
 
+def slow_consumer(what: str) -> SlowConsumerError:
+    """The error that ends a stream whose subscriber cannot keep up."""
+    return SlowConsumerError(
+        f"slow consumer: could not keep up with the {what} stream; reconnect and subscribe again",
+        stream=what,
+    )
+
+
 @dataclass
 class SnapshotOnly:
     """Root value of one subscriber's own execution: authorise, first message, return."""
