@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TypeVar
 
 from pymongo import AsyncMongoClient
@@ -17,6 +18,7 @@ from domains.accounts.balances import INDEXES as BALANCE_INDEXES
 from domains.accounts.balances import BalancesProjector, BalanceStreams, MongoBalances
 from domains.accounts.customer_tokens import CustomerTokens
 from domains.accounts.keys import ApiKeyService
+from domains.accounts.model import TREASURY_OWNER
 from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
 from domains.accounts.sealing import SecretSealer
@@ -117,6 +119,25 @@ def make_broker(redis_url: str | None, prefix: str = "caas:") -> Broker:
     return RedisBroker(redis_url, prefix) if redis_url else MemoryBroker()
 
 
+class ComplianceWithdrawalChecks:
+    """Custody's withdrawal checks answered by compliance: the customer's KYC level limits
+    (treasury withdrawals have no customer to check) and sanctions screening of the
+    destination, which raises an alert on a hit."""
+
+    def __init__(self, compliance: ComplianceComponents) -> None:
+        self._compliance = compliance
+
+    async def check(
+        self, tenant_id: str, customer_id: str, asset: str, amount: Decimal, destination: str,
+        reference: str,
+    ) -> None:  # fmt: skip
+        if customer_id != TREASURY_OWNER:
+            await self._compliance.gate.check_withdrawal(tenant_id, customer_id, asset, amount)
+        await self._compliance.screening.require_clear_address(
+            tenant_id, customer_id, destination, reference
+        )
+
+
 @dataclass
 class Platform:
     """Everything a server process holds: one Mongo client, one broker, the services."""
@@ -207,12 +228,14 @@ class Platform:
             BalanceStreams: BalanceStreams(self.hub),
             MarketStreams: MarketStreams(trading, self.hub),
             PositionsService: PositionsService(MongoPositionsRepository(self.db)),
-            **self._custody_services(accounts),
+            **self._custody_services(accounts, compliance),
             **compliance.services(),
             ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
         }
 
-    def _custody_services(self, accounts: AccountsService) -> dict[type, object]:
+    def _custody_services(
+        self, accounts: AccountsService, compliance: ComplianceComponents
+    ) -> dict[type, object]:
         """Wallets, deposits, withdrawals, governance and proofs over the simulated chain."""
         repo = MongoCustodyRepository(self.db)
         self.chain = SimulatedChain(sorted(SUPPORTED_ASSETS), persist=repo.save_chain)
@@ -224,7 +247,8 @@ class Platform:
             repo, custody, self.chain, money, self.settings.custody.confirmations
         )
         withdrawals = WithdrawalService(repo, custody, governance, money, self.chain,
-                                        deposits.confirmations)  # fmt: skip
+                                        deposits.confirmations,
+                                        ComplianceWithdrawalChecks(compliance))  # fmt: skip
         salt_key = reserve_salt_secret(next(iter(ring.values())))
         reserves = ReservesService(repo, custody, money, self.directory, self.chain, salt_key)
         treasury = TreasuryService(repo, custody, governance, withdrawals, self.chain)

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Protocol
 
 from pymongo.errors import DuplicateKeyError
 
@@ -62,6 +63,17 @@ class RequestWithdrawal:
     idempotency_key: str | None = None
 
 
+class WithdrawalChecks(Protocol):
+    """What compliance checks before a customer withdrawal (KYC level limits, sanctions
+    screening of the destination); raises a domain error (KYC_REQUIRED,
+    WITHDRAWAL_LIMIT_EXCEEDED, SANCTIONS_HIT) to refuse it. The composition root wires it."""
+
+    async def check(
+        self, tenant_id: str, customer_id: str, asset: str, amount: Decimal, destination: str,
+        reference: str,
+    ) -> None: ...  # fmt: skip
+
+
 class WithdrawalService:
     """The withdrawal state machine."""
 
@@ -73,7 +85,9 @@ class WithdrawalService:
         money: CustodyMoney,
         chain: ChainAdapter,
         confirmations: dict[str, int],
+        checks: WithdrawalChecks | None = None,
     ) -> None:
+        self._checks = checks
         self._repo = repository
         self._custody = custody
         self._gov = governance
@@ -120,6 +134,10 @@ class WithdrawalService:
         )
         if await self._gov.blocked(account.tenant_id, destination):
             return await self._insert(replace(w, reason="SCREENING: the destination is blocked"))
+        if self._checks is not None:  # compliance: KYC level limits, sanctions screening
+            decimal_amount = Decimal(amount).scaleb(-self._custody.decimals(asset))
+            await self._checks.check(account.tenant_id, account.customer_id, asset,
+                                     decimal_amount, destination, w.id)  # fmt: skip
         decision, entry_id = await self._gov.decide(w, amount, self._custody.decimals(asset))
         w = replace(
             w,

@@ -268,3 +268,24 @@ async def test_compliance_freezes_stop_withdrawals(
     w = data["requestWithdrawal"]["withdrawal"]
     assert w["status"] == "REJECTED" and w["reason"].startswith("SCREENING")
     await ok(http, block.replace("true", "false") % OUTSIDE, {}, compliance)
+
+
+SANCTIONED_ETH = "0x1111111111111111111111111111111111111111"  # on the shipped sample SDN list
+
+
+async def test_a_withdrawal_to_a_sanctioned_address_is_refused_and_alerted(
+    http: httpx.AsyncClient, keys: dict[str, DemoKey]
+) -> None:
+    """Custody asks compliance before holding anything: SANCTIONS_HIT, an alert for the
+    compliance officers, and the customer's balance untouched."""
+    alice = keys["alice"]
+    before = await balances(http, alice)
+    refused = await gql(http, REQUEST, {"a": alice.account_id, "s": "ETH", "n": "0.5",
+                                        "d": SANCTIONED_ETH}, key=alice)  # fmt: skip
+    assert error_codes(refused) == ["SANCTIONS_HIT"]
+    assert await balances(http, alice) == before
+    alerts = await ok(http, "{ complianceAlerts(first: 20) { nodes { rule customerId } } }", {},
+                      keys["compliance"])  # fmt: skip
+    rules = [a["rule"] for a in alerts["complianceAlerts"]["nodes"]
+             if a["customerId"] == alice.customer_id]  # fmt: skip
+    assert "SANCTIONS_ADDRESS" in rules
