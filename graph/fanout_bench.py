@@ -13,7 +13,9 @@ subscriber takes ``time.time_ns()`` when a delta's frame arrives, with its ``las
 The k-th distinct ``lastSequence`` seen after the snapshot is the k-th book change, so a delta
 maps to its request even when a subscriber misses one. Both clocks are the same machine's, so
 ``receipt - request`` is an upper bound of publish-to-receive (it includes the mutation: its
-HTTP request and journal commit). Also: time to connect everyone (from the start of the first
+HTTP request and journal commit; run with ``--subscribers 10`` to see that floor). The driver
+changes the book WARM_UP_CHANGES times before anyone subscribes (a fresh server's first orders
+are slow), so those are not measured. Also: time to connect everyone (from the start of the first
 connect to the last snapshot), delivered messages/s, the server's RSS sampled every second
 (``/proc/<pid>/status``), and server and client CPU. ``CAAS_BENCH_PROFILE=FILE`` runs the
 server under cProfile and writes its stats to FILE.
@@ -49,6 +51,7 @@ SUBSCRIBE = """subscription { orderBook(market: "BTC-USDT", depth: 10) {
 PLACE = """mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { order { id } } }"""
 CANCEL = """mutation($id: ID!) { cancelOrder(id: $id) { order { id } } }"""
 DEFAULT_CLIENTS = 4
+WARM_UP_CHANGES = 4  # the first orders of a fresh server are slow (first calls, caches)
 LAST_SEQUENCE = b'"lastSequence":'
 
 
@@ -203,12 +206,9 @@ def _driver_main(
     sent_ns: list[int] = []
     resting: str | None = None
     with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-        http.post("/graphql", json={"query": "{ __typename }"})  # connection in place
-        pipe.recv()  # "go"
-        started = time.perf_counter()
-        for n in range(int(seconds * rate)):
-            time.sleep(max(started + n / rate - time.perf_counter(), 0))
-            sent_ns.append(time.time_ns())
+
+        def change() -> None:
+            nonlocal resting
             if resting is None:
                 body = {"query": PLACE, "variables": {"i": order}}
                 response = http.post("/graphql", json=body).json()
@@ -218,6 +218,16 @@ def _driver_main(
             else:
                 http.post("/graphql", json={"query": CANCEL, "variables": {"id": resting}})
                 resting = None
+
+        for _ in range(WARM_UP_CHANGES):  # before anyone subscribes: not measured
+            change()
+        pipe.send("ready")
+        pipe.recv()  # "go"
+        started = time.perf_counter()
+        for n in range(int(seconds * rate)):
+            time.sleep(max(started + n / rate - time.perf_counter(), 0))
+            sent_ns.append(time.time_ns())
+            change()
     pipe.send(sent_ns)
 
 
@@ -261,7 +271,8 @@ def _measure(url: str, pid: int, key: dict[str, Any], subscribers: int, rate: fl
                            daemon=True)  # fmt: skip
     driver.start()
     processes.append(driver)
-    time.sleep(2)  # the processes have imported their modules
+    mine.recv()  # the driver has warmed the order path up
+    time.sleep(1)  # the subscriber processes have imported their modules
     memory = [_rss_mb(pid)]
     for pipe in pipes:
         pipe.send("connect")
@@ -349,5 +360,7 @@ def run(
                   f"subscriber clients {result['client_cpu']:.0%}")  # fmt: skip
     console.print(f"  server RSS idle {memory[0]:.0f} MB, all connected {memory[1]:.0f} MB, "
                   f"end {memory[-1]:.0f} MB, max {max(memory):.0f} MB")  # fmt: skip
+    console.print("  server RSS every 10 s of the run (MB): "
+                  + " ".join(f"{m:.0f}" for m in memory[1:-1:10]))  # fmt: skip
     return (f"fanout: {subscribers} subscribers, p99 {result['p99']:.1f} ms, "
             f"{result['msg_s']:,.0f} msg/s")  # fmt: skip
