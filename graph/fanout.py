@@ -143,6 +143,8 @@ def raw_writer(send: object) -> RawWriter | None:
     else:
         return None
     stream = send.__self__
+    if not all(hasattr(stream, name) for name in ("closed", "state", "connection", "send")):
+        return None  # another hypercorn: the queue path
     protocol = getattr(stream.send, "__self__", None)
     if not isinstance(protocol, H11Protocol):
         return None
