@@ -13,6 +13,7 @@ token and cache period, not per request.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -133,6 +134,7 @@ class Authenticator:
         )
         self._credentials: TtlCache[str, KeyCredential] = TtlCache(settings.cache_seconds)
         self._verified: TtlCache[bytes, str] = TtlCache(settings.cache_seconds)
+        self._loading: dict[str, asyncio.Task[KeyCredential | None]] = {}  # one read per key
         self._salt = secrets.token_bytes(32)  # cache keys: a keyed hash, never the token
         keys.listeners.append(self.invalidate)
 
@@ -144,6 +146,7 @@ class Authenticator:
     def invalidate(self, key_id: str) -> None:
         """Forget a key's cached record (it was rotated or revoked in this process)."""
         self._credentials.pop(key_id)
+        self._loading.pop(key_id, None)  # a read in flight may predate the change
 
     async def authenticate(self, request: CredentialRequest) -> Principal | None:
         """The caller, None when anonymous; AuthRejectedError (audited) when refused."""
@@ -199,11 +202,24 @@ class Authenticator:
         return any(address in network for network in self._trusted)
 
     async def _credential(self, key_id: str) -> KeyCredential | None:
+        """The key's record, cached; concurrent misses share one store read (open websockets
+        re-check their credential together when the cache entry expires)."""
         cached = self._credentials.get(key_id)
         if cached is not None:
             return cached
-        credential = await self.keys.credential(key_id)
-        if credential is not None:
+        loading = self._loading.get(key_id)
+        if loading is None:
+            loading = self._loading[key_id] = asyncio.create_task(self._load(key_id))
+        return await asyncio.shield(loading)
+
+    async def _load(self, key_id: str) -> KeyCredential | None:
+        try:
+            credential = await self.keys.credential(key_id)
+        finally:
+            current = self._loading.get(key_id) is asyncio.current_task()
+            if current:
+                del self._loading[key_id]
+        if credential is not None and current:
             self._credentials.put(key_id, credential)
         return credential
 

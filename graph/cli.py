@@ -295,11 +295,12 @@ def bench_fanout(
     subscribers: Annotated[int, typer.Option(help="Websocket subscribers of one book.")] = 1000,
     rate: Annotated[float, typer.Option(help="Book changes per second.")] = 10.0,
     seconds: Annotated[float, typer.Option(help="Measured seconds.")] = 60.0,
+    clients: Annotated[int, typer.Option(help="Subscriber client processes.")] = 4,
 ) -> None:
     """orderBook stream fan-out: delivered msg/s and latency for many subscribers."""
     from graph.fanout_bench import run as run_fanout_bench
 
-    typer.echo(run_fanout_bench(subscribers, rate, seconds))
+    typer.echo(run_fanout_bench(subscribers, rate, seconds, clients))
 
 
 @app.command()

@@ -67,6 +67,7 @@ from graph.fanout import (
     groupable_field,
     identity_of,
     next_frame,
+    raw_writer,
     slow_consumer_payload,
 )
 
@@ -244,7 +245,11 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, No
             await asyncio.wait_for(group.ready.wait(), READY_TIMEOUT_S)
         if group.failed or not group.ready.is_set():
             return False  # normal execution reports whatever refused it
-        member = Member(id_json=orjson.dumps(operation.id).decode(), sequenced=sequenced)
+        socket = self.websocket.ws  # type: ignore[attr-defined]
+        direct = raw_writer(getattr(socket, "_send", None))
+        member = Member(
+            id_json=orjson.dumps(operation.id).decode(), sequenced=sequenced, direct=direct
+        )
         group.join(member)
         try:
             reason, min_sequence = INITIAL, 0
@@ -321,7 +326,11 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, No
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
                 return None
             member.wakeup.clear()
+            if member.direct is not None:  # the group writes to the socket until woken
+                member.sequence, member.live = sequence, True
             await member.wakeup.wait()
+            if member.direct is not None:
+                sequence, member.live = member.sequence, False
 
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
