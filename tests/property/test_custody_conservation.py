@@ -15,6 +15,8 @@ from starlette.applications import Starlette
 
 from domains.accounts.model import Brand
 from domains.accounts.service import AccountsService
+from domains.compliance.model import KycStatus
+from domains.compliance.service import ComplianceService
 from domains.custody.cold import new_key_file
 from domains.custody.errors import InsufficientFundsError
 from domains.custody.governance import Governance
@@ -56,6 +58,9 @@ async def bank(app: Starlette) -> Bank:
     traders = []
     for n in range(2):
         customer, account = await accounts.create_customer(scope, f"C{n}", f"c{n}@c.example")
+        kyc = platform.get(ComplianceService)  # withdrawals pass the KYC level's daily limit
+        await kyc.set_kyc_status(scope, customer.id, tenant.id, KycStatus.PENDING, 0, "test")
+        await kyc.set_kyc_status(scope, customer.id, tenant.id, KycStatus.VERIFIED, 3, "test")
         traders.append((Principal(f"key_c{n}", Role.TRADER, tenant.id, customer.id), account.id))
     return Bank(tenant.id, admin, tuple(traders))
 
