@@ -48,16 +48,30 @@ def _sweep_market(
     end: int, pos_account: I64Array, pos_qty: I64Array, pos_cost: I64Array,
     pos_isolated: I64Array, floors: I64Array, mmr: I64Array,
     maint: I64Array, n_brackets: I64Array, acc_upnl: I64Array, acc_mm: I64Array,
-    due_positions: I64Array, n_due: int,
+    due_positions: I64Array, n_due: int, full: bool,
 ) -> int:  # fmt: skip
-    """One market's positions, stored cross first then isolated: two linear passes."""
+    """One market's positions, stored cross first then isolated: two linear passes.
+
+    ``full``: every market moves at once and the account sums were zeroed, so each cross
+    position adds its absolute uPnL and maintenance (one bracket computation, not two).
+    """
     nb = n_brackets[m]
     m_floors, m_mmr, m_maint = floors[m], mmr[m], maint[m]
     move = (mark - old_mark) * qptl  # every cross uPnL moves by qty * move: no cost read
     # the old maintenance is recomputed from the old mark rather than stored: arithmetic is
     # cheaper than the memory traffic of reading and writing it back (the sweep is bound by
     # memory: 16 bytes per cross position)
-    for i in range(start, split):
+    if full:
+        for i in range(start, split):
+            qty = pos_qty[i]
+            a = pos_account[i]
+            acc_upnl[a] += qty * mark * qptl - pos_cost[i]
+            notional = (qty if qty >= 0 else -qty) * qptl * mark
+            acc_mm[a] += _maintenance(notional, m_floors, m_mmr, m_maint, nb)
+        split_done = split
+    else:
+        split_done = start
+    for i in range(split_done, split):
         qty = pos_qty[i]
         a = pos_account[i]
         size = (qty if qty >= 0 else -qty) * qptl
@@ -109,6 +123,16 @@ def _on_marks(
     market, built at load); when most markets move, every cross account is checked once.
     """
     n_due = 0
+    full = markets.shape[0] == mark.shape[0]
+    if full:  # every market exactly once: recompute the account sums from scratch
+        seen = np.zeros(mark.shape[0], dtype=np.bool_)
+        for k in range(markets.shape[0]):
+            if seen[markets[k]]:
+                full = False
+            seen[markets[k]] = True
+    if full:
+        acc_upnl[:] = 0
+        acc_mm[:] = 0
     for k in range(markets.shape[0]):
         m = markets[k]
         old = mark[m]
@@ -116,7 +140,7 @@ def _on_marks(
         n_due = _sweep_market(
             m, old, marks[k], qptl[m], positions, market_start[m], market_split[m],
             market_start[m + 1], pos_account, pos_qty, pos_cost, pos_isolated, floors,
-            mmr, maint, n_brackets, acc_upnl, acc_mm, due_positions, n_due,
+            mmr, maint, n_brackets, acc_upnl, acc_mm, due_positions, n_due, full,
         )  # fmt: skip
     n_accounts = 0
     if 4 * markets.shape[0] >= mark.shape[0]:
