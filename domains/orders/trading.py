@@ -374,8 +374,9 @@ class TradingService:
             ) from exc
         if submitted.events is not None:
             raise_for(outcome(submitted.events))
-        if submitted.events is not None and not submitted.replayed:
-            await self._route_remainder(account, spec, command, submitted.events, submitted.seq)
+            if not submitted.replayed:  # a retry's route ran (or was refused) the first time
+                await self._route_remainder(account, spec, command, submitted.events,
+                                            submitted.seq)  # fmt: skip
         order = await self._order(TenantScope.of(principal), order_key(submitted.seq))
         return PlacedOrder(order, submitted.replayed)
 
