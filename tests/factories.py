@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
+from domains.accounts.balances import MongoBalances
 from domains.accounts.keys import ApiKeyService, KeySpec
 from domains.orders.model import Order, OrderStatus, OrderType, Side
 from domains.orders.service import OrdersService
@@ -12,6 +13,7 @@ from domains.shared.context import Role
 from domains.shared.ids import new_id
 from domains.shared.scalars import utcnow
 from graph.bootstrap import Platform
+from graph.reconcile import ReconcileReport, reconcile
 from graph.seed import DemoKey
 
 
@@ -45,3 +47,10 @@ async def demo_style_key(
     spec = KeySpec(role, tenant_id, customer_id, label="test", require_signature=False)
     await platform.get(ApiKeyService).register(key_id, secret, signing, spec)
     return DemoKey(key_id, role.value, f"{key_id}.{secret}", tenant_id, customer_id, None, signing)
+
+
+async def reconcile_platform(platform: Platform) -> ReconcileReport:
+    """`caas reconcile` on a running platform: engine, balance read model and ledger."""
+    return await reconcile(
+        platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
+    )

@@ -13,10 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 
-from domains.accounts.balances import MongoBalances
 from domains.custody import approvals, cold
 from domains.custody.withdrawals import WithdrawalService
-from graph.reconcile import reconcile
 from graph.seed import DEMO_TENANT, DemoKey
 from tests.e2e.test_custody import (
     APPROVE,
@@ -31,6 +29,7 @@ from tests.e2e.test_custody import (
     ok,
 )
 from tests.e2e.test_trading import balances
+from tests.factories import reconcile_platform
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -229,8 +228,5 @@ async def test_resuming_after_a_crash_never_holds_or_debits_twice(
 
 
 async def test_the_books_reconcile_after_every_custody_flow(app: Starlette) -> None:
-    platform = app.state.platform
-    report = await reconcile(
-        platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
-    )
+    report = await reconcile_platform(app.state.platform)
     assert report.clean, (report.differences, report.conservation)

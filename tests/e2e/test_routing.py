@@ -18,6 +18,7 @@ from domains.orders.venue import BookTop, Venue, VenueOrderResult
 from domains.shared.context import TenantScope
 from graph.seed import DemoKey
 from tests.e2e.test_trading import balances, book, place
+from tests.factories import reconcile_platform
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -213,11 +214,5 @@ async def test_a_route_interrupted_after_its_hold_is_finished_by_resume(
 
 
 async def test_the_books_reconcile_with_the_venue_clearing_account(app: Starlette) -> None:
-    from domains.accounts.balances import MongoBalances
-    from graph.reconcile import reconcile
-
-    platform = app.state.platform
-    report = await reconcile(
-        platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
-    )
+    report = await reconcile_platform(app.state.platform)
     assert report.differences == [] and report.conservation == []

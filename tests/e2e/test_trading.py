@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from domains.accounts.service import AccountsService
 from domains.shared.context import Role
 from graph.seed import DemoKey
-from tests.factories import demo_style_key
+from tests.factories import demo_style_key, reconcile_platform
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -275,13 +275,7 @@ async def test_orders_filter_by_market_status_client_id_and_time(
 
 async def test_the_books_reconcile_after_all_of_it(app: Starlette) -> None:
     """Engine, balance read model and double-entry ledger agree; every asset conserves."""
-    from domains.accounts.balances import MongoBalances
-    from graph.reconcile import reconcile
-
-    platform = app.state.platform
-    report = await reconcile(
-        platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
-    )
+    report = await reconcile_platform(app.state.platform)
     assert report.accounts_checked >= 3
     assert report.differences == [] and report.conservation == []
 

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from graph.seed import DemoKey
 from tests.e2e.test_trading import balances
+from tests.factories import reconcile_platform
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -73,11 +74,5 @@ async def test_customers_cannot_see_or_touch_the_treasury(
 
 
 async def test_the_treasury_reconciles(app: Starlette) -> None:
-    from domains.accounts.balances import MongoBalances
-    from graph.reconcile import reconcile
-
-    platform = app.state.platform
-    report = await reconcile(
-        platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
-    )
+    report = await reconcile_platform(app.state.platform)
     assert report.differences == [] and report.conservation == []
