@@ -78,6 +78,7 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "requestDepositAddress": Scope.TRADE,
     "sweepHotWallet": Scope.ADMIN,
     "setTreasurySettings": Scope.ADMIN,
+    "setCustodyMode": Scope.ADMIN,
     "registerApprover": Scope.ADMIN,
     "proposeAddressBookEntry": Scope.ADMIN,
     "approveAddressBookEntry": Scope.ADMIN,

@@ -30,6 +30,7 @@ from domains.custody.chain_sim import SimulatedChain
 from domains.custody.deposits import DepositWatcher
 from domains.custody.governance import Governance
 from domains.custody.money import CustodyMoney
+from domains.custody.omnibus import CustodyModes, SubLedger
 from domains.custody.proofs import ReservesService
 from domains.custody.repository import INDEXES as CUSTODY_INDEXES
 from domains.custody.repository import MongoCustodyRepository
@@ -243,20 +244,25 @@ class Platform:
         custody = CustodyService(repo, accounts, self.directory, SecretSealer(ring), self.chain)
         money = CustodyMoney(self.engines.bus, self.directory, self.custody_steps)
         governance = Governance(repo, self.settings.custody.blocked_addresses)
+        ledger = SubLedger(repo)  # omnibus tenants' shares of the platform's wallets
         deposits = DepositWatcher(
-            repo, custody, self.chain, money, self.settings.custody.confirmations
+            repo, custody, self.chain, money, self.settings.custody.confirmations, ledger
         )
         withdrawals = WithdrawalService(repo, custody, governance, money, self.chain,
                                         deposits.confirmations,
-                                        ComplianceWithdrawalChecks(compliance))  # fmt: skip
+                                        ComplianceWithdrawalChecks(compliance),
+                                        ledger)  # fmt: skip
         salt_key = reserve_salt_secret(next(iter(ring.values())))
-        reserves = ReservesService(repo, custody, money, self.directory, self.chain, salt_key)
+        reserves = ReservesService(
+            repo, custody, money, self.directory, self.chain, salt_key, ledger
+        )
         treasury = TreasuryService(repo, custody, governance, withdrawals, self.chain)
         self.custody_runtime = CustodyRuntime(deposits, withdrawals, treasury)
         self._custody_repo = repo
+        modes = CustodyModes(repo, ledger, reserves, SUPPORTED_ASSETS)
         return {CustodyService: custody, Governance: governance, WithdrawalService: withdrawals,
-                DepositWatcher: deposits, ReservesService: reserves,
-                TreasuryService: treasury}  # fmt: skip
+                DepositWatcher: deposits, ReservesService: reserves, SubLedger: ledger,
+                TreasuryService: treasury, CustodyModes: modes}  # fmt: skip
 
     async def _start_chain(self) -> None:
         """The simulated chain runs in the writer: restore it, watch, mine on its timer."""
@@ -288,6 +294,7 @@ class Platform:
     async def start(self) -> None:
         """Indexes, broker, then the engine: recover from snapshot + journal, sync markets."""
         await ensure_indexes(self.db, ALL_INDEXES)
+        await self._custody_repo.migrate()
         await self.broker.start()
         await self.directory.load()
         if self.read_only:  # tools (reconcile): the recovered state, never a second writer

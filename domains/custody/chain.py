@@ -89,8 +89,9 @@ class ChainAdapter(Protocol):
         """Report transfers to these addresses from now on."""
         ...
 
-    async def transfers_to_watched(self) -> list[ChainTransfer]:
-        """Transfers paying a watched address that are not yet deeply buried."""
+    async def transfers_since(self, height: int) -> tuple[int, list[ChainTransfer]]:
+        """The tip height, and the transfers paying a watched address mined in blocks above
+        ``height`` or waiting in the mempool (read together, so none falls in between)."""
         ...
 
     async def broadcast(self, signed: SignedTx) -> str:

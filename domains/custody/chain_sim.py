@@ -22,7 +22,6 @@ from domains.custody.keys import encode_address, verify_signature
 
 log = logging.getLogger("caas.chain")
 NAME = "simulated"
-WATCH_DEPTH = 100  # transfers deeper than this are no longer reported
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,7 @@ class SimulatedChain:
     def __init__(self, assets: Iterable[str], persist: Persist | None = None) -> None:
         self._assets = frozenset(assets)
         self._txs: dict[str, SimTx] = {}
+        self._blocks: dict[int, list[str]] = {}  # height -> ids of the transactions it holds
         self._mempool: list[str] = []
         self._balances: dict[tuple[str, str], int] = {}
         self._outgoing: dict[tuple[str, str], int] = {}  # pending spends per address
@@ -72,6 +72,7 @@ class SimulatedChain:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.height = 0
+        self.blocks_scanned = 0  # blocks read by transfers_since (what a provider would bill)
         self.on_block: list[Callable[[int], Awaitable[None]]] = []
 
     def restore(self, txs: Iterable[SimTx], height: int) -> None:
@@ -88,6 +89,8 @@ class SimulatedChain:
                 self._apply(tx)
 
     def _apply(self, tx: SimTx) -> None:
+        if tx.height is not None:
+            self._blocks.setdefault(tx.height, []).append(tx.tx_id)
         if tx.from_address is not None:
             key = (tx.asset, tx.from_address)
             self._balances[key] = self._balances.get(key, 0) - tx.amount_minor
@@ -97,11 +100,15 @@ class SimulatedChain:
     def watch(self, addresses: Iterable[str]) -> None:
         self._watched.update(addresses)
 
-    async def transfers_to_watched(self) -> list[ChainTransfer]:
+    async def transfers_since(self, height: int) -> tuple[int, list[ChainTransfer]]:
+        """Reads only the blocks above ``height`` and the mempool (never the whole chain)."""
+        heights = range(max(height, 0) + 1, self.height + 1)
+        self.blocks_scanned += len(heights)
+        ids = [t for h in heights for t in self._blocks.get(h, ())]
         found = []
-        for tx in self._txs.values():
-            confirmations = self._confirmations(tx)
-            if tx.to_address in self._watched and confirmations <= WATCH_DEPTH:
+        for tx_id in (*ids, *self._mempool):
+            tx = self._txs[tx_id]
+            if tx.to_address in self._watched:
                 found.append(
                     ChainTransfer(
                         tx.tx_id,
@@ -109,10 +116,10 @@ class SimulatedChain:
                         tx.from_address,
                         tx.to_address,
                         tx.amount_minor,
-                        confirmations,
+                        self._confirmations(tx),
                     )
                 )
-        return found
+        return self.height, found
 
     def _confirmations(self, tx: SimTx) -> int:
         return 0 if tx.height is None else self.height - tx.height + 1

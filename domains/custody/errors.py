@@ -51,3 +51,10 @@ class ChainRejectedError(DomainError):
     """The chain refused the transaction."""
 
     code = "CHAIN_REJECTED"
+
+
+class CustodyBalanceHeldError(DomainError):
+    """The tenant still holds custody funds (balances, holds, pending deposits or an omnibus
+    share), so its custody mode cannot change."""
+
+    code = "CUSTODY_BALANCE_HELD"

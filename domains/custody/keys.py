@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import coincurve
@@ -97,12 +98,34 @@ def derive_address(asset: str, xpub: str, chain: int, index: int) -> str:
     return encode_address(asset, child_public_key(xpub, chain, index))
 
 
-def child_private_key(xprv: str, chain: int, index: int) -> bytes:
-    """The raw 32-byte private key at ``xprv/chain/index``."""
+def _check_path(path: Sequence[int]) -> None:
+    if not path or not all(0 <= i <= MAX_INDEX for i in path):
+        raise InvalidKeyError("derivation index out of range")
+
+
+def path_address(asset: str, xpub: str, path: Sequence[int]) -> str:
+    """The address at ``xpub/<path>`` (every step non-hardened), e.g. ``0/<slot>/<index>``."""
+    _check_path(path)
+    node = _node(xpub)
+    for index in path:
+        node = node.ChildKey(index)
+    return encode_address(asset, bytes(node.PublicKey().RawCompressed().ToBytes()))
+
+
+def path_private_key(xprv: str, path: Sequence[int]) -> bytes:
+    """The raw 32-byte private key at ``xprv/<path>``."""
+    _check_path(path)
     node = _node(xprv)
     if node.IsPublicOnly():
         raise InvalidKeyError("a private extended key is needed to sign")
-    return bytes(node.ChildKey(chain).ChildKey(index).PrivateKey().Raw().ToBytes())
+    for index in path:
+        node = node.ChildKey(index)
+    return bytes(node.PrivateKey().Raw().ToBytes())
+
+
+def child_private_key(xprv: str, chain: int, index: int) -> bytes:
+    """The raw 32-byte private key at ``xprv/chain/index``."""
+    return path_private_key(xprv, (chain, index))
 
 
 def sign_digest_source(private_key: bytes, message: bytes) -> tuple[str, str]:

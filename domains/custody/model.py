@@ -9,6 +9,15 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field
 
+PLATFORM_TENANT = "platform"  # owner of the shared (omnibus) wallets; never a tenant id
+
+
+class CustodyMode(enum.Enum):
+    """Whose wallets hold a tenant's customer funds."""
+
+    SEGREGATED = "SEGREGATED"
+    OMNIBUS = "OMNIBUS"
+
 
 class WalletTemperature(enum.Enum):
     """Where a wallet's keys live."""
@@ -40,7 +49,12 @@ class Wallet:
 
 @dataclass(frozen=True)
 class DepositAddress:
-    """An address derived non-hardened from the hot wallet's xpub for one account and asset."""
+    """An address derived non-hardened from a hot wallet's xpub for one account and asset.
+
+    Segregated: the tenant's own hot wallet at ``0/<index>``. Omnibus: the platform's shared
+    hot wallet at ``0/<tenant slot>/<index>``, so every tenant's customers get their own
+    branch of the platform's key tree.
+    """
 
     address: str
     tenant_id: str
@@ -50,6 +64,18 @@ class DepositAddress:
     wallet_id: str
     derivation_index: int
     created_at: dt.datetime | None = None
+    tenant_slot: int | None = None  # omnibus only: the tenant's branch of the platform wallet
+
+    @property
+    def path(self) -> tuple[int, ...]:
+        """Non-hardened path below the wallet's account node."""
+        if self.tenant_slot is None:
+            return (0, self.derivation_index)
+        return (0, self.tenant_slot, self.derivation_index)
+
+    @property
+    def omnibus(self) -> bool:
+        return self.tenant_slot is not None
 
 
 class DepositStatus(enum.Enum):
@@ -145,6 +171,12 @@ class Withdrawal:
     hold_seq: int | None = None
     debit_seq: int | None = None
     confirmations: int = 0
+    omnibus: bool = False  # signed by the platform's shared wallets; moves the sub-ledger
+
+    @property
+    def wallet_owner(self) -> str:
+        """Whose wallets sign it: the platform's for an omnibus withdrawal, else the tenant's."""
+        return PLATFORM_TENANT if self.omnibus else self.tenant_id
 
 
 @dataclass(frozen=True)
@@ -203,10 +235,12 @@ class TreasuryLimits:
 
 @dataclass(frozen=True)
 class CustodySetup:
-    """Per tenant: limits per asset, the treasury quorum and the address-book cooling-off."""
+    """Per tenant: custody mode, limits per asset, the treasury quorum and the address-book
+    cooling-off. The platform's own setup (``PLATFORM_TENANT``) limits the shared wallets."""
 
     tenant_id: str
     limits: dict[str, TreasuryLimits] = field(default_factory=dict)
     treasury_quorum: int = 2
     cooling_off_seconds: int = 86_400
     withdrawal_ttl_seconds: int = 86_400
+    mode: CustodyMode = CustodyMode.SEGREGATED

@@ -12,7 +12,8 @@ from domains.custody.chain_sim import SimulatedChain
 from domains.custody.errors import ChainRejectedError
 from domains.custody.fields import STAFF, _dec, _desc, _payload, _rule
 from domains.custody.governance import Governance
-from domains.custody.model import TreasuryLimits, WalletTemperature
+from domains.custody.model import PLATFORM_TENANT, CustodyMode, TreasuryLimits, WalletTemperature
+from domains.custody.omnibus import CustodyModes
 from domains.custody.proofs import ReservesService
 from domains.custody.service import CustodyService, to_minor
 from domains.custody.treasury import TreasuryService
@@ -21,6 +22,7 @@ from domains.custody.types_ops import (
     AddressBookEntry,
     Approver,
     CustodyPolicy,
+    CustodySettings,
     PolicyRuleInput,
     ProofOfReserves,
     TreasuryInput,
@@ -38,7 +40,8 @@ MAX_SIM_BLOCKS = 100
 class CustodyMutation:
     @strawberry.mutation(
         description="Open the tenant's HOT wallet (keys made and sealed on the "
-        "server) or COLD wallet (give the xpub of a key made offline)."
+        "server) or COLD wallet (give the xpub of a key made offline). Operators open the "
+        "platform's shared wallets that OMNIBUS tenants use."
     )
     async def open_wallet(
         self,
@@ -48,7 +51,7 @@ class CustodyMutation:
         label: Annotated[str, _desc("Name; a default is made.")] = "",
         xpub: Annotated[str | None, _desc("COLD only: the account node's xpub.")] = None,
     ) -> Wallet:
-        info.context.require(Role.TENANT_ADMIN)
+        info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)  # operators: the shared wallets
         wallet = await info.context.get(CustodyService).open_wallet(
             info.context.scope(), asset, temperature, label, xpub
         )
@@ -222,11 +225,14 @@ class CustodyMutation:
             await info.context.get(Governance).publish(principal, version)
         )
 
-    @strawberry.mutation(description="Set hot limits and the sweep rule of an asset.")
+    @strawberry.mutation(
+        description="Set hot limits and the sweep rule of an asset (operators: of the "
+        "platform's shared wallets)."
+    )
     async def set_treasury_settings(
         self, info: Info, input: Annotated[TreasuryInput, _desc("The settings.")]
     ) -> bool:
-        principal = info.context.require(Role.TENANT_ADMIN)
+        principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)
         custody, asset = info.context.get(CustodyService), input.asset.strip().upper()
         d = custody.decimals(asset)
         limits = TreasuryLimits(
@@ -250,13 +256,28 @@ class CustodyMutation:
         )
         return True
 
-    @strawberry.mutation(description="Sweep the hot balance above the threshold into cold now.")
+    @strawberry.mutation(
+        description="Switch the tenant between SEGREGATED and OMNIBUS custody; refused with "
+        "CUSTODY_BALANCE_HELD while it holds custody funds (balances, holds, pending "
+        "deposits, an omnibus share)."
+    )
+    async def set_custody_mode(
+        self, info: Info, mode: Annotated[CustodyMode, _desc("The new mode.")]
+    ) -> CustodySettings:
+        principal = info.context.require(Role.TENANT_ADMIN)
+        setup = await info.context.get(CustodyModes).set_mode(principal, mode)
+        return CustodySettings.from_model(setup, info.context.get(CustodyService).decimals)
+
+    @strawberry.mutation(
+        description="Sweep the hot balance above the threshold into cold now (operators: "
+        "the platform's shared wallets)."
+    )
     async def sweep_hot_wallet(
         self, info: Info, asset: Annotated[str, _desc("Asset.")]
     ) -> WithdrawalPayload | None:
-        principal = info.context.require(Role.TENANT_ADMIN)
+        principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)
         w = await info.context.get(TreasuryService).sweep(
-            str(principal.tenant_id), asset.strip().upper(), principal.key_id
+            principal.tenant_id or PLATFORM_TENANT, asset.strip().upper(), principal.key_id
         )
         return None if w is None else _payload(info, w)
 

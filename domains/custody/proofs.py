@@ -2,7 +2,8 @@
 
 Liabilities are the engine's balances (available + locked) of every account of the
 tenant; reserves are the chain balances of the tenant's wallets (hot address, deposit
-addresses, cold address). A published snapshot keeps its leaves, so a past root stays
+addresses, cold address) and, for an omnibus tenant, its sub-ledger share of the
+platform's shared wallets. A published snapshot keeps its leaves, so a past root stays
 verifiable and its inclusion proofs can still be served.
 """
 
@@ -14,8 +15,9 @@ from typing import Any
 
 from domains.custody import reserves
 from domains.custody.chain import ChainAdapter
-from domains.custody.model import WalletTemperature
+from domains.custody.model import PLATFORM_TENANT, CustodyMode, WalletTemperature
 from domains.custody.money import CustodyMoney
+from domains.custody.omnibus import SubLedger
 from domains.custody.ports import Directory
 from domains.custody.repository import MongoCustodyRepository
 from domains.custody.service import CustodyService
@@ -38,6 +40,14 @@ class ReserveSnapshot:
     cold_minor: int
     leaf_count: int
     published_at: dt.datetime
+    mode: CustodyMode = CustodyMode.SEGREGATED
+    omnibus_share_minor: int | None = None  # omnibus: the tenant's sub-ledger balance
+    shared_total_minor: int | None = None  # omnibus: the platform's shared wallets in all
+
+    @property
+    def wallet_total_minor(self) -> int:
+        """The reserves: the tenant's own wallets plus its omnibus share."""
+        return self.hot_minor + self.cold_minor + (self.omnibus_share_minor or 0)
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,14 @@ def _snapshot(doc: dict[str, Any]) -> ReserveSnapshot:
         int(doc["cold"]),
         len(doc["leaves"]),
         doc["published_at"],
+        CustodyMode(doc.get("mode", CustodyMode.SEGREGATED.value)),
+        _int(doc.get("omnibus_share")),
+        _int(doc.get("shared_total")),
     )
+
+
+def _int(value: str | None) -> int | None:
+    return None if value is None else int(value)
 
 
 class ReservesService:
@@ -76,7 +93,9 @@ class ReservesService:
         directory: Directory,
         chain: ChainAdapter,
         salt_secret: bytes,
+        ledger: SubLedger,
     ) -> None:
+        self._ledger = ledger
         self._repo = repository
         self._custody = custody
         self._money = money
@@ -97,11 +116,12 @@ class ReservesService:
         return sorted(rows)
 
     async def wallet_totals(self, tenant_id: str, asset: str) -> tuple[int, int]:
-        """(hot, cold) chain balances: hot counts its own and every deposit address."""
+        """(hot, cold) chain balances of the tenant's own wallets (``PLATFORM_TENANT``: the
+        shared ones): hot counts its own address and every address derived from it."""
         hot = cold = 0
-        for wallet in (await self._custody.wallets_by_tenant(TenantScope(tenant_id), [tenant_id]))[
-            tenant_id
-        ]:
+        owned = await self._custody.wallets_by_tenant(TenantScope(tenant_id), [tenant_id])
+        hot_ids = []
+        for wallet in owned[tenant_id]:
             if wallet.asset != asset:
                 continue
             held = await self._chain.balance(asset, wallet.address)
@@ -109,7 +129,8 @@ class ReservesService:
                 cold += held
             else:
                 hot += held
-        for address in await self._repo.tenant_deposit_addresses(tenant_id, asset):
+                hot_ids.append(wallet.id)
+        for address in await self._repo.wallet_deposit_addresses(hot_ids):
             hot += await self._chain.balance(asset, address)
         return hot, cold
 
@@ -125,6 +146,11 @@ class ReservesService:
             leaves.append({"account_id": account_id, "salt": salt, "balance": str(balance)})
         root_hash, total = reserves.root(self._leaves(leaves))
         hot, cold = await self.wallet_totals(principal.tenant_id, asset)
+        mode = (await self._custody.setup(principal.tenant_id)).mode
+        share = shared = None
+        if mode is CustodyMode.OMNIBUS:
+            share = await self._ledger.share(principal.tenant_id, asset)
+            shared = sum(await self.wallet_totals(PLATFORM_TENANT, asset))
         doc = {
             "_id": snapshot_id,
             "tenant_id": principal.tenant_id,
@@ -135,6 +161,9 @@ class ReservesService:
             "cold": str(cold),
             "leaves": leaves,
             "published_at": utcnow(),
+            "mode": mode.value,
+            "omnibus_share": None if share is None else str(share),
+            "shared_total": None if shared is None else str(shared),
         }
         await self._repo.insert_reserve(doc)
         return _snapshot(doc)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from domains.custody.chain_sim import SimTx
 from domains.custody.model import (
@@ -45,10 +45,22 @@ INDEXES = (
     ),
     CollectionIndexes(
         "custody_deposit_addresses",
-        (
-            IndexModel([("account_id", ASCENDING), ("asset", ASCENDING)], unique=True),
+        (  # one address per account, asset and wallet: a mode switch gives a new one
+            IndexModel(
+                [("account_id", ASCENDING), ("asset", ASCENDING), ("wallet_id", ASCENDING)],
+                unique=True,
+            ),
             IndexModel([("tenant_id", ASCENDING)]),
+            IndexModel([("wallet_id", ASCENDING)]),
         ),
+    ),
+    CollectionIndexes(  # omnibus: each tenant's branch of a platform wallet's key tree
+        "custody_omnibus_slots",
+        (IndexModel([("wallet_id", ASCENDING), ("slot", ASCENDING)], unique=True),),
+    ),
+    CollectionIndexes(  # omnibus sub-ledger entries, one per deposit credit or withdrawal
+        "custody_subledger",
+        (IndexModel([("tenant_id", ASCENDING), ("asset", ASCENDING)]),),
     ),
     CollectionIndexes(
         "custody_deposits",
@@ -123,6 +135,7 @@ def _withdrawal(doc: Document) -> Withdrawal:
         hold_seq=doc.get("hold_seq"),
         debit_seq=doc.get("debit_seq"),
         confirmations=int(doc.get("confirmations", 0)),
+        omnibus=bool(doc.get("omnibus", False)),
     )
 
 
@@ -156,6 +169,7 @@ def _withdrawal_doc(w: Withdrawal) -> Document:
         "hold_seq": w.hold_seq,
         "debit_seq": w.debit_seq,
         "confirmations": w.confirmations,
+        "omnibus": w.omnibus,
     }
 
 
@@ -179,6 +193,7 @@ def _deposit(doc: Document) -> Deposit:
 
 
 def _address(doc: Document) -> DepositAddress:
+    slot = doc.get("tenant_slot")
     return DepositAddress(
         doc["_id"],
         doc["tenant_id"],
@@ -188,7 +203,11 @@ def _address(doc: Document) -> DepositAddress:
         doc["wallet_id"],
         int(doc["derivation_index"]),
         doc.get("created_at"),
+        None if slot is None else int(slot),
     )
+
+
+LEGACY_ADDRESS_INDEX = "account_id_1_asset_1"  # one address per account and asset (pre-omnibus)
 
 
 class MongoCustodyRepository(MongoGovernanceStore):
@@ -220,6 +239,72 @@ class MongoCustodyRepository(MongoGovernanceStore):
     async def all_wallets(self) -> list[Wallet]:
         return [_wallet(doc) async for doc in self._db.wallets.find({})]
 
+    async def wallet_by_id(self, wallet_id: str) -> Wallet | None:
+        doc = await self._db.wallets.find_one({"_id": wallet_id})
+        return None if doc is None else _wallet(doc)
+
+    async def migrate(self) -> None:
+        """Drop the pre-omnibus unique index (one address per account and asset)."""
+        try:
+            names = [
+                ix["name"] async for ix in await self._db.custody_deposit_addresses.list_indexes()
+            ]
+        except PyMongoError:
+            return
+        if LEGACY_ADDRESS_INDEX in names:
+            await self._db.custody_deposit_addresses.drop_index(LEGACY_ADDRESS_INDEX)
+
+    async def omnibus_slot(self, wallet_id: str, tenant_id: str) -> int:
+        """The tenant's branch of a platform wallet (allocated once, 0, 1, 2...)."""
+        key = f"{wallet_id}:{tenant_id}"
+        while True:
+            found = await self._db.custody_omnibus_slots.find_one({"_id": key})
+            if found is not None:
+                return int(found["slot"])
+            taken = await self._db.custody_omnibus_slots.count_documents({"wallet_id": wallet_id})
+            doc = {"_id": key, "wallet_id": wallet_id, "tenant_id": tenant_id, "slot": taken,
+                   "next_index": 0}  # fmt: skip
+            try:
+                await self._db.custody_omnibus_slots.insert_one(doc)
+                return taken
+            except DuplicateKeyError:
+                continue  # another tenant took this slot (or we raced ourselves): look again
+
+    async def next_slot_index(self, wallet_id: str, tenant_id: str) -> int:
+        doc = await self._db.custody_omnibus_slots.find_one_and_update(
+            {"_id": f"{wallet_id}:{tenant_id}"},
+            {"$inc": {"next_index": 1}},
+            return_document=ReturnDocument.BEFORE,
+        )
+        assert doc is not None
+        return int(doc["next_index"])
+
+    # --- the omnibus sub-ledger -----------------------------------------------------------
+    async def post_subledger(self, ref: str, tenant_id: str, asset: str, amount: int) -> bool:
+        """Post one signed movement under ``ref`` once; False if it was posted before."""
+        try:
+            await self._db.custody_subledger.insert_one(
+                {"_id": ref, "tenant_id": tenant_id, "asset": asset, "amount_minor": amount}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def subledger_posted(self, ref: str) -> bool:
+        return await self._db.custody_subledger.find_one({"_id": ref}) is not None
+
+    async def subledger_balances(self, asset: str, tenant_id: str | None = None) -> dict[str, int]:
+        """Tenant -> its share of the platform's shared wallets of ``asset``, minor units."""
+        query: dict[str, Any] = {"asset": asset}
+        if tenant_id is not None:
+            query["tenant_id"] = tenant_id
+        totals: dict[str, int] = {}
+        cursor = self._db.custody_subledger.find(query, {"tenant_id": 1, "amount_minor": 1})
+        async for doc in cursor:
+            tenant = doc["tenant_id"]
+            totals[tenant] = totals.get(tenant, 0) + int(doc["amount_minor"])
+        return totals
+
     async def set_wallet_frozen(self, tenant_id: str, wallet_id: str, frozen: bool) -> bool:
         found = await self._db.wallets.update_one(
             {"_id": wallet_id, "tenant_id": tenant_id}, {"$set": {"frozen": frozen}}
@@ -233,9 +318,11 @@ class MongoCustodyRepository(MongoGovernanceStore):
         assert doc is not None
         return int(doc.get("next_index", 0))
 
-    async def deposit_address(self, account_id: str, asset: str) -> DepositAddress | None:
+    async def deposit_address(
+        self, account_id: str, asset: str, wallet_id: str
+    ) -> DepositAddress | None:
         doc = await self._db.custody_deposit_addresses.find_one(
-            {"account_id": account_id, "asset": asset}
+            {"account_id": account_id, "asset": asset, "wallet_id": wallet_id}
         )
         return None if doc is None else _address(doc)
 
@@ -252,10 +339,13 @@ class MongoCustodyRepository(MongoGovernanceStore):
                     "wallet_id": address.wallet_id,
                     "derivation_index": address.derivation_index,
                     "created_at": address.created_at,
+                    "tenant_slot": address.tenant_slot,
                 }
             )
         except DuplicateKeyError:
-            existing = await self.deposit_address(address.account_id, address.asset)
+            existing = await self.deposit_address(
+                address.account_id, address.asset, address.wallet_id
+            )
             if existing is None:
                 raise
             return existing
@@ -268,8 +358,9 @@ class MongoCustodyRepository(MongoGovernanceStore):
     async def all_deposit_addresses(self) -> list[DepositAddress]:
         return [_address(doc) async for doc in self._db.custody_deposit_addresses.find({})]
 
-    async def tenant_deposit_addresses(self, tenant_id: str, asset: str) -> list[str]:
-        cursor = self._db.custody_deposit_addresses.find({"tenant_id": tenant_id, "asset": asset})
+    async def wallet_deposit_addresses(self, wallet_ids: Sequence[str]) -> list[str]:
+        """Every deposit address derived from these wallets (whoever's customers they serve)."""
+        cursor = self._db.custody_deposit_addresses.find({"wallet_id": {"$in": list(wallet_ids)}})
         return [doc["_id"] async for doc in cursor]
 
     # --- deposits -----------------------------------------------------------------------
@@ -297,6 +388,27 @@ class MongoCustodyRepository(MongoGovernanceStore):
         )
         assert doc is not None
         return _deposit(doc)
+
+    async def credited_deposit_ids(self, deposit_ids: Sequence[str]) -> set[str]:
+        cursor = self._db.custody_deposits.find(
+            {"_id": {"$in": list(deposit_ids)}, "status": DepositStatus.CREDITED.value}, {"_id": 1}
+        )
+        return {doc["_id"] async for doc in cursor}
+
+    async def scanned_height(self, chain: str) -> int:
+        """The chain height the deposit watcher has read up to (0: nothing yet)."""
+        doc = await self._db.custody_chain_cursor.find_one({"_id": chain})
+        return 0 if doc is None else int(doc["height"])
+
+    async def save_scanned_height(self, chain: str, height: int) -> None:
+        await self._db.custody_chain_cursor.update_one(
+            {"_id": chain}, {"$max": {"height": height}}, upsert=True
+        )
+
+    async def pending_deposit_count(self, tenant_id: str) -> int:
+        return await self._db.custody_deposits.count_documents(
+            {"tenant_id": tenant_id, "status": DepositStatus.PENDING.value}
+        )
 
     async def mark_credited(self, deposit_id: str, seq: int, at: dt.datetime) -> None:
         await self._db.custody_deposits.update_one(

@@ -16,6 +16,7 @@ from domains.custody.model import (
     AddressBookEntry,
     Approval,
     Approver,
+    CustodyMode,
     CustodySetup,
     TreasuryLimits,
 )
@@ -159,6 +160,7 @@ def _setup(tenant_id: str, doc: Document | None) -> CustodySetup:
         int(doc["treasury_quorum"]),
         int(doc["cooling_off_seconds"]),
         int(doc["withdrawal_ttl_seconds"]),
+        CustodyMode(doc.get("mode", CustodyMode.SEGREGATED.value)),
     )
 
 
@@ -299,13 +301,32 @@ class MongoGovernanceStore:
             ]
             for a, v in setup.limits.items()
         }
-        await self._db.custody_setup.replace_one(
+        await self._db.custody_setup.update_one(
             {"_id": setup.tenant_id},
             {
-                "limits": {a: [str(x) for x in v] for a, v in limits.items()},
-                "treasury_quorum": setup.treasury_quorum,
-                "cooling_off_seconds": setup.cooling_off_seconds,
-                "withdrawal_ttl_seconds": setup.withdrawal_ttl_seconds,
+                "$set": {
+                    "limits": {a: [str(x) for x in v] for a, v in limits.items()},
+                    "treasury_quorum": setup.treasury_quorum,
+                    "cooling_off_seconds": setup.cooling_off_seconds,
+                    "withdrawal_ttl_seconds": setup.withdrawal_ttl_seconds,
+                }
+            },
+            upsert=True,
+        )
+
+    async def set_mode(self, tenant_id: str, mode: CustodyMode) -> None:
+        """The tenant's custody mode (a field of its setup; limits keep their defaults)."""
+        defaults = CustodySetup(tenant_id)
+        await self._db.custody_setup.update_one(
+            {"_id": tenant_id},
+            {
+                "$set": {"mode": mode.value},
+                "$setOnInsert": {
+                    "limits": {},
+                    "treasury_quorum": defaults.treasury_quorum,
+                    "cooling_off_seconds": defaults.cooling_off_seconds,
+                    "withdrawal_ttl_seconds": defaults.withdrawal_ttl_seconds,
+                },
             },
             upsert=True,
         )

@@ -8,6 +8,7 @@ import strawberry
 
 from domains.custody.fields import ANYONE, STAFF, _dec, _desc
 from domains.custody.governance import Governance
+from domains.custody.model import PLATFORM_TENANT
 from domains.custody.mutations import CustodyMutation
 from domains.custody.proofs import ReservesService
 from domains.custody.service import CustodyService
@@ -16,6 +17,7 @@ from domains.custody.types_ops import (
     AddressBookEntry,
     Approver,
     CustodyPolicy,
+    CustodySettings,
     InclusionProof,
     ProofOfReserves,
     Withdrawal,
@@ -27,11 +29,24 @@ from domains.shared.relay import Connection, build_connection, page_request
 
 @strawberry.type(description="Custody queries.")
 class CustodyQuery:
-    @strawberry.field(description="Wallets of the caller's tenant.")
+    @strawberry.field(
+        description="Wallets of the caller's tenant; for operators, the platform's shared "
+        "(omnibus) wallets."
+    )
     async def wallets(self, info: Info) -> list[Wallet]:
-        principal = info.context.require(*STAFF)
-        rows = await wallets_loader(info.context).load(str(principal.tenant_id))
+        principal = info.context.require(*STAFF, Role.OPERATOR)
+        rows = await wallets_loader(info.context).load(principal.tenant_id or PLATFORM_TENANT)
         return [Wallet.from_model(w) for w in rows]
+
+    @strawberry.field(
+        description="The tenant's custody configuration (mode, limits, treasury settings); "
+        "for operators, the platform's shared wallets' limits."
+    )
+    async def custody_settings(self, info: Info) -> CustodySettings:
+        principal = info.context.require(*STAFF, Role.OPERATOR)
+        custody = info.context.get(CustodyService)
+        setup = await custody.setup(principal.tenant_id or PLATFORM_TENANT)
+        return CustodySettings.from_model(setup, custody.decimals)
 
     @strawberry.field(description="Deposits, newest first: a trader's own; staff their tenant's.")
     async def deposits(

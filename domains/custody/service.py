@@ -10,6 +10,8 @@ from domains.custody import keys
 from domains.custody.chain import ChainAdapter
 from domains.custody.errors import FrozenError
 from domains.custody.model import (
+    PLATFORM_TENANT,
+    CustodyMode,
     CustodySetup,
     Deposit,
     DepositAddress,
@@ -76,15 +78,17 @@ class CustodyService:
         label: str,
         xpub: str | None = None,
     ) -> Wallet:
-        """Open the tenant's HOT wallet (keys made here, sealed) or COLD wallet (an xpub)."""
-        if scope.tenant_id is None:
-            raise ValidationError("wallets belong to a tenant")
+        """Open the tenant's HOT wallet (keys made here, sealed) or COLD wallet (an xpub).
+
+        An operator's scope (no tenant) opens the platform's shared wallets (omnibus).
+        """
+        owner = scope.tenant_id or PLATFORM_TENANT
         asset = asset.strip().upper()
         if asset not in SUPPORTED_ASSETS:
             raise ValidationError(
                 f"custody supports {', '.join(sorted(SUPPORTED_ASSETS))}", field="asset"
             )
-        existing = await self._repo.wallets_of(scope, [scope.tenant_id])
+        existing = await self._repo.wallets_of(scope, [owner])
         if any(w.asset == asset and w.temperature is temperature for w in existing):
             raise ConflictError(f"the tenant has a {temperature.value} {asset} wallet already")
         wallet_id, sealed = new_id("wal"), None
@@ -95,7 +99,7 @@ class CustodyService:
             assert node.xprv is not None
             public, sealed = (
                 node.xpub,
-                self._sealer.seal(node.xprv, sealing_context(wallet_id, scope.tenant_id)),
+                self._sealer.seal(node.xprv, sealing_context(wallet_id, owner)),
             )
         else:
             if not xpub:
@@ -110,7 +114,7 @@ class CustodyService:
                 raise ValidationError(str(exc), field="xpub") from exc
         wallet = Wallet(
             id=wallet_id,
-            tenant_id=scope.tenant_id,
+            tenant_id=owner,
             asset=asset,
             temperature=temperature,
             label=label.strip()[:100] or f"{asset} {temperature.value.lower()}",
@@ -137,12 +141,30 @@ class CustodyService:
                 return w
         raise NotFoundError(f"the tenant has no {temperature.value} {asset} wallet")
 
+    async def wallet_by_id(self, wallet_id: str) -> Wallet:
+        found = await self._repo.wallet_by_id(wallet_id)
+        if found is None:
+            raise NotFoundError("no such wallet", id=wallet_id)
+        return found
+
+    async def mode(self, tenant_id: str) -> CustodyMode:
+        return (await self._repo.setup(tenant_id)).mode
+
+    async def hot_wallet_for(self, tenant_id: str, asset: str) -> Wallet:
+        """The hot wallet serving a tenant's customers: its own, or the platform's (omnibus)."""
+        owner = PLATFORM_TENANT if await self.mode(tenant_id) is CustodyMode.OMNIBUS else tenant_id
+        return await self.wallet(owner, asset, WalletTemperature.HOT)
+
     def hot_private_key(self, wallet: Wallet, chain: int, index: int) -> bytes:
         """A hot wallet's child private key (opened from its sealed xprv, never stored)."""
+        return self.hot_path_key(wallet, (chain, index))
+
+    def hot_path_key(self, wallet: Wallet, path: Sequence[int]) -> bytes:
+        """A hot wallet's private key at ``path`` below its account node (never stored)."""
         if wallet.sealed_key is None:
             raise ValidationError("only hot wallets sign on the server")
         xprv = self._sealer.open(wallet.sealed_key, sealing_context(wallet.id, wallet.tenant_id))
-        return keys.child_private_key(xprv, chain, index)
+        return keys.path_private_key(xprv, path)
 
     async def account(self, principal: Principal, account_id: str) -> AccountRecord:
         """The account if the caller may act on it: a trader its own, staff their tenant's."""
@@ -161,17 +183,25 @@ class CustodyService:
     async def deposit_address(
         self, principal: Principal, account_id: str, asset: str
     ) -> DepositAddress:
-        """The account's deposit address for ``asset`` (derived from the hot xpub once)."""
+        """The account's deposit address for ``asset``, derived once from the hot xpub that
+        serves the tenant: its own (``0/<index>``) or, omnibus, the platform's shared one
+        (``0/<tenant slot>/<index>``)."""
         account = await self.account(principal, account_id)
         asset = asset.strip().upper()
         self.decimals(asset)
-        existing = await self._repo.deposit_address(account.id, asset)
+        wallet = await self.hot_wallet_for(account.tenant_id, asset)
+        existing = await self._repo.deposit_address(account.id, asset, wallet.id)
         if existing is not None:
             return existing
-        wallet = await self.wallet(account.tenant_id, asset, WalletTemperature.HOT)
-        index = await self._repo.next_address_index(wallet.id)
+        slot: int | None = None
+        if wallet.tenant_id == PLATFORM_TENANT:
+            slot = await self._repo.omnibus_slot(wallet.id, account.tenant_id)
+            index = await self._repo.next_slot_index(wallet.id, account.tenant_id)
+        else:
+            index = await self._repo.next_address_index(wallet.id)
+        path = (keys.EXTERNAL_CHAIN, index) if slot is None else (keys.EXTERNAL_CHAIN, slot, index)
         address = DepositAddress(
-            address=keys.derive_address(asset, wallet.xpub, keys.EXTERNAL_CHAIN, index),
+            address=keys.path_address(asset, wallet.xpub, path),
             tenant_id=account.tenant_id,
             account_id=account.id,
             customer_id=account.customer_id,
@@ -179,6 +209,7 @@ class CustodyService:
             wallet_id=wallet.id,
             derivation_index=index,
             created_at=utcnow(),
+            tenant_slot=slot,
         )
         stored = await self._repo.insert_deposit_address(address)
         self._chain.watch([stored.address])
@@ -254,6 +285,9 @@ class CustodyService:
 
 
 def _tenant(principal: Principal) -> str:
+    """The caller's tenant; an operator acts on the platform's own (omnibus) wallets."""
+    if principal.role is Role.OPERATOR:
+        return PLATFORM_TENANT
     if principal.tenant_id is None:
         raise ValidationError("custody operations act inside a tenant")
     return principal.tenant_id

@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from domains.custody.model import (
     AddressBookStatus,
+    CustodyMode,
     DepositStatus,
     WalletTemperature,
     WithdrawalKind,
@@ -30,6 +31,13 @@ described_enum(
     "Where a wallet's keys live.",
     HOT="Keys on the platform's servers, encrypted at rest; signs within limits.",
     COLD="Keys offline; funds move only through offline signing (`caas cold-sign`).",
+)
+described_enum(
+    CustodyMode,
+    "Whose wallets hold a tenant's customers' coins.",
+    SEGREGATED="The tenant's own hot and cold wallets.",
+    OMNIBUS="The platform's shared wallets; a per-tenant sub-ledger says how much of "
+    "them is the tenant's.",
 )
 described_enum(
     DepositStatus,
@@ -144,14 +152,21 @@ class TenantWallets:
 
 
 @strawberry.type(
-    description="An account's deposit address for one asset, derived from the "
-    "hot wallet's xpub (non-hardened) so no private key was needed."
+    description="An account's deposit address for one asset, derived from a hot "
+    "wallet's xpub (non-hardened) so no private key was needed: the tenant's own wallet "
+    "(SEGREGATED) or the platform's shared one (OMNIBUS)."
 )
 class DepositAddress:
     address: str = strawberry.field(description="The address to send funds to.")
     asset: str = strawberry.field(description="The asset this address receives.")
     account_id: strawberry.ID = strawberry.field(description="The account credited.")
-    derivation_path: str = strawberry.field(description="Path from the hot xpub, `0/<index>`.")
+    derivation_path: str = strawberry.field(
+        description="Path from the hot xpub: `0/<index>` (SEGREGATED), or "
+        "`0/<tenant slot>/<index>` from the platform's xpub (OMNIBUS)."
+    )
+    omnibus: bool = strawberry.field(
+        description="True when derived from the platform's shared wallet (OMNIBUS)."
+    )
 
     @classmethod
     def from_model(cls, a: AddressModel) -> DepositAddress:
@@ -159,7 +174,8 @@ class DepositAddress:
             address=a.address,
             asset=a.asset,
             account_id=strawberry.ID(a.account_id),
-            derivation_path=f"0/{a.derivation_index}",
+            derivation_path="/".join(str(i) for i in a.path),
+            omnibus=a.omnibus,
         )
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
 import strawberry
 
 from domains.custody import approvals
 from domains.custody.model import AddressBookEntry as EntryModel
-from domains.custody.model import AddressBookStatus, WithdrawalKind, WithdrawalStatus
+from domains.custody.model import AddressBookStatus, CustodyMode, WithdrawalKind, WithdrawalStatus
 from domains.custody.model import Approver as ApproverModel
+from domains.custody.model import CustodySetup as SetupModel
 from domains.custody.model import Withdrawal as WithdrawalModel
 from domains.custody.policy import DestinationKind, GroupJoin, PolicyAction, PolicyStatus
 from domains.custody.policy import Policy as PolicyModel
@@ -53,6 +55,10 @@ class Withdrawal:
     )
     tx_id: str | None = strawberry.field(description="Chain transaction id once broadcast.")
     confirmations: int = strawberry.field(description="Confirmations of the broadcast tx.")
+    omnibus: bool = strawberry.field(
+        description="True when the platform's shared (omnibus) wallets sign it; it then "
+        "takes from the tenant's sub-ledger share."
+    )
     created_at: dt.datetime = strawberry.field(description="When it was requested.")
     expires_at: dt.datetime = strawberry.field(description="When it expires unless completed.")
 
@@ -84,6 +90,7 @@ class Withdrawal:
             unsigned_transaction=w.unsigned_tx,
             tx_id=w.tx_id,
             confirmations=w.confirmations,
+            omnibus=w.omnibus,
             created_at=w.created_at,
             expires_at=w.expires_at,
         )
@@ -213,9 +220,25 @@ class ProofOfReserves:
     asset: str = strawberry.field(description="Asset covered.")
     root_hash: str = strawberry.field(description="SHA-256 Merkle sum root, hex.")
     total_liabilities: Decimal = strawberry.field(description="Sum of all leaves (root sum).")
-    hot_wallet_total: Decimal = strawberry.field(description="Hot wallet and deposit addresses.")
-    cold_wallet_total: Decimal = strawberry.field(description="Cold wallet.")
-    wallet_total: Decimal = strawberry.field(description="Hot plus cold: the reserves.")
+    custody_mode: CustodyMode = strawberry.field(
+        description="The tenant's custody mode when the root was published."
+    )
+    hot_wallet_total: Decimal = strawberry.field(
+        description="The tenant's own hot wallet and its deposit addresses (0 when OMNIBUS "
+        "and it has none)."
+    )
+    cold_wallet_total: Decimal = strawberry.field(description="The tenant's own cold wallet.")
+    omnibus_share: Decimal | None = strawberry.field(
+        description="OMNIBUS: the tenant's sub-ledger share of the platform's shared "
+        "wallets (its deposits credited less its withdrawals broadcast); null when SEGREGATED."
+    )
+    shared_wallet_total: Decimal | None = strawberry.field(
+        description="OMNIBUS: what the platform's shared wallets hold in all, for every "
+        "omnibus tenant; null when SEGREGATED."
+    )
+    wallet_total: Decimal = strawberry.field(
+        description="The reserves: hot plus cold, plus the omnibus share."
+    )
     leaf_count: int = strawberry.field(description="Accounts in the tree.")
     published_at: dt.datetime = strawberry.field(description="When the root was published.")
 
@@ -226,12 +249,19 @@ class ProofOfReserves:
             asset=s.asset,
             root_hash=s.root_hash,
             total_liabilities=amount(s.total_liabilities_minor, decimals),
+            custody_mode=s.mode,
             hot_wallet_total=amount(s.hot_minor, decimals),
             cold_wallet_total=amount(s.cold_minor, decimals),
-            wallet_total=amount(s.hot_minor + s.cold_minor, decimals),
+            omnibus_share=_maybe(s.omnibus_share_minor, decimals),
+            shared_wallet_total=_maybe(s.shared_total_minor, decimals),
+            wallet_total=amount(s.wallet_total_minor, decimals),
             leaf_count=s.leaf_count,
             published_at=s.published_at,
         )
+
+
+def _maybe(minor: int | None, decimals: int) -> Decimal | None:
+    return None if minor is None else amount(minor, decimals)
 
 
 @strawberry.type(description="A sibling on the path from a leaf to the root.")
@@ -334,3 +364,52 @@ class TreasuryInput:
         default=86_400, description="Address-book cooling-off."
     )
     withdrawal_ttl_seconds: int = strawberry.field(default=86_400, description="Withdrawal expiry.")
+
+
+@strawberry.type(description="Hot wallet limits and the sweep rule of one asset.")
+class TreasuryLimits:
+    asset: str = strawberry.field(description="Asset the limits apply to.")
+    hot_tx_limit: Decimal = strawberry.field(description="Largest withdrawal hot signs.")
+    hot_daily_limit: Decimal = strawberry.field(description="Hot signing per 24 hours.")
+    sweep_threshold: Decimal = strawberry.field(description="Hot balance above which to sweep.")
+    hot_target: Decimal = strawberry.field(description="Hot balance a sweep leaves.")
+
+
+@strawberry.type(
+    description="A tenant's custody configuration: where its customers' coins are kept, "
+    "hot wallet limits and sweep rules, treasury settings."
+)
+class CustodySettings:
+    mode: CustodyMode = strawberry.field(
+        description="SEGREGATED (the tenant's own wallets) or OMNIBUS (the platform's "
+        "shared wallets with a per-tenant sub-ledger). Changes only while the tenant holds "
+        "no custody funds (`setCustodyMode`)."
+    )
+    limits: list[TreasuryLimits] = strawberry.field(
+        description="Per asset; for an OMNIBUS tenant the shared wallets sign under the "
+        "platform's limits instead."
+    )
+    treasury_quorum: int = strawberry.field(
+        description="Approvers for refills and address-book entries."
+    )
+    cooling_off_seconds: int = strawberry.field(description="Address-book cooling-off.")
+    withdrawal_ttl_seconds: int = strawberry.field(description="Withdrawal expiry.")
+
+    @classmethod
+    def from_model(cls, setup: SetupModel, decimals: Callable[[str], int]) -> CustodySettings:
+        return cls(
+            mode=setup.mode,
+            limits=[
+                TreasuryLimits(
+                    asset=asset,
+                    hot_tx_limit=amount(v.hot_tx_limit_minor, decimals(asset)),
+                    hot_daily_limit=amount(v.hot_daily_limit_minor, decimals(asset)),
+                    sweep_threshold=amount(v.sweep_threshold_minor, decimals(asset)),
+                    hot_target=amount(v.hot_target_minor, decimals(asset)),
+                )
+                for asset, v in sorted(setup.limits.items())
+            ],
+            treasury_quorum=setup.treasury_quorum,
+            cooling_off_seconds=setup.cooling_off_seconds,
+            withdrawal_ttl_seconds=setup.withdrawal_ttl_seconds,
+        )

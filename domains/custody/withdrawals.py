@@ -30,6 +30,7 @@ from domains.custody.errors import (
 )
 from domains.custody.governance import Governance
 from domains.custody.model import (
+    PLATFORM_TENANT,
     Approval,
     Approver,
     WalletTemperature,
@@ -38,6 +39,7 @@ from domains.custody.model import (
     WithdrawalStatus,
 )
 from domains.custody.money import CustodyMoney
+from domains.custody.omnibus import SubLedger
 from domains.custody.policy import ApprovalRequirement, PolicyAction
 from domains.custody.repository import MongoCustodyRepository
 from domains.custody.service import CustodyService, to_minor
@@ -86,8 +88,10 @@ class WithdrawalService:
         chain: ChainAdapter,
         confirmations: dict[str, int],
         checks: WithdrawalChecks | None = None,
+        ledger: SubLedger | None = None,
     ) -> None:
         self._checks = checks
+        self._ledger = ledger
         self._repo = repository
         self._custody = custody
         self._gov = governance
@@ -110,7 +114,7 @@ class WithdrawalService:
         if not keys.valid_address(asset, destination):
             raise ValidationError(f"not a valid {asset} address", field="destination")
         await self._custody.ensure_not_frozen(account.id, None)
-        await self._custody.wallet(account.tenant_id, asset, WalletTemperature.HOT)  # else 404
+        hot = await self._custody.hot_wallet_for(account.tenant_id, asset)  # else 404
         index = await self._money.index(account.id, account.tenant_id, account.customer_id)
         if self._money.available(index, asset) < amount:
             raise InsufficientFundsError("the account's available balance does not cover it")
@@ -131,6 +135,7 @@ class WithdrawalService:
             account_id=account.id,
             customer_id=account.customer_id,
             idempotency_key=req.idempotency_key,
+            omnibus=hot.tenant_id == PLATFORM_TENANT,  # the platform's shared wallets sign
         )
         if await self._gov.blocked(account.tenant_id, destination):
             return await self._insert(replace(w, reason="SCREENING: the destination is blocked"))
@@ -283,8 +288,11 @@ class WithdrawalService:
 
     # --- signing, broadcast, debit ------------------------------------------------------
     async def _sign(self, w: Withdrawal) -> Withdrawal:
-        """Hot signs within its limits; otherwise the transaction waits for the cold key."""
-        hot = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.HOT)
+        """Hot signs within its limits; otherwise the transaction waits for the cold key.
+
+        An omnibus withdrawal is signed by the platform's shared wallets, under their limits.
+        """
+        hot = await self._custody.wallet(w.wallet_owner, w.asset, WalletTemperature.HOT)
         if w.kind is not WithdrawalKind.REFILL and await self._hot_may_sign(w, hot.id):
             tx = UnsignedTx(
                 self._chain.name, w.asset, hot.address, w.destination, w.amount_minor, w.id
@@ -295,7 +303,7 @@ class WithdrawalService:
                 replace(w, source_wallet_id=hot.id), w, SignedTx(tx, signature, public)
             )
         try:
-            cold = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.COLD)
+            cold = await self._custody.wallet(w.wallet_owner, w.asset, WalletTemperature.COLD)
         except NotFoundError:
             return await self._close(w, WithdrawalStatus.REJECTED, "NO_COLD_WALLET: above the "
                                      "hot limits and the tenant has no cold wallet")  # fmt: skip
@@ -311,12 +319,12 @@ class WithdrawalService:
         return await self._save(waiting, w)
 
     async def _hot_may_sign(self, w: Withdrawal, hot_id: str) -> bool:
-        hot = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.HOT)
+        hot = await self._custody.wallet(w.wallet_owner, w.asset, WalletTemperature.HOT)
         if hot.frozen:
             return False
         if w.kind is WithdrawalKind.SWEEP:
             return True
-        limits = (await self._custody.setup(w.tenant_id)).limits.get(w.asset)
+        limits = (await self._custody.setup(w.wallet_owner)).limits.get(w.asset)
         if limits is not None:
             day_ago = utcnow() - dt.timedelta(days=1)
             spent = await self._repo.hot_spent_since(hot_id, day_ago)
@@ -327,12 +335,35 @@ class WithdrawalService:
         return await self._chain.spendable(w.asset, hot.address) >= w.amount_minor
 
     async def _broadcast(self, w: Withdrawal, expected: Withdrawal, signed: SignedTx) -> Withdrawal:
-        """Broadcast, then the final debit; a chain refusal rejects and releases the hold."""
+        """Broadcast, then the final debit; a chain refusal rejects and releases the hold.
+
+        An omnibus withdrawal must fit in its tenant's share of the shared wallets (checked
+        and debited under the share's lock, so two withdrawals never spend it twice).
+        """
+        if not (w.omnibus and w.kind is WithdrawalKind.CUSTOMER):
+            return await self._send(w, expected, signed)
+        ledger = self._omnibus_ledger()
+        async with ledger.lock(w.tenant_id, w.asset):
+            if await ledger.share(w.tenant_id, w.asset) < w.amount_minor:
+                await self._save(w, expected)
+                return await self._close(w, WithdrawalStatus.REJECTED, "OMNIBUS_SHARE: the "
+                                         "tenant's share of the shared wallet does not cover "
+                                         "it")  # fmt: skip
+            return await self._send(w, expected, signed)
+
+    def _omnibus_ledger(self) -> SubLedger:
+        if self._ledger is None:
+            raise RuntimeError("omnibus withdrawals need the sub-ledger")
+        return self._ledger
+
+    async def _send(self, w: Withdrawal, expected: Withdrawal, signed: SignedTx) -> Withdrawal:
         try:
             tx_id = await self._chain.broadcast(signed)
         except ChainRefusal as exc:
             await self._save(w, expected)
             return await self._close(w, WithdrawalStatus.REJECTED, f"CHAIN_REJECTED: {exc}")
+        if w.omnibus and w.kind is WithdrawalKind.CUSTOMER:
+            await self._omnibus_ledger().debit(w)  # before anything can fail: once per id
         sent = replace(w, status=WithdrawalStatus.BROADCAST, tx_id=tx_id, unsigned_tx=None)
         await self._save(sent, expected)
         if w.kind is WithdrawalKind.CUSTOMER:
@@ -345,8 +376,8 @@ class WithdrawalService:
         self, principal: Principal, withdrawal_id: str, signed_json: str
     ) -> Withdrawal:
         """Import a transaction signed offline by ``caas cold-sign``: verify, broadcast, debit."""
-        if principal.role is not Role.TENANT_ADMIN:
-            raise ForbiddenError("cold signatures are imported by tenant admins")
+        if principal.role not in (Role.TENANT_ADMIN, Role.OPERATOR):
+            raise ForbiddenError("cold signatures are imported by tenant admins (or operators)")
         w = await self._expire_if_due(await self.get(TenantScope.of(principal), withdrawal_id))
         if w.status is not WithdrawalStatus.AWAITING_COLD_SIGNATURE or w.unsigned_tx is None:
             raise ConflictError(f"the withdrawal is {w.status.value}", status=w.status.value)
@@ -356,7 +387,7 @@ class WithdrawalService:
             raise ValidationError(
                 "not a signed transaction from `caas cold-sign`", field="signedTransaction"
             ) from exc
-        cold = await self._custody.wallet(w.tenant_id, w.asset, WalletTemperature.COLD)
+        cold = await self._custody.wallet(w.wallet_owner, w.asset, WalletTemperature.COLD)
         await self._custody.ensure_not_frozen(None, cold)
         if signed.tx.canonical().decode() != w.unsigned_tx:
             raise SignatureInvalidError("the signed transaction is not the one exported")
@@ -389,6 +420,8 @@ class WithdrawalService:
                     w = await self._save(replace(w, hold_seq=seq), w)
                     resumed += 1
                 if w.tx_id is not None and w.debit_seq is None:
+                    if w.omnibus:
+                        await self._omnibus_ledger().debit(w)  # a no-op if it was posted
                     seq = await self._money.debit(index, w.asset, w.amount_minor, w.id)
                     await self._save(replace(w, debit_seq=seq), w)
                     resumed += 1
