@@ -124,6 +124,10 @@ class SimulatedChain:
     def _confirmations(self, tx: SimTx) -> int:
         return 0 if tx.height is None else self.height - tx.height + 1
 
+    def transaction(self, tx_id: str) -> SimTx | None:
+        """A transaction the chain carries (mined or in the mempool), by id."""
+        return self._txs.get(tx_id)
+
     async def confirmations(self, tx_id: str) -> int:
         tx = self._txs.get(tx_id)
         return 0 if tx is None else self._confirmations(tx)

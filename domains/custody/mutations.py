@@ -107,14 +107,17 @@ class CustodyMutation:
             info, await info.context.get(WithdrawalService).reject(principal, id, reason)
         )
 
-    @strawberry.mutation(description="Import the transaction `caas cold-sign` signed offline.")
+    @strawberry.mutation(
+        description="Import the transaction `caas cold-sign` signed offline (operators: "
+        "for OMNIBUS withdrawals, signed by the platform's cold key)."
+    )
     async def submit_cold_signature(
         self,
         info: Info,
         id: Annotated[strawberry.ID, _desc("Withdrawal id.")],
         signed_transaction: Annotated[str, _desc("The JSON `caas cold-sign` printed.")],
     ) -> WithdrawalPayload:
-        principal = info.context.require(Role.TENANT_ADMIN)
+        principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)
         w = await info.context.get(WithdrawalService).submit_cold_signature(
             principal, id, signed_transaction
         )

@@ -379,6 +379,8 @@ class WithdrawalService:
         if principal.role not in (Role.TENANT_ADMIN, Role.OPERATOR):
             raise ForbiddenError("cold signatures are imported by tenant admins (or operators)")
         w = await self._expire_if_due(await self.get(TenantScope.of(principal), withdrawal_id))
+        if principal.role is Role.OPERATOR and not w.omnibus:
+            raise ForbiddenError("operators import cold signatures of the shared wallets only")
         if w.status is not WithdrawalStatus.AWAITING_COLD_SIGNATURE or w.unsigned_tx is None:
             raise ConflictError(f"the withdrawal is {w.status.value}", status=w.status.value)
         try:
