@@ -26,6 +26,7 @@ from domains.accounts.service import AccountsService
 from domains.compliance.reports import ReportService
 from domains.compliance.wiring import INDEXES as COMPLIANCE_INDEXES
 from domains.compliance.wiring import ComplianceComponents
+from domains.custody.calls import CustodyCalls
 from domains.custody.chain_sim import SimulatedChain
 from domains.custody.deposits import DepositWatcher
 from domains.custody.governance import Governance
@@ -260,9 +261,17 @@ class Platform:
         self.custody_runtime = CustodyRuntime(deposits, withdrawals, treasury)
         self._custody_repo = repo
         modes = CustodyModes(repo, ledger, reserves, SUPPORTED_ASSETS)
-        return {CustodyService: custody, Governance: governance, WithdrawalService: withdrawals,
-                DepositWatcher: deposits, ReservesService: reserves, SubLedger: ledger,
-                TreasuryService: treasury, CustodyModes: modes}  # fmt: skip
+        services: dict[type, object] = {
+            CustodyService: custody, Governance: governance, WithdrawalService: withdrawals,
+            DepositWatcher: deposits, ReservesService: reserves, SubLedger: ledger,
+            TreasuryService: treasury, CustodyModes: modes,
+        }  # fmt: skip
+        # the chain and the deposit watcher run in the writer: elsewhere these are forwarded
+        calls = CustodyCalls(services, self.engines.writer_calls)
+        if self.engines.call_server is not None:
+            self.engines.call_server.handler = calls.serve
+        services[CustodyCalls] = calls
+        return services
 
     async def _start_chain(self) -> None:
         """The simulated chain runs in the writer: restore it, watch, mine on its timer."""

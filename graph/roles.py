@@ -25,6 +25,7 @@ from graph.command_relay import CommandRelayConsumer, IndexLearner, NotesJournal
 from graph.replica import EngineReplica, JournalNotifier
 from graph.sequencer import EngineWriter, EventListener, Journal, Note, WriterStoppedError
 from graph.settings import Settings
+from graph.writer_calls import WriterCalls, WriterCallServer
 
 log = logging.getLogger("caas.roles")
 
@@ -105,6 +106,16 @@ class EngineRoles:
             )
         self.bus = ProcessBus(writer, self.replica, self.relay)
         self.projectors: list[EventListener] = []
+        # calls that must run in the writer's process (custody's chain), forwarded like commands
+        self.writer_calls = WriterCalls(
+            lambda: self.bus.local, self.redis, self.replica, prefix=self.prefix,
+            timeout_s=settings.relay_timeout_seconds,
+        )  # fmt: skip
+        self.call_server = (
+            WriterCallServer(self.redis, writer, consumer=consumer_name, prefix=self.prefix)
+            if self.redis is not None
+            else None
+        )
 
     def add_projectors(self, projectors: Sequence[EventListener]) -> None:
         """The writer's listeners (read models), plus the replicas' wake-up with Redis."""
@@ -119,6 +130,7 @@ class EngineRoles:
         await self.replica.start(engine, self.redis, self.prefix)
         if self.relay is not None:
             await self.relay.start()
+        await self.writer_calls.start()
 
     async def become_writer(self) -> None:
         """Holding the lease: continue from the replica (re-projecting its last batches, which
@@ -133,9 +145,13 @@ class EngineRoles:
         self.bus.local = True
         if self.consumer is not None:
             await self.consumer.start()
+        if self.call_server is not None:
+            await self.call_server.start()
 
     async def stop_relaying(self) -> None:
-        """Stop taking relayed commands (those in flight finish first)."""
+        """Stop taking relayed commands and calls (those in flight finish first)."""
+        if self.call_server is not None:
+            await self.call_server.stop()
         if self.consumer is not None:
             await self.consumer.stop()
 
@@ -152,6 +168,7 @@ class EngineRoles:
         await self.replica.stop()
         if self.relay is not None:
             await self.relay.close()
+        await self.writer_calls.close()
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 await self.redis.aclose()

@@ -7,14 +7,10 @@ from typing import Annotated
 
 import strawberry
 
-from domains.custody.chain import ChainRejectedError as ChainRefusal
-from domains.custody.chain_sim import SimulatedChain
-from domains.custody.errors import ChainRejectedError
+from domains.custody.calls import CustodyCalls
 from domains.custody.fields import STAFF, _dec, _desc, _payload, _rule
 from domains.custody.governance import Governance
-from domains.custody.model import PLATFORM_TENANT, CustodyMode, TreasuryLimits, WalletTemperature
-from domains.custody.omnibus import CustodyModes
-from domains.custody.proofs import ReservesService
+from domains.custody.model import CustodyMode, TreasuryLimits, WalletTemperature
 from domains.custody.service import CustodyService, to_minor
 from domains.custody.treasury import TreasuryService
 from domains.custody.types import DepositAddress, Info, Wallet
@@ -31,7 +27,7 @@ from domains.custody.types_ops import (
 )
 from domains.custody.withdrawals import RequestWithdrawal, WithdrawalService
 from domains.shared.context import Role
-from domains.shared.errors import ForbiddenError, ValidationError
+from domains.shared.errors import ValidationError
 
 MAX_SIM_BLOCKS = 100
 
@@ -51,9 +47,9 @@ class CustodyMutation:
         label: Annotated[str, _desc("Name; a default is made.")] = "",
         xpub: Annotated[str | None, _desc("COLD only: the account node's xpub.")] = None,
     ) -> Wallet:
-        info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)  # operators: the shared wallets
-        wallet = await info.context.get(CustodyService).open_wallet(
-            info.context.scope(), asset, temperature, label, xpub
+        principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)  # operators: shared
+        wallet = await info.context.get(CustodyCalls).open_wallet(
+            principal, asset, temperature, label, xpub
         )
         return Wallet.from_model(wallet)
 
@@ -65,7 +61,7 @@ class CustodyMutation:
         asset: Annotated[str, _desc("Asset, e.g. `BTC`.")],
     ) -> DepositAddress:
         principal = info.context.require(Role.TRADER, Role.TENANT_ADMIN)
-        found = await info.context.get(CustodyService).deposit_address(principal, account_id, asset)
+        found = await info.context.get(CustodyCalls).deposit_address(principal, account_id, asset)
         return DepositAddress.from_model(found)
 
     @strawberry.mutation(
@@ -79,7 +75,8 @@ class CustodyMutation:
         request = RequestWithdrawal(
             input.account_id, input.asset, input.amount, input.destination, input.idempotency_key
         )
-        return _payload(info, await info.context.get(WithdrawalService).request(principal, request))
+        calls = info.context.get(CustodyCalls)
+        return _payload(info, await calls.request_withdrawal(principal, request))
 
     @strawberry.mutation(
         description="Approve with an approver's Ed25519 signature over the "
@@ -92,7 +89,7 @@ class CustodyMutation:
         signature: Annotated[str, _desc("base64url Ed25519 signature of approvalPayload.")],
     ) -> WithdrawalPayload:
         principal = info.context.require(*STAFF)
-        w = await info.context.get(WithdrawalService).approve(principal, id, signature)
+        w = await info.context.get(CustodyCalls).approve_withdrawal(principal, id, signature)
         return _payload(info, w)
 
     @strawberry.mutation(description="Refuse an open or frozen withdrawal; its hold is released.")
@@ -103,9 +100,8 @@ class CustodyMutation:
         reason: Annotated[str, _desc("Why (kept on the withdrawal).")],
     ) -> WithdrawalPayload:
         principal = info.context.require(*STAFF)
-        return _payload(
-            info, await info.context.get(WithdrawalService).reject(principal, id, reason)
-        )
+        calls = info.context.get(CustodyCalls)
+        return _payload(info, await calls.reject_withdrawal(principal, id, reason))
 
     @strawberry.mutation(
         description="Import the transaction `caas cold-sign` signed offline (operators: "
@@ -118,7 +114,7 @@ class CustodyMutation:
         signed_transaction: Annotated[str, _desc("The JSON `caas cold-sign` printed.")],
     ) -> WithdrawalPayload:
         principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)
-        w = await info.context.get(WithdrawalService).submit_cold_signature(
+        w = await info.context.get(CustodyCalls).submit_cold_signature(
             principal, id, signed_transaction
         )
         return _payload(info, w)
@@ -268,7 +264,7 @@ class CustodyMutation:
         self, info: Info, mode: Annotated[CustodyMode, _desc("The new mode.")]
     ) -> CustodySettings:
         principal = info.context.require(Role.TENANT_ADMIN)
-        setup = await info.context.get(CustodyModes).set_mode(principal, mode)
+        setup = await info.context.get(CustodyCalls).set_mode(principal, mode)
         return CustodySettings.from_model(setup, info.context.get(CustodyService).decimals)
 
     @strawberry.mutation(
@@ -279,9 +275,7 @@ class CustodyMutation:
         self, info: Info, asset: Annotated[str, _desc("Asset.")]
     ) -> WithdrawalPayload | None:
         principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)
-        w = await info.context.get(TreasuryService).sweep(
-            principal.tenant_id or PLATFORM_TENANT, asset.strip().upper(), principal.key_id
-        )
+        w = await info.context.get(CustodyCalls).sweep(principal, asset.strip().upper())
         return None if w is None else _payload(info, w)
 
     @strawberry.mutation(
@@ -302,7 +296,7 @@ class CustodyMutation:
         self, info: Info, asset: Annotated[str, _desc("Asset.")]
     ) -> ProofOfReserves:
         principal = info.context.require(Role.TENANT_ADMIN)
-        snap = await info.context.get(ReservesService).publish(principal, asset)
+        snap = await info.context.get(CustodyCalls).publish_reserves(principal, asset)
         return ProofOfReserves.from_model(snap, _dec(info, snap.asset))
 
     @strawberry.mutation(
@@ -316,33 +310,22 @@ class CustodyMutation:
         address: Annotated[str, _desc("Receiving address.")],
         amount: Annotated[Decimal, _desc("Amount, a decimal string.")],
     ) -> str:
-        info.context.require(Role.OPERATOR, Role.TENANT_ADMIN)
-        chain = _simulator(info)
+        principal = info.context.require(Role.OPERATOR, Role.TENANT_ADMIN)
         asset = asset.strip().upper()
         if not _valid(asset, address):
             raise ValidationError(f"not a valid {asset} address", field="address")
-        try:
-            return await chain.send_from_outside(
-                asset, address, to_minor(amount, _dec(info, asset), "amount")
-            )
-        except ChainRefusal as exc:
-            raise ChainRejectedError(str(exc)) from exc
+        to_minor(amount, _dec(info, asset), "amount")  # VALIDATION here, before forwarding
+        calls = info.context.get(CustodyCalls)
+        return await calls.simulate_transfer(principal, asset, address.strip(), amount)
 
     @strawberry.mutation(description="SIMULATOR ONLY: mine blocks now; returns the new height.")
     async def mine_blocks(
         self, info: Info, count: Annotated[int, _desc("Blocks to mine, 1-100.")] = 1
     ) -> int:
-        info.context.require(Role.OPERATOR)
+        principal = info.context.require(Role.OPERATOR)
         if not 1 <= count <= MAX_SIM_BLOCKS:
             raise ValidationError(f"count is 1-{MAX_SIM_BLOCKS}", field="count")
-        return await _simulator(info).mine(count)
-
-
-def _simulator(info: Info) -> SimulatedChain:
-    chain = info.context.get(CustodyService).chain
-    if not isinstance(chain, SimulatedChain):
-        raise ForbiddenError("this server talks to a real chain; the simulator is off")
-    return chain
+        return await info.context.get(CustodyCalls).mine_blocks(principal, count)
 
 
 def _valid(asset: str, address: str) -> bool:
