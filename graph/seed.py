@@ -23,7 +23,9 @@ from domains.accounts.service import AccountsService
 from domains.compliance.model import KycStatus
 from domains.compliance.service import ComplianceService
 from domains.custody.approvals import public_key_text
+from domains.custody.calls import CustodyCalls
 from domains.custody.cold import demo_seed, new_key_file
+from domains.custody.deposits import DepositWatcher
 from domains.custody.governance import Governance
 from domains.custody.model import WalletTemperature
 from domains.custody.policy import (
@@ -49,6 +51,7 @@ DEMO_MARKETS = (
 )
 DEMO_FUNDING = (("USDT", Decimal("100000")), ("BTC", Decimal("2")), ("ETH", Decimal("20")))
 VENUE_INVENTORY = (("USDT", Decimal("5000000")), ("BTC", Decimal("50")), ("ETH", Decimal("500")))
+PLATFORM_DEMO_NAME = "platform"  # `caas cold-keygen --demo-tenant platform`: shared cold keys
 DEMO_CUSTOMERS = (("Alice Demo", "alice@demo.example"), ("Bob Demo", "bob@demo.example"))
 
 
@@ -120,7 +123,9 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         keys.append(DemoKey(role.value.lower(), role.value, token, tenant.id, None, None, signing))
 
     await _seed_custody(platform, scope, tenant.id)
+    await _seed_platform_wallets(platform)
 
+    funding: list[str] = []
     for display_name, email in DEMO_CUSTOMERS:
         customer = await accounts.customer_by_email(scope, email)
         if customer is None:
@@ -134,9 +139,10 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
             platform, f"key_demo_{name}", Role.TRADER, tenant.id, customer.id
         )
         if main:
-            await _fund(platform, main[-1].id)
+            funding.append(main[-1].id)
         account = main[-1].id if main else None
         keys.append(DemoKey(name, "TRADER", token, tenant.id, customer.id, account, signing))
+    await _fund_on_chain(platform, tenant.id, funding)
     return keys
 
 
@@ -176,15 +182,41 @@ async def _seed_custody(platform: Platform, scope: TenantScope, tenant_id: str) 
         await governance.publish(seeder, draft.version)
 
 
-async def _fund(platform: Platform, account_id: str) -> None:
-    """Credit a demo account once (an operator adjustment, journaled with its reason)."""
-    held = await platform.get(MongoBalances).of_accounts(TenantScope(None), [account_id])
-    if held:
-        return
-    for asset, amount in DEMO_FUNDING:
-        await platform.get(TradingService).adjust_balance(
-            system_actor("seed"), AdjustBalance(account_id, asset, amount, "demo funding")
-        )
+async def _fund_on_chain(platform: Platform, tenant_id: str, account_ids: list[str]) -> None:
+    """Fund demo accounts once through the simulated chain: a faucet transfer to each
+    account's deposit address, then blocks until the deposits are credited (and their
+    consolidations mined), so the demo's coins are on the chain and its proofs of reserves
+    cover its liabilities. Through CustodyCalls: the chain runs in the engine writer."""
+    calls, custody = platform.get(CustodyCalls), platform.get(CustodyService)
+    admin = replace(system_actor("seed"), role=Role.TENANT_ADMIN, tenant_id=tenant_id)
+    operator, scope = system_actor("seed"), TenantScope(tenant_id)
+    sent = False
+    for account_id in account_ids:
+        held = await platform.get(MongoBalances).of_accounts(TenantScope(None), [account_id])
+        if held or await custody.deposits(scope, account_id, 1, None):
+            continue  # funded (or its faucet transfers are on the chain already)
+        for asset, amount in DEMO_FUNDING:
+            address = await calls.deposit_address(admin, account_id, asset)
+            await calls.simulate_transfer(operator, asset, address.address, amount)
+            sent = True
+    pending = await custody.pending_deposit_count(tenant_id)
+    if sent or pending:
+        depth = max(platform.get(DepositWatcher).confirmations.get(a, 6) for a, _ in DEMO_FUNDING)
+        await calls.mine_blocks(operator, depth + 1)  # credited, then consolidated
+
+
+async def _seed_platform_wallets(platform: Platform) -> None:
+    """The platform's shared wallets that OMNIBUS tenants use (cold from demo xpubs)."""
+    custody = platform.get(CustodyService)
+    demo_text = os.environ.get("CAAS_DEMO_SEED", "caas-demo")
+    for asset in ("BTC", "ETH", "USDT"):
+        with contextlib.suppress(ConflictError):
+            await custody.open_wallet(TenantScope(None), asset, WalletTemperature.HOT, "")
+        cold = new_key_file(asset, demo_seed(demo_text, PLATFORM_DEMO_NAME, asset))
+        with contextlib.suppress(ConflictError):
+            await custody.open_wallet(
+                TenantScope(None), asset, WalletTemperature.COLD, "", cold["xpub"]
+            )
 
 
 async def _fund_venue_clearing(platform: Platform) -> None:

@@ -220,6 +220,10 @@ class CustodyService:
     ) -> list[Deposit]:
         return await self._repo.deposits(scope, account_id, first, after)
 
+    async def pending_deposit_count(self, tenant_id: str) -> int:
+        """Deposits to the tenant's addresses still waiting for confirmations."""
+        return await self._repo.pending_deposit_count(tenant_id)
+
     async def setup(self, tenant_id: str) -> CustodySetup:
         return await self._repo.setup(tenant_id)
 
