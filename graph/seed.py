@@ -202,7 +202,8 @@ async def _fund_on_chain(platform: Platform, tenant_id: str, account_ids: list[s
     pending = await custody.pending_deposit_count(tenant_id)
     if sent or pending:
         depth = max(platform.get(DepositWatcher).confirmations.get(a, 6) for a, _ in DEMO_FUNDING)
-        await calls.mine_blocks(operator, depth + 1)  # credited, then consolidated
+        await calls.mine_blocks(operator, depth, notify_each=False)  # one custody pass: credit
+        await calls.mine_blocks(operator, 1)  # and the consolidations mined
 
 
 async def _seed_platform_wallets(platform: Platform) -> None:

@@ -135,8 +135,12 @@ class CustodyCalls:
         args = {"asset": asset, "address": address, "amount": str(amount)}
         return await self._run("simulate_transfer", principal, args, str)
 
-    async def mine_blocks(self, principal: Principal, count: int) -> int:
-        return await self._run("mine_blocks", principal, {"count": count}, int)
+    async def mine_blocks(
+        self, principal: Principal, count: int, *, notify_each: bool = True
+    ) -> int:
+        """Mine blocks; custody's per-block work runs on each (or only on the last) block."""
+        args = {"count": count, "each": notify_each}
+        return await self._run("mine_blocks", principal, args, int)
 
     async def _run(self, name: str, principal: Principal, args: dict[str, JSON],
                    decode: Callable[[JSON], T]) -> T:  # fmt: skip
@@ -212,7 +216,8 @@ class CustodyCalls:
             raise ChainRejectedError(str(exc)) from exc
 
     async def _mine(self, principal: Principal, a: dict[str, JSON]) -> int:
-        return await _simulator(self._get(CustodyService)).mine(int(a["count"]))
+        chain = _simulator(self._get(CustodyService))
+        return await chain.mine(int(a["count"]), notify_each=bool(a.get("each", True)))
 
 
 def _as(kind: type[T]) -> Callable[[JSON], T]:

@@ -185,9 +185,12 @@ class SimulatedChain:
         self._txs[tx.tx_id] = tx
         self._mempool.append(tx.tx_id)
 
-    async def mine(self, blocks: int = 1) -> int:
-        """Mine ``blocks`` blocks (the first takes the whole mempool); the new height."""
-        for _ in range(blocks):
+    async def mine(self, blocks: int = 1, *, notify_each: bool = True) -> int:
+        """Mine ``blocks`` blocks (the first takes the whole mempool); the new height.
+
+        Listeners hear of each block, or (``notify_each=False``) once, of the last one.
+        """
+        for n in range(blocks):
             async with self._lock:
                 height = self.height + 1
                 mined = [replace(self._txs[t], height=height) for t in self._mempool]
@@ -201,6 +204,8 @@ class SimulatedChain:
                     self._apply(tx)
                 self._mempool.clear()
                 self.height = height
+            if not notify_each and n < blocks - 1:
+                continue
             for callback in list(self.on_block):
                 try:
                     await callback(height)
