@@ -29,11 +29,13 @@ from domains.custody.repository_governance import (
     _approval_docs,
     _approvals,
 )
+from domains.custody.repository_omnibus import OMNIBUS_INDEXES, MongoOmnibusStore
 from domains.shared.context import TenantScope
 from domains.shared.mongo import CollectionIndexes, Document
 
 INDEXES = (
     *GOVERNANCE_INDEXES,
+    *OMNIBUS_INDEXES,
     CollectionIndexes(
         "wallets",
         (
@@ -53,14 +55,6 @@ INDEXES = (
             IndexModel([("tenant_id", ASCENDING)]),
             IndexModel([("wallet_id", ASCENDING)]),
         ),
-    ),
-    CollectionIndexes(  # omnibus: each tenant's branch of a platform wallet's key tree
-        "custody_omnibus_slots",
-        (IndexModel([("wallet_id", ASCENDING), ("slot", ASCENDING)], unique=True),),
-    ),
-    CollectionIndexes(  # omnibus sub-ledger entries, one per deposit credit or withdrawal
-        "custody_subledger",
-        (IndexModel([("tenant_id", ASCENDING), ("asset", ASCENDING)]),),
     ),
     CollectionIndexes(
         "custody_deposits",
@@ -210,8 +204,8 @@ def _address(doc: Document) -> DepositAddress:
 LEGACY_ADDRESS_INDEX = "account_id_1_asset_1"  # one address per account and asset (pre-omnibus)
 
 
-class MongoCustodyRepository(MongoGovernanceStore):
-    """The custody collections in MongoDB (governance ones through its base)."""
+class MongoCustodyRepository(MongoGovernanceStore, MongoOmnibusStore):
+    """The custody collections in MongoDB (governance and omnibus ones through its bases)."""
 
     # --- wallets and addresses ---------------------------------------------------------
     async def insert_wallet(self, wallet: Wallet) -> None:
@@ -253,57 +247,6 @@ class MongoCustodyRepository(MongoGovernanceStore):
             return
         if LEGACY_ADDRESS_INDEX in names:
             await self._db.custody_deposit_addresses.drop_index(LEGACY_ADDRESS_INDEX)
-
-    async def omnibus_slot(self, wallet_id: str, tenant_id: str) -> int:
-        """The tenant's branch of a platform wallet (allocated once, 0, 1, 2...)."""
-        key = f"{wallet_id}:{tenant_id}"
-        while True:
-            found = await self._db.custody_omnibus_slots.find_one({"_id": key})
-            if found is not None:
-                return int(found["slot"])
-            taken = await self._db.custody_omnibus_slots.count_documents({"wallet_id": wallet_id})
-            doc = {"_id": key, "wallet_id": wallet_id, "tenant_id": tenant_id, "slot": taken,
-                   "next_index": 0}  # fmt: skip
-            try:
-                await self._db.custody_omnibus_slots.insert_one(doc)
-                return taken
-            except DuplicateKeyError:
-                continue  # another tenant took this slot (or we raced ourselves): look again
-
-    async def next_slot_index(self, wallet_id: str, tenant_id: str) -> int:
-        doc = await self._db.custody_omnibus_slots.find_one_and_update(
-            {"_id": f"{wallet_id}:{tenant_id}"},
-            {"$inc": {"next_index": 1}},
-            return_document=ReturnDocument.BEFORE,
-        )
-        assert doc is not None
-        return int(doc["next_index"])
-
-    # --- the omnibus sub-ledger -----------------------------------------------------------
-    async def post_subledger(self, ref: str, tenant_id: str, asset: str, amount: int) -> bool:
-        """Post one signed movement under ``ref`` once; False if it was posted before."""
-        try:
-            await self._db.custody_subledger.insert_one(
-                {"_id": ref, "tenant_id": tenant_id, "asset": asset, "amount_minor": amount}
-            )
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def subledger_posted(self, ref: str) -> bool:
-        return await self._db.custody_subledger.find_one({"_id": ref}) is not None
-
-    async def subledger_balances(self, asset: str, tenant_id: str | None = None) -> dict[str, int]:
-        """Tenant -> its share of the platform's shared wallets of ``asset``, minor units."""
-        query: dict[str, Any] = {"asset": asset}
-        if tenant_id is not None:
-            query["tenant_id"] = tenant_id
-        totals: dict[str, int] = {}
-        cursor = self._db.custody_subledger.find(query, {"tenant_id": 1, "amount_minor": 1})
-        async for doc in cursor:
-            tenant = doc["tenant_id"]
-            totals[tenant] = totals.get(tenant, 0) + int(doc["amount_minor"])
-        return totals
 
     async def set_wallet_frozen(self, tenant_id: str, wallet_id: str, frozen: bool) -> bool:
         found = await self._db.wallets.update_one(
@@ -394,16 +337,6 @@ class MongoCustodyRepository(MongoGovernanceStore):
             {"_id": {"$in": list(deposit_ids)}, "status": DepositStatus.CREDITED.value}, {"_id": 1}
         )
         return {doc["_id"] async for doc in cursor}
-
-    async def scanned_height(self, chain: str) -> int:
-        """The chain height the deposit watcher has read up to (0: nothing yet)."""
-        doc = await self._db.custody_chain_cursor.find_one({"_id": chain})
-        return 0 if doc is None else int(doc["height"])
-
-    async def save_scanned_height(self, chain: str, height: int) -> None:
-        await self._db.custody_chain_cursor.update_one(
-            {"_id": chain}, {"$max": {"height": height}}, upsert=True
-        )
 
     async def pending_deposit_count(self, tenant_id: str) -> int:
         return await self._db.custody_deposits.count_documents(

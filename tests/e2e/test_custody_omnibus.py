@@ -25,7 +25,7 @@ from domains.custody import approvals, cold, keys
 from domains.custody.omnibus import SubLedger
 from domains.shared.context import Role, Scope, TenantScope
 from graph.bootstrap import Platform
-from graph.seed import DemoKey
+from graph.seed import PLATFORM_DEMO_NAME, DemoKey
 from tests.e2e.test_trading import balances as all_balances
 from tests.graphql_client import error_codes, gql
 
@@ -59,7 +59,8 @@ POLICY = """mutation { saveCustodyPolicyDraft(rules: [
   {name: "large", action: REQUIRE_APPROVALS, approvals: {join: ALL,
    quorums: [{group: "desk", required: 2}]}}]) { version } }"""
 OUTSIDE = "bcrt1q4pvv7fky4mvmnsd89faf5hex4gzfl6h44xzl84"
-PLATFORM_COLD = cold.new_key_file("BTC", b"omnibus test platform cold key".ljust(32, b"."))
+# the demo seeds the platform's shared wallets; their cold keys derive from CAAS_DEMO_SEED
+PLATFORM_COLD = cold.new_key_file("BTC", cold.demo_seed("caas-demo", PLATFORM_DEMO_NAME, "BTC"))
 
 
 @dataclass(frozen=True)
