@@ -93,7 +93,8 @@ def serve(
         str | None,
         typer.Option(
             help="all: engine writer if it gets the lease, else standby (default, or CAAS_ROLE); "
-            "api: no engine writer, commands go to the writer over Redis (needs REDIS_URL)."
+            "api: no engine writer, commands go to the writer over Redis (needs REDIS_URL); "
+            "edge: reads and streams only, no engine (needs REDIS_URL)."
         ),
     ] = None,
 ) -> None:
@@ -110,14 +111,18 @@ def serve(
         raise typer.Exit(code=2)
     settings = Settings.from_env()
     settings = dataclasses.replace(settings, role=(role or settings.role).strip().lower())
-    if settings.role not in ("all", "api"):
-        console.print(f"[red]error:[/red] unknown role {settings.role!r}; one of all, api")
+    if settings.role not in ("all", "api", "edge"):
+        console.print(f"[red]error:[/red] unknown role {settings.role!r}; one of all, api, edge")
+        raise typer.Exit(code=2)
+    if settings.role == "edge" and not settings.redis_url:
+        console.print("[red]error:[/red] --role edge reads the writer's order books from Redis: "
+                      "set REDIS_URL (the writer must use the same Redis)")  # fmt: skip
         raise typer.Exit(code=2)
     if settings.role == "api" and not settings.redis_url:
         console.print("[red]error:[/red] --role api forwards commands to the engine writer "
                       "over Redis: set REDIS_URL (the writer must use the same Redis)")  # fmt: skip
         raise typer.Exit(code=2)
-    if settings.role == "api" and demo:
+    if settings.role in ("api", "edge") and demo:
         console.print("[red]error:[/red] --demo seeds through the engine writer: "
                       "run it on the writer (role all), not on an api process")  # fmt: skip
         raise typer.Exit(code=2)
