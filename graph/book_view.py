@@ -15,6 +15,7 @@ Must not import the engine at module level (edge processes import this).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -83,18 +84,34 @@ class BookViewPublisher:
 
 
 class RedisBookReader:
-    """Order books as the writer last wrote them (``BookReader`` of domains/orders/trading)."""
+    """Order books as the writer last wrote them (``BookReader`` of domains/orders/trading).
+
+    Concurrent reads of one market share one GET (a thousand subscribers arriving at once
+    take a thousand snapshots: one round trip, not a thousand pooled connections).
+    """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix + BOOK_VIEW_KEY
+        self._reading: dict[int, asyncio.Task[bytes | str | None]] = {}
 
     async def book(self, market: int, depth: int) -> tuple[int, Levels, Levels]:
         """(sequence, bids, asks) to ``depth`` levels a side; (0, [], []) before any write."""
-        raw = await self._redis.get(f"{self._prefix}{market}")
+        reading = self._reading.get(market)
+        if reading is None:
+            reading = asyncio.create_task(self._get(market))
+            self._reading[market] = reading
+        raw = await asyncio.shield(reading)
         if raw is None:
             return 0, [], []
         view = orjson.loads(raw)
         bids = [(int(p), int(q)) for p, q in view["bids"][:depth]]
         asks = [(int(p), int(q)) for p, q in view["asks"][:depth]]
         return int(view["seq"]), bids, asks
+
+    async def _get(self, market: int) -> bytes | str | None:
+        try:
+            raw: bytes | str | None = await self._redis.get(f"{self._prefix}{market}")
+            return raw
+        finally:
+            del self._reading[market]

@@ -301,11 +301,18 @@ def bench_fanout(
     rate: Annotated[float, typer.Option(help="Book changes per second.")] = 10.0,
     seconds: Annotated[float, typer.Option(help="Measured seconds.")] = 60.0,
     clients: Annotated[int, typer.Option(help="Subscriber client processes.")] = 4,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all: one server process (the writer) serves everything; edge: subscribers "
+            "on a --role edge process, orders to a separate writer, through REDIS_URL."
+        ),
+    ] = "all",
 ) -> None:
     """orderBook stream fan-out: delivered msg/s and latency for many subscribers."""
     from graph.fanout_bench import run as run_fanout_bench
 
-    typer.echo(run_fanout_bench(subscribers, rate, seconds, clients))
+    typer.echo(run_fanout_bench(subscribers, rate, seconds, clients, role))
 
 
 @app.command()
