@@ -23,6 +23,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from domains.orders.trading_schema import MAX_DEPTH
 from engine import codes
 from engine.layout import Records
 from graph.sequencer import EngineWriter, Notes
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("caas.book_view")
 
 BOOK_VIEW_KEY = "book:"  # after the key prefix, + the market's engine index
-BOOK_VIEW_DEPTH = 500  # levels a side: the deepest orderBook a client may ask for
+BOOK_VIEW_DEPTH = MAX_DEPTH  # levels a side: the deepest orderBook a client may ask for
 Levels = list[tuple[int, int]]
 
 
