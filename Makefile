@@ -51,6 +51,7 @@ bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench risk
 	$(BIN)/caas bench orders
 	$(BIN)/caas bench fanout
+	$(BIN)/caas bench fanout --role edge
 
 schema: $(STAMP) ## Regenerate schema.graphql and graph/sdl/*.graphql
 	$(BIN)/caas schema export

@@ -8,7 +8,11 @@ for keys themselves live in domains/accounts (keys.py, credentials.py, customer_
 Hot path: a key's record is cached ``cache_seconds`` (and dropped at once in this process
 when the key is rotated or revoked), and a bearer token already verified against its argon2
 hash is remembered under a keyed hash of the token for as long, so argon2 runs once per
-token and cache period, not per request.
+token and cache period, not per request. Concurrent requests with the same token (a backend
+opening a thousand websockets at once) share one verification, and at most
+``ARGON2_CONCURRENCY`` verifications run at a time: each costs ~19 MiB in the worker thread
+that runs it, and glibc keeps what a thread's arena grew to, so unbounded concurrency makes a
+connection storm a permanent jump in the process's memory.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from graph.replay import ReplayGuard
 KEY_HEADER = "x-caas-key"
 TIMESTAMP_HEADER = "x-caas-timestamp"
 SIGNATURE_HEADER = "x-caas-signature"
+ARGON2_CONCURRENCY = 2  # argon2 verifications at a time (~19 MiB each, see the docstring)
 SIGNATURE_HEADERS = (KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
 _TIMESTAMP = re.compile(r"[0-9]{1,16}")
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
@@ -135,6 +140,8 @@ class Authenticator:
         self._credentials: TtlCache[str, KeyCredential] = TtlCache(settings.cache_seconds)
         self._verified: TtlCache[bytes, str] = TtlCache(settings.cache_seconds)
         self._loading: dict[str, asyncio.Task[KeyCredential | None]] = {}  # one read per key
+        self._verifying: dict[bytes, asyncio.Task[str | None]] = {}  # one argon2 run per token
+        self._argon2 = asyncio.Semaphore(ARGON2_CONCURRENCY)
         self._salt = secrets.token_bytes(32)  # cache keys: a keyed hash, never the token
         keys.listeners.append(self.invalidate)
 
@@ -231,12 +238,34 @@ class Authenticator:
         fingerprint = hmac.new(self._salt, token.encode(), hashlib.sha256).digest()
         matched = self._verified.get(fingerprint)
         if matched is None or matched not in credential.secret_hashes(utcnow()):
-            matched = await self.keys.verify_secret(credential, parts[1])
+            matched = await self._verify(fingerprint, credential, parts[1])
             if matched is None:
                 raise AuthRejectedError("BAD_CREDENTIALS", BAD_KEY_MESSAGE, *_owner(credential))
-            self._verified.put(fingerprint, matched)
         self._check_usable(credential, ip, signed=False)
         return credential.principal(signed=False)
+
+    async def _verify(
+        self, fingerprint: bytes, credential: KeyCredential, secret: str
+    ) -> str | None:
+        """The stored hash the secret matches, or None: one argon2 run shared by concurrent
+        requests with the same token, at most ARGON2_CONCURRENCY runs at a time."""
+        verifying = self._verifying.get(fingerprint)
+        if verifying is None:
+            verifying = asyncio.create_task(self._verify_once(fingerprint, credential, secret))
+            self._verifying[fingerprint] = verifying
+        return await asyncio.shield(verifying)
+
+    async def _verify_once(
+        self, fingerprint: bytes, credential: KeyCredential, secret: str
+    ) -> str | None:
+        try:
+            async with self._argon2:
+                matched = await self.keys.verify_secret(credential, secret)
+            if matched is not None:
+                self._verified.put(fingerprint, matched)
+            return matched
+        finally:
+            del self._verifying[fingerprint]
 
     async def _signed(self, request: CredentialRequest, ip: str | None) -> Principal:
         key_id, timestamp, signature = (request.headers.get(h, "") for h in SIGNATURE_HEADERS)

@@ -56,6 +56,7 @@ from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
 from graph.auth_settings import parse_ring
 from graph.authn import Authenticator
+from graph.book_view import RedisBookReader
 from graph.engine_directory import MongoEngineDirectory
 from graph.journal import INDEXES as JOURNAL_INDEXES
 from graph.journal import MongoJournal
@@ -64,7 +65,7 @@ from graph.ledger import INDEXES as LEDGER_INDEXES
 from graph.ledger import LedgerProjector
 from graph.replay import make_replay_guard
 from graph.report_sources import MongoReportSources
-from graph.roles import ROLE_API, ROLES, EngineRoles
+from graph.roles import ROLE_API, ROLE_EDGE, ROLES, EngineRoles
 from graph.sequencer import EngineWriter
 from graph.settings import Settings
 from subscriptions.broker import Broker
@@ -169,6 +170,8 @@ class Platform:
             raise ValueError(f"unknown role {self.settings.role!r}; one of {', '.join(ROLES)}")
         if self.settings.role == ROLE_API and not self.settings.redis_url:
             raise ValueError("the api role forwards commands over Redis: set REDIS_URL")
+        if self.settings.role == ROLE_EDGE and not self.settings.redis_url:
+            raise ValueError("the edge role reads the writer's books from Redis: set REDIS_URL")
         self.client = AsyncMongoClient(
             self.mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True, appname="caas"
         )
@@ -205,7 +208,8 @@ class Platform:
         )
         balances = MongoBalances(self.db)
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
-        if not self.read_only and self.settings.role != ROLE_API:  # projectors: writer's job
+        writes = self.settings.role not in (ROLE_API, ROLE_EDGE)
+        if not self.read_only and writes:  # projectors: the writer's job
             self.engines.add_projectors([
                 OrdersProjector(
                     trading_repo,
@@ -234,6 +238,9 @@ class Platform:
             **compliance.services(),
             ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
         }
+        if self.settings.role == ROLE_EDGE and self.engines.redis is not None:  # no engine here
+            self.engines.bus.edge = True
+            trading.book_reader = RedisBookReader(self.engines.redis, self.settings.relay_prefix)
 
     def _custody_services(
         self, accounts: AccountsService, compliance: ComplianceComponents
@@ -308,6 +315,9 @@ class Platform:
         await self.directory.load()
         if self.read_only:  # tools (reconcile): the recovered state, never a second writer
             await self.writer.recover()
+            return
+        if self.settings.role == ROLE_EDGE:  # no engine: books from Redis, no commands
+            self.role = "edge"
             return
         if self.settings.role == ROLE_API:  # never the writer: forward, read a replica
             self.role = "api"
@@ -409,8 +419,10 @@ class Platform:
         return {"store": store_ok, "broker": broker_ok}
 
     @property
-    def engine_seq(self) -> int:
-        """The last sequence the engine this process reads has applied."""
+    def engine_seq(self) -> int | None:
+        """The last sequence the engine this process reads has applied (None: no engine)."""
+        if self.engines.bus.edge:
+            return None
         return self.engines.bus.engine.last_seq
 
     def get(self, kind: type[S]) -> S:

@@ -93,7 +93,8 @@ def serve(
         str | None,
         typer.Option(
             help="all: engine writer if it gets the lease, else standby (default, or CAAS_ROLE); "
-            "api: no engine writer, commands go to the writer over Redis (needs REDIS_URL)."
+            "api: no engine writer, commands go to the writer over Redis (needs REDIS_URL); "
+            "edge: reads and streams only, no engine (needs REDIS_URL)."
         ),
     ] = None,
 ) -> None:
@@ -110,14 +111,18 @@ def serve(
         raise typer.Exit(code=2)
     settings = Settings.from_env()
     settings = dataclasses.replace(settings, role=(role or settings.role).strip().lower())
-    if settings.role not in ("all", "api"):
-        console.print(f"[red]error:[/red] unknown role {settings.role!r}; one of all, api")
+    if settings.role not in ("all", "api", "edge"):
+        console.print(f"[red]error:[/red] unknown role {settings.role!r}; one of all, api, edge")
+        raise typer.Exit(code=2)
+    if settings.role == "edge" and not settings.redis_url:
+        console.print("[red]error:[/red] --role edge reads the writer's order books from Redis: "
+                      "set REDIS_URL (the writer must use the same Redis)")  # fmt: skip
         raise typer.Exit(code=2)
     if settings.role == "api" and not settings.redis_url:
         console.print("[red]error:[/red] --role api forwards commands to the engine writer "
                       "over Redis: set REDIS_URL (the writer must use the same Redis)")  # fmt: skip
         raise typer.Exit(code=2)
-    if settings.role == "api" and demo:
+    if settings.role in ("api", "edge") and demo:
         console.print("[red]error:[/red] --demo seeds through the engine writer: "
                       "run it on the writer (role all), not on an api process")  # fmt: skip
         raise typer.Exit(code=2)
@@ -296,11 +301,18 @@ def bench_fanout(
     rate: Annotated[float, typer.Option(help="Book changes per second.")] = 10.0,
     seconds: Annotated[float, typer.Option(help="Measured seconds.")] = 60.0,
     clients: Annotated[int, typer.Option(help="Subscriber client processes.")] = 4,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all: one server process (the writer) serves everything; edge: subscribers "
+            "on a --role edge process, orders to a separate writer, through REDIS_URL."
+        ),
+    ] = "all",
 ) -> None:
     """orderBook stream fan-out: delivered msg/s and latency for many subscribers."""
     from graph.fanout_bench import run as run_fanout_bench
 
-    typer.echo(run_fanout_bench(subscribers, rate, seconds, clients))
+    typer.echo(run_fanout_bench(subscribers, rate, seconds, clients, role))
 
 
 @app.command()

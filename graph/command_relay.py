@@ -17,7 +17,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from redis.asyncio import Redis
@@ -25,13 +25,15 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from domains.shared.engine_port import Submitted
-from engine.core import Engine
 from engine.layout import COMMAND_DTYPE, Records
 from graph import relay_wire as wire
 from graph.idempotency import DuplicateCommandError
 from graph.redis_batches import PipelineBatcher
 from graph.replica import EngineReplica
 from graph.sequencer import EngineWriter, WriterStoppedError
+
+if TYPE_CHECKING:
+    from engine.core import Engine
 
 log = logging.getLogger("caas.relay")
 

@@ -1,12 +1,18 @@
 """`caas bench fanout`: many websocket subscribers of one market's book on one server process.
 
-Starts a store and one `caas serve` (pinned to the first core), then, each in its own process
-(pinned to the other cores): CLIENTS subscriber processes sharing SUBSCRIBERS
-graphql-transport-ws connections to `orderBook(BTC-USDT)`, and one order driver changing the
-book RATE times a second (a limit order placed, then cancelled). The subscribers use a minimal
-asyncio websocket client (an ``asyncio.Protocol`` that parses frames and looks for the
-``lastSequence`` of each delta, no JSON decoding, no per-message task), so the client side
-costs little next to the server and its timestamps are not taken in a backlogged loop.
+Two set-ups (``--role``). ``all``: one `caas serve` (the engine writer) serves the driver's
+orders and the subscribers, with the in-process broker. ``edge``: the scale-out shape, on the
+Redis at REDIS_URL (default redis://127.0.0.1:6379/0, keys under a fresh prefix): the driver's
+orders go to a writer (`caas serve`), the subscribers connect to a `caas serve --role edge`
+process that keeps no engine and receives the writer's deltas through Redis pub/sub; the
+figures are the edge's, and both processes' RSS is reported. The server processes are pinned
+to the first core; each in its own process, pinned to the other cores, run: CLIENTS
+subscriber processes sharing SUBSCRIBERS graphql-transport-ws connections to
+`orderBook(BTC-USDT)`, and one order driver changing the book RATE times a second (a limit
+order placed, then cancelled). The subscribers use a minimal asyncio websocket client (an
+``asyncio.Protocol`` that parses frames and looks for the ``lastSequence`` of each delta, no
+JSON decoding, no per-message task), so the client side costs little next to the server and
+its timestamps are not taken in a backlogged loop.
 
 Latency: the driver takes ``time.time_ns()`` just before it sends each mutation; every
 subscriber takes ``time.time_ns()`` when a delta's frame arrives, with its ``lastSequence``.
@@ -15,10 +21,10 @@ maps to its request even when a subscriber misses one. Both clocks are the same 
 ``receipt - request`` is an upper bound of publish-to-receive (it includes the mutation: its
 HTTP request and journal commit; run with ``--subscribers 10`` to see that floor). The driver
 changes the book WARM_UP_CHANGES times before anyone subscribes (a fresh server's first orders
-are slow), so those are not measured. Also: time to connect everyone (from the start of the first
-connect to the last snapshot), delivered messages/s, the server's RSS sampled every second
-(``/proc/<pid>/status``), and server and client CPU. ``CAAS_BENCH_PROFILE=FILE`` runs the
-server under cProfile and writes its stats to FILE.
+are slow), so those are not measured. Also: time to connect everyone (from the start of the
+first connect to the last snapshot), delivered messages/s, each server process's RSS sampled
+every second (``/proc/<pid>/status``), and server and client CPU. ``CAAS_BENCH_PROFILE=FILE``
+runs the writer under cProfile and writes its stats to FILE.
 A benchmark, not a test: it prints figures, it asserts nothing.
 """
 
@@ -254,8 +260,13 @@ def _latencies_ms(sent_ns: list[int], sequences: np.ndarray, received_ns: np.nda
     return latencies
 
 
-def _measure(url: str, pid: int, key: dict[str, Any], subscribers: int, rate: float,
-             seconds: float, clients: int, cores: list[int]) -> dict[str, Any]:  # fmt: skip
+def _measure(urls: tuple[str, str], pids: tuple[int, int], key: dict[str, Any],
+             subscribers: int, rate: float, seconds: float, clients: int,
+             cores: list[int]) -> dict[str, Any]:  # fmt: skip
+    """Subscribers on ``urls[0]`` (process ``pids[0]``), the driver on ``urls[1]``; the RSS of
+    both processes (the same one in role all) every second."""
+    url, driver_url = urls
+    pid = pids[0]
     spawn = mp.get_context("spawn")
     shares = [subscribers // clients + (i < subscribers % clients) for i in range(clients)]
     pipes, processes = [], []
@@ -267,27 +278,31 @@ def _measure(url: str, pid: int, key: dict[str, Any], subscribers: int, rate: fl
         pipes.append(mine)
         processes.append(process)
     mine, theirs = spawn.Pipe()
-    driver = spawn.Process(target=_driver_main, args=(url, key, rate, seconds, cores, theirs),
+    driver = spawn.Process(target=_driver_main,
+                           args=(driver_url, key, rate, seconds, cores, theirs),
                            daemon=True)  # fmt: skip
     driver.start()
     processes.append(driver)
     mine.recv()  # the driver has warmed the order path up
     time.sleep(1)  # the subscriber processes have imported their modules
-    memory = [_rss_mb(pid)]
+    memory, writer_memory = [_rss_mb(pid)], [_rss_mb(pids[1])]
     for pipe in pipes:
         pipe.send("connect")
     connected = [pipe.recv() for pipe in pipes]
     connect_s = (max(c[2] for c in connected) - min(c[1] for c in connected)) / 1e9
     memory.append(_rss_mb(pid))
+    writer_memory.append(_rss_mb(pids[1]))
     run_started, server_cpu = time.perf_counter(), _cpu_s(pid)
     mine.send("go")
     while not mine.poll(1.0):
         memory.append(_rss_mb(pid))
+        writer_memory.append(_rss_mb(pids[1]))
     sent_ns: list[int] = mine.recv()
     time.sleep(1)
     elapsed = time.perf_counter() - run_started
     server_cpu = _cpu_s(pid) - server_cpu
     memory.append(_rss_mb(pid))
+    writer_memory.append(_rss_mb(pids[1]))
     for pipe in pipes:
         pipe.send("stop")
     done = [pipe.recv() for pipe in pipes]
@@ -302,65 +317,116 @@ def _measure(url: str, pid: int, key: dict[str, Any], subscribers: int, rate: fl
         "connect_s": connect_s, "delivered": delivered, "msg_s": delivered / elapsed,
         "expected": subscribers * len(sent_ns),
         "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-        "max": float(lat.max()), "memory": memory, "snapshots": sum(d[3] for d in done),
+        "max": float(lat.max()), "memory": memory, "writer_memory": writer_memory,
+        "snapshots": sum(d[3] for d in done),
         "server_cpu": server_cpu / elapsed, "client_cpu": sum(d[4] for d in done) / elapsed,
         "server_us_per_msg": server_cpu / max(delivered, 1) * 1e6,
     }  # fmt: skip
 
 
+ROLES = ("all", "edge")
+
+
+def _serve(env: dict[str, str], log: Path, core: int | None, *args: str) -> subprocess.Popen[bytes]:
+    """A `caas serve` process (cProfiled with CAAS_BENCH_PROFILE), pinned to ``core``."""
+    profile = os.environ.get("CAAS_BENCH_PROFILE")  # cProfile the server into this file
+    command = ["-m", "cProfile", "-o", profile] if profile and "edge" not in args[-1:] else []
+    with log.open("ab") as output:
+        return subprocess.Popen([sys.executable, *command, "-m", "graph.cli", "serve", *args],
+                                env=env, stdout=subprocess.DEVNULL, stderr=output,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, [core]))
+                                if core is not None else None)  # fmt: skip
+
+
+def _ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server at {url} did not become ready")
+
+
 def run(
     subscribers: int = 1000, rate: float = 10.0, seconds: float = 60.0,
-    clients: int = DEFAULT_CLIENTS,
+    clients: int = DEFAULT_CLIENTS, role: str = "all",
 ) -> str:  # fmt: skip
-    """Start a store and one `caas serve`, measure, stop them; return the summary line."""
+    """Start a store and the server process(es), measure, stop them; return the summary line."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
     console = Console()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedStore(Path(tmp) / "mongo") as store:
         env = {**os.environ, "MONGODB_URI": store.uri, "MONGODB_DB": "bench_fanout",
                "PORT": str(free_port()), "LOG_LEVEL": "WARNING",
                "CAAS_RATE_LIMITS": "off"}  # fmt: skip
-        env.pop("REDIS_URL", None)
+        if role == "edge":
+            env["REDIS_URL"] = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+            env["CAAS_REDIS_PREFIX"] = f"bench:fanout:{os.getpid()}:{time.time_ns()}:"
+        else:
+            env.pop("REDIS_URL", None)
         seeded = subprocess.run([sys.executable, "-m", "graph.cli", "seed-demo", "--json"],
                                 env=env, capture_output=True, check=True)  # fmt: skip
         key = next(k for k in json.loads(seeded.stdout) if k["name"] == "alice")
-        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 (closed with the server)
         cores = sorted(os.sched_getaffinity(0))
-        pin = len(cores) >= 2  # the server on one core, the clients and driver on the others
-        profile = os.environ.get("CAAS_BENCH_PROFILE")  # cProfile the server into this file
-        command = ["-m", "cProfile", "-o", profile] if profile else []
-        server = subprocess.Popen([sys.executable, *command, "-m", "graph.cli", "serve"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=log,
-                                  preexec_fn=(lambda: os.sched_setaffinity(0, cores[:1]))
-                                  if pin else None)  # fmt: skip
-        url = f"http://127.0.0.1:{env['PORT']}"
+        pin = len(cores) >= 2  # the servers on one core, the clients and driver on the others
+        log = Path(tmp) / "server.log"
+        servers = [_serve(env, log, cores[0] if pin else None)]
+        writer_url = f"http://127.0.0.1:{env['PORT']}"
+        urls = [writer_url]
         try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            result = _measure(url, server.pid, key, subscribers, rate, seconds, clients,
+            _ready(writer_url, servers[0], log)
+            if role == "edge":
+                edge_env = {**env, "PORT": str(free_port())}
+                servers.insert(
+                    0, _serve(edge_env, log, cores[0] if pin else None, "--role", "edge")
+                )
+                urls.insert(0, f"http://127.0.0.1:{edge_env['PORT']}")
+                _ready(urls[0], servers[0], log)
+            else:
+                urls.append(writer_url)
+                servers.append(servers[0])
+            result = _measure((urls[0], urls[1]), (servers[0].pid, servers[1].pid), key,
+                              subscribers, rate, seconds, clients,
                               cores[1:] if pin else [])  # fmt: skip
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
-            log.close()
+            for server in {s.pid: s for s in servers}.values():
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=60)
             if os.environ.get("CAAS_BENCH_LOG"):
-                print((Path(tmp) / "server.log").read_text()[-3000:])
+                print(log.read_text()[-3000:])
+    _report(console, result, subscribers, rate, seconds, clients, role)
     memory = result["memory"]
+    return (f"fanout: {subscribers} subscribers, p99 {result['p99']:.1f} ms, "
+            f"{result['msg_s']:,.0f} msg/s, {role} process RSS {memory[1]:.0f} -> "
+            f"{memory[-1]:.0f} MB")  # fmt: skip
+
+
+def _report(console: Console, result: dict[str, Any], subscribers: int, rate: float,
+            seconds: float, clients: int, role: str) -> None:  # fmt: skip
+    serving = (
+        "one `caas serve` (role all: the engine writer) serves orders and subscribers"
+        if role == "all"
+        else "subscribers on a `caas serve --role edge` (no engine), orders to a writer "
+        "`caas serve`, deltas through Redis; both on one core"
+    )
     console.print(f"{subscribers} subscribers ({clients} client processes) connected in "
                   f"{result['connect_s']:.2f} s; {rate:g} book changes/s for {seconds:g} s "
-                  "from a driver process; one hypercorn process")  # fmt: skip
+                  f"from a driver process; {serving}")  # fmt: skip
     console.print(f"  delivered {result['delivered']:,} of {result['expected']:,} deltas "
                   f"({result['msg_s']:,.0f} msg/s), {result['snapshots']} snapshots")  # fmt: skip
     console.print(f"  latency request->receipt p50 {result['p50']:.1f} ms  p99 "
                   f"{result['p99']:.1f} ms  max {result['max']:.1f} ms")  # fmt: skip
-    console.print(f"  CPU: server {result['server_cpu']:.0%} of a core "
+    console.print(f"  CPU: {role} process {result['server_cpu']:.0%} of a core "
                   f"({result['server_us_per_msg']:.0f} µs per delivered message), "
                   f"subscriber clients {result['client_cpu']:.0%}")  # fmt: skip
-    console.print(f"  server RSS idle {memory[0]:.0f} MB, all connected {memory[1]:.0f} MB, "
-                  f"end {memory[-1]:.0f} MB, max {max(memory):.0f} MB")  # fmt: skip
-    console.print("  server RSS every 10 s of the run (MB): "
-                  + " ".join(f"{m:.0f}" for m in memory[1:-1:10]))  # fmt: skip
-    return (f"fanout: {subscribers} subscribers, p99 {result['p99']:.1f} ms, "
-            f"{result['msg_s']:,.0f} msg/s")  # fmt: skip
+    processes = [(f"{role} process (serves the subscribers)", result["memory"])]
+    if role == "edge":
+        processes.append(("writer process (engine, orders)", result["writer_memory"]))
+    for name, memory in processes:
+        console.print(f"  {name} RSS: idle {memory[0]:.0f} MB, all connected {memory[1]:.0f} MB, "
+                      f"end {memory[-1]:.0f} MB, max {max(memory):.0f} MB; every 10 s (MB): "
+                      + " ".join(f"{m:.0f}" for m in memory[1:-1:10]))  # fmt: skip

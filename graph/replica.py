@@ -16,14 +16,17 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine.core import Engine
 from engine.layout import EngineConfig, Records
 from graph.journal import JournalGapError
 from graph.sequencer import Journal, Notes
+
+if TYPE_CHECKING:
+    from engine.core import Engine
 
 log = logging.getLogger("caas.replica")
 
@@ -50,7 +53,8 @@ class EngineReplica:
         poll_interval_s: float = 0.1,
         keep_batches: int = 16,
     ) -> None:
-        self.engine = Engine(config)
+        self._config = config
+        self._engine: Engine | None = None
         self._journal = journal
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
@@ -59,6 +63,20 @@ class EngineReplica:
         self._listener: asyncio.Task[None] | None = None
         self._catch_up_lock = asyncio.Lock()
         self.recent: deque[AppliedBatch] = deque(maxlen=keep_batches)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, allocated (and Numba loaded) on first use: a process that never
+        reads this one (an API process, a writer that never followed) never pays for it."""
+        if self._engine is None:
+            from engine.core import Engine
+
+            self._engine = Engine(self._config)
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self._engine = engine
 
     @property
     def last_seq(self) -> int:
@@ -75,6 +93,8 @@ class EngineReplica:
         latest = await self._journal.latest_snapshot()
         if latest is not None and latest[0].last_seq > self.engine.last_seq:
             info, data = latest
+            from engine.core import Engine
+
             engine = Engine.restore(data)
             if engine.state_hash() != info.state_hash:
                 raise RuntimeError(f"snapshot at seq {info.last_seq} does not match its hash")

@@ -4,6 +4,9 @@
 - standby: follows the journal with a replica, forwards commands over Redis if it can
   (else refuses them), and continues from the replica's state when it takes over;
 - api: never writes; forwards every command over Redis, reads its replica.
+- edge: reads and streams only: no engine at all (no replica, no Numba); order books come
+  from the writer's book view in Redis (graph/book_view.py); commands and reads of the
+  engine's live state answer UNAVAILABLE (send them to an api process or the writer).
 
 ``ProcessBus`` is the ``CommandBus`` the services hold: it routes to whichever applies.
 """
@@ -14,24 +17,32 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from redis.asyncio import Redis
 
 from domains.shared.engine_port import Submitted
-from engine.core import Engine
 from engine.layout import EngineConfig, Records
+from graph.book_view import BookViewPublisher
 from graph.command_relay import CommandRelayConsumer, IndexLearner, NotesJournal, RedisCommandBus
 from graph.replica import EngineReplica, JournalNotifier
 from graph.sequencer import EngineWriter, EventListener, Journal, Note, WriterStoppedError
 from graph.settings import Settings
 from graph.writer_calls import WriterCalls, WriterCallServer
 
+if TYPE_CHECKING:
+    from engine.core import Engine
+
 log = logging.getLogger("caas.roles")
 
 ROLE_ALL = "all"  # writer when holding the lease, else standby (the default)
 ROLE_API = "api"  # API only: commands go to the writer over Redis
-ROLES = (ROLE_ALL, ROLE_API)
+ROLE_EDGE = "edge"  # reads and streams only, no engine: books from the writer's Redis view
+ROLES = (ROLE_ALL, ROLE_API, ROLE_EDGE)
+EDGE_REFUSAL = (
+    "this process serves reads and streams only (role edge, no engine): send commands and "
+    "live engine reads to an api process or the writer"
+)
 
 
 class RelayJournal(Journal, NotesJournal, Protocol):
@@ -49,10 +60,13 @@ class ProcessBus:
         self._replica = replica
         self._relay = relay
         self.local = False
+        self.edge = False  # no engine here (role edge): engine reads and commands refused
 
     @property
     def engine(self) -> Engine:
         """The engine to read: the writer's while writing here, else the replica's."""
+        if self.edge:
+            raise WriterStoppedError(EDGE_REFUSAL)
         return self._writer.engine if self.local else self._replica.engine
 
     async def submit(self, command: Records, note: Note | None = None) -> Submitted:
@@ -70,6 +84,8 @@ class ProcessBus:
         return await self._forward().submit_many(commands, notes)
 
     def _forward(self) -> RedisCommandBus:
+        if self.edge:
+            raise WriterStoppedError(EDGE_REFUSAL)
         if self._relay is None:
             raise WriterStoppedError(
                 "this server does not run the engine writer (standby or stopping); retry"
@@ -116,6 +132,7 @@ class EngineRoles:
             if self.redis is not None
             else None
         )
+        self.book_view: BookViewPublisher | None = None  # the writer's books for edge processes
 
     def add_projectors(self, projectors: Sequence[EventListener]) -> None:
         """The writer's listeners (read models), plus the replicas' wake-up with Redis."""
@@ -124,6 +141,8 @@ class EngineRoles:
             self.writer.add_listener(projector)
         if self.redis is not None:
             self.writer.add_listener(JournalNotifier(self.redis, self.prefix))
+            self.book_view = BookViewPublisher(self.writer, self.redis, self.prefix)
+            self.writer.add_listener(self.book_view)
 
     async def follow(self, engine: Engine | None = None) -> None:
         """API or standby: a replica following the journal; the relay if there is Redis."""
@@ -142,6 +161,8 @@ class EngineRoles:
                                        for p in self.projectors))  # fmt: skip
             self.replica.recent.clear()
         await self.writer.start()  # (the relay keeps reading: replies to requests in flight)
+        if self.book_view is not None:
+            await self.book_view.publish_all()
         self.bus.local = True
         if self.consumer is not None:
             await self.consumer.start()

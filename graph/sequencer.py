@@ -15,17 +15,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from domains.shared.engine_port import Submitted
 from domains.shared.errors import UnavailableError
 from engine import codes
-from engine.core import Engine
 from engine.layout import COMMAND_DTYPE, EngineConfig, Records
 from graph.idempotency import DuplicateCommandError, IdempotencyWindow, tagged_key
 from graph.journal import SnapshotInfo
+
+if TYPE_CHECKING:
+    from engine.core import Engine
 
 log = logging.getLogger("caas.sequencer")
 
@@ -82,7 +84,8 @@ class EngineWriter:
         snapshot_every: int = 200_000,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
-        self.engine = Engine(config)
+        self._config = config
+        self._engine: Engine | None = None
         self._journal = journal
         self._max_batch = max_batch
         self._snapshot_every = snapshot_every
@@ -94,6 +97,20 @@ class EngineWriter:
         self._snapshot_task: asyncio.Task[None] | None = None
         self.stats = WriterStats()
         self.window = IdempotencyWindow()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, allocated (and Numba loaded) on first use: a process that never
+        reads this one (an API process, a writer that never followed) never pays for it."""
+        if self._engine is None:
+            from engine.core import Engine
+
+            self._engine = Engine(self._config)
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self._engine = engine
 
     def add_listener(self, listener: EventListener) -> None:
         """Called with (commands, events) of every applied batch, in sequence order."""
@@ -180,6 +197,8 @@ class EngineWriter:
         if latest is not None and latest[0].last_seq > self.engine.last_seq:
             # (an engine handed over by a replica may already be past the latest snapshot)
             info, data = latest
+            from engine.core import Engine
+
             self.engine = Engine.restore(data)
             if self.engine.state_hash() != info.state_hash:
                 raise RuntimeError(f"snapshot at seq {info.last_seq} does not match its hash")

@@ -78,7 +78,7 @@ class Settings:
     log_level: str = "INFO"
     writer_lease_seconds: float = 10.0
     venue: str = "simulated"
-    role: str = "all"  # all (writer, else standby) | api (forwards commands over Redis)
+    role: str = "all"  # all (writer, else standby) | api (forwards commands) | edge (no engine)
     redis_prefix: str | None = None  # Redis key prefix of the command relay
     relay_timeout_seconds: float = 10.0
     replica_poll_seconds: float = 0.1

@@ -10,7 +10,6 @@ depth-stream contract). Knows nothing of GraphQL.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,7 +40,6 @@ TRADE_STREAM = "trades"
 STREAM_QUEUE_SIZE = 256  # pending messages per subscriber before conflation
 HOPELESS_OVERFLOWS = 3  # overflows within HOPELESS_WINDOW_S: the subscriber is hopeless
 HOPELESS_WINDOW_S = 10.0
-CATCH_UP_TIMEOUT_S = 2.0  # how long a snapshot waits for this process's engine replica
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
 Levels = list[tuple[str, str]]
 
@@ -193,12 +191,8 @@ class MarketStreams:
     async def snapshot(
         self, spec: MarketSpec, index: int, depth: int, reason: str, min_sequence: int = 0
     ) -> BookMessage:
-        """The book now; waits (briefly) for this process's engine to reach ``min_sequence``."""
-        engine_seq = self._trading.book_sequence
-        deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
-        while engine_seq(index) < min_sequence and time.monotonic() < deadline:  # noqa: ASYNC110 (the replica applies batches without signalling each market)
-            await asyncio.sleep(0.01)
-        view = self._trading.order_book(spec, index, depth)
+        """The book now; waits (briefly) for it to reflect ``min_sequence``."""
+        view = await self._trading.order_book(spec, index, depth, min_sequence)
         return BookMessage(
             market_id=spec.market.id, first_sequence=view.sequence, last_sequence=view.sequence,
             bids=[(str(p), str(q)) for p, q in view.bids],

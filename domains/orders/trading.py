@@ -7,6 +7,7 @@ The order read model is written by the projection before the writer answers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -138,6 +139,19 @@ class PlacedOrder:
     replayed: bool
 
 
+class BookReader(Protocol):
+    """Where a process without an engine reads order books (graph/book_view.py)."""
+
+    async def book(
+        self, market: int, depth: int
+    ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+        """(book sequence, bids, asks) as (price ticks, qty lots), best first."""
+        ...
+
+
+BOOK_WAIT_S = 2.0  # how long a book read waits for the sequence it needs
+
+
 class TradingService:
     """Order entry for every tenant, through the one engine writer."""
 
@@ -152,6 +166,7 @@ class TradingService:
     ) -> None:
         self._router = router
         self._gate = gate
+        self.book_reader: BookReader | None = None  # set: books come from it, not the engine
         self._repo = repository
         self._accounts = accounts
         self._bus = bus
@@ -708,10 +723,27 @@ class TradingService:
         """The book sequence of market ``index`` in the engine this process reads."""
         return int(self._bus.engine.market_seq(index))
 
-    def order_book(self, spec: MarketSpec, index: int, depth: int) -> BookView:
+    async def _read_book(
+        self, index: int, depth: int
+    ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+        if self.book_reader is not None:
+            return await self.book_reader.book(index, depth)
         bids, asks = self._bus.engine.book(index, depth)
+        return self.book_sequence(index), bids, asks
+
+    async def order_book(
+        self, spec: MarketSpec, index: int, depth: int, min_sequence: int = 0
+    ) -> BookView:
+        """The book now, from this process's engine (writer or replica) or its book reader;
+        waits (up to BOOK_WAIT_S) until it reflects ``min_sequence``."""
+        deadline = time.monotonic() + BOOK_WAIT_S
+        while True:
+            sequence, bids, asks = await self._read_book(index, depth)
+            if sequence >= min_sequence or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.01)  # a replica or the writer's view is about to catch up
         return BookView(
-            sequence=self._bus.engine.market_seq(index),
+            sequence=sequence,
             bids=[(spec.price(p), spec.quantity(q)) for p, q in bids],
             asks=[(spec.price(p), spec.quantity(q)) for p, q in asks],
         )

@@ -193,7 +193,7 @@ class TradingQuery:
             raise ValidationError(f"depth must be 1 to {MAX_DEPTH}", field="depth")
         trading = info.context.get(TradingService)
         spec, index = await trading.listed_market(info.context.require(), str(market))
-        view = trading.order_book(spec, index, depth)
+        view = await trading.order_book(spec, index, depth)
         return OrderBook(
             market_id=spec.market.id,
             sequence=view.sequence,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from engine.core import Engine
 from engine.layout import Records
+
+if TYPE_CHECKING:
+    from engine.core import Engine
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ async def test_a_writer_that_loses_the_lease_follows_as_standby_and_forwards_to_
     try:
         bus: ProcessBus = first.engines.bus
         await bus.submit(cmd.deposit_credit(0, 0, account=1, asset=1, amount_minor=5))
-        assert await second.engines.replica.wait_for(first.engine_seq, 2.0), "standby follows"
+        assert await second.engines.replica.wait_for(first.writer.engine.last_seq, 2.0), "follows"
         await first.lease.release()  # as if another process had taken it
         first._step_down()
         for _ in range(100):

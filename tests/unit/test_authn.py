@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import datetime as dt
@@ -23,7 +24,7 @@ from domains.shared.context import Principal, Role, Scope
 from domains.shared.scalars import utcnow
 from graph.access import MUTATION_SCOPES, required_scopes
 from graph.auth_settings import AuthSettings
-from graph.authn import Authenticator, AuthRejectedError, CredentialRequest
+from graph.authn import ARGON2_CONCURRENCY, Authenticator, AuthRejectedError, CredentialRequest
 from graph.replay import MemoryReplayGuard
 from graph.schema import PublicSchema
 from tests.unit.domains.test_accounts_service import FakeAccountsRepository
@@ -246,6 +247,50 @@ async def test_argon2_runs_once_per_token_and_cache_period(
     assert len(calls) == 1
     tampered = issued.token[:-1] + ("B" if issued.token.endswith("A") else "A")  # always differs
     assert await refused(world, bearer(tampered)) == "BAD_CREDENTIALS"
+
+
+async def test_concurrent_logins_with_one_token_share_one_argon2_run(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = await trader_key(world)
+    calls: list[str] = []
+    original = credentials.verify_secret
+
+    def counting(secret: str, stored: str) -> bool:
+        calls.append(stored)
+        return original(secret, stored)
+
+    monkeypatch.setattr(credentials, "verify_secret", counting)
+    principals = await asyncio.gather(
+        *(world.auth.authenticate(bearer(issued.token)) for _ in range(50))
+    )
+    assert all(p is not None and p.key_id == issued.key.key_id for p in principals)
+    assert len(calls) == 1
+    tampered = issued.token[:-1] + ("B" if issued.token.endswith("A") else "A")
+    refusals = await asyncio.gather(*(refused(world, bearer(tampered)) for _ in range(10)))
+    assert refusals == ["BAD_CREDENTIALS"] * 10
+    assert len(calls) == 2
+
+
+async def test_argon2_verifications_of_different_tokens_run_two_at_a_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [await trader_key(world) for _ in range(6)]
+    running, most = 0, 0
+    original = credentials.verify_secret
+
+    def tracking(secret: str, stored: str) -> bool:
+        nonlocal running, most
+        running += 1  # (worker threads: the GIL makes += on an int in CPython atomic enough
+        most = max(most, running)  # for a maximum; the sleep makes the overlap certain)
+        time.sleep(0.05)
+        running -= 1
+        return original(secret, stored)
+
+    monkeypatch.setattr(credentials, "verify_secret", tracking)
+    principals = await asyncio.gather(*(world.auth.authenticate(bearer(k.token)) for k in keys))
+    assert all(p is not None for p in principals)
+    assert most == ARGON2_CONCURRENCY == 2
 
 
 async def test_rotation_ends_a_cached_old_secret_when_the_overlap_is_zero(world: World) -> None:
