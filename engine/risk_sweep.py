@@ -1,0 +1,260 @@
+"""The risk sweep's Numba kernels (see engine/risk.py for the model): exact int64 only.
+
+Imports no I/O and no asyncio; every function is `njit(cache=True, nogil=True)` over
+preallocated arrays. `error_model="numpy"` drops Python's zero-division checks (every
+divisor here is the constant PPM or checked positive).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from engine.layout import I64Array
+
+PPM = 1_000_000
+NOTIONAL_LIMIT = 1 << 62  # notionals (quote minor units) stay below this
+_NEVER = np.iinfo(np.int64).max
+_SIZE_SAFE = _NEVER // PPM  # sizes below this keep size * (a remainder < PPM) in int64
+
+_kernel = njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_kernel
+def _ceil_ppm(notional: int, rate_ppm: int) -> int:
+    """ceil(notional * rate_ppm / 1e6) for 0 <= notional < 2**62, 0 <= rate_ppm <= 1e6,
+    without forming the (possibly overflowing) product."""
+    whole = notional // PPM
+    part: int = whole * rate_ppm + (
+        (notional - whole * PPM) * rate_ppm + PPM - 1) // PPM  # fmt: skip
+    return part
+
+
+@_kernel
+def maintenance_margin(notional: int, floors: I64Array, mmr_ppm: I64Array, maint: I64Array,
+                       n: int) -> int:  # fmt: skip
+    """Maintenance margin of a notional (quote minor units) under n brackets, rounded up."""
+    k = 0
+    for b in range(1, n):  # floors increase, so this counts passed floors
+        k += floors[b] <= notional
+    mm: int = _ceil_ppm(notional, mmr_ppm[k]) - maint[k]
+    return mm
+
+
+@_kernel
+def _isolated_due(qty: int, cost: int, margin: int, qptl: int, mark: int, floors: I64Array,
+                  mmr: I64Array, maint: I64Array, n: int) -> bool:  # fmt: skip
+    """The exact test: margin + uPnL <= maintenance at this mark."""
+    notional = (qty if qty >= 0 else -qty) * qptl * mark
+    due: bool = margin + qty * qptl * mark - cost <= maintenance_margin(
+        notional, floors, mmr, maint, n
+    )
+    return due
+
+
+@_kernel
+def isolated_keys(qty: I64Array, cost: I64Array, margin: I64Array, market: I64Array,
+                  qptl: I64Array, floors: I64Array, mmr: I64Array, maint: I64Array,
+                  n_brackets: I64Array) -> I64Array:  # fmt: skip
+    """Per isolated position (qty != 0), a key due exactly when ``key <= -mark`` (long) or
+    ``key <= mark`` (short), for every mark in [0, 2**62 / (|qty| * qptl)).
+
+    A long's margin + uPnL - mm never falls as the mark rises (mm rises by at most 1 per
+    notional unit), a short's never rises: the due marks are a half-line, whose end is
+    found by bisection on the exact test. A long due at no mark gets key 1, a short the
+    largest int64."""
+    keys = np.empty(qty.shape[0], dtype=np.int64)
+    for i in range(qty.shape[0]):
+        m = market[i]
+        fl, r, mt, nb, q = floors[m], mmr[m], maint[m], n_brackets[m], qptl[m]
+        top = (NOTIONAL_LIMIT - 1) // ((qty[i] if qty[i] > 0 else -qty[i]) * q)
+        lo, hi = 0, top  # bisect between a mark on each side of the boundary
+        if qty[i] > 0:
+            if not _isolated_due(qty[i], cost[i], margin[i], q, 0, fl, r, mt, nb):
+                keys[i] = 1
+                continue
+            if _isolated_due(qty[i], cost[i], margin[i], q, top, fl, r, mt, nb):
+                keys[i] = -top
+                continue
+            while hi - lo > 1:  # due at lo, not at hi
+                mid = lo + (hi - lo) // 2
+                if _isolated_due(qty[i], cost[i], margin[i], q, mid, fl, r, mt, nb):
+                    lo = mid
+                else:
+                    hi = mid
+            keys[i] = -lo
+        else:
+            if _isolated_due(qty[i], cost[i], margin[i], q, 0, fl, r, mt, nb):
+                keys[i] = 0
+                continue
+            if not _isolated_due(qty[i], cost[i], margin[i], q, top, fl, r, mt, nb):
+                keys[i] = _NEVER
+                continue
+            while hi - lo > 1:  # not due at lo, due at hi
+                mid = lo + (hi - lo) // 2
+                if _isolated_due(qty[i], cost[i], margin[i], q, mid, fl, r, mt, nb):
+                    hi = mid
+                else:
+                    lo = mid
+            keys[i] = hi
+    return keys
+
+
+@_kernel
+def _runs(size: I64Array, lo: int, hi: int, per_lot: int, floors: I64Array, mmr: I64Array,
+          nb: int, ends: I64Array, whole: I64Array, part: I64Array) -> None:  # fmt: skip
+    """Positions lo..hi sorted by size: where each bracket's run ends at this notional per
+    lot, and per bracket ``per_lot * rate = whole * 1e6 + part`` (0 <= part < 1e6)."""
+    start = lo
+    for k in range(nb):
+        if k + 1 < nb and per_lot > 0:
+            need = -(-floors[k + 1] // per_lot)  # the smallest size reaching the next floor
+            start += np.searchsorted(size[start:hi], need)
+        else:  # the last bracket, or a mark of 0 (every notional 0: all in the first)
+            start = hi
+        ends[k] = start
+        high, low = per_lot // PPM, per_lot % PPM
+        whole[k] = high * mmr[k] + (low * mmr[k]) // PPM
+        part[k] = (low * mmr[k]) % PPM
+
+
+@_kernel
+def _run_mm(size: int, whole: int, part: int, maint: int) -> int:
+    """ceil(size * per_lot * rate / 1e6) - maint, from the run's split coefficients."""
+    if size < _SIZE_SAFE:
+        mm: int = size * whole + (size * part + PPM - 1) // PPM - maint
+        return mm
+    high = size // PPM  # only for sizes near 2**63 / 1e6 lots
+    low = size - high * PPM
+    mm = size * whole + high * part + (low * part + PPM - 1) // PPM - maint
+    return mm
+
+
+@_kernel
+def _cross_full(lo: int, hi: int, per_lot: int, account: I64Array, qty: I64Array,
+                size: I64Array, ends: I64Array, whole: I64Array, part: I64Array,
+                maint: I64Array, acc_upnl: I64Array, acc_mm: I64Array) -> None:  # fmt: skip
+    """Add every cross position's uPnL (qty * mark part; costs are pre-summed) and mm."""
+    i = lo
+    for k in range(ends.shape[0]):
+        w, p, mt = whole[k], part[k], maint[k]
+        for j in range(i, ends[k]):
+            a = account[j]
+            acc_upnl[a] += qty[j] * per_lot
+            acc_mm[a] += _run_mm(size[j], w, p, mt)
+        i = max(i, ends[k])
+
+
+@_kernel
+def _cross_move(lo: int, hi: int, move: int, account: I64Array, qty: I64Array,
+                size: I64Array, old: tuple[I64Array, I64Array, I64Array], new: tuple[
+                    I64Array, I64Array, I64Array], maint: I64Array, acc_upnl: I64Array,
+                acc_mm: I64Array) -> None:  # fmt: skip
+    """Add every cross position's uPnL move and mm change (runs of the old and new marks)."""
+    (old_ends, old_whole, old_part), (new_ends, new_whole, new_part) = old, new
+    i, ko, kn = lo, 0, 0
+    while i < hi:
+        end = min(old_ends[ko], new_ends[kn])
+        for j in range(i, end):
+            a = account[j]
+            acc_upnl[a] += qty[j] * move
+            acc_mm[a] += _run_mm(size[j], new_whole[kn], new_part[kn], maint[kn]) - _run_mm(
+                size[j], old_whole[ko], old_part[ko], maint[ko])  # fmt: skip
+        i = max(i, end)
+        ko += old_ends[ko] <= i
+        kn += new_ends[kn] <= i
+
+
+@_kernel
+def _due_isolated(lo: int, split: int, hi: int, key: I64Array, mark: int,
+                  positions: I64Array, due: I64Array, n: int) -> int:  # fmt: skip
+    """Append the due isolated positions: a prefix of the longs (key <= -mark) and of the
+    shorts (key <= mark), each sorted by key."""
+    for start, end, bound in ((lo, split, -mark), (split, hi, mark)):
+        stop = start + np.searchsorted(key[start:end], bound, side="right")
+        for i in range(start, stop):
+            due[n] = positions[i]  # the caller's position index
+            n += 1
+    return n
+
+
+@_kernel
+def _due_accounts(accounts: I64Array, start: int, end: int, wallet: I64Array,
+                  acc_upnl: I64Array, acc_mm: I64Array, stamp: I64Array, generation: int,
+                  due_accounts: I64Array, n: int) -> int:  # fmt: skip
+    """Check accounts[start:end] once each this generation; append the due ones."""
+    for t in range(start, end):
+        a = accounts[t]
+        if stamp[a] == generation:
+            continue
+        stamp[a] = generation
+        if acc_mm[a] > 0 and wallet[a] + acc_upnl[a] <= acc_mm[a]:
+            due_accounts[n] = a
+            n += 1
+    return n
+
+
+@_kernel
+def _every_market_once(markets: I64Array, n_markets: int) -> bool:
+    if markets.shape[0] != n_markets:
+        return False
+    seen = np.zeros(n_markets, dtype=np.bool_)
+    for m in markets:
+        if seen[m]:
+            return False
+        seen[m] = True
+    return True
+
+
+@_kernel
+def on_marks(
+    markets: I64Array, marks: I64Array, mark: I64Array, qptl: I64Array, positions: I64Array,
+    bounds: I64Array, pos_account: I64Array, pos_qty: I64Array, pos_key: I64Array,
+    floors: I64Array, mmr: I64Array, maint: I64Array, n_brackets: I64Array, wallet: I64Array,
+    acc_cost: I64Array, acc_upnl: I64Array, acc_mm: I64Array, market_accounts: I64Array,
+    ma_start: I64Array, cross_accounts: I64Array, stamp: I64Array, generation: int,
+    due_positions: I64Array, due_accounts: I64Array,
+) -> tuple[int, int]:  # fmt: skip
+    """Apply new marks to some markets; return (due isolated positions, due cross accounts).
+
+    ``bounds[m]``: where market m's cross, long, short and flat isolated positions start,
+    and where it ends. When every market moves once, the account sums are rebuilt (one
+    maintenance computation per cross position); otherwise each moved cross position adds
+    its change. The cross accounts checked are those holding a position in a moved market
+    (a list per market, built at load); when most markets move, every cross account once.
+    """
+    n_markets = mark.shape[0]
+    full = _every_market_once(markets, n_markets)
+    if full:
+        acc_upnl[:] = -acc_cost
+        acc_mm[:] = 0
+    depth = floors.shape[1]
+    old_runs = (np.empty(depth, np.int64), np.empty(depth, np.int64), np.empty(depth, np.int64))
+    new_runs = (np.empty(depth, np.int64), np.empty(depth, np.int64), np.empty(depth, np.int64))
+    n_due = 0
+    for k in range(markets.shape[0]):
+        m = markets[k]
+        old, new, q, nb = mark[m], marks[k], qptl[m], n_brackets[m]
+        mark[m] = new
+        lo, split = bounds[m, 0], bounds[m, 1]
+        _runs(pos_key, lo, split, new * q, floors[m], mmr[m], nb, *new_runs)
+        if full:
+            _cross_full(lo, split, new * q, pos_account, pos_qty, pos_key, new_runs[0][:nb],
+                        new_runs[1], new_runs[2], maint[m], acc_upnl, acc_mm)  # fmt: skip
+        else:
+            _runs(pos_key, lo, split, old * q, floors[m], mmr[m], nb, *old_runs)
+            _cross_move(lo, split, (new - old) * q, pos_account, pos_qty, pos_key, old_runs,
+                        new_runs, maint[m], acc_upnl, acc_mm)  # fmt: skip
+        n_due = _due_isolated(split, bounds[m, 2], bounds[m, 3], pos_key, new, positions,
+                              due_positions, n_due)  # fmt: skip
+    n_accounts = 0
+    if 4 * markets.shape[0] >= n_markets:
+        n_accounts = _due_accounts(cross_accounts, 0, cross_accounts.shape[0], wallet, acc_upnl,
+                                   acc_mm, stamp, generation, due_accounts, 0)  # fmt: skip
+    else:
+        for k in range(markets.shape[0]):
+            m = markets[k]
+            n_accounts = _due_accounts(market_accounts, ma_start[m], ma_start[m + 1], wallet,
+                                       acc_upnl, acc_mm, stamp, generation, due_accounts,
+                                       n_accounts)  # fmt: skip
+    return n_due, n_accounts
