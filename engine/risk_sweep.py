@@ -16,6 +16,7 @@ PPM = 1_000_000
 NOTIONAL_LIMIT = 1 << 62  # notionals (quote minor units) stay below this
 _NEVER = np.iinfo(np.int64).max
 _SIZE_SAFE = _NEVER // PPM  # sizes below this keep size * (a remainder < PPM) in int64
+_UPPM, _UPPM_1 = np.uint64(PPM), np.uint64(PPM - 1)
 
 _kernel = njit(cache=True, nogil=True, error_model="numpy")
 
@@ -121,8 +122,9 @@ def _runs(size: I64Array, lo: int, hi: int, per_lot: int, floors: I64Array, mmr:
 @_kernel
 def _run_mm(size: int, whole: int, part: int, maint: int) -> int:
     """ceil(size * per_lot * rate / 1e6) - maint, from the run's split coefficients."""
-    if size < _SIZE_SAFE:
-        mm: int = size * whole + (size * part + PPM - 1) // PPM - maint
+    if size < _SIZE_SAFE:  # unsigned: a constant division is a multiply and a shift
+        fraction = (np.uint64(size * part) + _UPPM_1) // _UPPM
+        mm: int = size * whole + np.int64(fraction) - maint
         return mm
     high = size // PPM  # only for sizes near 2**63 / 1e6 lots
     low = size - high * PPM
@@ -131,18 +133,28 @@ def _run_mm(size: int, whole: int, part: int, maint: int) -> int:
 
 
 @_kernel
+def _cross_run(account: I64Array, qty: I64Array, per_lot: int, whole: int, part: int,
+               maint: int, acc_upnl: I64Array, acc_mm: I64Array) -> None:  # fmt: skip
+    """One bracket's run of cross positions: add each one's uPnL (qty * mark part; costs
+    are pre-summed) and maintenance to its account."""
+    for j in range(account.shape[0]):  # from 0: no negative-index wraparound
+        a = np.uint64(account[j])  # unsigned: no wraparound on the scatter either
+        q = qty[j]
+        acc_upnl[a] += q * per_lot
+        acc_mm[a] += _run_mm(q if q >= 0 else -q, whole, part, maint)
+
+
+@_kernel
 def _cross_full(lo: int, hi: int, per_lot: int, account: I64Array, qty: I64Array,
-                size: I64Array, ends: I64Array, whole: I64Array, part: I64Array,
-                maint: I64Array, acc_upnl: I64Array, acc_mm: I64Array) -> None:  # fmt: skip
-    """Add every cross position's uPnL (qty * mark part; costs are pre-summed) and mm."""
+                ends: I64Array, whole: I64Array, part: I64Array, maint: I64Array,
+                acc_upnl: I64Array, acc_mm: I64Array) -> None:  # fmt: skip
+    """Every cross position of a market, run by run."""
     i = lo
     for k in range(ends.shape[0]):
-        w, p, mt = whole[k], part[k], maint[k]
-        for j in range(i, ends[k]):
-            a = account[j]
-            acc_upnl[a] += qty[j] * per_lot
-            acc_mm[a] += _run_mm(size[j], w, p, mt)
-        i = max(i, ends[k])
+        end = max(i, ends[k])
+        _cross_run(account[i:end], qty[i:end], per_lot, whole[k], part[k], maint[k],
+                   acc_upnl, acc_mm)  # fmt: skip
+        i = end
 
 
 @_kernel
@@ -239,7 +251,7 @@ def on_marks(
         lo, split = bounds[m, 0], bounds[m, 1]
         _runs(pos_key, lo, split, new * q, floors[m], mmr[m], nb, *new_runs)
         if full:
-            _cross_full(lo, split, new * q, pos_account, pos_qty, pos_key, new_runs[0][:nb],
+            _cross_full(lo, split, new * q, pos_account, pos_qty, new_runs[0][:nb],
                         new_runs[1], new_runs[2], maint[m], acc_upnl, acc_mm)  # fmt: skip
         else:
             _runs(pos_key, lo, split, old * q, floors[m], mmr[m], nb, *old_runs)
