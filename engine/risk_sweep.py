@@ -124,7 +124,7 @@ def _run_mm(size: int, whole: int, part: int, maint: int) -> int:
     """ceil(size * per_lot * rate / 1e6) - maint, from the run's split coefficients."""
     if size < _SIZE_SAFE:  # unsigned: a constant division is a multiply and a shift
         fraction = (np.uint64(size * part) + _UPPM_1) // _UPPM
-        mm: int = size * whole + np.int64(fraction) - maint
+        mm: int = size * whole + int(np.int64(fraction)) - maint
         return mm
     high = size // PPM  # only for sizes near 2**63 / 1e6 lots
     low = size - high * PPM
