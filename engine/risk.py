@@ -125,8 +125,8 @@ class RiskBook:
             self.n_brackets[m] = len(brackets)
         self.wallet = np.zeros(self.n_accounts, dtype=np.int64)
         self.mark = np.zeros(n_markets, dtype=np.int64)
-        self.acc_upnl = np.zeros(self.n_accounts, dtype=np.int64)
-        self.acc_mm = np.zeros(self.n_accounts, dtype=np.int64)
+        self.acc = np.zeros((self.n_accounts, 2), dtype=np.int64)  # per account (upnl, mm)
+        self.acc_upnl, self.acc_mm = self.acc[:, 0], self.acc[:, 1]  # views of the cross sums
         self._stamp = np.zeros(self.n_accounts, dtype=np.int64)
         self._generation = 0
         empty = np.zeros(0, np.int64)
@@ -192,7 +192,7 @@ class RiskBook:
         n_pos, n_acc = on_marks(
             markets, marks, self.mark, self.qptl, self.positions, self.bounds,
             self.pos_account, self.pos_qty, self.pos_key, self.floors, self.mmr, self.maint,
-            self.n_brackets, self.wallet, self.acc_cost, self.acc_upnl, self.acc_mm,
+            self.n_brackets, self.wallet, self.acc_cost, self.acc,
             self._market_accounts, self._ma_start, self._cross_accounts, self._stamp,
             self._generation, self._due_positions, self._due_accounts,
         )  # fmt: skip

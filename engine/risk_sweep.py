@@ -134,34 +134,35 @@ def _run_mm(size: int, whole: int, part: int, maint: int) -> int:
 
 @_kernel
 def _cross_run(account: I64Array, qty: I64Array, per_lot: int, whole: int, part: int,
-               maint: int, acc_upnl: I64Array, acc_mm: I64Array) -> None:  # fmt: skip
+               maint: int, acc: I64Array) -> None:  # fmt: skip
     """One bracket's run of cross positions: add each one's uPnL (qty * mark part; costs
-    are pre-summed) and maintenance to its account."""
+    are pre-summed) and maintenance to its account's sums ``acc[a] = (upnl, mm)``, side
+    by side so one cache line serves both."""
     for j in range(account.shape[0]):  # from 0: no negative-index wraparound
         a = np.uint64(account[j])  # unsigned: no wraparound on the scatter either
         q = qty[j]
-        acc_upnl[a] += q * per_lot
-        acc_mm[a] += _run_mm(q if q >= 0 else -q, whole, part, maint)
+        acc[a, 0] += q * per_lot
+        acc[a, 1] += _run_mm(q if q >= 0 else -q, whole, part, maint)
 
 
 @_kernel
 def _cross_full(lo: int, hi: int, per_lot: int, account: I64Array, qty: I64Array,
                 ends: I64Array, whole: I64Array, part: I64Array, maint: I64Array,
-                acc_upnl: I64Array, acc_mm: I64Array) -> None:  # fmt: skip
+                acc: I64Array) -> None:  # fmt: skip
     """Every cross position of a market, run by run."""
     i = lo
     for k in range(ends.shape[0]):
         end = max(i, ends[k])
         _cross_run(account[i:end], qty[i:end], per_lot, whole[k], part[k], maint[k],
-                   acc_upnl, acc_mm)  # fmt: skip
+                   acc)  # fmt: skip
         i = end
 
 
 @_kernel
 def _cross_move(lo: int, hi: int, move: int, account: I64Array, qty: I64Array,
                 size: I64Array, old: tuple[I64Array, I64Array, I64Array], new: tuple[
-                    I64Array, I64Array, I64Array], maint: I64Array, acc_upnl: I64Array,
-                acc_mm: I64Array) -> None:  # fmt: skip
+                    I64Array, I64Array, I64Array], maint: I64Array, acc: I64Array
+                ) -> None:  # fmt: skip
     """Add every cross position's uPnL move and mm change (runs of the old and new marks)."""
     (old_ends, old_whole, old_part), (new_ends, new_whole, new_part) = old, new
     i, ko, kn = lo, 0, 0
@@ -169,8 +170,8 @@ def _cross_move(lo: int, hi: int, move: int, account: I64Array, qty: I64Array,
         end = min(old_ends[ko], new_ends[kn])
         for j in range(i, end):
             a = account[j]
-            acc_upnl[a] += qty[j] * move
-            acc_mm[a] += _run_mm(size[j], new_whole[kn], new_part[kn], maint[kn]) - _run_mm(
+            acc[a, 0] += qty[j] * move
+            acc[a, 1] += _run_mm(size[j], new_whole[kn], new_part[kn], maint[kn]) - _run_mm(
                 size[j], old_whole[ko], old_part[ko], maint[ko])  # fmt: skip
         i = max(i, end)
         ko += old_ends[ko] <= i
@@ -192,7 +193,7 @@ def _due_isolated(lo: int, split: int, hi: int, key: I64Array, mark: int,
 
 @_kernel
 def _due_accounts(accounts: I64Array, start: int, end: int, wallet: I64Array,
-                  acc_upnl: I64Array, acc_mm: I64Array, stamp: I64Array, generation: int,
+                  acc: I64Array, stamp: I64Array, generation: int,
                   due_accounts: I64Array, n: int) -> int:  # fmt: skip
     """Check accounts[start:end] once each this generation; append the due ones."""
     for t in range(start, end):
@@ -200,7 +201,7 @@ def _due_accounts(accounts: I64Array, start: int, end: int, wallet: I64Array,
         if stamp[a] == generation:
             continue
         stamp[a] = generation
-        if acc_mm[a] > 0 and wallet[a] + acc_upnl[a] <= acc_mm[a]:
+        if acc[a, 1] > 0 and wallet[a] + acc[a, 0] <= acc[a, 1]:
             due_accounts[n] = a
             n += 1
     return n
@@ -223,7 +224,7 @@ def on_marks(
     markets: I64Array, marks: I64Array, mark: I64Array, qptl: I64Array, positions: I64Array,
     bounds: I64Array, pos_account: I64Array, pos_qty: I64Array, pos_key: I64Array,
     floors: I64Array, mmr: I64Array, maint: I64Array, n_brackets: I64Array, wallet: I64Array,
-    acc_cost: I64Array, acc_upnl: I64Array, acc_mm: I64Array, market_accounts: I64Array,
+    acc_cost: I64Array, acc: I64Array, market_accounts: I64Array,
     ma_start: I64Array, cross_accounts: I64Array, stamp: I64Array, generation: int,
     due_positions: I64Array, due_accounts: I64Array,
 ) -> tuple[int, int]:  # fmt: skip
@@ -238,8 +239,8 @@ def on_marks(
     n_markets = mark.shape[0]
     full = _every_market_once(markets, n_markets)
     if full:
-        acc_upnl[:] = -acc_cost
-        acc_mm[:] = 0
+        acc[:, 0] = -acc_cost
+        acc[:, 1] = 0
     depth = floors.shape[1]
     old_runs = (np.empty(depth, np.int64), np.empty(depth, np.int64), np.empty(depth, np.int64))
     new_runs = (np.empty(depth, np.int64), np.empty(depth, np.int64), np.empty(depth, np.int64))
@@ -252,21 +253,21 @@ def on_marks(
         _runs(pos_key, lo, split, new * q, floors[m], mmr[m], nb, *new_runs)
         if full:
             _cross_full(lo, split, new * q, pos_account, pos_qty, new_runs[0][:nb],
-                        new_runs[1], new_runs[2], maint[m], acc_upnl, acc_mm)  # fmt: skip
+                        new_runs[1], new_runs[2], maint[m], acc)  # fmt: skip
         else:
             _runs(pos_key, lo, split, old * q, floors[m], mmr[m], nb, *old_runs)
             _cross_move(lo, split, (new - old) * q, pos_account, pos_qty, pos_key, old_runs,
-                        new_runs, maint[m], acc_upnl, acc_mm)  # fmt: skip
+                        new_runs, maint[m], acc)  # fmt: skip
         n_due = _due_isolated(split, bounds[m, 2], bounds[m, 3], pos_key, new, positions,
                               due_positions, n_due)  # fmt: skip
     n_accounts = 0
     if 4 * markets.shape[0] >= n_markets:
-        n_accounts = _due_accounts(cross_accounts, 0, cross_accounts.shape[0], wallet, acc_upnl,
-                                   acc_mm, stamp, generation, due_accounts, 0)  # fmt: skip
+        n_accounts = _due_accounts(cross_accounts, 0, cross_accounts.shape[0], wallet, acc,
+                                   stamp, generation, due_accounts, 0)  # fmt: skip
     else:
         for k in range(markets.shape[0]):
             m = markets[k]
             n_accounts = _due_accounts(market_accounts, ma_start[m], ma_start[m + 1], wallet,
-                                       acc_upnl, acc_mm, stamp, generation, due_accounts,
+                                       acc, stamp, generation, due_accounts,
                                        n_accounts)  # fmt: skip
     return n_due, n_accounts
