@@ -54,6 +54,59 @@ def _isolated_due(qty: int, cost: int, margin: int, qptl: int, mark: int, floors
 
 
 @_kernel
+def _bisect(qty: int, cost: int, margin: int, q: int, fl: I64Array, r: I64Array,
+            mt: I64Array, nb: int, due: int, safe: int) -> int:  # fmt: skip
+    """The due mark next to the boundary, between a due and a safe (not due) mark."""
+    while due - safe > 1 or safe - due > 1:
+        mid = due + (safe - due) // 2  # strictly between them, either order
+        if _isolated_due(qty, cost, margin, q, mid, fl, r, mt, nb):
+            due = mid
+        else:
+            safe = mid
+    return due
+
+
+@_kernel
+def _clamp(x: float, top: int) -> int:
+    return int(min(max(x, 0.0), float(top)))
+
+
+@_kernel
+def _liquidation_key(qty: int, cost: int, margin: int, q: int, fl: I64Array, r: I64Array,
+                     mt: I64Array, nb: int) -> int:  # fmt: skip
+    """See `isolated_keys`. Float guesses narrow the bisection (a due mark where margin +
+    uPnL <= 0, a safe one where it exceeds any maintenance); each is verified exactly and
+    replaced by the range's end when wrong, so only the exact test decides."""
+    size = (qty if qty > 0 else -qty) * q
+    top = (NOTIONAL_LIMIT - 1) // size  # marks keeping the notional below 2**62
+    base = margin - cost
+    rate = r[:nb].max() / PPM
+    if qty > 0:  # due at and below the boundary
+        due = _clamp(-base / size, top)
+        if not _isolated_due(qty, cost, margin, q, due, fl, r, mt, nb):
+            due = 0
+            if not _isolated_due(qty, cost, margin, q, 0, fl, r, mt, nb):
+                return 1
+        safe = top if rate >= 1 else _clamp((1 - base) / (size * (1 - rate)) + 2, top)
+        if safe <= due or _isolated_due(qty, cost, margin, q, safe, fl, r, mt, nb):
+            safe = top
+            if _isolated_due(qty, cost, margin, q, top, fl, r, mt, nb):
+                return -top
+        return -_bisect(qty, cost, margin, q, fl, r, mt, nb, due, safe)
+    due = _clamp(base / size + 1, top)  # a short: due at and above the boundary
+    if not _isolated_due(qty, cost, margin, q, due, fl, r, mt, nb):
+        due = top
+        if not _isolated_due(qty, cost, margin, q, top, fl, r, mt, nb):
+            return _NEVER
+    safe = _clamp((base - 1) / (size * (1 + rate)) - 2, top)
+    if safe >= due or _isolated_due(qty, cost, margin, q, safe, fl, r, mt, nb):
+        safe = 0
+        if _isolated_due(qty, cost, margin, q, 0, fl, r, mt, nb):
+            return 0
+    return _bisect(qty, cost, margin, q, fl, r, mt, nb, due, safe)
+
+
+@_kernel
 def isolated_keys(qty: I64Array, cost: I64Array, margin: I64Array, market: I64Array,
                   qptl: I64Array, floors: I64Array, mmr: I64Array, maint: I64Array,
                   n_brackets: I64Array) -> I64Array:  # fmt: skip
@@ -67,37 +120,8 @@ def isolated_keys(qty: I64Array, cost: I64Array, margin: I64Array, market: I64Ar
     keys = np.empty(qty.shape[0], dtype=np.int64)
     for i in range(qty.shape[0]):
         m = market[i]
-        fl, r, mt, nb, q = floors[m], mmr[m], maint[m], n_brackets[m], qptl[m]
-        top = (NOTIONAL_LIMIT - 1) // ((qty[i] if qty[i] > 0 else -qty[i]) * q)
-        lo, hi = 0, top  # bisect between a mark on each side of the boundary
-        if qty[i] > 0:
-            if not _isolated_due(qty[i], cost[i], margin[i], q, 0, fl, r, mt, nb):
-                keys[i] = 1
-                continue
-            if _isolated_due(qty[i], cost[i], margin[i], q, top, fl, r, mt, nb):
-                keys[i] = -top
-                continue
-            while hi - lo > 1:  # due at lo, not at hi
-                mid = lo + (hi - lo) // 2
-                if _isolated_due(qty[i], cost[i], margin[i], q, mid, fl, r, mt, nb):
-                    lo = mid
-                else:
-                    hi = mid
-            keys[i] = -lo
-        else:
-            if _isolated_due(qty[i], cost[i], margin[i], q, 0, fl, r, mt, nb):
-                keys[i] = 0
-                continue
-            if not _isolated_due(qty[i], cost[i], margin[i], q, top, fl, r, mt, nb):
-                keys[i] = _NEVER
-                continue
-            while hi - lo > 1:  # not due at lo, due at hi
-                mid = lo + (hi - lo) // 2
-                if _isolated_due(qty[i], cost[i], margin[i], q, mid, fl, r, mt, nb):
-                    hi = mid
-                else:
-                    lo = mid
-            keys[i] = hi
+        keys[i] = _liquidation_key(qty[i], cost[i], margin[i], qptl[m], floors[m], mmr[m],
+                                   maint[m], n_brackets[m])  # fmt: skip
     return keys
 
 
