@@ -181,13 +181,17 @@ class RiskBook:
         self._due_accounts = np.zeros(self.n_accounts, dtype=np.int64)
 
     def on_marks(self, markets: I64Array, marks: I64Array) -> DueLiquidations:
-        """New mark prices (ticks) for some markets; what is due after them."""
+        """New mark prices (ticks) for some distinct markets; what is due after them: the
+        due isolated positions of those markets, and the due cross accounts among those
+        holding a position there (every due cross account when most markets move)."""
         markets, marks = np.asarray(markets, np.int64), np.asarray(marks, np.int64)
         if markets.shape != marks.shape or markets.ndim != 1:
             raise ValueError("one mark per market")
         if len(marks) and (marks.min() < 0 or markets.min() < 0
                            or markets.max() >= len(self.qptl)):  # fmt: skip
             raise ValueError("marks are ticks >= 0 of existing markets")
+        if len(np.unique(markets)) != len(markets):
+            raise ValueError("each market at most once per call (the last mark wins: pass it)")
         self._generation += 1
         n_pos, n_acc = on_marks(
             markets, marks, self.mark, self.qptl, self.positions, self.bounds,
