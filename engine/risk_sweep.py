@@ -1,7 +1,7 @@
 """The risk sweep's Numba kernels (see engine/risk.py for the model): exact int64 only.
 
 Imports no I/O and no asyncio; every function is `njit(cache=True, nogil=True)` over
-preallocated arrays. `error_model="numpy"` drops Python's zero-division checks (every
+arrays the caller owns. `error_model="numpy"` drops Python's zero-division checks (every
 divisor here is the constant PPM or checked positive).
 """
 
@@ -26,9 +26,9 @@ def _ceil_ppm(notional: int, rate_ppm: int) -> int:
     """ceil(notional * rate_ppm / 1e6) for 0 <= notional < 2**62, 0 <= rate_ppm <= 1e6,
     without forming the (possibly overflowing) product."""
     whole = notional // PPM
-    part: int = whole * rate_ppm + (
+    ceiling: int = whole * rate_ppm + (
         (notional - whole * PPM) * rate_ppm + PPM - 1) // PPM  # fmt: skip
-    return part
+    return ceiling
 
 
 @_kernel
