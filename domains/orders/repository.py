@@ -17,6 +17,7 @@ from domains.orders.model import (
     OrderQuery,
     OrderRouting,
     OrderStatus,
+    PerpParams,
     OrderType,
     Side,
     TimeInForce,
@@ -77,6 +78,11 @@ def _market(doc: Document) -> Market:
                 Decimal(b["amount"]),
             )
             for b in doc.get("margin_brackets", ())
+        ),
+        perp=(
+            PerpParams(int(doc["perp"]["funding_cap_bps"]), int(doc["perp"]["basis_cap_bps"]))
+            if doc.get("perp")
+            else (PerpParams() if doc["kind"] == MarketKind.PERPETUAL.value else None)
         ),
     )
 
@@ -205,6 +211,14 @@ class MongoOrdersRepository:
                     }
                     for b in market.margin_brackets
                 ],
+                "perp": (
+                    {
+                        "funding_cap_bps": market.perp.funding_cap_bps,
+                        "basis_cap_bps": market.perp.basis_cap_bps,
+                    }
+                    if market.perp is not None
+                    else None
+                ),
             }
         )
 
