@@ -33,6 +33,8 @@ MAX_TOTAL_MINOR = 1 << 62
 MAX_BPS = 10_000
 
 # --- commands ------------------------------------------------------------------------------
+# Perpetual commands (SET_MARGIN_BRACKET .. ADJUST_MARGIN) reuse these fields: see the comment
+# next to each kind in engine/codes.py and the constructors in engine/commands.py.
 COMMAND_DTYPE = np.dtype(
     [
         ("seq", np.int64),  # global sequence number; must exceed the last applied one
@@ -59,8 +61,9 @@ COMMAND_DTYPE = np.dtype(
         ("order_type", np.int8),  # LIMIT / MARKET / STOP_MARKET / STOP_LIMIT
         ("tif", np.int8),  # GTC / IOC / FOK
         ("stp", np.int8),  # STP mode; 0 = market default (ADD_MARKET: the default)
-        ("flags", np.int8),  # FLAG_POST_ONLY
-        ("status", np.int8),  # SET_MARKET_STATUS / ADD_MARKET: market status
+        ("flags", np.int8),  # FLAG_POST_ONLY | FLAG_REDUCE_ONLY; ADD_MARKET: MARKET_FLAG_PERPETUAL
+        ("status", np.int8),  # SET_MARKET_STATUS / ADD_MARKET: market status;
+        #                       SET_MARGIN_BRACKET: index; SET_LEVERAGE: margin mode
     ],
     align=True,
 )
@@ -86,6 +89,20 @@ COMMAND_DTYPE = np.dtype(
 #                        side = taker side, price = maker price, qty = prevented lots, code
 #   STOP_TRIGGERED       order_id, account, market, side, price = triggering trade price,
 #                        qty = remaining lots
+#   POSITION_CHANGED     account, market, qty = signed lots, value_a = cost (signed quote
+#                        minor), value_b = position margin, order_id = cumulative realised
+#                        PnL, maker_order_id = leverage, status = margin mode, price = mark
+#                        ticks, code = why (OK: trade / leverage / margin change; FUNDING_SETTLED;
+#                        LIQ_*), absolute values, one per touched position per command
+#   MARK_PRICE           market, price = mark ticks, qty = index ticks, value_a = funding rate
+#                        estimate ppm, value_b = next funding time ns, market_seq = the market's
+#                        mark sequence
+#   FUNDING              account, market, qty = position lots, price = mark, value_a = payment
+#                        (signed: + received, - paid), value_b = rate ppm
+#   LIQUIDATION          account, market, code = step (LIQ_*), order_id = liquidation order id,
+#                        qty, price (bankruptcy or fill price), value_a = amount (insurance
+#                        paid / credited, or realised loss), maker_account = ADL counterparty,
+#                        value_b = insurance fund balance after
 EVENT_DTYPE = np.dtype(
     [
         ("seq", np.int64),
