@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
@@ -47,9 +48,13 @@ from domains.orders.service import OrdersService
 from domains.orders.streams import MarketStreams, MarketStreamsProjector
 from domains.orders.trading import TradingService
 from domains.orders.venue_sim import LiveSimulatedVenue, demo_venue_specs
+from domains.positions.perp_commands import PerpetualCommands
+from domains.positions.projection import PositionsProjector
 from domains.positions.repository import INDEXES as POSITIONS_INDEXES
 from domains.positions.repository import MongoPositionsRepository
 from domains.positions.service import PositionsService
+from domains.positions.streams import PositionStreams
+from domains.shared.context import TenantScope
 from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
 from graph.auth_settings import parse_ring
@@ -117,6 +122,21 @@ def make_broker(redis_url: str | None, prefix: str = "caas:") -> Broker:
     """Redis pub/sub when REDIS_URL is set (channels under ``prefix``, so deployments
     sharing a Redis never see each other's events), otherwise the in-process broker."""
     return RedisBroker(redis_url, prefix) if redis_url else MemoryBroker()
+
+
+class BalanceWallets:
+    """The positions domain's Wallets port over the accounts domain's balance read model."""
+
+    def __init__(self, balances: MongoBalances) -> None:
+        self._balances = balances
+
+    async def available(
+        self, scope: TenantScope, account_ids: Sequence[str]
+    ) -> dict[str, dict[str, Decimal]]:
+        out: dict[str, dict[str, Decimal]] = {}
+        for balance in await self._balances.of_accounts(scope, account_ids):
+            out.setdefault(balance.account_id, {})[balance.asset] = balance.available
+        return out
 
 
 class ComplianceWithdrawalChecks:
@@ -199,9 +219,16 @@ class Platform:
         )
         compliance = ComplianceComponents(self.db, self.broker)
         trading = TradingService(
-            trading_repo, accounts, self.engines.bus, self.directory, router, compliance.gate
+            trading_repo,
+            accounts,
+            self.engines.bus,
+            self.directory,
+            router,
+            compliance.gate,
+            funding_interval_ns=int(self.settings.perp.funding_interval_seconds * 1e9),
         )
         balances = MongoBalances(self.db)
+        positions_repo = MongoPositionsRepository(self.db)
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         if not self.read_only and self.settings.role != ROLE_API:  # projectors: writer's job
             self.engines.add_projectors([
@@ -216,6 +243,7 @@ class Platform:
                 BalancesProjector(balances, self.directory, self.broker),
                 LedgerProjector(self.db, self.directory, trading.spec),
                 MarketStreamsProjector(self.directory, trading.spec, self.broker),
+                PositionsProjector(positions_repo, self.directory, trading.spec, self.broker),
                 self.custody_steps,
                 compliance.monitor(self.directory, trading.spec),
             ])  # fmt: skip
@@ -227,7 +255,11 @@ class Platform:
             MongoBalances: balances,
             BalanceStreams: BalanceStreams(self.hub),
             MarketStreams: MarketStreams(trading, self.hub),
-            PositionsService: PositionsService(MongoPositionsRepository(self.db)),
+            PositionsService: PositionsService(
+                positions_repo, trading.spec, BalanceWallets(balances)
+            ),
+            PerpetualCommands: PerpetualCommands(trading),
+            PositionStreams: PositionStreams(self.hub),
             **self._custody_services(accounts, compliance),
             **compliance.services(),
             ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),

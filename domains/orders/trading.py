@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-
-import numpy as np
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
+
+import numpy as np
 
 from domains.accounts.model import Account, AccountKind, Product, RoutingMode, TenantConfig
 from domains.accounts.service import AccountsService
@@ -411,6 +411,31 @@ class TradingService:
         if perpetual:
             await self._gate.require_derivatives_suitability(account.tenant_id,
                                                              account.customer_id)  # fmt: skip
+
+    async def perpetual_target(
+        self, principal: Principal, account_id: str, market_id: str
+    ) -> tuple[MarketSpec, int, int]:
+        """(spec, account index, market index) of a perpetual the caller may trade on with
+        this account (its tenant lists and is permitted the market)."""
+        account = await self._account(principal, account_id)
+        spec = await self._tradable(account, market_id)
+        if spec.market.kind is not MarketKind.PERPETUAL:
+            raise ValidationError("this is not a perpetual market", field="market")
+        index = await self._directory.market_index(spec.market.id)
+        return spec, await self.account_index(account), index
+
+    async def perpetual(self, market_id: str) -> tuple[MarketSpec, int]:
+        """A perpetual market's spec and engine index (VALIDATION for a spot market)."""
+        spec = await self.spec(market_id)
+        if spec.market.kind is not MarketKind.PERPETUAL:
+            raise ValidationError("this is not a perpetual market", field="market")
+        return spec, await self._directory.market_index(spec.market.id)
+
+    async def submit_checked(self, command: Records, note: dict[str, str] | None = None) -> int:
+        """Sequence one command; raise the API error of a refusal; return its sequence."""
+        submitted = await self._bus.submit(command, note)
+        raise_for(_outcome(submitted))
+        return submitted.seq
 
     async def account_index(self, account: Account) -> int:
         return await self._directory.account_index(account.id, account.tenant_id,
