@@ -65,6 +65,7 @@ from graph.journal import MongoJournal
 from graph.lease import MongoLease
 from graph.ledger import INDEXES as LEDGER_INDEXES
 from graph.ledger import LedgerProjector
+from graph.perp_runtime import PerpRuntime
 from graph.replay import make_replay_guard
 from graph.report_sources import MongoReportSources
 from graph.roles import ROLE_API, ROLES, EngineRoles
@@ -181,6 +182,7 @@ class Platform:
     _custody_repo: MongoCustodyRepository = field(init=False)
     custody_steps: CustodySteps = field(init=False)
     engines: EngineRoles = field(init=False)
+    perp_runtime: PerpRuntime = field(init=False)
 
     def __post_init__(self) -> None:
         if self.settings.role not in ROLES:
@@ -227,6 +229,7 @@ class Platform:
             compliance.gate,
             funding_interval_ns=int(self.settings.perp.funding_interval_seconds * 1e9),
         )
+        self.perp_runtime = PerpRuntime(trading, self.engines.bus, self.settings.perp, self.venue)
         balances = MongoBalances(self.db)
         positions_repo = MongoPositionsRepository(self.db)
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
@@ -345,6 +348,7 @@ class Platform:
         self.lease.keep(on_lost=self._step_down)
         await self.get(TradingService).sync_markets()
         await self._start_chain()
+        self.perp_runtime.start()
         resumed = await self.get(TradingService).resume_routes()
         if resumed:
             log.warning("finished %d external routes a restart interrupted", resumed)
@@ -378,6 +382,7 @@ class Platform:
             await self.broker.close()
             await self.client.close()
             return
+        await self.perp_runtime.stop()
         await self.engines.stop_relaying()  # relayed commands in flight finish first
         try:
             await self.writer.snapshot_now()
@@ -400,6 +405,7 @@ class Platform:
         self.engines.bus.local = False
 
         async def stand_by() -> None:
+            await self.perp_runtime.stop()
             await self.engines.step_down()
             self._standby = asyncio.create_task(self._wait_for_lease(), name="standby")
 

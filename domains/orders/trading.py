@@ -424,6 +424,10 @@ class TradingService:
         index = await self._directory.market_index(spec.market.id)
         return spec, await self.account_index(account), index
 
+    async def markets(self, kind: MarketKind | None = None) -> list[Market]:
+        """Every platform market of a kind (all when None), from the read model."""
+        return await self._repo.markets(kind)
+
     async def perpetual(self, market_id: str) -> tuple[MarketSpec, int]:
         """A perpetual market's spec and engine index (VALIDATION for a spot market)."""
         spec = await self.spec(market_id)

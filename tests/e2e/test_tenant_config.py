@@ -195,8 +195,9 @@ async def test_perpetual_listings_follow_the_operators_product_permissions(
 ) -> None:
     operator, admin = demo_keys["operator"], demo_keys["tenant_admin"]
     orders: OrdersService = app.state.platform.get(OrdersService)
+    await gql(http, SET_PERMISSIONS, {"j": "CH", "p": ["SPOT"]}, key=operator)  # seed allows it
     perp = await orders.create_market(
-        "BTC", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("5"), MarketKind.PERPETUAL
+        "ETH", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("5"), MarketKind.PERPETUAL
     )
     refused = await gql(http, SET_MARKETS, {"m": ["BTC-USDT", perp.id]}, key=admin)
     assert error_codes(refused) == ["PRODUCT_NOT_PERMITTED"]
