@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -31,7 +31,7 @@ from domains.positions.repository import (
     liquidation_document,
     position_document,
 )
-from domains.shared.engine_port import EngineDirectory
+from domains.shared.engine_port import AccountRef, AssetInfo
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
 from engine.layout import Records
@@ -77,13 +77,21 @@ class _Batch:
     insurance: dict[str, InsuranceFund] = field(default_factory=dict)
 
 
+class Directory(Protocol):
+    """What the projector reads of the engine directory (indices -> ids)."""
+
+    def account(self, index: int) -> AccountRef | None: ...
+    def asset_by_index(self, index: int) -> AssetInfo | None: ...
+    def market_id(self, index: int) -> str | None: ...
+
+
 class PositionsProjector:
     """The writer listener for the positions domain."""
 
     def __init__(
         self,
         repository: MongoPositionsRepository,
-        directory: EngineDirectory,
+        directory: Directory,
         spec_for: SpecLookup,
         events: EventBus | None = None,
     ) -> None:

@@ -186,7 +186,7 @@ async def test_refusals_have_stable_codes_and_change_nothing(
     assert error_codes(body) == ["KYC_REQUIRED"]
 
     trader = await _trader(app, http, keys, "Gus", usdt="100")
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"q": "0.1", "p": "64000"}, "INSUFFICIENT_MARGIN"),  # 640 margin, 100 held
         ({"q": "0.001", "p": "64000", "r": True}, "REDUCE_ONLY_REJECTED"),  # nothing to reduce
         ({"q": "0.0001", "p": "64000"}, "INVALID_LOT"),
@@ -245,7 +245,8 @@ async def _next(ws: Any, op: str) -> dict[str, Any]:
         if message.get("id") == op and message["type"] == "next":
             payload: dict[str, Any] = message["payload"]
             assert "errors" not in payload, payload
-            return payload["data"]
+            data: dict[str, Any] = payload["data"]
+            return data
 
 
 async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insurance_fund(
@@ -339,7 +340,7 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
         # index 58,700, one-sided book: mark 58,700; 650 + (58,700 - 65,000) x 0.1 = 20 <=
         # maintenance 5,870 x 0.4% = 23.48: due. The liquidation order sells at the bid.
         await _ok(http, INDEX, {"p": "58700"}, operator)
-        steps = []
+        steps: list[dict[str, Any]] = []
         while not steps or steps[-1]["step"] != "DONE":
             steps.append((await _next(ws, "liq"))["liquidations"])
         assert {s["accountId"] for s in steps} == {hal.account_id}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ USD = 100_000_000  # minor units of one USDT
 
 
 class Directory:
-    accounts = {
+    accounts: ClassVar[dict[int, AccountRef]] = {
         LONG: AccountRef(LONG, "acc_long", "ten_a", "cus_long"),
         SHORT: AccountRef(SHORT, "acc_short", "ten_b", "cus_short"),
         FUND: AccountRef(FUND, "platform:insurance:USDT", "platform", "platform"),
@@ -136,7 +137,7 @@ async def test_positions_are_valued_at_the_mark_with_the_arithmetic_written_out(
 
     summary = await service.risk_summary(TenantScope("ten_a"))
     (exposure,) = summary.markets
-    assert (exposure.long_notional, exposure.short_notional) == (Decimal(10_100), 0)
+    assert (exposure.long_notional, exposure.short_notional) == (Decimal(10_100), Decimal(0))
     assert summary.margin_in_use == {"USDT": Decimal(1000)} and summary.accounts == 1
     assert [b.accounts for b in summary.bands] == [1, 0, 0, 0]
 
