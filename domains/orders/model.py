@@ -169,6 +169,7 @@ class Order:
     stop_price: Decimal | None = None
     reason: str | None = None
     post_only: bool = False
+    reduce_only: bool = False
     routing: OrderRouting | None = None
 
 

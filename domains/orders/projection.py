@@ -187,6 +187,7 @@ class OrdersProjector:
             stop_price=spec.price(command["stop_price"]) if command["stop_price"] else None,
             reason=None if code == codes.OK else codes.REASON_NAMES.get(code, str(code)),
             post_only=bool(command["flags"] & codes.FLAG_POST_ONLY),
+            reduce_only=bool(command["flags"] & codes.FLAG_REDUCE_ONLY),
         )
 
     async def _external_order(self, hold: Row, note: dict[str, str]) -> Order | None:

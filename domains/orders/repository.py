@@ -112,6 +112,7 @@ def order_from_document(doc: Document) -> Order:
         stop_price=_decimal(doc.get("stop_price")),
         reason=doc.get("reason"),
         post_only=bool(doc.get("post_only", False)),
+        reduce_only=bool(doc.get("reduce_only", False)),
         routing=_routing(doc.get("routing")),
     )
 
@@ -175,6 +176,7 @@ def order_document(order: Order) -> Document:
         "stop_price": str(order.stop_price) if order.stop_price is not None else None,
         "reason": order.reason,
         "post_only": order.post_only,
+        "reduce_only": order.reduce_only,
         "routing": _routing_document(order.routing),
     }
 

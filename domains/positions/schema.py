@@ -19,6 +19,7 @@ from domains.positions.types import (
     FundingPayment,
     Info,
     Liquidation,
+    MarkPrice,
     Position,
     RiskSummary,
     positions_loader,
@@ -94,6 +95,19 @@ class PositionsQuery:
         info.context.require(*RISK_VIEWERS)
         summary = await info.context.get(PositionsService).risk_summary(info.context.scope())
         return RiskSummary.from_model(summary)
+
+    @strawberry.field(description="Mark and index prices of perpetuals (all when none given).")
+    async def mark_prices(
+        self,
+        info: Info,
+        markets: Annotated[
+            list[strawberry.ID] | None, strawberry.argument(description="Perpetual ids.")
+        ] = None,
+    ) -> list[MarkPrice]:
+        info.context.require()
+        ids = [str(m) for m in markets[:100]] if markets is not None else None
+        found = await info.context.get(PositionsService).mark_prices(ids)
+        return [MarkPrice.from_model(found[key]) for key in sorted(found)]
 
     @strawberry.field(description="Funding settlements of one account, newest first.")
     async def funding_payments(

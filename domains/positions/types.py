@@ -285,6 +285,29 @@ class Liquidation:
         )  # fmt: skip
 
 
+@strawberry.type(description="A perpetual's mark and index price and its funding estimate.")
+class MarkPrice:
+    market_id: strawberry.ID = strawberry.field(description="The perpetual.")
+    mark_price: Decimal = strawberry.field(
+        description="index + clamp(book mid - index, +-index x markBasisCap)."
+    )
+    index_price: Decimal = strawberry.field(description="The last index (oracle) price.")
+    funding_rate: Decimal = strawberry.field(
+        description="Funding rate the next settlement would apply now, e.g. `0.0001`."
+    )
+    next_funding_at: dt.datetime | None = strawberry.field(
+        description="When the next funding settlement is due (engine time)."
+    )
+    sequence: int = strawberry.field(description="Engine sequence of the last change.")
+
+    @classmethod
+    def from_model(cls, m: model.MarkPrice) -> MarkPrice:
+        return cls(
+            market_id=strawberry.ID(m.market_id), mark_price=m.mark, index_price=m.index,
+            funding_rate=m.funding_rate, next_funding_at=m.next_funding_at, sequence=m.seq,
+        )  # fmt: skip
+
+
 @strawberry.type(description="Fields the positions subgraph contributes to Account.")
 class AccountPositions:
     id: strawberry.ID = strawberry.field(description="Account id.")
