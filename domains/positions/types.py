@@ -92,7 +92,7 @@ class Position:
         description="quantity x mark price - cost: what closing at the mark would realise."
     )
     realized_pnl: Decimal = strawberry.field(
-        description="Profit and loss realised so far (closes and funding excluded)."
+        description="Profit and loss realised so far: closes, funding payments and liquidations."
     )
     leverage: int = strawberry.field(description="Leverage of the account on this market.")
     margin_mode: MarginMode = strawberry.field(description="CROSS or ISOLATED.")
