@@ -91,10 +91,9 @@ class PerpRuntime:
         """Submit APPLY_FUNDING for every perpetual whose funding time has passed."""
         now, settled = self._clock(), 0
         for market_id, index in await self._perpetuals():
-            state = self._bus.engine.mark(index)
-            if state is None:
+            if not self._bus.engine.is_perpetual(index):
                 continue
-            next_ns = int(state[2])
+            next_ns = self._bus.engine.mark(index)[2]
             if next_ns <= 0 or now < next_ns:
                 continue
             submitted = await self._bus.submit(cmd.apply_funding(0, 0, market=index))

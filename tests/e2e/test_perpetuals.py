@@ -24,7 +24,7 @@ from domains.shared.context import Role
 from graph.seed import DemoKey
 from graph.settings import PerpSettings, Settings
 from tests.e2e.test_subscriptions import ws_session
-from tests.factories import demo_style_key
+from tests.factories import demo_style_key, reconcile_platform
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -365,6 +365,9 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
     # Dave: long 0.05 + 0.1 bought from Hal's liquidation; Cleo: short 0.05 + 0.1
     assert (exposure["longNotional"], exposure["shortNotional"]) == ("8805", "8805")
     assert exposure["netNotional"] == "0" and summary["accountsWithPositions"] == 2
+    # engine, balance read model and ledger agree; conservation with the open cost
+    report = await reconcile_platform(app.state.platform)
+    assert report.clean, report
 
 
 async def test_risk_views_and_streams_are_tenant_isolated(
