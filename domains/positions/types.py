@@ -160,8 +160,8 @@ class MarketRiskExposure:
         )  # fmt: skip
 
 
-@strawberry.type(description="An amount of one asset.")
-class AssetAmount:
+@strawberry.type(description="Margin held in one asset.")
+class MarginAmount:
     asset: str = strawberry.field(description="Asset code, e.g. `USDT`.")
     amount: Decimal = strawberry.field(description="The amount.")
 
@@ -195,7 +195,7 @@ class InsuranceFund:
 )
 class RiskSummary:
     markets: list[MarketRiskExposure] = strawberry.field(description="Exposure per market.")
-    margin_in_use: list[AssetAmount] = strawberry.field(
+    margin_in_use: list[MarginAmount] = strawberry.field(
         description="Position margin held, per margin asset."
     )
     margin_ratio_bands: list[MarginRatioBand] = strawberry.field(
@@ -213,7 +213,7 @@ class RiskSummary:
     def from_model(cls, s: risk.RiskSummary) -> RiskSummary:
         return cls(
             markets=[MarketRiskExposure.from_model(m) for m in s.markets],
-            margin_in_use=[AssetAmount(asset=a, amount=v)
+            margin_in_use=[MarginAmount(asset=a, amount=v)
                            for a, v in sorted(s.margin_in_use.items())],
             margin_ratio_bands=[MarginRatioBand.from_model(b) for b in s.bands],
             insurance_funds=[InsuranceFund(asset=f.asset, balance=f.balance,
