@@ -19,17 +19,28 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from decimal import ROUND_HALF_EVEN
+from typing import Protocol
 
-from domains.orders.model import MarketKind
-from domains.orders.trading import TradingService
+from domains.orders.model import Market, MarketKind
+from domains.orders.spec import MarketSpec
 from domains.orders.venue_sim import SimulatedVenue
 from domains.shared.engine_port import CommandBus
 from domains.shared.errors import DomainError
 from engine import codes
 from engine import commands as cmd
+from engine.layout import Records
 from graph.settings import PerpSettings
 
 log = logging.getLogger("caas.perp")
+
+
+class PerpMarkets(Protocol):
+    """What the clockwork needs of order entry (TradingService)."""
+
+    async def markets(self, kind: MarketKind | None = None) -> list[Market]: ...
+    async def perpetual(self, market_id: str) -> tuple[MarketSpec, int]: ...
+    async def spec(self, market_id: str) -> MarketSpec: ...
+    async def submit_checked(self, command: Records, note: dict[str, str] | None = None) -> int: ...
 
 
 class PerpRuntime:
@@ -37,7 +48,7 @@ class PerpRuntime:
 
     def __init__(
         self,
-        trading: TradingService,
+        trading: PerpMarkets,
         bus: CommandBus,
         settings: PerpSettings,
         venue: SimulatedVenue | None = None,
