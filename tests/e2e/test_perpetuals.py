@@ -358,6 +358,17 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
         assert summary["insuranceFunds"] == [{"asset": "USDT", "balance": str(fund)}]
 
     assert await _position(http, hal) is None
+    orders = await _ok(
+        http,
+        """query($a: ID!) { orders(accountId: $a, first: 5) { nodes {
+      side quantity filledQuantity status reason reduceOnly } } }""",
+        {"a": hal.account_id},
+        hal,
+    )
+    assert orders["orders"]["nodes"][0] == {  # the engine's liquidation order, newest
+        "side": "SELL", "quantity": "0.1", "filledQuantity": "0.1", "status": "FILLED",
+        "reason": "LIQUIDATION", "reduceOnly": True,
+    }  # fmt: skip
     listed = (await _ok(http, LIQUIDATIONS, {"a": hal.account_id}, hal))["liquidations"]
     assert [n["step"] for n in reversed(listed["nodes"])] == names
     summary = (await _ok(http, RISK, {}, risk))["riskSummary"]
