@@ -153,8 +153,9 @@ class OrdersProjector:
             changes.done[order_id] = (e["status"], e["code"], e["qty"])
             if order_id >= codes.LIQ_ORDER_ID_BASE and order_id not in changes.new:
                 order = await self._liquidation_order(e, commands[e["seq"]]["ts_ns"])
-                if order is not None:
+                if order is not None:  # complete as built: no later update applies
                     changes.new[order_id] = order
+                    del changes.done[order_id]
         elif kind == codes.EV_ORDER_AMENDED:
             changes.touched.add(order_id)
             changes.amended[order_id] = (e["price"], e["qty"])
