@@ -334,8 +334,12 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
         assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
         await _subscribe(ws, "liq", SUBSCRIBE_LIQUIDATIONS)
         await _subscribe(ws, "risk", SUBSCRIBE_RISK)
+        await _subscribe(ws, "pos", SUBSCRIBE_POSITIONS)  # every account of the tenant
         first = (await _next(ws, "risk"))["riskSummary"]
         assert first["accountsWithPositions"] == 3  # Dave, Cleo, Hal
+        initial = [(await _next(ws, "pos"))["positions"]["position"] for _ in range(3)]
+        assert {p["accountId"] for p in initial} == {dave.account_id, cleo.account_id,
+                                                     hal.account_id}  # fmt: skip
         await asyncio.sleep(0.2)
         # index 58,700, one-sided book: mark 58,700; 650 + (58,700 - 65,000) x 0.1 = 20 <=
         # maintenance 5,870 x 0.4% = 23.48: due. The liquidation order sells at the bid.
@@ -352,6 +356,9 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
         fund = Decimal(credited["insuranceFundAfter"])
         # the fill beat bankruptcy by (58,700 - 58,500) x 0.1 = 20: what fees leave goes there
         assert 0 < Decimal(credited["amount"]) <= 20 and fund >= Decimal(credited["amount"])
+        hal_now = (await _next(ws, "pos"))["positions"]["position"]
+        while hal_now["accountId"] != hal.account_id or hal_now["quantity"] != "0":
+            hal_now = (await _next(ws, "pos"))["positions"]["position"]  # FLAT once closed
         summary = (await _next(ws, "risk"))["riskSummary"]
         while summary["accountsWithPositions"] != 2:
             summary = (await _next(ws, "risk"))["riskSummary"]
