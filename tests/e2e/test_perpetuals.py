@@ -237,16 +237,22 @@ async def _subscribe(ws: Any, op: str, query: str) -> None:
     await ws.send_json({"id": op, "type": "subscribe", "payload": {"query": query}})
 
 
-async def _next(ws: Any, op: str) -> dict[str, Any]:
-    """The next `next` message of operation ``op`` (others are skipped)."""
-    while True:
-        message = await ws.receive_json(timeout=10)
-        assert message["type"] != "error", message
-        if message.get("id") == op and message["type"] == "next":
-            payload: dict[str, Any] = message["payload"]
-            assert "errors" not in payload, payload
-            data: dict[str, Any] = payload["data"]
-            return data
+class Messages:
+    """The `next` messages of one WebSocket by operation id (others kept for later)."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+
+    async def next(self, op: str) -> dict[str, Any]:
+        while not self._pending.get(op):
+            message = await self._ws.receive_json(timeout=10)
+            assert message["type"] != "error", message
+            if message["type"] == "next":
+                payload: dict[str, Any] = message["payload"]
+                assert "errors" not in payload, payload
+                self._pending.setdefault(message["id"], []).append(payload["data"])
+        return self._pending[op].pop(0)
 
 
 async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insurance_fund(
@@ -332,12 +338,13 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
     payload = {"Authorization": f"Bearer {risk.token}"}
     async with ws_session(app, payload) as ws:
         assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        messages = Messages(ws)
         await _subscribe(ws, "liq", SUBSCRIBE_LIQUIDATIONS)
         await _subscribe(ws, "risk", SUBSCRIBE_RISK)
         await _subscribe(ws, "pos", SUBSCRIBE_POSITIONS)  # every account of the tenant
-        first = (await _next(ws, "risk"))["riskSummary"]
+        first = (await messages.next("risk"))["riskSummary"]
         assert first["accountsWithPositions"] == 3  # Dave, Cleo, Hal
-        initial = [(await _next(ws, "pos"))["positions"]["position"] for _ in range(3)]
+        initial = [(await messages.next("pos"))["positions"]["position"] for _ in range(3)]
         assert {p["accountId"] for p in initial} == {dave.account_id, cleo.account_id,
                                                      hal.account_id}  # fmt: skip
         await asyncio.sleep(0.2)
@@ -346,7 +353,7 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
         await _ok(http, INDEX, {"p": "58700"}, operator)
         steps: list[dict[str, Any]] = []
         while not steps or steps[-1]["step"] != "DONE":
-            steps.append((await _next(ws, "liq"))["liquidations"])
+            steps.append((await messages.next("liq"))["liquidations"])
         assert {s["accountId"] for s in steps} == {hal.account_id}
         names = [s["step"] for s in steps]
         assert names[0] == "STARTED" and "ORDER_FILLED" in names
@@ -356,12 +363,12 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
         fund = Decimal(credited["insuranceFundAfter"])
         # the fill beat bankruptcy by (58,700 - 58,500) x 0.1 = 20: what fees leave goes there
         assert 0 < Decimal(credited["amount"]) <= 20 and fund >= Decimal(credited["amount"])
-        hal_now = (await _next(ws, "pos"))["positions"]["position"]
+        hal_now = (await messages.next("pos"))["positions"]["position"]
         while hal_now["accountId"] != hal.account_id or hal_now["quantity"] != "0":
-            hal_now = (await _next(ws, "pos"))["positions"]["position"]  # FLAT once closed
-        summary = (await _next(ws, "risk"))["riskSummary"]
+            hal_now = (await messages.next("pos"))["positions"]["position"]  # FLAT once closed
+        summary = (await messages.next("risk"))["riskSummary"]
         while summary["accountsWithPositions"] != 2:
-            summary = (await _next(ws, "risk"))["riskSummary"]
+            summary = (await messages.next("risk"))["riskSummary"]
         assert summary["insuranceFunds"] == [{"asset": "USDT", "balance": str(fund)}]
 
     assert await _position(http, hal) is None
