@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from domains.orders.errors import PositionOpenError
 from domains.orders.trading import TradingService
 from domains.positions.model import MarginMode
 from domains.shared.context import Principal, Role
@@ -54,10 +55,15 @@ class PerpetualCommands:
             raise ValidationError(
                 f"amount must be a non-zero multiple of 1e-{spec.quote.decimals}", field="amount"
             )
-        return await self._trading.submit_checked(
-            cmd.adjust_margin(0, 0, account=account, market=market, amount_minor=int(minor)),
-            {"by": principal.key_id},
-        )
+        try:
+            return await self._trading.submit_checked(
+                cmd.adjust_margin(0, 0, account=account, market=market, amount_minor=int(minor)),
+                {"by": principal.key_id},
+            )
+        except PositionOpenError as exc:  # the engine's answer for "no isolated position"
+            raise ValidationError(
+                "the account has no open isolated position on this market", field="market"
+            ) from exc
 
     async def post_index_price(self, principal: Principal, market_id: str, price: Decimal) -> int:
         """The oracle's index price of a perpetual (operators): the mark follows, due

@@ -428,3 +428,45 @@ async def test_risk_views_and_streams_are_tenant_isolated(
         message = await ws.receive_json(timeout=5)
         errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
         assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+
+
+ADJUST = """mutation($a: ID!, $n: Decimal!) { adjustIsolatedMargin(accountId: $a,
+  market: "BTC-USDT-PERP", amount: $n) { position { positionMargin liquidationPrice } } }"""
+
+
+async def test_isolated_margin_can_be_added_and_removed_down_to_the_initial_margin(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    kim = await _trader(app, http, demo_keys, "Kim")
+    jo = await _trader(app, http, demo_keys, "Jo", usdt="1000")
+    assert error_codes(await gql(http, ADJUST, {"a": jo.account_id, "n": "5"}, key=jo)) == [
+        "VALIDATION"  # no isolated position yet
+    ]
+    await _ok(http, LEVERAGE, {"a": jo.account_id, "l": 20, "m": "ISOLATED"}, jo)
+    await _ok(http, ORDER, {"a": kim.account_id, "s": "SELL", "q": "0.01", "p": "64000"}, kim)
+    await _ok(http, ORDER, {"a": jo.account_id, "s": "BUY", "q": "0.01", "p": "64000"}, jo)
+    opened = await _position(http, jo)
+    assert opened is not None
+    assert (opened["positionMargin"], opened["leverage"]) == ("32", 20)  # 640 / 20
+
+    added = await _ok(http, ADJUST, {"a": jo.account_id, "n": "8"}, jo)
+    # margin 40: LP = (40 - 640) / (0.01 x 0.004 - 0.01) = 60,240.96 -> up to the tick
+    assert added["adjustIsolatedMargin"]["position"] == {
+        "positionMargin": "40", "liquidationPrice": "60241",
+    }  # fmt: skip
+    before = await _usdt(http, jo)
+    below_initial = await gql(http, ADJUST, {"a": jo.account_id, "n": "-20"}, key=jo)
+    assert error_codes(below_initial) == ["INSUFFICIENT_MARGIN"]  # 20 < initial 32
+    assert error_codes(await gql(http, ADJUST, {"a": jo.account_id, "n": "0"}, key=jo)) == [
+        "VALIDATION"
+    ]
+    finer = await gql(http, ADJUST, {"a": jo.account_id, "n": "0.000000001"}, key=jo)
+    assert error_codes(finer) == ["VALIDATION"]
+    switch = await gql(http, LEVERAGE, {"a": jo.account_id, "l": 20, "m": "CROSS"}, key=jo)
+    assert error_codes(switch) == ["POSITION_OPEN"]
+    assert await _usdt(http, jo) == before  # refusals change nothing
+    removed = await _ok(http, ADJUST, {"a": jo.account_id, "n": "-8"}, jo)
+    assert removed["adjustIsolatedMargin"]["position"]["positionMargin"] == "32"
+    assert await _usdt(http, jo) == (before[0] + 8, before[1] - 8)
+    others = await gql(http, ADJUST, {"a": kim.account_id, "n": "1"}, key=jo)
+    assert error_codes(others) == ["NOT_FOUND"]  # another customer's account
