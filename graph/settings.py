@@ -69,7 +69,9 @@ class PerpSettings:
 
     funding_interval_seconds: float = 8 * 3600.0  # CAAS_FUNDING_INTERVAL_SECONDS
     funding_check_seconds: float = 1.0  # CAAS_FUNDING_CHECK_SECONDS: 0 = no scheduler
-    index_feed_seconds: float = 5.0  # CAAS_INDEX_FEED_SECONDS: 0 = no venue index feed
+    # CAAS_INDEX_FEED_SECONDS (5 when read from the environment); 0 = no venue index feed, the
+    # default for settings built in code (tests post their own index prices)
+    index_feed_seconds: float = 0.0
 
     @classmethod
     def from_env(cls) -> PerpSettings:
