@@ -386,6 +386,16 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
     }  # fmt: skip
     listed = (await _ok(http, LIQUIDATIONS, {"a": hal.account_id}, hal))["liquidations"]
     assert [n["step"] for n in reversed(listed["nodes"])] == names
+    paged, after = [], None  # Relay cursors: two steps a page, newest first
+    while True:
+        page = (await _ok(http, """query($a: ID, $after: String) { liquidations(accountId: $a,
+          first: 2, after: $after) { nodes { step } pageInfo { hasNextPage endCursor } } }""",
+                          {"a": hal.account_id, "after": after}, hal))["liquidations"]  # fmt: skip
+        paged += [n["step"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert paged == [n["step"] for n in listed["nodes"]]
     summary = (await _ok(http, RISK, {}, risk))["riskSummary"]
     exposure = {m["marketId"]: m for m in summary["markets"]}[PERP]
     # Dave: long 0.05 + 0.1 bought from Hal's liquidation; Cleo: short 0.05 + 0.1
