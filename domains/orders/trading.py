@@ -206,15 +206,18 @@ class TradingService:
         """
         spec = self._spec_of(market)
         index = await self._directory.market_index(market.id)
+        known = self._specs.get(market.id)
+        self._specs[market.id] = spec  # the projectors read the new market's events with it
         if self._bus.engine.market_state(index) is None:
             commands = await self._market_commands(spec, index)
             submitted = await self._bus.submit_many(commands)
             for result in map(_outcome, submitted):
                 if not result.accepted and result.code != codes.VALIDATION_MARKET_EXISTS:
+                    if known is None:
+                        del self._specs[market.id]
                     raise errors.MarketSpecError(f"the engine refused the market: {result.reason}")
         if not await self._repo.markets_by_ids([market.id]):
             await self._repo.insert_market(market)
-        self._specs[market.id] = spec
 
     async def _market_commands(self, spec: MarketSpec, index: int) -> Records:
         """ADD_MARKET, and for a perpetual SET_MARGIN_BRACKET per bracket + SET_PERP_PARAMS."""

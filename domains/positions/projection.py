@@ -7,6 +7,7 @@ insurance_funds. Runs in the writer's batch loop like the other projectors; idem
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,11 +33,13 @@ from domains.positions.repository import (
     position_document,
 )
 from domains.shared.engine_port import AccountRef, AssetInfo
+from domains.shared.errors import NotFoundError
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
 from engine.layout import Records
 
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
+log = logging.getLogger("caas.positions")
 INSURANCE_PREFIX = "platform:insurance:"
 POSITION_STREAM = "positions"
 LIQUIDATION_STREAM = "liquidations"
@@ -123,7 +126,13 @@ class PositionsProjector:
 
     async def _spec(self, market: int) -> MarketSpec | None:
         market_id = self._directory.market_id(market)
-        return None if market_id is None else await self._spec_for(market_id)
+        if market_id is None:
+            return None
+        try:
+            return await self._spec_for(market_id)
+        except NotFoundError:  # listed by another process a moment ago: not readable yet
+            log.warning("events of an unknown market skipped", extra={"market": market_id})
+            return None
 
     async def _collect(self, out: _Batch, ordinal: int, event: Any, at: dt.datetime) -> None:
         kind, seq = int(event["kind"]), int(event["seq"])
