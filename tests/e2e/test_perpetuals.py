@@ -449,6 +449,7 @@ async def test_isolated_margin_can_be_added_and_removed_down_to_the_initial_marg
 ) -> None:
     kim = await _trader(app, http, demo_keys, "Kim")
     jo = await _trader(app, http, demo_keys, "Jo", usdt="1000")
+    await _ok(http, INDEX, {"p": "64000"}, demo_keys["operator"])  # whatever ran before
     assert error_codes(await gql(http, ADJUST, {"a": jo.account_id, "n": "5"}, key=jo)) == [
         "VALIDATION"  # no isolated position yet
     ]
@@ -480,3 +481,9 @@ async def test_isolated_margin_can_be_added_and_removed_down_to_the_initial_marg
     assert await _usdt(http, jo) == (before[0] + 8, before[1] - 8)
     others = await gql(http, ADJUST, {"a": kim.account_id, "n": "1"}, key=jo)
     assert error_codes(others) == ["NOT_FOUND"]  # another customer's account
+    # both close (reduce-only), so the tenant's risk views are as other tests expect them
+    await _ok(http, ORDER, {"a": kim.account_id, "s": "BUY", "q": "0.01", "p": "64000",
+                            "r": True}, kim)  # fmt: skip
+    await _ok(http, ORDER, {"a": jo.account_id, "s": "SELL", "q": "0.01", "p": "64000",
+                            "r": True}, jo)  # fmt: skip
+    assert await _position(http, jo) is None and await _position(http, kim) is None
