@@ -116,7 +116,9 @@ async def test_a_tenant_admin_sets_and_reads_its_configuration(
         "isDefault": False,
     }
     assert warnings["PERPETUAL"]["isDefault"] is True
-    assert config["custodyPolicyId"] is None and config["permittedProducts"] == ["SPOT"]
+    # the demo seed permits derivatives in CH (Demo Bank lists BTC-USDT-PERP)
+    assert config["custodyPolicyId"] is None
+    assert config["permittedProducts"] == ["SPOT", "PERPETUAL"]
     assert config["configAudit"]["updatedBy"] == "key_demo_tenant_admin"
     assert config["configAudit"]["updatedAt"].endswith("Z")
     assert config["brand"] == {"displayName": "Demo Crypto", "primaryColor": "#123456"}
