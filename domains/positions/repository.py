@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 
 from domains.positions.model import (
     FundingPayment,
@@ -19,16 +20,19 @@ from domains.positions.model import (
     Position,
 )
 from domains.shared.context import TenantScope
-from domains.shared.mongo import CollectionIndexes, Database, Document, insert_new, page_filter
+from domains.shared.mongo import (
+    CollectionIndexes,
+    Database,
+    Document,
+    insert_new,
+    page_filter,
+)
 
 INDEXES = (
     CollectionIndexes(
         "positions",
         (
-            IndexModel(
-                [("tenant_id", ASCENDING), ("account_id", ASCENDING), ("market_id", ASCENDING)],
-                unique=True,
-            ),
+            IndexModel([("tenant_id", ASCENDING), ("account_id", ASCENDING)]),
             IndexModel([("tenant_id", ASCENDING), ("open", ASCENDING), ("market_id", ASCENDING)]),
         ),
     ),
@@ -121,6 +125,17 @@ def liquidation_document(e: LiquidationEvent) -> Document:
     }  # fmt: skip
 
 
+async def _upsert(collection: AsyncCollection[Document], rows: Sequence[Document]) -> None:
+    """Set each document by id, one unordered bulk write. Batches reach the projector in
+    sequence order (a replay after a crash re-applies them in order too), so the last write
+    of a document is always its latest state."""
+    if rows:
+        await collection.bulk_write(
+            [UpdateOne({"_id": doc["_id"]}, {"$set": doc}, upsert=True) for doc in rows],
+            ordered=False,
+        )
+
+
 class MongoPositionsRepository:
     """The positions domain's read models in MongoDB; every read takes the tenant scope."""
 
@@ -131,14 +146,8 @@ class MongoPositionsRepository:
         await self.save_positions([position])
 
     async def save_positions(self, positions: Sequence[Position]) -> None:
-        if positions:
-            await self._db.positions.bulk_write(
-                [UpdateOne({"_id": p.id, "seq": {"$lte": p.seq}},
-                           {"$set": position_document(p)}, upsert=False) for p in positions]
-                + [UpdateOne({"_id": p.id}, {"$setOnInsert": position_document(p)}, upsert=True)
-                   for p in positions],
-                ordered=True,
-            )  # fmt: skip
+        """Upsert each position (one write per position of the batch)."""
+        await _upsert(self._db.positions, [position_document(p) for p in positions])
 
     async def for_accounts(self, scope: TenantScope, account_ids: Sequence[str]) -> list[Position]:
         query = {**scope.owner_filter(), "account_id": {"$in": list(account_ids)}}
@@ -200,14 +209,10 @@ class MongoPositionsRepository:
         ]
 
     async def save_insurance(self, funds: Sequence[InsuranceFund]) -> None:
-        if funds:
-            await self._db.insurance_funds.bulk_write([
-                UpdateOne({"_id": f.asset, "seq": {"$lte": f.seq}}, {"$set": {
-                    "balance": str(f.balance), "seq": f.seq, "updated_at": f.updated_at,
-                }}) for f in funds
-            ] + [UpdateOne({"_id": f.asset}, {"$setOnInsert": {
-                    "balance": str(f.balance), "seq": f.seq, "updated_at": f.updated_at,
-                }}, upsert=True) for f in funds], ordered=True)  # fmt: skip
+        await _upsert(self._db.insurance_funds, [
+            {"_id": f.asset, "balance": str(f.balance), "seq": f.seq, "updated_at": f.updated_at}
+            for f in funds
+        ])  # fmt: skip
 
     async def insurance_funds(self) -> list[InsuranceFund]:
         return [

@@ -3,6 +3,7 @@ history; knows nothing of GraphQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -110,6 +111,7 @@ class PositionsService:
         self._repo = repository
         self._spec_for = spec_for
         self._wallets = wallets
+        self._summaries: dict[TenantScope, asyncio.Future[RiskSummary]] = {}
 
     async def positions_by_account(
         self, scope: TenantScope, account_ids: Sequence[str]
@@ -204,6 +206,16 @@ class PositionsService:
                                                v.position.id))[:LARGEST]  # fmt: skip
         return RiskSummary(markets, margin, bands, await self._repo.insurance_funds(), largest,
                            len(ratios))  # fmt: skip
+
+    async def shared_risk_summary(self, scope: TenantScope) -> RiskSummary:
+        """risk_summary, computed once for every caller of the same scope asking while it is
+        being computed (the dashboards a mark price change wakes at once)."""
+        running = self._summaries.get(scope)
+        if running is None:
+            running = asyncio.ensure_future(self.risk_summary(scope))
+            self._summaries[scope] = running
+            running.add_done_callback(lambda _: self._summaries.pop(scope, None))
+        return await asyncio.shield(running)
 
     async def funding_payments(
         self, scope: TenantScope, account_id: str, market_id: str | None, first: int,

@@ -128,10 +128,10 @@ class PositionsSubscription:
         info.context.require(*RISK_VIEWERS)
         scope, service = info.context.scope(), info.context.get(PositionsService)
         async with info.context.get(PositionStreams).changes(tenant) as feed:
-            yield RiskSummary.from_model(await service.risk_summary(scope))
+            yield RiskSummary.from_model(await service.shared_risk_summary(scope))
             while True:
                 await feed.next()
-                yield RiskSummary.from_model(await service.risk_summary(scope))
+                yield RiskSummary.from_model(await service.shared_risk_summary(scope))
 
 
 def _position(doc: dict[str, Any]) -> PositionModel:

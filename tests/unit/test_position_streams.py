@@ -46,3 +46,25 @@ async def test_liquidation_streams_need_no_mark_prices() -> None:
         changes = await asyncio.wait_for(feed.next(), timeout=1)
         assert changes.markets == set() and changes.liquidations == [step]
     assert hub.subscribers(MARK_TOPIC) == 0 and hub.subscribers("positions.ten_a") == 0
+
+
+async def test_dashboards_woken_together_share_one_risk_summary_computation() -> None:
+    from decimal import Decimal
+
+    from domains.positions.service import PositionsService, RiskSummary
+    from domains.shared.context import TenantScope
+
+    class Service(PositionsService):
+        computed = 0
+
+        async def risk_summary(self, scope: TenantScope) -> RiskSummary:
+            Service.computed += 1
+            await asyncio.sleep(0.01)
+            return RiskSummary([], {"USDT": Decimal(Service.computed)}, [], [], [], 0)
+
+    service = Service(None)  # type: ignore[arg-type]
+    scope = TenantScope("ten_a")
+    first = await asyncio.gather(*(service.shared_risk_summary(scope) for _ in range(5)))
+    assert Service.computed == 1 and all(s is first[0] for s in first)
+    again = await service.shared_risk_summary(scope)  # a later change computes afresh
+    assert Service.computed == 2 and again.margin_in_use == {"USDT": Decimal(2)}
