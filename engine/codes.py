@@ -18,6 +18,49 @@ at the account's maker or taker rate captured when the order was accepted. A buy
 covers any fill at or below its limit; the excess is released as it fills and on cancel. A sell
 order locks ``qty * base_per_lot`` of the base asset; its fee is taken out of its proceeds.
 Fees are credited to the market's fee account, a normal account.
+
+Perpetual futures (linear, quote-margined, one-way mode). A market added with ``flags`` bit
+``MARKET_FLAG_PERPETUAL`` is a perpetual: no base balance ever moves on it; every perp money
+movement is in the market's quote asset (the margin asset). ``notional = qty * price *
+quote_per_tick_lot`` as for spot.
+
+* Position per (account, market): signed ``qty`` lots (long > 0), signed ``cost`` (sum of the
+  signed fill notionals of the open part; entry price = cost / (qty * quote_per_tick_lot)),
+  ``margin`` (held in the quote balance's locked part: initial margin of the open part, or the
+  isolated margin), ``leverage`` (1..bracket max), margin mode (``MARGIN_CROSS`` /
+  ``MARGIN_ISOLATED``) and cumulative ``realized`` PnL. Default leverage: min(10, bracket 0
+  max leverage), cross.
+* Order lock (quote asset, both sides): ``ceil(notional_at_limit / leverage)`` + the fee at
+  max(maker, taker) bps (market orders: at the collar price). ``FLAG_REDUCE_ONLY`` orders lock
+  only their fee, are refused (``RISK_REDUCE_ONLY``) if they would increase or flip the
+  position, and never flip it at fill time (remainder cut: ``MATCH_REDUCE_ONLY_CUT``).
+* Fill settlement: the opening part moves its initial margin ``ceil(notional / leverage)``
+  from the order lock to the position margin; the closing part releases margin pro rata
+  (floor) and realises ``closing signed notional - the exact cost portion removed`` into
+  available. Fees are taken from available and credited to the fee account. Flip = close +
+  open. A loss the account cannot pay is paid by the market's insurance fund
+  (``LIQ_INSURANCE_PAID``).
+* Conservation per quote asset: ``sum(available + locked) - sum(open cost of all positions)
+  == credits - debits`` (fees sit in the fee account's balance; ``assets[AS_FEES]`` counts
+  them). The engine keeps ``sum(open cost)`` per asset (``assets[AS_OPEN_COST]``). Since
+  ``sum(qty) == 0`` per market, ``-sum(open cost) == sum(upnl)`` at any common mark: the
+  balances plus every position's unrealised PnL equal what was deposited, net. (Sign: a long
+  bought at 100 and sold at 110 realises +10 into balances and leaves the new holder's cost
+  110 against the short's -100, so open cost rose by 10 too.)
+* Maintenance margin: ``mm = ceil(notional * mmr_ppm / 1e6) - maint_amount`` for the bracket
+  whose floor <= notional. Due: cross: ``wallet + sum(upnl) <= sum(mm)`` over the account's
+  cross positions with ``sum(mm) > 0`` (wallet = quote available + cross position margins);
+  isolated: ``margin + upnl <= mm``; ``upnl = qty * mark * quote_per_tick_lot - cost``.
+* Mark: ``index + clamp(mid - index, +-index * basis_cap_bps / 10_000)``, mid = (bid + ask)
+  // 2 when both sides exist, else the index. Funding: ``rate_ppm = clamp((mark - index) *
+  1e6 // index, +-funding_cap_bps * 100)``; payers pay ``|qty| * mark * qptl * |rate| //
+  1e6``, receivers share the collected sum pro rata by size (floors), dust to the insurance
+  fund.
+* Liquidation (after SET_INDEX_PRICE, APPLY_FUNDING and perp trades): cancel the account's
+  perp orders, re-check, then per position a reduce-only IOC order (ids from
+  ``LIQ_ORDER_ID_BASE``) limited at the bankruptcy price, insurance fund credited with what is
+  left / paying what is missing, remainder auto-deleveraged against opposite positions ranked
+  by ``(upnl / |cost|) * effective leverage``. Each step is an ``EV_LIQUIDATION``.
 """
 
 from __future__ import annotations
@@ -36,6 +79,14 @@ CANCEL_ORDER = 10
 CANCEL_ALL = 11
 AMEND_ORDER = 12
 TRANSFER = 13
+SET_MARGIN_BRACKET = 14  # perp: market, status = index 0..7, amount = floor, price = maint amount,
+#                          qty = maint rate ppm, bps1 = max leverage
+SET_PERP_PARAMS = 15  # perp: market, account = insurance fund, amount = funding interval ns,
+#                       bps1 = funding cap bps, bps2 = basis cap bps, price = index (0 = none)
+SET_LEVERAGE = 16  # perp: account, market, bps1 = leverage, status = margin mode
+SET_INDEX_PRICE = 17  # perp: market, price = index ticks (mark, MARK_PRICE, liquidation sweep)
+APPLY_FUNDING = 18  # perp: market (accepted when ts_ns >= the market's next funding time)
+ADJUST_MARGIN = 19  # perp: account, market, amount (signed) on an isolated position
 
 COMMAND_NAMES: dict[int, str] = {
     ADD_MARKET: "ADD_MARKET",
@@ -51,6 +102,12 @@ COMMAND_NAMES: dict[int, str] = {
     CANCEL_ALL: "CANCEL_ALL",
     AMEND_ORDER: "AMEND_ORDER",
     TRANSFER: "TRANSFER",
+    SET_MARGIN_BRACKET: "SET_MARGIN_BRACKET",
+    SET_PERP_PARAMS: "SET_PERP_PARAMS",
+    SET_LEVERAGE: "SET_LEVERAGE",
+    SET_INDEX_PRICE: "SET_INDEX_PRICE",
+    APPLY_FUNDING: "APPLY_FUNDING",
+    ADJUST_MARGIN: "ADJUST_MARGIN",
 }
 
 # --- sides ---------------------------------------------------------------------------------
@@ -78,7 +135,23 @@ TIF_NAMES: dict[int, str] = {GTC: "GTC", IOC: "IOC", FOK: "FOK"}
 
 # --- order flags (bit set) -----------------------------------------------------------------
 FLAG_POST_ONLY = 1
-ALL_FLAGS = FLAG_POST_ONLY
+FLAG_REDUCE_ONLY = 2  # perpetual markets only (VALIDATION_INVALID_FLAGS on spot)
+ALL_FLAGS = FLAG_POST_ONLY  # flags a spot order may carry
+PERP_FLAGS = FLAG_POST_ONLY | FLAG_REDUCE_ONLY  # flags a perpetual order may carry
+
+# --- market flags (ADD_MARKET `flags`) -----------------------------------------------------
+MARKET_FLAG_PERPETUAL = 1
+
+# --- margin modes (SET_LEVERAGE `status`) --------------------------------------------------
+MARGIN_CROSS = 0
+MARGIN_ISOLATED = 1
+MARGIN_MODE_NAMES: dict[int, str] = {MARGIN_CROSS: "CROSS", MARGIN_ISOLATED: "ISOLATED"}
+DEFAULT_LEVERAGE = 10  # capped by bracket 0's max leverage
+MAX_BRACKETS = 8
+MAX_LEVERAGE = 125
+
+# Liquidation orders get ids from this reserved range (client ids must stay below it).
+LIQ_ORDER_ID_BASE = 1 << 62
 
 # --- self-trade prevention: the taker's mode decides ---------------------------------------
 STP_MARKET_DEFAULT = 0  # per-order value meaning "use the market's default"
@@ -136,6 +209,10 @@ EV_BOOK_DELTA = 6
 EV_ORDER_AMENDED = 7
 EV_SELF_TRADE_PREVENTED = 8
 EV_STOP_TRIGGERED = 9
+EV_POSITION_CHANGED = 10
+EV_MARK_PRICE = 11
+EV_FUNDING = 12
+EV_LIQUIDATION = 13
 EVENT_NAMES: dict[int, str] = {
     EV_ACCEPTED: "ACCEPTED",
     EV_REJECTED: "REJECTED",
@@ -146,6 +223,10 @@ EVENT_NAMES: dict[int, str] = {
     EV_ORDER_AMENDED: "ORDER_AMENDED",
     EV_SELF_TRADE_PREVENTED: "SELF_TRADE_PREVENTED",
     EV_STOP_TRIGGERED: "STOP_TRIGGERED",
+    EV_POSITION_CHANGED: "POSITION_CHANGED",
+    EV_MARK_PRICE: "MARK_PRICE",
+    EV_FUNDING: "FUNDING",
+    EV_LIQUIDATION: "LIQUIDATION",
 }
 
 # --- reason codes --------------------------------------------------------------------------
@@ -180,12 +261,19 @@ VALIDATION_ORDER_NOT_AMENDABLE = -1026
 VALIDATION_INVALID_FLAGS = -1027
 VALIDATION_SAME_ACCOUNT = -1028
 VALIDATION_STOP_WOULD_TRIGGER = -1029
+VALIDATION_INVALID_LEVERAGE = -1030
+VALIDATION_NOT_PERPETUAL = -1031
+VALIDATION_INVALID_BRACKET = -1032
 
 RISK_INSUFFICIENT_FUNDS = -2001
 RISK_PRICE_OUTSIDE_BAND = -2002
 RISK_MARKET_HALTED = -2003
 RISK_MARKET_CANCEL_ONLY = -2004
 RISK_INSUFFICIENT_HELD = -2005
+RISK_REDUCE_ONLY = -2006
+RISK_POSITION_OPEN = -2007
+RISK_FUNDING_NOT_DUE = -2008
+RISK_INSUFFICIENT_MARGIN = -2009
 
 MATCH_POST_ONLY_WOULD_TAKE = -3001
 MATCH_FOK_NOT_FILLABLE = -3002
@@ -198,6 +286,18 @@ MATCH_BOOK_FULL = -3008
 MATCH_PRICE_LEVELS_FULL = -3009
 MATCH_CANCELED_BY_USER = -3010
 MATCH_MARKET_COLLAR = -3011
+MATCH_CANCELED_BY_LIQUIDATION = -3012
+MATCH_REDUCE_ONLY_CUT = -3013
+
+# stage LIQUIDATION (-4xxx): the steps of a liquidation (EV_LIQUIDATION `code`) and funding
+LIQ_STARTED = -4001  # the account is due; qty = positions concerned, value_a = equity - mm
+LIQ_ORDERS_CANCELED = -4002  # qty = orders canceled
+LIQ_ORDER_FILLED = -4003  # order_id = liquidation order, qty filled, price = average fill
+LIQ_INSURANCE_PAID = -4004  # value_a = paid by the fund to cover a deficit
+LIQ_INSURANCE_CREDITED = -4005  # value_a = leftover margin credited to the fund
+LIQ_AUTO_DELEVERAGED = -4006  # both sides; maker_account = counterparty, price = bankruptcy
+LIQ_DONE = -4007  # the account is no longer due (or has no position left)
+FUNDING_SETTLED = -4101  # EV_POSITION_CHANGED code after a funding payment
 
 REASON_NAMES: dict[int, str] = {
     OK: "OK",
@@ -246,11 +346,39 @@ REASON_NAMES: dict[int, str] = {
     MATCH_PRICE_LEVELS_FULL: "PRICE_LEVELS_FULL",
     MATCH_CANCELED_BY_USER: "CANCELED_BY_USER",
     MATCH_MARKET_COLLAR: "MARKET_COLLAR",
+    VALIDATION_INVALID_LEVERAGE: "INVALID_LEVERAGE",
+    VALIDATION_NOT_PERPETUAL: "NOT_PERPETUAL",
+    VALIDATION_INVALID_BRACKET: "INVALID_BRACKET",
+    RISK_REDUCE_ONLY: "REDUCE_ONLY",
+    RISK_POSITION_OPEN: "POSITION_OPEN",
+    RISK_FUNDING_NOT_DUE: "FUNDING_NOT_DUE",
+    RISK_INSUFFICIENT_MARGIN: "INSUFFICIENT_MARGIN",
+    MATCH_CANCELED_BY_LIQUIDATION: "CANCELED_BY_LIQUIDATION",
+    MATCH_REDUCE_ONLY_CUT: "REDUCE_ONLY_CUT",
+    LIQ_STARTED: "LIQ_STARTED",
+    LIQ_ORDERS_CANCELED: "LIQ_ORDERS_CANCELED",
+    LIQ_ORDER_FILLED: "LIQ_ORDER_FILLED",
+    LIQ_INSURANCE_PAID: "LIQ_INSURANCE_PAID",
+    LIQ_INSURANCE_CREDITED: "LIQ_INSURANCE_CREDITED",
+    LIQ_AUTO_DELEVERAGED: "LIQ_AUTO_DELEVERAGED",
+    LIQ_DONE: "LIQ_DONE",
+    FUNDING_SETTLED: "FUNDING_SETTLED",
 }
+
+# Reasons only perpetual markets produce (the spot reference model never does).
+PERP_REASONS: frozenset[int] = frozenset(
+    {
+        VALIDATION_INVALID_LEVERAGE, VALIDATION_NOT_PERPETUAL, VALIDATION_INVALID_BRACKET,
+        RISK_REDUCE_ONLY, RISK_POSITION_OPEN, RISK_FUNDING_NOT_DUE, RISK_INSUFFICIENT_MARGIN,
+        MATCH_CANCELED_BY_LIQUIDATION, MATCH_REDUCE_ONLY_CUT, LIQ_STARTED, LIQ_ORDERS_CANCELED,
+        LIQ_ORDER_FILLED, LIQ_INSURANCE_PAID, LIQ_INSURANCE_CREDITED, LIQ_AUTO_DELEVERAGED,
+        LIQ_DONE, FUNDING_SETTLED,
+    }
+)  # fmt: skip
 
 
 def reason_stage(code: int) -> str:
-    """Return the stage of a reason code: OK, VALIDATION, RISK or MATCH."""
+    """Return the stage of a reason code: OK, VALIDATION, RISK, MATCH or LIQUIDATION."""
     if code == OK:
         return "OK"
-    return {1: "VALIDATION", 2: "RISK", 3: "MATCH"}.get(-code // 1000, "UNKNOWN")
+    return {1: "VALIDATION", 2: "RISK", 3: "MATCH", 4: "LIQUIDATION"}.get(-code // 1000, "UNKNOWN")

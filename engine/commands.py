@@ -36,9 +36,13 @@ def place(
     stop_price_ticks: int = 0,
     stp: int = codes.STP_MARKET_DEFAULT,
     post_only: bool = False,
+    reduce_only: bool = False,
     client_tag: int = 0,
 ) -> Records:
-    """PLACE_ORDER. `tif` defaults to GTC for limits and IOC for market-type orders."""
+    """PLACE_ORDER. `tif` defaults to GTC for limits and IOC for market-type orders.
+
+    `reduce_only` (perpetual markets only) may only shrink the account's position.
+    """
     if tif is None:
         tif = codes.IOC if order_type in (codes.MARKET, codes.STOP_MARKET) else codes.GTC
     rec = _one(seq, ts_ns, codes.PLACE_ORDER, client_tag)
@@ -52,7 +56,9 @@ def place(
     rec["tif"] = tif
     rec["stop_price"] = stop_price_ticks
     rec["stp"] = stp
-    rec["flags"] = codes.FLAG_POST_ONLY if post_only else 0
+    rec["flags"] = (codes.FLAG_POST_ONLY if post_only else 0) | (
+        codes.FLAG_REDUCE_ONLY if reduce_only else 0
+    )
     return rec
 
 
@@ -109,8 +115,13 @@ def add_market(
     status: int = codes.MARKET_TRADING,
     tick_step: int = 1,
     lot_step: int = 1,
+    perpetual: bool = False,
 ) -> Records:
-    """ADD_MARKET: notional_quote_minor = price_ticks * qty_lots * quote_per_tick_lot."""
+    """ADD_MARKET: notional_quote_minor = price_ticks * qty_lots * quote_per_tick_lot.
+
+    `perpetual`: a linear perpetual futures market margined in `quote_asset` (`base_asset`
+    is informational: no base balance moves); set its brackets and params next.
+    """
     rec = _one(seq, ts_ns, codes.ADD_MARKET)
     rec["market"] = market
     rec["asset"] = base_asset
@@ -126,6 +137,7 @@ def add_market(
     rec["status"] = status
     rec["tick_step"] = tick_step
     rec["lot_step"] = lot_step
+    rec["flags"] = codes.MARKET_FLAG_PERPETUAL if perpetual else 0
     return rec
 
 
@@ -205,6 +217,87 @@ def transfer(
     """TRANSFER between two accounts, from available to available, atomically."""
     rec = _money(codes.TRANSFER, seq, ts_ns, from_account, asset, amount_minor, client_tag)
     rec["account2"] = to_account
+    return rec
+
+
+def set_margin_bracket(
+    seq: int,
+    ts_ns: int,
+    *,
+    market: int,
+    index: int,
+    notional_floor_minor: int,
+    maint_rate_ppm: int,
+    maint_amount_minor: int,
+    max_leverage: int,
+) -> Records:
+    """SET_MARGIN_BRACKET: bracket `index` (0..7, set in order; bracket 0 has floor 0) of a
+    perpetual market: mm = ceil(notional * rate_ppm / 1e6) - maint_amount above the floor."""
+    rec = _one(seq, ts_ns, codes.SET_MARGIN_BRACKET)
+    rec["market"] = market
+    rec["status"] = index
+    rec["amount"] = notional_floor_minor
+    rec["price"] = maint_amount_minor
+    rec["qty"] = maint_rate_ppm
+    rec["bps1"] = max_leverage
+    return rec
+
+
+def set_perp_params(
+    seq: int,
+    ts_ns: int,
+    *,
+    market: int,
+    insurance_account: int,
+    funding_interval_ns: int,
+    funding_cap_bps: int,
+    basis_cap_bps: int,
+    index_price_ticks: int = 0,
+) -> Records:
+    """SET_PERP_PARAMS: insurance fund account, funding interval and caps, initial index."""
+    rec = _one(seq, ts_ns, codes.SET_PERP_PARAMS)
+    rec["market"] = market
+    rec["account"] = insurance_account
+    rec["amount"] = funding_interval_ns
+    rec["bps1"] = funding_cap_bps
+    rec["bps2"] = basis_cap_bps
+    rec["price"] = index_price_ticks
+    return rec
+
+
+def set_leverage(
+    seq: int, ts_ns: int, *, account: int, market: int, leverage: int, margin_mode: int
+) -> Records:
+    """SET_LEVERAGE: the account's leverage and margin mode (MARGIN_CROSS / _ISOLATED)."""
+    rec = _one(seq, ts_ns, codes.SET_LEVERAGE)
+    rec["account"] = account
+    rec["market"] = market
+    rec["bps1"] = leverage
+    rec["status"] = margin_mode
+    return rec
+
+
+def set_index_price(seq: int, ts_ns: int, *, market: int, price_ticks: int) -> Records:
+    """SET_INDEX_PRICE: new index; recomputes the mark and runs the liquidation sweep."""
+    rec = _one(seq, ts_ns, codes.SET_INDEX_PRICE)
+    rec["market"] = market
+    rec["price"] = price_ticks
+    return rec
+
+
+def apply_funding(seq: int, ts_ns: int, *, market: int) -> Records:
+    """APPLY_FUNDING: settle one funding interval (refused before the next funding time)."""
+    rec = _one(seq, ts_ns, codes.APPLY_FUNDING)
+    rec["market"] = market
+    return rec
+
+
+def adjust_margin(seq: int, ts_ns: int, *, account: int, market: int, amount_minor: int) -> Records:
+    """ADJUST_MARGIN: add (> 0) or remove (< 0) isolated margin of the account's position."""
+    rec = _one(seq, ts_ns, codes.ADJUST_MARGIN)
+    rec["account"] = account
+    rec["market"] = market
+    rec["amount"] = amount_minor
     return rec
 
 

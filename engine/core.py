@@ -7,6 +7,7 @@ and lock model and engine.layout for the command and event fields.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numba
@@ -21,9 +22,15 @@ from engine.layout import (
     AS_CREDITS,
     AS_DEBITS,
     AS_FEES,
+    AS_OPEN_COST,
     B_AVAILABLE,
     B_HELD,
     B_LOCKED,
+    BR_FLOOR,
+    BR_MAINT,
+    BR_MAX_LEVERAGE,
+    BR_MMR_PPM,
+    BR_NFIELDS,
     COMMAND_DTYPE,
     EVENT_DTYPE,
     LV_HEAD,
@@ -33,6 +40,7 @@ from engine.layout import (
     M_BOOK_SEQ,
     M_LAST_PRICE,
     M_NLEVELS,
+    M_PERP,
     M_REF_PRICE,
     M_STATUS,
     M_STOP_HEAD,
@@ -43,6 +51,18 @@ from engine.layout import (
     O_MARKET,
     O_NEXT,
     O_STATUS,
+    P_COST,
+    P_LEVERAGE,
+    P_MARGIN,
+    P_MODE,
+    P_QTY,
+    P_REALIZED,
+    PM_BRACKETS,
+    PM_INDEX,
+    PM_INSURANCE,
+    PM_MARK,
+    PM_NBRACKETS,
+    PM_NEXT_FUNDING,
     S_LAST_SEQ,
     EngineConfig,
     I64Array,
@@ -51,7 +71,30 @@ from engine.layout import (
 from engine.order_state import OrderState
 from engine.state import EngineState, SnapshotError
 
-__all__ = ["Engine", "OrderState", "SnapshotError"]
+__all__ = ["Bracket", "Engine", "OrderState", "PerpPosition", "SnapshotError"]
+
+
+@dataclass(frozen=True)
+class PerpPosition:
+    """A perpetual position (integers: lots, quote minor units)."""
+
+    qty: int  # signed lots, long > 0
+    cost: int  # signed: entry price = cost / (qty * quote_per_tick_lot)
+    margin: int  # position margin (locked quote)
+    leverage: int
+    mode: int  # codes.MARGIN_CROSS / MARGIN_ISOLATED
+    realized: int  # cumulative realised PnL, funding included
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """A maintenance bracket: mm = ceil(notional * rate_ppm / 1e6) - maint_amount."""
+
+    notional_floor_minor: int
+    maint_rate_ppm: int
+    maint_amount_minor: int
+    max_leverage: int
+
 
 _LIVE = (codes.NEW, codes.PARTIALLY_FILLED, codes.PENDING_TRIGGER)
 _EVENT_WORDS = EVENT_DTYPE.itemsize // 8
@@ -83,7 +126,11 @@ class Engine:
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self._state = EngineState.allocate(config or EngineConfig())
-        self._touched = np.zeros((self.config.max_accounts * self.config.max_assets, 2), np.int64)
+        cfg = self.config
+        # balances and positions touched by one command: (account, asset) or (account, -1 - m)
+        self._touched = np.zeros(
+            (cfg.max_accounts * (cfg.max_assets + cfg.max_markets), 2), np.int64
+        )
         self._alloc_events(1 << 16)
 
     @property
@@ -107,7 +154,7 @@ class Engine:
     def _call(self, commands: Records, events: Records) -> tuple[int, int, int]:
         """One apply_batch call on the compiled code, without Numba's type dispatch.
 
-        The dispatcher resolves the types of all eleven arguments on every call (~1.5 us);
+        The dispatcher resolves the types of all thirteen arguments on every call (~1.5 us);
         every argument here always has the same type (the state arrays are ours, `apply`
         normalises the commands, event buffers are C-contiguous EVENT_DTYPE arrays), so
         after the first call the compiled entry point is called directly.
@@ -115,7 +162,7 @@ class Engine:
         s = self._state
         args = (
             s.orders, s.levels, s.markets, s.bal, s.accounts, s.assets, s.sc, s.idmap,
-            self._touched, commands, events,
+            self._touched, s.pos, s.perp, commands, events,
         )  # fmt: skip
         entry = _ENTRY.get("apply_batch")
         if entry is None:
@@ -250,6 +297,57 @@ class Engine:
             "trade_seq": int(m[market, M_TRADE_SEQ]),
         }
 
+    # --- perpetuals ------------------------------------------------------------------------
+    def is_perpetual(self, market: int) -> bool:
+        """Was the market added as a perpetual?"""
+        m = self._state.markets
+        return 0 <= market < len(m) and bool(m[market, M_ACTIVE]) and bool(m[market, M_PERP])
+
+    def position(self, account: int, market: int) -> PerpPosition | None:
+        """The account's position in a perpetual market (None if not a perpetual), also
+        flat ones: they carry the leverage and margin mode settings."""
+        if not self.is_perpetual(market):
+            return None
+        p = self._state.pos[account, market]
+        lev = int(p[P_LEVERAGE])
+        if lev == 0:
+            br = self.brackets(market)
+            lev = min(codes.DEFAULT_LEVERAGE, br[0].max_leverage) if br else codes.DEFAULT_LEVERAGE
+        return PerpPosition(
+            qty=int(p[P_QTY]), cost=int(p[P_COST]), margin=int(p[P_MARGIN]), leverage=lev,
+            mode=int(p[P_MODE]), realized=int(p[P_REALIZED]),
+        )  # fmt: skip
+
+    def positions_of(self, account: int) -> dict[int, PerpPosition]:
+        """{market: position} for every open position of the account."""
+        out: dict[int, PerpPosition] = {}
+        for m in np.nonzero(self._state.pos[account, :, P_QTY])[0]:
+            found = self.position(account, int(m))
+            if found is not None:
+                out[int(m)] = found
+        return out
+
+    def mark(self, market: int) -> tuple[int, int, int]:
+        """(mark_ticks, index_ticks, next_funding_ns); zeros before the first index."""
+        pm = self._state.perp[market]
+        return int(pm[PM_MARK]), int(pm[PM_INDEX]), int(pm[PM_NEXT_FUNDING])
+
+    def brackets(self, market: int) -> list[Bracket]:
+        """The market's maintenance brackets, by floor."""
+        pm = self._state.perp[market]
+        out = []
+        for k in range(int(pm[PM_NBRACKETS])):
+            b = pm[PM_BRACKETS + k * BR_NFIELDS : PM_BRACKETS + (k + 1) * BR_NFIELDS]
+            out.append(
+                Bracket(int(b[BR_FLOOR]), int(b[BR_MMR_PPM]), int(b[BR_MAINT]),
+                        int(b[BR_MAX_LEVERAGE]))
+            )  # fmt: skip
+        return out
+
+    def insurance_account(self, market: int) -> int:
+        """The account holding the market's insurance fund."""
+        return int(self._state.perp[market, PM_INSURANCE])
+
     def fee_rate(self, account: int) -> tuple[int, int]:
         """(maker_bps, taker_bps) applied to the account's next orders."""
         a = self._state.accounts[account]
@@ -272,7 +370,8 @@ class Engine:
         return sorted(found, key=lambda o: o.seq)
 
     def asset_totals(self, asset: int) -> dict[str, int]:
-        """Credits, debits, fees collected and the sum of all balances of an asset."""
+        """Credits, debits, fees collected, the sum of all balances of an asset and the open
+        cost of the perp positions margined in it: balances - open_cost == credits - debits."""
         s = self._state
         held = s.bal[:, asset, B_AVAILABLE].sum() + s.bal[:, asset, B_LOCKED].sum()
         return {
@@ -280,6 +379,7 @@ class Engine:
             "debits": int(s.assets[asset, AS_DEBITS]),
             "fees": int(s.assets[asset, AS_FEES]),
             "balances": int(held),
+            "open_cost": int(s.assets[asset, AS_OPEN_COST]),
         }
 
     def dump(self) -> dict[str, Any]:
@@ -316,8 +416,8 @@ class Engine:
                 int(a): self.fee_rate(int(a)) for a in np.nonzero(s.accounts.any(axis=1))[0]
             },
             "assets": {
-                int(k): tuple(int(v) for v in s.assets[k])
-                for k in np.nonzero(s.assets.any(axis=1))[0]
+                int(k): tuple(int(v) for v in s.assets[k, :3])
+                for k in np.nonzero(s.assets[:, :3].any(axis=1))[0]
             },
         }
 

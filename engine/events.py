@@ -30,6 +30,16 @@ _FIELDS: dict[int, tuple[str, ...]] = {
         "qty", "code",
     ),
     codes.EV_STOP_TRIGGERED: ("order_id", "account", "market", "side", "price", "qty"),
+    codes.EV_POSITION_CHANGED: (
+        "account", "market", "qty", "value_a", "value_b", "order_id", "maker_order_id",
+        "status", "price", "code",
+    ),
+    codes.EV_MARK_PRICE: ("market", "price", "qty", "value_a", "value_b", "market_seq"),
+    codes.EV_FUNDING: ("account", "market", "qty", "price", "value_a", "value_b"),
+    codes.EV_LIQUIDATION: (
+        "account", "market", "code", "order_id", "qty", "price", "value_a", "maker_account",
+        "value_b",
+    ),
 }  # fmt: skip
 _FIELDS[codes.EV_REJECTED] = _FIELDS[codes.EV_ACCEPTED]
 
@@ -50,6 +60,28 @@ _RENAMES: dict[int, dict[str, str]] = {
     codes.EV_BALANCE_CHANGED: {"value_a": "available", "value_b": "locked"},
     codes.EV_ORDER_AMENDED: {"qty": "remaining", "value_a": "kept_priority"},
     codes.EV_SELF_TRADE_PREVENTED: {"order_id": "taker_order_id", "account": "taker_account"},
+    codes.EV_POSITION_CHANGED: {
+        "value_a": "cost",
+        "value_b": "margin",
+        "order_id": "realized",
+        "maker_order_id": "leverage",
+        "status": "margin_mode",
+        "price": "mark",
+    },
+    codes.EV_MARK_PRICE: {
+        "price": "mark",
+        "qty": "index",
+        "value_a": "funding_rate_ppm",
+        "value_b": "next_funding_ns",
+        "market_seq": "mark_seq",
+    },
+    codes.EV_FUNDING: {"price": "mark", "value_a": "payment", "value_b": "rate_ppm"},
+    codes.EV_LIQUIDATION: {
+        "order_id": "liquidation_order_id",
+        "value_a": "amount",
+        "maker_account": "counterparty",
+        "value_b": "insurance_balance",
+    },
 }
 _RENAMES[codes.EV_REJECTED] = _RENAMES[codes.EV_ACCEPTED]
 

@@ -20,7 +20,7 @@ Records = npt.NDArray[Any]  # an array of COMMAND_DTYPE or EVENT_DTYPE records
 Record = Any  # one such record (numpy.void in Python, a Record inside kernels)
 
 NIL = -1  # "no slot / no order / no level" in every linked structure
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: perpetual futures (pos, perp arrays; new columns)
 
 # Hard limits that keep every product and sum inside int64 (checked on input, so kernels
 # never overflow): notional = price * qty * quote_per_tick_lot <= MAX_NOTIONAL_MINOR, and the
@@ -33,6 +33,8 @@ MAX_TOTAL_MINOR = 1 << 62
 MAX_BPS = 10_000
 
 # --- commands ------------------------------------------------------------------------------
+# Perpetual commands (SET_MARGIN_BRACKET .. ADJUST_MARGIN) reuse these fields: see the comment
+# next to each kind in engine/codes.py and the constructors in engine/commands.py.
 COMMAND_DTYPE = np.dtype(
     [
         ("seq", np.int64),  # global sequence number; must exceed the last applied one
@@ -59,8 +61,9 @@ COMMAND_DTYPE = np.dtype(
         ("order_type", np.int8),  # LIMIT / MARKET / STOP_MARKET / STOP_LIMIT
         ("tif", np.int8),  # GTC / IOC / FOK
         ("stp", np.int8),  # STP mode; 0 = market default (ADD_MARKET: the default)
-        ("flags", np.int8),  # FLAG_POST_ONLY
-        ("status", np.int8),  # SET_MARKET_STATUS / ADD_MARKET: market status
+        ("flags", np.int8),  # FLAG_POST_ONLY | FLAG_REDUCE_ONLY; ADD_MARKET: MARKET_FLAG_PERPETUAL
+        ("status", np.int8),  # SET_MARKET_STATUS / ADD_MARKET: market status;
+        #                       SET_MARGIN_BRACKET: index; SET_LEVERAGE: margin mode
     ],
     align=True,
 )
@@ -86,6 +89,20 @@ COMMAND_DTYPE = np.dtype(
 #                        side = taker side, price = maker price, qty = prevented lots, code
 #   STOP_TRIGGERED       order_id, account, market, side, price = triggering trade price,
 #                        qty = remaining lots
+#   POSITION_CHANGED     account, market, qty = signed lots, value_a = cost (signed quote
+#                        minor), value_b = position margin, order_id = cumulative realised
+#                        PnL, maker_order_id = leverage, status = margin mode, price = mark
+#                        ticks, code = why (OK: trade / leverage / margin change; FUNDING_SETTLED;
+#                        LIQ_*), absolute values, one per touched position per command
+#   MARK_PRICE           market, price = mark ticks, qty = index ticks, value_a = funding rate
+#                        estimate ppm, value_b = next funding time ns, market_seq = the market's
+#                        mark sequence
+#   FUNDING              account, market, qty = position lots, price = mark, value_a = payment
+#                        (signed: + received, - paid), value_b = rate ppm
+#   LIQUIDATION          account, market, code = step (LIQ_*), order_id = liquidation order id,
+#                        qty, price (bankruptcy or fill price), value_a = amount (insurance
+#                        paid / credited, or realised loss), maker_account = ADL counterparty,
+#                        value_b = insurance fund balance after
 EVENT_DTYPE = np.dtype(
     [
         ("seq", np.int64),
@@ -141,7 +158,8 @@ O_PREV = 18
 O_SEQ = 19
 O_TS = 20
 O_CLIENT_TAG = 21
-O_NFIELDS = 22
+O_LEVERAGE = 22  # perp: leverage captured at acceptance (its margin lock uses it); spot: 0
+O_NFIELDS = 23
 
 # --- price levels: levels[market, side, i, LV_*], sorted so the best level is last ---------
 LV_PRICE = 0
@@ -173,7 +191,8 @@ M_STOP_HEAD = 18
 M_STOP_TAIL = 19
 M_TICK_STEP = 20
 M_LOT_STEP = 21
-M_NFIELDS = 22
+M_PERP = 22  # 1 for a perpetual market (ADD_MARKET flags MARKET_FLAG_PERPETUAL)
+M_NFIELDS = 23
 
 # --- balances[account, asset, B_*] ---------------------------------------------------------
 B_AVAILABLE = 0
@@ -191,7 +210,8 @@ A_NFIELDS = 2
 AS_CREDITS = 0
 AS_DEBITS = 1
 AS_FEES = 2
-AS_NFIELDS = 3
+AS_OPEN_COST = 3  # sum of the open cost of every perp position margined in this asset
+AS_NFIELDS = 4
 
 # --- scalars sc[S_*] -----------------------------------------------------------------------
 S_LAST_SEQ = 0
@@ -200,7 +220,39 @@ S_LIVE_ORDERS = 2
 S_COUNTER = 3  # commands applied (balance touch stamp)
 S_NEV = 4  # scratch: events written in the current batch
 S_NTOUCH = 5  # scratch: balances touched by the current command
-S_NFIELDS = 6
+S_LIQ_ORDERS = 6  # liquidation orders sent so far (ids LIQ_ORDER_ID_BASE + n)
+S_OPEN_POSITIONS = 7  # perp positions with qty != 0, all markets (bounds liquidation events)
+S_NFIELDS = 8
+
+# --- perp positions pos[account, market, P_*] ---------------------------------------------
+P_QTY = 0  # signed lots, long > 0
+P_COST = 1  # signed quote minor: sum of the signed fill notionals of the open part
+P_MARGIN = 2  # position margin, held in the quote balance's locked part
+P_LEVERAGE = 3  # 0 = default (min(DEFAULT_LEVERAGE, bracket 0 max))
+P_MODE = 4  # MARGIN_CROSS / MARGIN_ISOLATED
+P_REALIZED = 5  # cumulative realised PnL (funding included)
+P_STAMP = 6  # command counter of the last touch (coalesces POSITION_CHANGED)
+P_CODE = 7  # reason reported in this command's POSITION_CHANGED
+P_NFIELDS = 8
+# In `touched`, a position is recorded as (account, -1 - market); a balance as (account, asset).
+
+# --- perp market params perp[market, PM_*] -------------------------------------------------
+PM_INSURANCE = 0  # insurance fund account
+PM_INTERVAL = 1  # funding interval ns (0: params not set, no funding)
+PM_FUNDING_CAP = 2  # bps
+PM_BASIS_CAP = 3  # bps
+PM_INDEX = 4  # ticks, 0 = none yet
+PM_MARK = 5  # ticks, 0 = none yet
+PM_NEXT_FUNDING = 6  # ns
+PM_MARK_SEQ = 7
+PM_NBRACKETS = 8
+PM_BRACKETS = 9  # then BR_NFIELDS columns per bracket, MAX_BRACKETS brackets
+BR_FLOOR = 0
+BR_MMR_PPM = 1
+BR_MAINT = 2
+BR_MAX_LEVERAGE = 3
+BR_NFIELDS = 4
+PM_NFIELDS = PM_BRACKETS + 8 * BR_NFIELDS
 
 # --- idmap[i, ID_*]: open addressing, linear probing, key 0 = empty ------------------------
 ID_KEY = 0

@@ -4,6 +4,11 @@ The test oracle for the Numba kernels (as exchange-core runs its naive book agai
 one): plain objects, sorted price lists, one method per rule, and the checks in the same
 documented order (engine/reference_rules.py). Produces the same events (EVENT_DTYPE records)
 and the same `dump()`. Imports numpy only to read commands and write events; no Numba.
+
+Spot only: perpetual futures (engine/kernels/perp.py, perp_admin.py, liquidation.py) are not
+modelled here, and the differential test's command generator stays spot-only; perps are
+covered by hand-computed tests and conservation properties (tests/unit/test_engine_perp*.py,
+tests/property/test_engine_perp_conservation.py).
 """
 
 from __future__ import annotations

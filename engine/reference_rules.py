@@ -66,7 +66,7 @@ class ReferenceRules(ReferenceAdmin):
         kind, tif, flags = int(cmd["order_type"]), int(cmd["tif"]), int(cmd["flags"])
         if not 0 <= cmd["account"] < self.config.max_accounts:
             return c.VALIDATION_UNKNOWN_ACCOUNT
-        if cmd["order_id"] <= 0:
+        if cmd["order_id"] <= 0 or cmd["order_id"] >= c.LIQ_ORDER_ID_BASE:
             return c.VALIDATION_INVALID_ORDER_ID
         if int(cmd["order_id"]) in self.orders:
             return c.VALIDATION_DUPLICATE_ORDER_ID

@@ -23,6 +23,8 @@ from engine.layout import (
     NIL,
     O_NEXT,
     O_NFIELDS,
+    P_NFIELDS,
+    PM_NFIELDS,
     S_FREE_HEAD,
     S_NFIELDS,
     SNAPSHOT_VERSION,
@@ -31,7 +33,9 @@ from engine.layout import (
 )
 
 MAGIC = b"CAASENG\x00"
-STATE_ARRAYS = ("orders", "levels", "markets", "bal", "accounts", "assets", "sc", "idmap")
+STATE_ARRAYS = (
+    "orders", "levels", "markets", "bal", "accounts", "assets", "sc", "idmap", "pos", "perp",
+)  # fmt: skip
 _HEADER = struct.Struct("<8sII")  # magic, version, payload length
 _DIGEST = 32
 
@@ -60,6 +64,8 @@ class EngineState:
     assets: I64Array
     sc: I64Array
     idmap: I64Array
+    pos: I64Array  # perp positions [account, market, P_*]
+    perp: I64Array  # perp market params, mark, brackets [market, PM_*]
 
     @classmethod
     def allocate(cls, config: EngineConfig) -> EngineState:
@@ -79,6 +85,8 @@ class EngineState:
             assets=np.zeros((config.max_assets, AS_NFIELDS), dtype=np.int64),
             sc=sc,
             idmap=_touched_zeros((config.idmap_capacity, 2)),
+            pos=np.zeros((config.max_accounts, config.max_markets, P_NFIELDS), dtype=np.int64),
+            perp=np.zeros((config.max_markets, PM_NFIELDS), dtype=np.int64),
         )
 
     def arrays(self) -> list[I64Array]:

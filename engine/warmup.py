@@ -42,6 +42,28 @@ def warm() -> float:
         cmd.set_fee_rate(15, 0, account=1, maker_bps=1, taker_bps=2),
         cmd.set_reference_price(16, 0, market=0, price_ticks=100),
         cmd.set_market_status(17, 0, market=0, status=codes.MARKET_TRADING),
+        # a perpetual: every perp command, a trade into positions, a liquidation with ADL
+        cmd.add_market(18, 0, market=1, base_asset=1, quote_asset=2, base_per_lot=1,
+                       quote_per_tick_lot=1, fee_account=0, perpetual=True),
+        cmd.set_margin_bracket(19, 0, market=1, index=0, notional_floor_minor=0,
+                               maint_rate_ppm=5_000, maint_amount_minor=0, max_leverage=20),
+        cmd.set_perp_params(20, 0, market=1, insurance_account=3, funding_interval_ns=1,
+                            funding_cap_bps=30, basis_cap_bps=50, index_price_ticks=100),
+        cmd.set_leverage(21, 0, account=1, market=1, leverage=20,
+                         margin_mode=codes.MARGIN_ISOLATED),
+        cmd.place(22, 0, order_id=22, account=2, market=1, side=codes.SELL, price_ticks=100,
+                  qty_lots=5),
+        cmd.deposit_credit(23, 0, account=2, asset=2, amount_minor=10**6),
+        cmd.place(24, 0, order_id=24, account=2, market=1, side=codes.SELL, price_ticks=100,
+                  qty_lots=5),
+        cmd.place(25, 0, order_id=25, account=1, market=1, side=codes.BUY, price_ticks=100,
+                  qty_lots=5),
+        cmd.adjust_margin(26, 0, account=1, market=1, amount_minor=1),
+        cmd.place(27, 0, order_id=27, account=1, market=1, side=codes.SELL, price_ticks=120,
+                  qty_lots=1, reduce_only=True),
+        cmd.amend(28, 0, order_id=27, account=1, price_ticks=121, qty_lots=1),
+        cmd.apply_funding(29, 10, market=1),
+        cmd.set_index_price(30, 11, market=1, price_ticks=90),
     ]  # fmt: skip
     for record in batch:
         engine.apply(record)

@@ -42,6 +42,7 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "setMarketStatus": Scope.ADMIN,
     "createMarket": Scope.ADMIN,
     "createPerpetualMarket": Scope.ADMIN,
+    "postIndexPrice": Scope.ADMIN,
     "adjustBalance": Scope.ADMIN,
     "openWallet": Scope.ADMIN,
     # compliance (design.md section 5): KYC decisions, levels, alerts, cases, lists, audit
@@ -64,6 +65,8 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "amendOrder": Scope.TRADE,
     "cancelAllOrders": Scope.TRADE,
     "transferFunds": Scope.TRADE,
+    "setLeverage": Scope.TRADE,
+    "adjustIsolatedMargin": Scope.TRADE,
     "openSubAccount": Scope.TRADE,
     # customer onboarding through the institution's front end (the customer itself)
     "submitKyc": Scope.TRADE,

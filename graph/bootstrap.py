@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
@@ -49,9 +50,13 @@ from domains.orders.service import OrdersService
 from domains.orders.streams import MarketStreams, MarketStreamsProjector
 from domains.orders.trading import TradingService
 from domains.orders.venue_sim import LiveSimulatedVenue, demo_venue_specs
+from domains.positions.perp_commands import PerpetualCommands
+from domains.positions.projection import PositionsProjector
 from domains.positions.repository import INDEXES as POSITIONS_INDEXES
 from domains.positions.repository import MongoPositionsRepository
 from domains.positions.service import PositionsService
+from domains.positions.streams import PositionStreams
+from domains.shared.context import TenantScope
 from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
 from graph.auth_settings import parse_ring
@@ -63,6 +68,7 @@ from graph.journal import MongoJournal
 from graph.lease import MongoLease
 from graph.ledger import INDEXES as LEDGER_INDEXES
 from graph.ledger import LedgerProjector
+from graph.perp_runtime import PerpRuntime
 from graph.replay import make_replay_guard
 from graph.report_sources import MongoReportSources
 from graph.roles import ROLE_API, ROLE_EDGE, ROLES, EngineRoles
@@ -122,6 +128,21 @@ def make_broker(redis_url: str | None, prefix: str = "caas:") -> Broker:
     return RedisBroker(redis_url, prefix) if redis_url else MemoryBroker()
 
 
+class BalanceWallets:
+    """The positions domain's Wallets port over the accounts domain's balance read model."""
+
+    def __init__(self, balances: MongoBalances) -> None:
+        self._balances = balances
+
+    async def available(
+        self, scope: TenantScope, account_ids: Sequence[str]
+    ) -> dict[str, dict[str, Decimal]]:
+        out: dict[str, dict[str, Decimal]] = {}
+        for balance in await self._balances.of_accounts(scope, account_ids):
+            out.setdefault(balance.account_id, {})[balance.asset] = balance.available
+        return out
+
+
 class ComplianceWithdrawalChecks:
     """Custody's withdrawal checks answered by compliance: the customer's KYC level limits
     (treasury withdrawals have no customer to check) and sanctions screening of the
@@ -164,6 +185,7 @@ class Platform:
     _custody_repo: MongoCustodyRepository = field(init=False)
     custody_steps: CustodySteps = field(init=False)
     engines: EngineRoles = field(init=False)
+    perp_runtime: PerpRuntime = field(init=False)
 
     def __post_init__(self) -> None:
         if self.settings.role not in ROLES:
@@ -204,9 +226,17 @@ class Platform:
         )
         compliance = ComplianceComponents(self.db, self.broker)
         trading = TradingService(
-            trading_repo, accounts, self.engines.bus, self.directory, router, compliance.gate
+            trading_repo,
+            accounts,
+            self.engines.bus,
+            self.directory,
+            router,
+            compliance.gate,
+            funding_interval_ns=int(self.settings.perp.funding_interval_seconds * 1e9),
         )
+        self.perp_runtime = PerpRuntime(trading, self.engines.bus, self.settings.perp, self.venue)
         balances = MongoBalances(self.db)
+        positions_repo = MongoPositionsRepository(self.db)
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         writes = self.settings.role not in (ROLE_API, ROLE_EDGE)
         if not self.read_only and writes:  # projectors: the writer's job
@@ -222,6 +252,7 @@ class Platform:
                 BalancesProjector(balances, self.directory, self.broker),
                 LedgerProjector(self.db, self.directory, trading.spec),
                 MarketStreamsProjector(self.directory, trading.spec, self.broker),
+                PositionsProjector(positions_repo, self.directory, trading.spec, self.broker),
                 self.custody_steps,
                 compliance.monitor(self.directory, trading.spec),
             ])  # fmt: skip
@@ -233,7 +264,11 @@ class Platform:
             MongoBalances: balances,
             BalanceStreams: BalanceStreams(self.hub),
             MarketStreams: MarketStreams(trading, self.hub),
-            PositionsService: PositionsService(MongoPositionsRepository(self.db)),
+            PositionsService: PositionsService(
+                positions_repo, trading.spec, BalanceWallets(balances)
+            ),
+            PerpetualCommands: PerpetualCommands(trading),
+            PositionStreams: PositionStreams(self.hub),
             **self._custody_services(accounts, compliance),
             **compliance.services(),
             ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
@@ -339,6 +374,7 @@ class Platform:
         self.lease.keep(on_lost=self._step_down)
         await self.get(TradingService).sync_markets()
         await self._start_chain()
+        self.perp_runtime.start()
         resumed = await self.get(TradingService).resume_routes()
         if resumed:
             log.warning("finished %d external routes a restart interrupted", resumed)
@@ -372,6 +408,7 @@ class Platform:
             await self.broker.close()
             await self.client.close()
             return
+        await self.perp_runtime.stop()
         await self.engines.stop_relaying()  # relayed commands in flight finish first
         try:
             await self.writer.snapshot_now()
@@ -394,6 +431,7 @@ class Platform:
         self.engines.bus.local = False
 
         async def stand_by() -> None:
+            await self.perp_runtime.stop()
             await self.engines.step_down()
             self._standby = asyncio.create_task(self._wait_for_lease(), name="standby")
 

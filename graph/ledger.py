@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pymongo import ASCENDING, IndexModel
 
+from domains.orders.model import MarketKind
 from domains.orders.routing import NOTE_LEG, NOTE_MARKUP_BPS
 from domains.orders.spec import MarketSpec
 from domains.shared.engine_port import EngineDirectory
@@ -23,6 +24,8 @@ from engine.layout import Records
 
 EXTERNAL = "external"
 PLATFORM_FEES = "platform:fees"  # engine account 0: the platform's fee income
+INSURANCE_PREFIX = "platform:insurance:"  # + asset: the perpetuals' insurance fund
+PERP_EVENTS = (codes.EV_POSITION_CHANGED, codes.EV_FUNDING, codes.EV_LIQUIDATION)
 MARKUP_PREFIX = "platform:fees:markup:"  # + tenant id: the institution's markup, held in account 0
 INDEXES = (
     CollectionIndexes(
@@ -55,12 +58,16 @@ class LedgerProjector:
         self._directory = directory
         self._spec_for = spec_for
         self._splits: dict[int, tuple[int, int, int]] | None = None  # account: maker, taker, markup
+        self._realized_store = db.ledger_perp_realized
+        self._realized: dict[str, tuple[int, int]] | None = None  # "acc:market": (realized, seq)
 
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
     ) -> None:
         commands = {row["seq"]: row for row in rows(batch)}
         splits = await self._load_splits()
+        realized = await self._load_realized()
+        self._realized_changed: dict[str, tuple[int, int]] = {}
         changed: dict[int, tuple[int, int, int]] = {}
         postings: list[Posting] = []
         legs: dict[int, int] = {}
@@ -82,6 +89,11 @@ class LedgerProjector:
             await insert_new(
                 self._entries, [{"_id": f"{p.seq}:{p.leg}", **vars(p)} for p in postings]
             )
+        for key, (value, seq) in self._realized_changed.items():  # after the postings
+            await self._realized_store.replace_one(
+                {"_id": key}, {"realized": value, "seq": seq}, upsert=True
+            )
+        realized.update(self._realized_changed)
         for index, (maker, taker, markup) in changed.items():  # after the postings
             await self._splits_store.replace_one(
                 {"_id": index}, {"maker_bps": maker, "taker_bps": taker, "markup_bps": markup},
@@ -96,6 +108,14 @@ class LedgerProjector:
                 async for d in cursor
             }
         return self._splits
+
+    async def _load_realized(self) -> dict[str, tuple[int, int]]:
+        if self._realized is None:
+            self._realized = {
+                d["_id"]: (int(d["realized"]), int(d["seq"]))
+                async for d in self._realized_store.find({})
+            }
+        return self._realized
 
     def _fee_legs(
         self, account: int, asset: str, fee: int, maker: bool, reference: str
@@ -129,6 +149,8 @@ class LedgerProjector:
     ) -> list[tuple[str, str, int, str, str]]:
         if e["kind"] == codes.EV_TRADE:
             return await self._trade_legs(e)
+        if e["kind"] in PERP_EVENTS:
+            return await self._perp_legs(e)
         if e["kind"] != codes.EV_ACCEPTED:
             return []
         command = commands[e["seq"]]
@@ -163,6 +185,8 @@ class LedgerProjector:
             return []
         spec = await self._spec_for(market_id)
         base, quote = spec.base.code, spec.quote.code
+        if spec.market.kind is MarketKind.PERPETUAL:  # no notional moves: fees only
+            return await self._perp_fee_legs(e, market_id, quote)
         base_minor = e["qty"] * spec.base_per_lot
         quote_minor = e["price"] * e["qty"] * spec.quote_per_tick_lot
         maker_fee, taker_fee = e["value_a"], e["value_b"]
@@ -181,6 +205,55 @@ class LedgerProjector:
             *self._fee_legs(taker_index, quote, int(taker_fee), False, reference),
             *self._fee_legs(maker_index, quote, int(maker_fee), True, reference),
         ]
+
+    async def _perp_fee_legs(
+        self, e: Row, market_id: str, quote: str
+    ) -> list[tuple[str, str, int, str, str]]:
+        maker_fee, taker_fee = int(e["value_a"]), int(e["value_b"])
+        taker, maker = self._account(e["account"]), self._account(e["maker_account"])
+        reference = f"trade:{market_id}:{e['market_seq']}"
+        return [
+            (taker, quote, -taker_fee, "TRADE_FEE", reference),
+            (maker, quote, -maker_fee, "TRADE_FEE", reference),
+            *self._fee_legs(int(e["account"]), quote, taker_fee, False, reference),
+            *self._fee_legs(int(e["maker_account"]), quote, maker_fee, True, reference),
+        ]
+
+    async def _perp_legs(self, e: Row) -> list[tuple[str, str, int, str, str]]:
+        """Perpetual money: realised PnL (closes, funding, ADL) against the market's
+        settlement account ``perp:<market>``, funding dust and insurance payments against
+        the fund. An account's balance moves by exactly these legs and its fees."""
+        market_id = self._directory.market_id(e["market"])
+        if market_id is None:
+            return []
+        quote = (await self._spec_for(market_id)).quote.code
+        settlement, reference = f"perp:{market_id}", f"cmd:{e['seq']}"
+        account = self._account(e["account"])
+        if e["kind"] == codes.EV_POSITION_CHANGED:
+            key, seq = f"{account}:{market_id}", int(e["seq"])
+            before, last_seq = self._realized_changed.get(key) or (self._realized or {}).get(
+                key, (0, 0)
+            )
+            if seq <= last_seq and key not in self._realized_changed:
+                return []  # a replayed batch: its postings exist already
+            delta = int(e["order_id"]) - before
+            self._realized_changed[key] = (int(e["order_id"]), seq)
+            if delta == 0:
+                return []
+            return [(account, quote, delta, "PERP_PNL", reference),
+                    (settlement, quote, -delta, "PERP_PNL", reference)]  # fmt: skip
+        if e["kind"] == codes.EV_FUNDING:  # already in realised; the rounding dust goes to the
+            return [(settlement, quote, int(e["value_a"]), "FUNDING_DUST", reference),
+                    (INSURANCE_PREFIX + quote, quote, -int(e["value_a"]), "FUNDING_DUST",
+                     reference)]  # fmt: skip
+        amount, fund = int(e["value_a"]), INSURANCE_PREFIX + quote
+        if e["code"] == codes.LIQ_INSURANCE_PAID:
+            return [(fund, quote, -amount, "INSURANCE", reference),
+                    (account, quote, amount, "INSURANCE", reference)]  # fmt: skip
+        if e["code"] == codes.LIQ_INSURANCE_CREDITED:
+            return [(account, quote, -amount, "INSURANCE", reference),
+                    (fund, quote, amount, "INSURANCE", reference)]  # fmt: skip
+        return []
 
 
 async def ledger_totals(db: Database) -> dict[tuple[str, str], int]:

@@ -69,9 +69,10 @@ async def reconcile(
                 )
     for info in directory.assets():
         totals = engine.asset_totals(info.index)
-        if totals["balances"] != totals["credits"] - totals["debits"]:
+        open_cost = totals.get("open_cost", 0)  # perpetual positions margined in the asset
+        if totals["balances"] - open_cost != totals["credits"] - totals["debits"]:
             report.conservation.append(
-                f"{info.code}: balances {totals['balances']} != credits {totals['credits']} "
-                f"- debits {totals['debits']}"
+                f"{info.code}: balances {totals['balances']} - open cost {open_cost} != "
+                f"credits {totals['credits']} - debits {totals['debits']}"
             )
     return report

@@ -41,7 +41,8 @@ from domains.compliance.schema import (
 from domains.custody.schema import CustodyMutation, CustodyQuery
 from domains.orders.schema import OrdersMutation, OrdersQuery, OrdersSubscription
 from domains.orders.types import Market, Order
-from domains.positions.schema import PositionsQuery
+from domains.positions.schema import PositionsMutation, PositionsQuery
+from domains.positions.stream_schema import PositionsSubscription
 from domains.shared.graphql import subgraph_of
 from domains.shared.scalars import SCALAR_MAP
 from graph.access import AccessGuard
@@ -69,7 +70,7 @@ class Subgraph:
 SUBGRAPHS: tuple[Subgraph, ...] = (
     Subgraph("accounts", AccountsQuery, AccountsMutation, AccountsSubscription),
     Subgraph("orders", OrdersQuery, OrdersMutation, OrdersSubscription),
-    Subgraph("positions", PositionsQuery),
+    Subgraph("positions", PositionsQuery, PositionsMutation, PositionsSubscription),
     Subgraph("custody", CustodyQuery, CustodyMutation),
     Subgraph("compliance", ComplianceQuery, ComplianceMutation, ComplianceSubscription),
 )

@@ -7,6 +7,7 @@ for a laptop demo only and never for a deployment.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -18,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from domains.accounts.balances import MongoBalances
 from domains.accounts.configuration import system_actor
 from domains.accounts.keys import ApiKeyService, KeySpec
-from domains.accounts.model import Brand, FeeSchedule, FeeTier
+from domains.accounts.model import Brand, FeeSchedule, FeeTier, Product
 from domains.accounts.service import AccountsService
-from domains.compliance.model import KycStatus
+from domains.compliance.model import KycStatus, Suitability
 from domains.compliance.service import ComplianceService
 from domains.custody.approvals import public_key_text
 from domains.custody.calls import CustodyCalls
@@ -37,9 +38,12 @@ from domains.custody.policy import (
 )
 from domains.custody.service import CustodyService
 from domains.orders.commands import AdjustBalance
+from domains.orders.model import MarginBracket
 from domains.orders.routing import CLEARING_ACCOUNT_ID
 from domains.orders.service import OrdersService
 from domains.orders.trading import TradingService
+from domains.positions.perp_commands import PerpetualCommands
+from domains.positions.service import PositionsService
 from domains.shared.context import Role, TenantScope
 from domains.shared.errors import ConflictError
 from graph.bootstrap import Platform
@@ -53,6 +57,14 @@ DEMO_FUNDING = (("USDT", Decimal("100000")), ("BTC", Decimal("2")), ("ETH", Deci
 VENUE_INVENTORY = (("USDT", Decimal("5000000")), ("BTC", Decimal("50")), ("ETH", Decimal("500")))
 PLATFORM_DEMO_NAME = "platform"  # `caas cold-keygen --demo-tenant platform`: shared cold keys
 DEMO_CUSTOMERS = (("Alice Demo", "alice@demo.example"), ("Bob Demo", "bob@demo.example"))
+# a professional (KYC level 3) customer who passed the derivatives suitability assessment
+DEMO_FUTURES_CUSTOMER = ("Carol Demo", "carol@demo.example")
+DEMO_PERPETUAL = ("BTC", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("5"), Decimal("64250"))
+DEMO_BRACKETS = (
+    MarginBracket(Decimal(0), 125, Decimal("0.004"), Decimal(0)),
+    MarginBracket(Decimal(50_000), 100, Decimal("0.005"), Decimal(50)),
+    MarginBracket(Decimal(250_000), 50, Decimal("0.01"), Decimal(1_300)),
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,7 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         if not await orders.markets_by_ids([f"{base}-{quote}"]):
             await trading.create_market(base, quote, tick, lot, min_notional, reference)
 
+    perpetual = await _seed_perpetual(platform)
     await _fund_venue_clearing(platform)
     tenant = await accounts.tenant_by_name(DEMO_TENANT)
     if tenant is None:
@@ -114,7 +127,10 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         [FeeTier(Decimal(0), 10, 20), FeeTier(Decimal(1_000_000), 8, 16)], markup_bps=5
     )
     await accounts.set_fee_schedule(seeder, tenant.id, schedule)
-    await accounts.set_listed_markets(seeder, tenant.id, [f"{b}-{q}" for b, q, *_ in DEMO_MARKETS])
+    await accounts.set_product_permissions(seeder, tenant.jurisdiction,
+                                           [Product.SPOT, Product.PERPETUAL])  # fmt: skip
+    listed = [f"{b}-{q}" for b, q, *_ in DEMO_MARKETS]
+    await accounts.set_listed_markets(seeder, tenant.id, [*listed, perpetual])
     token, signing = await _ensure_key(platform, "key_demo_operator", Role.OPERATOR, None)
     keys = [DemoKey("operator", "OPERATOR", token, None, None, None, signing)]
     for role in (Role.TENANT_ADMIN, Role.COMPLIANCE, Role.RISK):
@@ -126,13 +142,18 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
     await _seed_platform_wallets(platform)
 
     funding: list[str] = []
-    for display_name, email in DEMO_CUSTOMERS:
+    for display_name, email in (*DEMO_CUSTOMERS, DEMO_FUTURES_CUSTOMER):
+        futures = (display_name, email) == DEMO_FUTURES_CUSTOMER
         customer = await accounts.customer_by_email(scope, email)
         if customer is None:
             customer, _ = await accounts.create_customer(scope, display_name, email)
             kyc = platform.get(ComplianceService)
+            level = 3 if futures else 1
             await kyc.set_kyc_status(scope, customer.id, tenant.id, KycStatus.PENDING, 0, "seed")
-            await kyc.set_kyc_status(scope, customer.id, tenant.id, KycStatus.VERIFIED, 1, "seed")
+            await kyc.set_kyc_status(scope, customer.id, tenant.id, KycStatus.VERIFIED, level,
+                                     "seed")  # fmt: skip
+            if futures:
+                await _suitable(platform, customer.id, tenant.id)
         main = await accounts.list_accounts(scope, customer.id, 200, None)
         name = email.split("@")[0]
         token, signing = await _ensure_key(
@@ -144,6 +165,29 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
         keys.append(DemoKey(name, "TRADER", token, tenant.id, customer.id, account, signing))
     await _fund_on_chain(platform, tenant.id, funding)
     return keys
+
+
+async def _seed_perpetual(platform: Platform) -> str:
+    """BTC-USDT-PERP with Binance-like brackets, its index at the reference price."""
+    base, quote, tick, lot, min_notional, reference = DEMO_PERPETUAL
+    market_id = f"{base}-{quote}-PERP"
+    if not await platform.get(OrdersService).markets_by_ids([market_id]):
+        await platform.get(TradingService).create_perpetual_market(
+            base, quote, tick, lot, min_notional, DEMO_BRACKETS, reference
+        )
+    if not await platform.get(PositionsService).mark_prices([market_id]):
+        await platform.get(PerpetualCommands).post_index_price(
+            system_actor("seed"), market_id, reference
+        )
+    return market_id
+
+
+async def _suitable(platform: Platform, customer_id: str, tenant_id: str) -> None:
+    """A passed derivatives suitability assessment with the risk disclosure acknowledged."""
+    now = dt.datetime.now(dt.UTC)
+    await platform.get(ComplianceService).record_suitability(Suitability(
+        customer_id, tenant_id, "demo-q1", 90, True, "demo-disclosure-1", now, "seed", now,
+    ))  # fmt: skip
 
 
 DEMO_POLICY = (

@@ -64,6 +64,30 @@ class CustodySettings:
 
 
 @dataclass(frozen=True)
+class PerpSettings:
+    """Perpetual futures: funding interval, the scheduler's tick and the simulated index feed."""
+
+    funding_interval_seconds: float = 8 * 3600.0  # CAAS_FUNDING_INTERVAL_SECONDS
+    funding_check_seconds: float = 1.0  # CAAS_FUNDING_CHECK_SECONDS: 0 = no scheduler
+    # CAAS_INDEX_FEED_SECONDS (5 when read from the environment); 0 = no venue index feed, the
+    # default for settings built in code (tests post their own index prices)
+    index_feed_seconds: float = 0.0
+
+    @classmethod
+    def from_env(cls) -> PerpSettings:
+        settings = cls(
+            funding_interval_seconds=float(
+                os.environ.get("CAAS_FUNDING_INTERVAL_SECONDS", str(8 * 3600))
+            ),
+            funding_check_seconds=float(os.environ.get("CAAS_FUNDING_CHECK_SECONDS", "1")),
+            index_feed_seconds=float(os.environ.get("CAAS_INDEX_FEED_SECONDS", "5")),
+        )
+        if settings.funding_interval_seconds < 1:
+            raise ValueError("CAAS_FUNDING_INTERVAL_SECONDS must be at least 1")
+        return settings
+
+
+@dataclass(frozen=True)
 class Settings:
     """Server settings; see README "Configuration" for each variable."""
 
@@ -85,6 +109,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     custody: CustodySettings = field(default_factory=CustodySettings)
+    perp: PerpSettings = field(default_factory=PerpSettings)
 
     @property
     def relay_prefix(self) -> str:
@@ -112,4 +137,5 @@ class Settings:
             limits=LimitSettings.from_env(),
             auth=AuthSettings.from_env(Path(os.environ.get("CAAS_DATA_DIR", "var"))),
             custody=CustodySettings.from_env(),
+            perp=PerpSettings.from_env(),
         )

@@ -23,6 +23,7 @@ class PlaceOrder:
     post_only: bool = False
     self_trade_prevention: SelfTradePrevention = SelfTradePrevention.MARKET_DEFAULT
     client_order_id: str | None = None
+    reduce_only: bool = False  # perpetuals: may only shrink the position, never open or flip
 
 
 @dataclass(frozen=True)

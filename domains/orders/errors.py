@@ -75,3 +75,21 @@ class OrderRejectedError(DomainError):
     """The engine refused the command for a reason the API has no specific code for."""
 
     code = "ORDER_REJECTED"
+
+
+class InsufficientMarginError(DomainError):
+    """The available margin asset does not cover the order's initial margin and fee."""
+
+    code = "INSUFFICIENT_MARGIN"
+
+
+class ReduceOnlyRejectedError(DomainError):
+    """A reduce-only order would open, grow or flip the position."""
+
+    code = "REDUCE_ONLY_REJECTED"
+
+
+class PositionOpenError(DomainError):
+    """The change needs no open position or orders on the market (e.g. the margin mode)."""
+
+    code = "POSITION_OPEN"

@@ -124,6 +124,27 @@ class Market:
     reference_price: Decimal | None = None
     created_at: dt.datetime | None = None
     margin_brackets: tuple[MarginBracket, ...] = ()  # perpetuals only
+    perp: PerpParams | None = None  # perpetuals only
+
+
+DEFAULT_FUNDING_CAP_BPS = 75  # |funding rate| per interval at most 0.75%
+DEFAULT_BASIS_CAP_BPS = 50  # mark at most 0.5% away from the index
+
+
+@dataclass(frozen=True)
+class PerpParams:
+    """A perpetual's funding and mark parameters: the funding rate per interval is clamped
+    to +-``funding_cap_bps``, the mark to the index +-``basis_cap_bps``."""
+
+    funding_cap_bps: int = DEFAULT_FUNDING_CAP_BPS
+    basis_cap_bps: int = DEFAULT_BASIS_CAP_BPS
+
+    def validate(self) -> PerpParams:
+        if not 1 <= self.funding_cap_bps <= 1000:
+            raise ValidationError("fundingCapBps must be 1-1000", field="fundingCapBps")
+        if not 1 <= self.basis_cap_bps <= 1000:
+            raise ValidationError("markBasisCapBps must be 1-1000", field="markBasisCapBps")
+        return self
 
 
 @dataclass(frozen=True)
@@ -148,6 +169,7 @@ class Order:
     stop_price: Decimal | None = None
     reason: str | None = None
     post_only: bool = False
+    reduce_only: bool = False
     routing: OrderRouting | None = None
 
 

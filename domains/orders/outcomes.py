@@ -38,6 +38,25 @@ _ERRORS: dict[int, tuple[type[DomainError], str]] = {
         "the stop price would trigger immediately",
     ),
     codes.VALIDATION_DUPLICATE_ORDER_ID: (errors.DuplicateClientOrderIdError, "duplicate order"),
+    # perpetuals
+    codes.RISK_INSUFFICIENT_MARGIN: (
+        errors.InsufficientMarginError,
+        "the available margin does not cover the initial margin and fee (or the removal)",
+    ),
+    codes.RISK_REDUCE_ONLY: (
+        errors.ReduceOnlyRejectedError,
+        "a reduce-only order may not open, grow or flip the position",
+    ),
+    codes.RISK_POSITION_OPEN: (
+        errors.PositionOpenError,
+        "close the position and cancel its orders before changing the margin mode",
+    ),
+    codes.VALIDATION_INVALID_LEVERAGE: (
+        ValidationError,
+        "the leverage is above what the position's margin bracket allows",
+    ),
+    codes.VALIDATION_NOT_PERPETUAL: (ValidationError, "the market is not a perpetual"),
+    codes.VALIDATION_INVALID_BRACKET: (ValidationError, "the margin brackets are invalid"),
 }
 
 

@@ -151,6 +151,11 @@ class OrdersProjector:
         elif kind == codes.EV_ORDER_DONE:
             changes.touched.add(order_id)
             changes.done[order_id] = (e["status"], e["code"], e["qty"])
+            if order_id >= codes.LIQ_ORDER_ID_BASE and order_id not in changes.new:
+                order = await self._liquidation_order(e, commands[e["seq"]]["ts_ns"])
+                if order is not None:  # complete as built: no later update applies
+                    changes.new[order_id] = order
+                    del changes.done[order_id]
         elif kind == codes.EV_ORDER_AMENDED:
             changes.touched.add(order_id)
             changes.amended[order_id] = (e["price"], e["qty"])
@@ -187,7 +192,29 @@ class OrdersProjector:
             stop_price=spec.price(command["stop_price"]) if command["stop_price"] else None,
             reason=None if code == codes.OK else codes.REASON_NAMES.get(code, str(code)),
             post_only=bool(command["flags"] & codes.FLAG_POST_ONLY),
+            reduce_only=bool(command["flags"] & codes.FLAG_REDUCE_ONLY),
         )
+
+    async def _liquidation_order(self, done: Row, ts_ns: int) -> Order | None:
+        """The engine's reduce-only IOC order closing a liquidated position (it has no
+        PLACE command): shown among the account's orders with the reason LIQUIDATION."""
+        account = self._directory.account(done["account"])
+        market_id = self._directory.market_id(done["market"])
+        if account is None or market_id is None:
+            return None
+        spec = await self._spec_for(market_id)
+        ts = to_datetime(ts_ns)
+        return Order(
+            id=order_key(done["order_id"]), tenant_id=account.tenant_id,
+            customer_id=account.customer_id, account_id=account.account_id,
+            market_id=market_id, side=Side.BUY if done["side"] == codes.BUY else Side.SELL,
+            type=OrderType.LIMIT, price=spec.price(done["price"]) if done["price"] > 0 else None,
+            quantity=spec.quantity(done["qty"] + done["value_a"]),
+            filled_quantity=spec.quantity(done["qty"]),
+            status=STATUS.get(done["status"], OrderStatus.EXPIRED), created_at=ts,
+            updated_at=ts, time_in_force=TimeInForce.IOC, reason="LIQUIDATION",
+            reduce_only=True,
+        )  # fmt: skip
 
     async def _external_order(self, hold: Row, note: dict[str, str]) -> Order | None:
         """The order an EXTERNAL_ONLY placement journaled in its hold note."""

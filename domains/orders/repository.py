@@ -18,6 +18,7 @@ from domains.orders.model import (
     OrderRouting,
     OrderStatus,
     OrderType,
+    PerpParams,
     Side,
     TimeInForce,
     Trade,
@@ -78,6 +79,11 @@ def _market(doc: Document) -> Market:
             )
             for b in doc.get("margin_brackets", ())
         ),
+        perp=(
+            PerpParams(int(doc["perp"]["funding_cap_bps"]), int(doc["perp"]["basis_cap_bps"]))
+            if doc.get("perp")
+            else (PerpParams() if doc["kind"] == MarketKind.PERPETUAL.value else None)
+        ),
     )
 
 
@@ -106,6 +112,7 @@ def order_from_document(doc: Document) -> Order:
         stop_price=_decimal(doc.get("stop_price")),
         reason=doc.get("reason"),
         post_only=bool(doc.get("post_only", False)),
+        reduce_only=bool(doc.get("reduce_only", False)),
         routing=_routing(doc.get("routing")),
     )
 
@@ -169,6 +176,7 @@ def order_document(order: Order) -> Document:
         "stop_price": str(order.stop_price) if order.stop_price is not None else None,
         "reason": order.reason,
         "post_only": order.post_only,
+        "reduce_only": order.reduce_only,
         "routing": _routing_document(order.routing),
     }
 
@@ -205,6 +213,14 @@ class MongoOrdersRepository:
                     }
                     for b in market.margin_brackets
                 ],
+                "perp": (
+                    {
+                        "funding_cap_bps": market.perp.funding_cap_bps,
+                        "basis_cap_bps": market.perp.basis_cap_bps,
+                    }
+                    if market.perp is not None
+                    else None
+                ),
             }
         )
 

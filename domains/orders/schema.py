@@ -10,7 +10,14 @@ import strawberry
 
 from domains.accounts.service import AccountsService
 from domains.orders import loaders
-from domains.orders.model import MarginBracket, MarketKind, OrderStatus
+from domains.orders.model import (
+    DEFAULT_BASIS_CAP_BPS,
+    DEFAULT_FUNDING_CAP_BPS,
+    MarginBracket,
+    MarketKind,
+    OrderStatus,
+    PerpParams,
+)
 from domains.orders.service import OrdersService, order_from_event
 from domains.orders.stream_schema import MarketStreamsSubscription
 from domains.orders.trading import TradingService
@@ -127,15 +134,31 @@ class CreatePerpetualMarketInput:
     reference_price: Decimal | None = strawberry.field(
         default=None, description="Initial reference (index) price, e.g. `64250`."
     )
+    funding_cap_bps: int = strawberry.field(
+        default=DEFAULT_FUNDING_CAP_BPS,
+        description=(
+            "Largest funding rate per interval in either direction, in basis points (1-1000); "
+            "75 = 0.75%."
+        ),
+    )
+    mark_basis_cap_bps: int = strawberry.field(
+        default=DEFAULT_BASIS_CAP_BPS,
+        description=(
+            "How far the mark price may be from the index, in basis points of the index "
+            "(1-1000): mark = index + clamp(mid - index)."
+        ),
+    )
 
 
 @strawberry.type(description="Orders mutations.")
 class OrdersMutation(TradingMutation):
     @strawberry.mutation(
         description=(
-            "Define a linear perpetual `BASE-QUOTE-PERP` with its margin brackets (operators "
-            "only). Tenants whose jurisdiction permits derivatives may list it; order entry on "
-            "perpetuals opens with the futures engine."
+            "List a linear perpetual `BASE-QUOTE-PERP` with its margin brackets and funding "
+            "parameters (operators only); it trades at once. Tenants whose jurisdiction "
+            "permits derivatives may list it. Its insurance fund is the platform account "
+            "`platform:insurance:<quote>`; funding is settled every funding interval of the "
+            "deployment (8 hours by default)."
         )
     )
     async def create_perpetual_market(
@@ -151,6 +174,7 @@ class OrdersMutation(TradingMutation):
         market = await info.context.get(TradingService).create_perpetual_market(
             input.base_asset, input.quote_asset, input.tick_size, input.lot_size,
             input.min_notional, brackets, input.reference_price,
+            PerpParams(input.funding_cap_bps, input.mark_basis_cap_bps),
         )  # fmt: skip
         return Market.from_model(market)
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
+import numpy as np
+
 from domains.accounts.model import Account, AccountKind, Product, RoutingMode, TenantConfig
 from domains.accounts.service import AccountsService
 from domains.orders import errors
@@ -27,6 +29,7 @@ from domains.orders.model import (
     MarketStatus,
     Order,
     OrderType,
+    PerpParams,
     Side,
     Trade,
     order_key,
@@ -78,6 +81,9 @@ ENGINE_STP = {
     "EXPIRE_BOTH": codes.STP_EXPIRE_BOTH,
 }
 MAX_CLIENT_ORDER_ID = 64
+PPM = 1_000_000
+DEFAULT_FUNDING_INTERVAL_NS = 8 * 3600 * 1_000_000_000
+PLATFORM = "platform"
 QUOTE_DEPTH = 1000
 CONFIG_TTL_S = 2.0
 
@@ -130,6 +136,10 @@ class OrderGate(Protocol):
         self, tenant_id: str, customer_id: str, product: str, side: str
     ) -> None: ...
 
+    async def require_derivatives_suitability(
+        self, tenant_id: str, customer_id: str, disclosure_version: str | None = None
+    ) -> None: ...
+
 
 @dataclass(frozen=True)
 class PlacedOrder:
@@ -163,7 +173,9 @@ class TradingService:
         directory: EngineDirectory,
         router: ExternalRouter | None = None,
         gate: OrderGate | None = None,
+        funding_interval_ns: int = DEFAULT_FUNDING_INTERVAL_NS,
     ) -> None:
+        self._funding_interval_ns = funding_interval_ns
         self._router = router
         self._gate = gate
         self.book_reader: BookReader | None = None  # set: books come from it, not the engine
@@ -201,27 +213,66 @@ class TradingService:
         return MarketSpec(market, base, quote).validate()
 
     async def register_market(self, market: Market) -> None:
-        """Add a market to the engine (idempotent) and to the read model if new."""
+        """Add a market to the engine (idempotent) and to the read model if new.
+
+        A perpetual is added with its margin brackets and funding parameters as one
+        contiguous command group (all or nothing), so the engine never holds a perpetual
+        without its brackets.
+        """
         spec = self._spec_of(market)
-        base, quote = spec.base, spec.quote
         index = await self._directory.market_index(market.id)
+        known = self._specs.get(market.id)
+        self._specs[market.id] = spec  # the projectors read the new market's events with it
         if self._bus.engine.market_state(index) is None:
-            reference = spec.price_ticks(market.reference_price) if market.reference_price else 0
-            submitted = await self._bus.submit(
-                cmd.add_market(
-                    0, 0, market=index, base_asset=base.index, quote_asset=quote.index,
-                    base_per_lot=spec.base_per_lot, quote_per_tick_lot=spec.quote_per_tick_lot,
-                    fee_account=0, min_notional_minor=spec.min_notional_minor,
-                    band_bps=market.price_band_bps, collar_bps=market.collar_bps,
-                    reference_price_ticks=reference,
-                )
-            )  # fmt: skip
-            result = _outcome(submitted)
-            if not result.accepted and result.code != codes.VALIDATION_MARKET_EXISTS:
-                raise errors.MarketSpecError(f"the engine refused the market: {result.reason}")
+            commands = await self._market_commands(spec, index)
+            submitted = await self._bus.submit_many(commands)
+            for result in map(_outcome, submitted):
+                if not result.accepted and result.code != codes.VALIDATION_MARKET_EXISTS:
+                    if known is None:
+                        del self._specs[market.id]
+                    raise errors.MarketSpecError(f"the engine refused the market: {result.reason}")
         if not await self._repo.markets_by_ids([market.id]):
             await self._repo.insert_market(market)
-        self._specs[market.id] = spec
+
+    async def _market_commands(self, spec: MarketSpec, index: int) -> Records:
+        """ADD_MARKET, and for a perpetual SET_MARGIN_BRACKET per bracket + SET_PERP_PARAMS."""
+        market, base, quote = spec.market, spec.base, spec.quote
+        reference = spec.price_ticks(market.reference_price) if market.reference_price else 0
+        perpetual = market.kind is MarketKind.PERPETUAL
+        commands = [
+            cmd.add_market(
+                0, 0, market=index, base_asset=base.index, quote_asset=quote.index,
+                base_per_lot=spec.base_per_lot, quote_per_tick_lot=spec.quote_per_tick_lot,
+                fee_account=0, min_notional_minor=spec.min_notional_minor,
+                band_bps=market.price_band_bps, collar_bps=market.collar_bps,
+                reference_price_ticks=reference, perpetual=perpetual,
+            )
+        ]  # fmt: skip
+        if perpetual:
+            commands.extend(
+                cmd.set_margin_bracket(
+                    0, 0, market=index, index=i,
+                    notional_floor_minor=quote_minor(b.notional_floor, quote.decimals),
+                    maint_rate_ppm=int(b.maint_rate * PPM),
+                    maint_amount_minor=quote_minor(b.maint_amount, quote.decimals),
+                    max_leverage=b.max_leverage,
+                )
+                for i, b in enumerate(market.margin_brackets)
+            )  # fmt: skip
+            params = market.perp or PerpParams()
+            insurance = await self.insurance_account(market.quote_asset)
+            commands.append(cmd.set_perp_params(
+                0, 0, market=index, insurance_account=insurance,
+                funding_interval_ns=self._funding_interval_ns,
+                funding_cap_bps=params.funding_cap_bps, basis_cap_bps=params.basis_cap_bps,
+                index_price_ticks=reference,
+            ))  # fmt: skip
+        return np.concatenate(commands)
+
+    async def insurance_account(self, quote_asset: str) -> int:
+        """The engine index of the platform's insurance fund for a margin asset."""
+        account_id = insurance_account_id(quote_asset)
+        return await self._directory.account_index(account_id, PLATFORM, PLATFORM)
 
     async def create_market(
         self,
@@ -250,22 +301,33 @@ class TradingService:
         min_notional: Decimal,
         brackets: Sequence[MarginBracket],
         reference_price: Decimal | None = None,
+        params: PerpParams | None = None,
     ) -> Market:
-        """Define a linear perpetual (``BASE-QUOTE-PERP``) with its margin brackets.
+        """List a linear perpetual (``BASE-QUOTE-PERP``) with its margin brackets and
+        funding parameters: engine first (one atomic command group), then the read model.
 
-        The definition is what tenants list (where their jurisdiction permits derivatives)
-        and what margin estimates use; order entry on perpetuals is not open yet.
+        Tenants list it where their jurisdiction permits derivatives. The insurance fund is
+        the platform account ``platform:insurance:<quote>``; the funding interval is the
+        deployment's (CAAS_FUNDING_INTERVAL_SECONDS).
         """
         market = replace(
             new_market(base_asset, quote_asset, tick_size, lot_size, min_notional,
                        MarketKind.PERPETUAL, reference_price),
             margin_brackets=tuple(validate_brackets(brackets)),
+            perp=(params or PerpParams()).validate(),
         )  # fmt: skip
-        self._spec_of(market)  # the assets and increments fit the engine's units
+        spec = self._spec_of(market)  # the assets and increments fit the engine's units
+        for bracket in market.margin_brackets:
+            for value, name in ((bracket.notional_floor, "notionalFloor"),
+                                (bracket.maint_amount, "maintAmount")):  # fmt: skip
+                if value.scaleb(spec.quote.decimals) % 1:
+                    raise ValidationError(f"{name} {value} is finer than the quote asset's unit")
+            if (bracket.maint_rate * PPM) % 1:
+                raise ValidationError("maintRate is at most 6 decimals (ppm)", field="maintRate")
         if await self._repo.markets_by_ids([market.id]):
             raise errors.DuplicateMarketError(f"market {market.id} exists already",
                                               market=market.id)  # fmt: skip
-        await self._repo.insert_market(market)
+        await self.register_market(market)
         return market
 
     async def set_market_status(self, principal: Principal, market_id: str,
@@ -289,8 +351,8 @@ class TradingService:
         return market
 
     async def sync_markets(self) -> None:
-        """At start-up: every stored spot market exists in the engine."""
-        for market in await self._repo.markets(MarketKind.SPOT):
+        """At start-up: every stored market (spot and perpetual) exists in the engine."""
+        for market in await self._repo.markets(None):
             await self.register_market(market)
 
     async def _account(self, principal: Principal, account_id: str) -> Account:
@@ -331,10 +393,6 @@ class TradingService:
             raise errors.MarketNotListedError("your institution does not list this market",
                                               market=market_id)  # fmt: skip
         spec = await self.spec(market_id)
-        if spec.market.kind is not MarketKind.SPOT:
-            raise errors.ProductNotPermittedError(
-                "perpetual futures are not open for order entry yet", market=market_id
-            )
         if not config.permits(spec.market.kind.value):
             raise errors.ProductNotPermittedError(
                 f"{spec.market.kind.value} is not permitted in {config.jurisdiction}",
@@ -353,12 +411,53 @@ class TradingService:
                                    {NOTE_MARKUP_BPS: str(markup)})  # fmt: skip
             self._markups[index] = markup
 
-    async def _check_gate(self, account: Account, spec: MarketSpec, side: Side) -> None:
-        """KYC: a customer's new order (not the treasury's) passes the compliance gate."""
-        if self._gate is not None and account.kind is not AccountKind.TREASURY:
-            await self._gate.check_order(
-                account.tenant_id, account.customer_id, spec.market.kind.value, side.value
-            )
+    async def _check_gate(
+        self, account: Account, spec: MarketSpec, side: Side, reduce_only: bool = False
+    ) -> None:
+        """KYC: a customer's new order (not the treasury's) passes the compliance gate; an
+        order that may open or grow a futures position also needs the customer's passed
+        derivatives suitability and risk disclosure acknowledgement (SUITABILITY_REQUIRED).
+        A reduce-only order only closes, so it needs neither the level nor suitability."""
+        if self._gate is None or account.kind is AccountKind.TREASURY:
+            return
+        perpetual = spec.market.kind is MarketKind.PERPETUAL
+        if perpetual and reduce_only:
+            return
+        await self._gate.check_order(
+            account.tenant_id, account.customer_id, spec.market.kind.value, side.value
+        )
+        if perpetual:
+            await self._gate.require_derivatives_suitability(account.tenant_id,
+                                                             account.customer_id)  # fmt: skip
+
+    async def perpetual_target(
+        self, principal: Principal, account_id: str, market_id: str
+    ) -> tuple[MarketSpec, int, int]:
+        """(spec, account index, market index) of a perpetual the caller may trade on with
+        this account (its tenant lists and is permitted the market)."""
+        account = await self._account(principal, account_id)
+        spec = await self._tradable(account, market_id)
+        if spec.market.kind is not MarketKind.PERPETUAL:
+            raise ValidationError("this is not a perpetual market", field="market")
+        index = await self._directory.market_index(spec.market.id)
+        return spec, await self.account_index(account), index
+
+    async def markets(self, kind: MarketKind | None = None) -> list[Market]:
+        """Every platform market of a kind (all when None), from the read model."""
+        return await self._repo.markets(kind)
+
+    async def perpetual(self, market_id: str) -> tuple[MarketSpec, int]:
+        """A perpetual market's spec and engine index (VALIDATION for a spot market)."""
+        spec = await self.spec(market_id)
+        if spec.market.kind is not MarketKind.PERPETUAL:
+            raise ValidationError("this is not a perpetual market", field="market")
+        return spec, await self._directory.market_index(spec.market.id)
+
+    async def submit_checked(self, command: Records, note: dict[str, str] | None = None) -> int:
+        """Sequence one command; raise the API error of a refusal; return its sequence."""
+        submitted = await self._bus.submit(command, note)
+        raise_for(_outcome(submitted))
+        return submitted.seq
 
     async def account_index(self, account: Account) -> int:
         return await self._directory.account_index(account.id, account.tenant_id,
@@ -367,7 +466,7 @@ class TradingService:
     async def place_order(self, principal: Principal, request: PlaceOrder) -> PlacedOrder:
         account = await self._account(principal, request.account_id)
         spec = await self._tradable(account, request.market_id)
-        await self._check_gate(account, spec, request.side)
+        await self._check_gate(account, spec, request.side, request.reduce_only)
         command = self._place_command(spec, request)
         if request.client_order_id is not None:
             command["client_tag"] = _client_tag(request.client_order_id)
@@ -375,7 +474,8 @@ class TradingService:
         command["account"] = index
         command["market"] = await self._directory.market_index(spec.market.id)
         config = await self._config(account.tenant_id)
-        if self._router is not None and config.routing.mode is RoutingMode.EXTERNAL_ONLY:
+        routable = self._router is not None and spec.market.kind is MarketKind.SPOT
+        if routable and config.routing.mode is RoutingMode.EXTERNAL_ONLY:
             return await self._place_external(principal, account, spec, command, request, config)
         await self._fee_rates(account, index)
         note = {"client_order_id": request.client_order_id} if request.client_order_id else None
@@ -389,7 +489,7 @@ class TradingService:
             ) from exc
         if submitted.events is not None:
             raise_for(outcome(submitted.events))
-            if not submitted.replayed:  # a retry's route ran (or was refused) the first time
+            if routable and not submitted.replayed:  # a retry's route ran the first time
                 await self._route_remainder(account, spec, command, submitted.events,
                                             submitted.seq)  # fmt: skip
         order = await self._order(TenantScope.of(principal), order_key(submitted.seq))
@@ -503,7 +603,7 @@ class TradingService:
         """Estimate an order against the current book with its fees disclosed line by line."""
         account = await self._account(principal, request.account_id)
         spec = await self._tradable(account, request.market_id)
-        await self._check_gate(account, spec, request.side)
+        await self._check_gate(account, spec, request.side, request.reduce_only)
         command = self._place_command(spec, request)
         config = await self._config(account.tenant_id)
         index = await self._directory.market_index(spec.market.id)
@@ -532,6 +632,8 @@ class TradingService:
             )
         if spec.market.status is MarketStatus.HALTED:
             raise errors.MarketHaltedError("the market is halted", market=spec.market.id)
+        if request.reduce_only and spec.market.kind is not MarketKind.PERPETUAL:
+            raise ValidationError("reduceOnly is for perpetual markets", field="reduceOnly")
         tif = request.time_in_force.value if request.time_in_force else None
         return cmd.place(
             0, 0, order_id=0, account=0, market=0,
@@ -544,7 +646,7 @@ class TradingService:
                 spec.price_ticks(request.stop_price, "stopPrice") if request.stop_price else 0
             ),
             stp=ENGINE_STP[request.self_trade_prevention.value],
-            post_only=request.post_only,
+            post_only=request.post_only, reduce_only=request.reduce_only,
         )  # fmt: skip
 
     async def _order(self, scope: TenantScope, order_id: str) -> Order:
@@ -770,6 +872,16 @@ def _routable(command: Records) -> bool:
     kind = command["order_type"][0]
     immediate = kind == codes.MARKET or (kind == codes.LIMIT and command["tif"][0] == codes.IOC)
     return bool(immediate and not command["flags"][0] & codes.FLAG_POST_ONLY)
+
+
+def insurance_account_id(quote_asset: str) -> str:
+    """The platform account holding the insurance fund of perpetuals margined in an asset."""
+    return f"platform:insurance:{quote_asset}"
+
+
+def quote_minor(amount: Decimal, decimals: int) -> int:
+    """A quote-asset amount in minor units (callers validated it is whole)."""
+    return int(amount.scaleb(decimals))
 
 
 def _outcome(submitted: Submitted) -> Outcome:

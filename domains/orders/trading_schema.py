@@ -50,6 +50,14 @@ class PlaceOrderInput:
             "is DUPLICATE_CLIENT_ORDER_ID."
         ),
     )
+    reduce_only: bool = strawberry.field(
+        default=False,
+        description=(
+            "Perpetuals only: the order may only reduce the position. Refused "
+            "(REDUCE_ONLY_REJECTED) if it would open, grow or flip it; its remainder is cut "
+            "when the position is closed. It locks only its fee and needs no suitability."
+        ),
+    )
 
 
 def _place(input: PlaceOrderInput) -> PlaceOrder:
@@ -58,7 +66,7 @@ def _place(input: PlaceOrderInput) -> PlaceOrder:
         type=input.type, quantity=input.quantity, price=input.price,
         stop_price=input.stop_price, time_in_force=input.time_in_force,
         post_only=input.post_only, self_trade_prevention=input.self_trade_prevention,
-        client_order_id=input.client_order_id,
+        client_order_id=input.client_order_id, reduce_only=input.reduce_only,
     )  # fmt: skip
 
 

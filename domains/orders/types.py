@@ -109,6 +109,14 @@ class Market:
     margin_brackets: list[MarginBracket] = strawberry.field(
         description="Maintenance-margin brackets of a perpetual (empty for spot)."
     )
+    funding_cap_bps: int | None = strawberry.field(
+        default=None,
+        description="Perpetuals: largest funding rate per interval, in basis points.",
+    )
+    mark_basis_cap_bps: int | None = strawberry.field(
+        default=None,
+        description="Perpetuals: how far the mark may be from the index, in basis points.",
+    )
 
     @classmethod
     def from_model(cls, market: MarketModel) -> Market:
@@ -130,6 +138,8 @@ class Market:
                 )
                 for b in market.margin_brackets
             ],
+            funding_cap_bps=market.perp.funding_cap_bps if market.perp else None,
+            mark_basis_cap_bps=market.perp.basis_cap_bps if market.perp else None,
         )
 
     @classmethod
@@ -178,6 +188,9 @@ class Order:
         description="Trigger price of a stop order (last trade price), e.g. `60000`."
     )
     post_only: bool = strawberry.field(description="Refused rather than taking liquidity.")
+    reduce_only: bool = strawberry.field(
+        description="Perpetuals: may only reduce the position (its remainder is cut at zero)."
+    )
     routing: OrderRouting | None = strawberry.field(
         description=(
             "The routing choice made for this order when part of it went to the external "
@@ -211,6 +224,7 @@ class Order:
             time_in_force=order.time_in_force,
             stop_price=order.stop_price,
             post_only=order.post_only,
+            reduce_only=order.reduce_only,
             reason=order.reason,
             routing=OrderRouting.from_model(order.routing) if order.routing else None,
         )

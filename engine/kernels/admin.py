@@ -7,6 +7,7 @@ from __future__ import annotations
 from engine.codes import (
     ADD_MARKET,
     MARKET_CANCEL_ONLY,
+    MARKET_FLAG_PERPETUAL,
     MARKET_TRADING,
     OK,
     SET_FEE_RATE,
@@ -38,6 +39,7 @@ from engine.layout import (
     M_LOT_STEP,
     M_MIN_NOTIONAL,
     M_NFIELDS,
+    M_PERP,
     M_QUOTE,
     M_QUOTE_PER_TICK_LOT,
     M_REF_PRICE,
@@ -78,6 +80,7 @@ def check_add_market(cmd: Record, markets: I64Array, n_accounts: int, n_assets: 
         and 1 <= cmd.bps2 <= MAX_BPS
         and cmd.tick_step >= 1
         and cmd.lot_step >= 1
+        and cmd.flags & ~MARKET_FLAG_PERPETUAL == 0
     )
     if not spec_ok:
         return VALIDATION_INVALID_MARKET_SPEC
@@ -111,6 +114,7 @@ def add_market(mkt: I64Array, cmd: Record) -> None:
     mkt[M_STOP_TAIL] = NIL
     mkt[M_TICK_STEP] = cmd.tick_step
     mkt[M_LOT_STEP] = cmd.lot_step
+    mkt[M_PERP] = 1 if cmd.flags & MARKET_FLAG_PERPETUAL else 0
 
 
 @kernel

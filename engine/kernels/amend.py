@@ -16,6 +16,7 @@ from engine.codes import (
     OK,
     PENDING_TRIGGER,
     RISK_INSUFFICIENT_FUNDS,
+    RISK_INSUFFICIENT_MARGIN,
     VALIDATION_INVALID_PRICE,
     VALIDATION_ORDER_NOT_AMENDABLE,
 )
@@ -26,7 +27,7 @@ from engine.kernels.emit import emit_amended, emit_delta, emit_verdict
 from engine.kernels.jit import kernel
 from engine.kernels.match import crosses
 from engine.kernels.orders import run_taker_call
-from engine.kernels.risk import lock_for, lock_required, release_lock
+from engine.kernels.risk import lock_for, lock_required, perp_lock, release_lock
 from engine.layout import (
     B_AVAILABLE,
     LV_COUNT,
@@ -34,10 +35,13 @@ from engine.layout import (
     M_BASE,
     M_BOOK_SEQ,
     M_NLEVELS,
+    M_PERP,
     M_QUOTE,
+    M_QUOTE_PER_TICK_LOT,
     O_ACCOUNT,
     O_FILLED,
     O_FLAGS,
+    O_LEVERAGE,
     O_LOCKED,
     O_MAKER_BPS,
     O_MARKET,
@@ -76,6 +80,12 @@ def check_reprice(
         if lv[i, LV_COUNT] > 1:  # leaving would not free a level row
             return MATCH_PRICE_LEVELS_FULL
     lock_bps = max(row[O_MAKER_BPS], row[O_TAKER_BPS])
+    if mkt[M_PERP]:
+        qptl = mkt[M_QUOTE_PER_TICK_LOT]
+        lock = perp_lock(cmd.qty, cmd.price, qptl, row[O_LEVERAGE], lock_bps, row[O_FLAGS])
+        if lock - row[O_LOCKED] > bal[row[O_ACCOUNT], mkt[M_QUOTE], B_AVAILABLE]:
+            return RISK_INSUFFICIENT_MARGIN
+        return OK
     need = lock_required(mkt, side, cmd.qty, cmd.price, lock_bps) - row[O_LOCKED]
     asset = mkt[M_QUOTE] if side == BUY else mkt[M_BASE]
     if need > bal[row[O_ACCOUNT], asset, B_AVAILABLE]:
@@ -111,6 +121,7 @@ def check_amend(
 def amend(
     ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
     markets: I64Array, bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array,
+    pos: I64Array, perp: I64Array,
 ) -> None:  # fmt: skip
     """AMEND_ORDER: BOOK_DELTA (old level), ORDER_AMENDED, then matching / resting events."""
     code, slot, keep = check_amend(cmd, orders, levels, markets, bal, idmap)
@@ -143,4 +154,6 @@ def amend(
     row[O_QTY] = row[O_FILLED] + cmd.qty
     lock_for(bal, touched, sc, mkt, row)
     emit_amended(ev, sc, seq, row, 0)
-    run_taker_call(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, slot, row)
+    run_taker_call(
+        ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp, seq, slot, row
+    )

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from engine.codes import (
     ADD_MARKET,
+    ADJUST_MARGIN,
     AMEND_ORDER,
     CANCEL_ALL,
     CANCEL_ORDER,
     DEPOSIT_CREDIT,
     PLACE_ORDER,
     SET_FEE_RATE,
+    SET_MARGIN_BRACKET,
     STP_EXPIRE_MAKER,
     STP_MARKET_DEFAULT,
     TRANSFER,
@@ -31,11 +33,15 @@ from engine.kernels.cancel import cancel, cancel_all
 from engine.kernels.emit import emit_verdict
 from engine.kernels.idmap import bucket_of, idmap_find
 from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
+from engine.kernels.liquidation import sweep_touched
 from engine.kernels.orders import place
-from engine.kernels.risk import apply_money_command, flush_balances
+from engine.kernels.perp import flush_touched
+from engine.kernels.perp_admin import apply_perp
+from engine.kernels.risk import apply_money_command
 from engine.kernels.stops import trigger_stops
 from engine.layout import (
     M_LIVE,
+    M_PERP,
     M_STOP_HEAD,
     M_STP_DEFAULT,
     M_TRADE_SEQ,
@@ -45,7 +51,9 @@ from engine.layout import (
     O_PREV,
     S_COUNTER,
     S_LAST_SEQ,
+    S_LIVE_ORDERS,
     S_NEV,
+    S_OPEN_POSITIONS,
     I64Array,
     Record,
     Records,
@@ -71,18 +79,21 @@ def trading_market(cmd: Record, orders: I64Array, markets: I64Array, idmap: I64A
 def apply_one(
     ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
     markets: I64Array, bal: I64Array, accounts: I64Array, assets: I64Array, idmap: I64Array,
-    touched: I64Array,
+    touched: I64Array, pos: I64Array, perp: I64Array,
 ) -> None:  # fmt: skip
     """Apply one command whose seq has been accepted."""
     kind = cmd.kind
     if kind == PLACE_ORDER:
-        place(ev, sc, cmd, orders, levels, markets, bal, accounts, assets, idmap, touched)
+        place(
+            ev, sc, cmd, orders, levels, markets, bal, accounts, assets, idmap, touched, pos,
+            perp,
+        )  # fmt: skip
         return
     if kind == CANCEL_ORDER:
         cancel(ev, sc, cmd, orders, levels, markets, bal, idmap, touched)
         return
     if kind == AMEND_ORDER:
-        amend(ev, sc, cmd, orders, levels, markets, bal, assets, idmap, touched)
+        amend(ev, sc, cmd, orders, levels, markets, bal, assets, idmap, touched, pos, perp)
         return
     if kind == CANCEL_ALL:
         cancel_all(ev, sc, cmd, orders, levels, markets, bal, idmap, touched)
@@ -93,11 +104,14 @@ def apply_one(
     if ADD_MARKET <= kind <= SET_FEE_RATE:
         apply_admin(ev, sc, cmd, markets, accounts, bal.shape[1])
         return
+    if SET_MARGIN_BRACKET <= kind <= ADJUST_MARGIN:
+        apply_perp(ev, sc, cmd, orders, levels, markets, bal, assets, idmap, touched, pos, perp)
+        return
     emit_verdict(ev, sc, cmd, VALIDATION_UNKNOWN_COMMAND, 0)
 
 
 @inline
-def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
+def event_bound(cmd: Record, markets: I64Array, sc: I64Array, trading: int) -> int:
     """Most events one command can emit.
 
     Per live order of the market a command may touch at most: a TRADE or
@@ -108,6 +122,8 @@ def event_bound(cmd: Record, markets: I64Array, trading: int) -> int:
     ends the match (STP NONE never prevents; EXPIRE_TAKER / EXPIRE_BOTH stop the taker).
     """
     m = trading
+    if cmd.kind >= SET_MARGIN_BRACKET or (m != NIL and markets[m, M_PERP]):
+        return int(96 + 16 * sc[S_LIVE_ORDERS] + 64 * sc[S_OPEN_POSITIONS])
     if cmd.kind == CANCEL_ALL and 0 <= cmd.market < markets.shape[0]:
         m = cmd.market
     if m == NIL:
@@ -156,8 +172,8 @@ def prefetch_ahead(cmds: Records, i: int, orders: I64Array, idmap: I64Array) -> 
 @kernel
 def apply_batch(
     orders: I64Array, levels: I64Array, markets: I64Array, bal: I64Array, accounts: I64Array,
-    assets: I64Array, sc: I64Array, idmap: I64Array, touched: I64Array, cmds: Records,
-    ev: Records,
+    assets: I64Array, sc: I64Array, idmap: I64Array, touched: I64Array, pos: I64Array,
+    perp: I64Array, cmds: Records, ev: Records,
 ) -> tuple[int, int, int]:  # fmt: skip
     """Apply commands in order while the event buffer has room for the next one.
 
@@ -171,7 +187,7 @@ def apply_batch(
         prefetch_ahead(cmds, i, orders, idmap)
         cmd = cmds[i]
         m = trading_market(cmd, orders, markets, idmap)
-        need = event_bound(cmd, markets, m)
+        need = event_bound(cmd, markets, sc, m)
         if sc[S_NEV] + need > ev.shape[0]:
             n = sc[S_NEV]
             sc[S_NEV] = 0
@@ -182,10 +198,21 @@ def apply_batch(
         sc[S_LAST_SEQ] = cmd.seq
         sc[S_COUNTER] += 1
         trades_before = markets[m, M_TRADE_SEQ] if m != NIL else 0
-        apply_one(ev, sc, cmd, orders, levels, markets, bal, accounts, assets, idmap, touched)
+        apply_one(
+            ev, sc, cmd, orders, levels, markets, bal, accounts, assets, idmap, touched, pos,
+            perp,
+        )  # fmt: skip
         if m != NIL and markets[m, M_TRADE_SEQ] != trades_before:
-            trigger_stops(ev, sc, orders, levels, markets, bal, assets, idmap, touched, cmd.seq, m)
-        flush_balances(ev, sc, bal, touched, cmd.seq)
+            trigger_stops(
+                ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp,
+                cmd.seq, m,
+            )  # fmt: skip
+            if markets[m, M_PERP]:
+                sweep_touched(
+                    ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp,
+                    cmd.seq,
+                )  # fmt: skip
+        flush_touched(ev, sc, bal, touched, pos, perp, cmd.seq)
     n = sc[S_NEV]
     sc[S_NEV] = 0
     return n, cmds.shape[0], 0

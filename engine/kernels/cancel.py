@@ -57,13 +57,14 @@ def find_owned(cmd: Record, idmap: I64Array, orders: I64Array) -> tuple[int, int
 @inline
 def drop(
     ev: Records, sc: I64Array, orders: I64Array, markets: I64Array, bal: I64Array,
-    idmap: I64Array, touched: I64Array, seq: int, slot: int,
+    idmap: I64Array, touched: I64Array, seq: int, slot: int, code: int,
 ) -> None:  # fmt: skip
-    """Release, report CANCELED and free an order already out of book and stop list."""
+    """Release, report CANCELED (with `code`) and free an order already out of book and
+    stop list."""
     row = orders[slot]
     release_lock(bal, touched, sc, markets[row[O_MARKET]], row)
     row[O_STATUS] = CANCELED
-    emit_done(ev, sc, seq, row, CANCELED, MATCH_CANCELED_BY_USER)
+    emit_done(ev, sc, seq, row, CANCELED, code)
     free_slot(orders, markets, sc, idmap, slot)
 
 
@@ -85,16 +86,16 @@ def cancel(
         left = unlink(orders, levels, markets, m, side, price, slot, orders[slot, O_REMAINING])
         markets[m, M_BOOK_SEQ] += 1
         emit_delta(ev, sc, cmd.seq, markets[m, M_BOOK_SEQ], m, side, price, left)
-    drop(ev, sc, orders, markets, bal, idmap, touched, cmd.seq, slot)
+    drop(ev, sc, orders, markets, bal, idmap, touched, cmd.seq, slot, MATCH_CANCELED_BY_USER)
 
 
 @kernel
 def cancel_side(
     ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
     bal: I64Array, idmap: I64Array, touched: I64Array, seq: int, m: int, side: int,
-    account: int,
+    account: int, code: int,
 ) -> None:  # fmt: skip
-    """Cancel `account`'s orders on one side, best level first."""
+    """Cancel `account`'s orders on one side, best level first (ORDER_DONE reason `code`)."""
     lv = levels[m, side]
     for i in range(markets[m, M_NLEVELS + side] - 1, -1, -1):
         price = lv[i, LV_PRICE]
@@ -106,7 +107,7 @@ def cancel_side(
             if orders[slot, O_ACCOUNT] == account:
                 unlink_at(orders, levels, markets, m, side, i, slot, orders[slot, O_REMAINING])
                 changed = True
-                drop(ev, sc, orders, markets, bal, idmap, touched, seq, slot)
+                drop(ev, sc, orders, markets, bal, idmap, touched, seq, slot, code)
             slot = nxt
         if changed:
             left = 0 if markets[m, M_NLEVELS + side] < n_before else lv[i, LV_QTY]
@@ -128,11 +129,16 @@ def cancel_all(
         return
     m, a = cmd.market, cmd.account
     for side in range(2):
-        cancel_side(ev, sc, orders, levels, markets, bal, idmap, touched, cmd.seq, m, side, a)
+        cancel_side(
+            ev, sc, orders, levels, markets, bal, idmap, touched, cmd.seq, m, side, a,
+            MATCH_CANCELED_BY_USER,
+        )  # fmt: skip
     slot = markets[m, M_STOP_HEAD]
     while slot != NIL:
         nxt = orders[slot, O_NEXT]
         if orders[slot, O_ACCOUNT] == a:
             stop_remove(orders, markets, m, slot)
-            drop(ev, sc, orders, markets, bal, idmap, touched, cmd.seq, slot)
+            drop(
+                ev, sc, orders, markets, bal, idmap, touched, cmd.seq, slot, MATCH_CANCELED_BY_USER
+            )
         slot = nxt

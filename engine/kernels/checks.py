@@ -11,9 +11,11 @@ from engine.codes import (
     ALL_FLAGS,
     BUY,
     FLAG_POST_ONLY,
+    FLAG_REDUCE_ONLY,
     FOK,
     GTC,
     LIMIT,
+    LIQ_ORDER_ID_BASE,
     MARKET,
     MARKET_CANCEL_ONLY,
     MARKET_HALTED,
@@ -22,10 +24,13 @@ from engine.codes import (
     MATCH_POST_ONLY_WOULD_TAKE,
     MATCH_PRICE_LEVELS_FULL,
     OK,
+    PERP_FLAGS,
     RISK_INSUFFICIENT_FUNDS,
+    RISK_INSUFFICIENT_MARGIN,
     RISK_MARKET_CANCEL_ONLY,
     RISK_MARKET_HALTED,
     RISK_PRICE_OUTSIDE_BAND,
+    RISK_REDUCE_ONLY,
     SELL,
     STOP_LIMIT,
     STOP_MARKET,
@@ -52,7 +57,8 @@ from engine.kernels.book import best_price, has_room
 from engine.kernels.idmap import idmap_find
 from engine.kernels.jit import inline
 from engine.kernels.match import crosses
-from engine.kernels.risk import lock_required
+from engine.kernels.perp import leverage_of, reducible
+from engine.kernels.risk import lock_required, perp_lock
 from engine.layout import (
     A_MAKER_BPS,
     A_TAKER_BPS,
@@ -65,6 +71,7 @@ from engine.layout import (
     M_LAST_PRICE,
     M_LOT_STEP,
     M_MIN_NOTIONAL,
+    M_PERP,
     M_QUOTE,
     M_QUOTE_PER_TICK_LOT,
     M_REF_PRICE,
@@ -158,11 +165,11 @@ def collar_price(mkt: I64Array, side: int, basis: int) -> int:
 
 
 @inline
-def check_shape(cmd: Record, n_accounts: int, idmap: I64Array) -> int:
+def check_shape(cmd: Record, n_accounts: int, idmap: I64Array, allowed_flags: int) -> int:
     """Account, order id, side, type, time in force, STP mode and flags are well formed."""
     if cmd.account < 0 or cmd.account >= n_accounts:
         return VALIDATION_UNKNOWN_ACCOUNT
-    if cmd.order_id <= 0:
+    if cmd.order_id <= 0 or cmd.order_id >= LIQ_ORDER_ID_BASE:
         return VALIDATION_INVALID_ORDER_ID
     if idmap_find(idmap, cmd.order_id) != NIL:
         return VALIDATION_DUPLICATE_ORDER_ID
@@ -176,7 +183,7 @@ def check_shape(cmd: Record, n_accounts: int, idmap: I64Array) -> int:
         return VALIDATION_INVALID_TIME_IN_FORCE
     if cmd.stp < 0 or cmd.stp > STP_EXPIRE_BOTH:
         return VALIDATION_INVALID_STP_MODE
-    if cmd.flags & ~ALL_FLAGS != 0:
+    if cmd.flags & ~allowed_flags != 0:
         return VALIDATION_INVALID_FLAGS
     if cmd.flags & FLAG_POST_ONLY and (cmd.order_type != LIMIT or cmd.tif != GTC):
         return VALIDATION_INVALID_FLAGS
@@ -226,13 +233,14 @@ def place_prices(
 @inline
 def check_place(
     cmd: Record, orders: I64Array, levels: I64Array, markets: I64Array, bal: I64Array,
-    accounts: I64Array, sc: I64Array, idmap: I64Array,
+    accounts: I64Array, sc: I64Array, idmap: I64Array, pos: I64Array, perp: I64Array,
 ) -> tuple[int, int]:  # fmt: skip
     """Every check of PLACE_ORDER; returns (code, execution limit price)."""
     m = cmd.market
     code = check_market(markets, m)
     if code == OK:
-        code = check_shape(cmd, bal.shape[0], idmap)
+        flags = PERP_FLAGS if markets[m, M_PERP] else ALL_FLAGS
+        code = check_shape(cmd, bal.shape[0], idmap, flags)
     if code != OK:
         return code, 0
     mkt = markets[m]
@@ -254,6 +262,8 @@ def check_place(
         best = best_price(levels, markets, m, 1 - cmd.side)
         if best != 0 and crosses(cmd.side, cmd.price, best):
             code = MATCH_POST_ONLY_WOULD_TAKE
+    if code == OK and mkt[M_PERP]:
+        return check_perp_funds(cmd, mkt, bal, accounts, pos, perp, limit), limit
     if code == OK:
         lock_bps = max(accounts[cmd.account, A_MAKER_BPS], accounts[cmd.account, A_TAKER_BPS])
         need = lock_required(mkt, cmd.side, cmd.qty, limit, lock_bps)
@@ -261,6 +271,23 @@ def check_place(
         if bal[cmd.account, asset, B_AVAILABLE] < need:
             code = RISK_INSUFFICIENT_FUNDS
     return code, limit
+
+
+@inline
+def check_perp_funds(
+    cmd: Record, mkt: I64Array, bal: I64Array, accounts: I64Array, pos: I64Array,
+    perp: I64Array, limit: int,
+) -> int:  # fmt: skip
+    """Perp order: reduce-only must shrink the position; margin + fee must be available."""
+    a, m = cmd.account, cmd.market
+    if cmd.flags & FLAG_REDUCE_ONLY and cmd.qty > reducible(pos, a, m, cmd.side):
+        return RISK_REDUCE_ONLY
+    lock_bps = max(accounts[a, A_MAKER_BPS], accounts[a, A_TAKER_BPS])
+    lev = leverage_of(pos, perp, a, m)
+    need = perp_lock(cmd.qty, limit, mkt[M_QUOTE_PER_TICK_LOT], lev, lock_bps, cmd.flags)
+    if bal[a, mkt[M_QUOTE], B_AVAILABLE] < need:
+        return RISK_INSUFFICIENT_MARGIN
+    return OK
 
 
 @inline

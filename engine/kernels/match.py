@@ -12,6 +12,8 @@ from engine.codes import (
     BUY,
     EXPIRED_IN_MATCH,
     FILLED,
+    FLAG_REDUCE_ONLY,
+    MATCH_REDUCE_ONLY_CUT,
     MATCH_STP_EXPIRE_BOTH,
     MATCH_STP_EXPIRE_MAKER,
     MATCH_STP_EXPIRE_TAKER,
@@ -25,6 +27,7 @@ from engine.kernels.book import free_slot, unlink_at
 from engine.kernels.emit import emit_delta, emit_done, emit_stp, emit_trade
 from engine.kernels.idmap import bucket_of
 from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
+from engine.kernels.perp import reducible, settle_perp_fill
 from engine.kernels.risk import release_lock, settle_fill
 from engine.layout import (
     LV_HEAD,
@@ -33,11 +36,13 @@ from engine.layout import (
     M_BOOK_SEQ,
     M_LAST_PRICE,
     M_NLEVELS,
+    M_PERP,
     M_REF_PRICE,
     M_TRADE_SEQ,
     NIL,
     O_ACCOUNT,
     O_FILLED,
+    O_FLAGS,
     O_ID,
     O_MAKER_BPS,
     O_MARKET,
@@ -97,24 +102,31 @@ def fok_fillable(
 @inline
 def fill(
     ev: Records, sc: I64Array, orders: I64Array, markets: I64Array, bal: I64Array,
-    assets: I64Array, touched: I64Array, seq: int, tk: I64Array, mk: I64Array, price: int,
+    assets: I64Array, touched: I64Array, pos: I64Array, perp: I64Array, seq: int,
+    tk: I64Array, mk: I64Array, price: int, cap: int,
 ) -> int:  # fmt: skip
-    """Trade taker row `tk` against maker row `mk` at `price`; return lots traded."""
+    """Trade taker row `tk` against maker row `mk` at `price` (at most `cap` lots); return
+    lots traded. Perpetual markets settle into positions (engine.kernels.perp)."""
     m = tk[O_MARKET]
-    q = min(tk[O_REMAINING], mk[O_REMAINING])
+    q = min(tk[O_REMAINING], mk[O_REMAINING], cap)
     tk[O_REMAINING] -= q
     tk[O_FILLED] += q
     mk[O_REMAINING] -= q
     mk[O_FILLED] += q
     mkt = markets[m]
-    if tk[O_SIDE] == BUY:
-        taker_fee, maker_fee = settle_fill(
-            bal, touched, sc, assets, mkt, tk, mk, price, q, tk[O_TAKER_BPS], mk[O_MAKER_BPS]
-        )
+    buyer, seller = (tk, mk) if tk[O_SIDE] == BUY else (mk, tk)
+    buyer_bps = tk[O_TAKER_BPS] if tk[O_SIDE] == BUY else mk[O_MAKER_BPS]
+    seller_bps = mk[O_MAKER_BPS] if tk[O_SIDE] == BUY else tk[O_TAKER_BPS]
+    if mkt[M_PERP]:
+        buyer_fee, seller_fee = settle_perp_fill(
+            ev, sc, bal, touched, assets, pos, perp, mkt, seq, buyer, seller, price, q,
+            buyer_bps, seller_bps,
+        )  # fmt: skip
     else:
-        maker_fee, taker_fee = settle_fill(
-            bal, touched, sc, assets, mkt, mk, tk, price, q, mk[O_MAKER_BPS], tk[O_TAKER_BPS]
+        buyer_fee, seller_fee = settle_fill(
+            bal, touched, sc, assets, mkt, buyer, seller, price, q, buyer_bps, seller_bps
         )
+    taker_fee, maker_fee = (buyer_fee, seller_fee) if tk[O_SIDE] == BUY else (seller_fee, buyer_fee)
     mkt[M_TRADE_SEQ] += 1
     mkt[M_LAST_PRICE] = price
     mkt[M_REF_PRICE] = price
@@ -123,12 +135,27 @@ def fill(
 
 
 @inline
+def reduce_only_cap(pos: I64Array, tk: I64Array, mk: I64Array) -> tuple[int, int]:
+    """(lots the taker may trade, lots the maker may trade) under reduce-only flags."""
+    m = tk[O_MARKET]
+    cap_tk, cap_mk = tk[O_REMAINING], mk[O_REMAINING]
+    if tk[O_FLAGS] & FLAG_REDUCE_ONLY:
+        cap_tk = min(cap_tk, reducible(pos, tk[O_ACCOUNT], m, tk[O_SIDE]))
+    if mk[O_FLAGS] & FLAG_REDUCE_ONLY:
+        cap_mk = min(cap_mk, reducible(pos, mk[O_ACCOUNT], m, mk[O_SIDE]))
+    return int(cap_tk), int(cap_mk)
+
+
+@inline
 def match(
     ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
-    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,
-    tk: I64Array,
+    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, pos: I64Array,
+    perp: I64Array, seq: int, tk: I64Array,
 ) -> int:  # fmt: skip
     """Walk the opposite side until the taker fills, stops crossing, or STP stops it.
+
+    On a perpetual, reduce-only orders trade only what still reduces their position: a
+    maker that can no longer reduce expires, a taker stops with MATCH_REDUCE_ONLY_CUT.
 
     Returns the buffer and OK, or the STP reason that expired the taker. One BOOK_DELTA is
     emitted per level the taker changed, when it leaves that level.
@@ -138,6 +165,7 @@ def match(
     lv = levels[m, opp]
     mode = tk[O_STP]
     stopped = OK
+    is_perp = markets[m, M_PERP] != 0
     while tk[O_REMAINING] > 0 and stopped == OK:
         n = markets[m, M_NLEVELS + opp]
         if n == 0 or not crosses(side, tk[O_PRICE], lv[n - 1, LV_PRICE]):
@@ -166,7 +194,27 @@ def match(
                 if mode != STP_EXPIRE_MAKER:
                     stopped = code
             else:
-                q = fill(ev, sc, orders, markets, bal, assets, touched, seq, tk, mk, price)
+                cap = tk[O_REMAINING]
+                if is_perp:
+                    cap, cap_mk = reduce_only_cap(pos, tk, mk)
+                    if cap_mk == 0:  # a reduce-only maker with nothing left to reduce
+                        unlink_at(orders, levels, markets, m, opp, i, slot, mk[O_REMAINING])
+                        changed = True
+                        release_lock(bal, touched, sc, markets[m], mk)
+                        mk[O_STATUS] = EXPIRED_IN_MATCH
+                        emit_done(ev, sc, seq, mk, EXPIRED_IN_MATCH, MATCH_REDUCE_ONLY_CUT)
+                        free_slot(orders, markets, sc, idmap, slot)
+                        if markets[m, M_NLEVELS + opp] < n:
+                            break
+                        continue
+                    if cap == 0:
+                        stopped = MATCH_REDUCE_ONLY_CUT
+                        break
+                    cap = min(cap, cap_mk)
+                q = fill(
+                    ev, sc, orders, markets, bal, assets, touched, pos, perp, seq, tk, mk,
+                    price, cap,
+                )  # fmt: skip
                 changed = True
                 if mk[O_REMAINING] == 0:
                     unlink_at(orders, levels, markets, m, opp, i, slot, q)

@@ -32,12 +32,14 @@ from engine.kernels.checks import check_place
 from engine.kernels.emit import emit_delta, emit_done, emit_verdict
 from engine.kernels.jit import inline, kernel
 from engine.kernels.match import fok_fillable, match
+from engine.kernels.perp import leverage_of
 from engine.kernels.risk import lock_for, release_lock
 from engine.layout import (
     A_MAKER_BPS,
     A_TAKER_BPS,
     M_BOOK_SEQ,
     M_NLEVELS,
+    M_PERP,
     M_STP_DEFAULT,
     NIL,
     O_ACCOUNT,
@@ -45,6 +47,7 @@ from engine.layout import (
     O_FILLED,
     O_FLAGS,
     O_ID,
+    O_LEVERAGE,
     O_LOCKED,
     O_MAKER_BPS,
     O_MARKET,
@@ -91,6 +94,7 @@ def fill_row(row: I64Array, cmd: Record, markets: I64Array, accounts: I64Array, 
     row[O_SEQ] = cmd.seq
     row[O_TS] = cmd.ts_ns
     row[O_CLIENT_TAG] = cmd.client_tag
+    row[O_LEVERAGE] = 0
 
 
 @inline
@@ -156,8 +160,8 @@ def finish(
 @inline
 def run_taker(
     ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
-    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,
-    slot: int, row: I64Array,
+    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, pos: I64Array,
+    perp: I64Array, seq: int, slot: int, row: I64Array,
 ) -> None:  # fmt: skip
     """Match a funded taker row and finish it (FOK is checked first and is all-or-nothing)."""
     if row[O_TIF] == FOK and not fok_fillable(
@@ -167,29 +171,33 @@ def run_taker(
         code = MATCH_FOK_NOT_FILLABLE
         end_order(ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, EXPIRED, code)
         return
-    stopped = match(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, row)
+    stopped = match(
+        ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp, seq, row
+    )
     finish(ev, sc, orders, levels, markets, bal, idmap, touched, seq, slot, row, stopped)
 
 
 @kernel
 def run_taker_call(
     ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
-    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,
-    slot: int, row: I64Array,
+    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, pos: I64Array,
+    perp: I64Array, seq: int, slot: int, row: I64Array,
 ) -> None:  # fmt: skip
     """`run_taker` as a called function: for the colder callers (amends, triggered stops),
     so its body is compiled twice (here and inside `place`) rather than once per caller."""
-    run_taker(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, slot, row)
+    run_taker(
+        ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp, seq, slot, row
+    )
 
 
 @inline
 def place(
     ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
     markets: I64Array, bal: I64Array, accounts: I64Array, assets: I64Array, idmap: I64Array,
-    touched: I64Array,
+    touched: I64Array, pos: I64Array, perp: I64Array,
 ) -> None:  # fmt: skip
     """PLACE_ORDER: check, accept, lock funds, then rest a stop or run the taker."""
-    code, limit = check_place(cmd, orders, levels, markets, bal, accounts, sc, idmap)
+    code, limit = check_place(cmd, orders, levels, markets, bal, accounts, sc, idmap, pos, perp)
     is_stop = cmd.order_type == STOP_MARKET or cmd.order_type == STOP_LIMIT
     if code != OK:
         emit_verdict(ev, sc, cmd, code, 0)
@@ -200,11 +208,15 @@ def place(
         slot = alloc_slot(orders, markets, sc, idmap, cmd.order_id, cmd.market)
         row = orders[slot]
         fill_row(row, cmd, markets, accounts, limit)
+        if mkt[M_PERP]:
+            row[O_LEVERAGE] = leverage_of(pos, perp, cmd.account, cmd.market)
         lock_for(bal, touched, sc, mkt, row)
         stop_append(orders, markets, cmd.market, slot)
         return
     row = orders[orders.shape[0] - 1]  # the scratch taker row
     fill_row(row, cmd, markets, accounts, limit)
+    if mkt[M_PERP]:
+        row[O_LEVERAGE] = leverage_of(pos, perp, cmd.account, cmd.market)
     if row[O_TIF] == FOK and not fok_fillable(
         orders, levels, markets, cmd.market, cmd.side, limit, cmd.qty, cmd.account, row[O_STP]
     ):
@@ -212,4 +224,7 @@ def place(
         end_order(ev, sc, orders, markets, bal, idmap, touched, cmd.seq, NIL, row, EXPIRED, code)
         return
     lock_for(bal, touched, sc, mkt, row)
-    run_taker(ev, sc, orders, levels, markets, bal, assets, idmap, touched, cmd.seq, NIL, row)
+    run_taker(
+        ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp, cmd.seq, NIL,
+        row,
+    )  # fmt: skip

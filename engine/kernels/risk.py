@@ -11,7 +11,7 @@ from __future__ import annotations
 from engine.codes import (
     BUY,
     DEPOSIT_CREDIT,
-    EV_BALANCE_CHANGED,
+    FLAG_REDUCE_ONLY,
     OK,
     RISK_INSUFFICIENT_FUNDS,
     RISK_INSUFFICIENT_HELD,
@@ -25,7 +25,7 @@ from engine.codes import (
     WITHDRAWAL_HOLD,
     WITHDRAWAL_RELEASE,
 )
-from engine.kernels.emit import emit, emit_verdict
+from engine.kernels.emit import emit_verdict
 from engine.kernels.jit import inline, kernel
 from engine.layout import (
     AS_CREDITS,
@@ -38,10 +38,13 @@ from engine.layout import (
     M_BASE,
     M_BASE_PER_LOT,
     M_FEE_ACCOUNT,
+    M_PERP,
     M_QUOTE,
     M_QUOTE_PER_TICK_LOT,
     MAX_TOTAL_MINOR,
     O_ACCOUNT,
+    O_FLAGS,
+    O_LEVERAGE,
     O_LOCKED,
     O_MAKER_BPS,
     O_PRICE,
@@ -70,6 +73,22 @@ def buy_lock(qty: int, price: int, quote_per_tick_lot: int, bps: int) -> int:
 
 
 @inline
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for b > 0."""
+    return -((-a) // b)
+
+
+@inline
+def perp_lock(qty: int, price: int, qptl: int, leverage: int, bps: int, flags: int) -> int:
+    """Quote a perp order locks: ceil(notional / leverage) (none if reduce-only) + the fee."""
+    notional = qty * price * qptl
+    fee = fee_of(notional, bps)
+    if flags & FLAG_REDUCE_ONLY:
+        return int(fee)
+    return int(ceil_div(notional, leverage) + fee)
+
+
+@inline
 def touch(bal: I64Array, touched: I64Array, sc: I64Array, account: int, asset: int) -> None:
     """Remember that (account, asset) changed during the current command."""
     if bal[account, asset, B_STAMP] != sc[S_COUNTER]:
@@ -89,19 +108,6 @@ def move(
     touch(bal, touched, sc, account, asset)
     bal[account, asset, B_AVAILABLE] += d_available
     bal[account, asset, B_LOCKED] += d_locked
-
-
-@inline
-def flush_balances(ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, seq: int) -> None:
-    """Emit one BALANCE_CHANGED per balance touched by this command, in first-touch order."""
-    for i in range(sc[S_NTOUCH]):
-        a = touched[i, 0]
-        s = touched[i, 1]
-        emit(
-            ev, sc, EV_BALANCE_CHANGED, seq, 0, 0, 0, 0, 0, bal[a, s, B_AVAILABLE],
-            bal[a, s, B_LOCKED], a, 0, 0, s, OK, 0, 0,
-        )  # fmt: skip
-    sc[S_NTOUCH] = 0
 
 
 @kernel
@@ -201,7 +207,7 @@ def release_lock(
     bal: I64Array, touched: I64Array, sc: I64Array, mkt: I64Array, row: I64Array
 ) -> None:
     """Give an order's whole remaining lock back to available (cancel, expiry)."""
-    from_asset = mkt[M_QUOTE] if row[O_SIDE] == BUY else mkt[M_BASE]
+    from_asset = mkt[M_QUOTE] if row[O_SIDE] == BUY or mkt[M_PERP] else mkt[M_BASE]
     amount = row[O_LOCKED]
     if amount != 0:
         move(bal, touched, sc, row[O_ACCOUNT], from_asset, amount, -amount)
@@ -221,7 +227,14 @@ def lock_for(bal: I64Array, touched: I64Array, sc: I64Array, mkt: I64Array, row:
     """Lock what the order row's remaining quantity at its price requires."""
     side = row[O_SIDE]
     lock_bps = max(row[O_MAKER_BPS], row[O_TAKER_BPS])
-    amount = lock_required(mkt, side, row[O_REMAINING], row[O_PRICE], lock_bps)
-    asset = mkt[M_QUOTE] if side == BUY else mkt[M_BASE]
+    if mkt[M_PERP]:
+        amount = perp_lock(
+            row[O_REMAINING], row[O_PRICE], mkt[M_QUOTE_PER_TICK_LOT], row[O_LEVERAGE],
+            lock_bps, row[O_FLAGS],
+        )  # fmt: skip
+        asset = mkt[M_QUOTE]
+    else:
+        amount = lock_required(mkt, side, row[O_REMAINING], row[O_PRICE], lock_bps)
+        asset = mkt[M_QUOTE] if side == BUY else mkt[M_BASE]
     move(bal, touched, sc, row[O_ACCOUNT], asset, -amount, amount)
     row[O_LOCKED] += amount

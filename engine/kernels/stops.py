@@ -41,8 +41,8 @@ def first_triggered(orders: I64Array, markets: I64Array, market: int) -> int:
 @kernel
 def trigger_stops(
     ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
-    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, seq: int,
-    market: int,
+    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, pos: I64Array,
+    perp: I64Array, seq: int, market: int,
 ) -> None:  # fmt: skip
     """Run every stop the market's trades trigger, until none is left to trigger."""
     while markets[market, M_STOP_HEAD] != NIL:
@@ -53,4 +53,7 @@ def trigger_stops(
         row = orders[slot]
         row[O_STATUS] = NEW
         emit_triggered(ev, sc, seq, row, markets[market, M_LAST_PRICE])
-        run_taker_call(ev, sc, orders, levels, markets, bal, assets, idmap, touched, seq, slot, row)
+        run_taker_call(
+            ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp, seq, slot,
+            row,
+        )  # fmt: skip

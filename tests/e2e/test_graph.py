@@ -121,7 +121,7 @@ async def test_customers_page_with_cursors_until_the_end(
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
-    assert sorted(seen) == ["alice@demo.example", "bob@demo.example"]
+    assert sorted(seen) == ["alice@demo.example", "bob@demo.example", "carol@demo.example"]
 
 
 async def test_tenant_admin_onboards_a_customer_with_a_main_account(
@@ -153,4 +153,8 @@ async def test_roles_are_enforced_on_mutations(
     assert error_codes(body) == ["FORBIDDEN"]
     assert body["data"] is None
     markets = await gql(http, "{ markets { id } }", key=demo_keys["alice"])
-    assert [m["id"] for m in markets["data"]["markets"]] == ["BTC-USDT", "ETH-USDT"]
+    assert [m["id"] for m in markets["data"]["markets"]] == [
+        "BTC-USDT",
+        "BTC-USDT-PERP",
+        "ETH-USDT",
+    ]

@@ -116,7 +116,9 @@ async def test_a_tenant_admin_sets_and_reads_its_configuration(
         "isDefault": False,
     }
     assert warnings["PERPETUAL"]["isDefault"] is True
-    assert config["custodyPolicyId"] is None and config["permittedProducts"] == ["SPOT"]
+    # the demo seed permits derivatives in CH (Demo Bank lists BTC-USDT-PERP)
+    assert config["custodyPolicyId"] is None
+    assert config["permittedProducts"] == ["SPOT", "PERPETUAL"]
     assert config["configAudit"]["updatedBy"] == "key_demo_tenant_admin"
     assert config["configAudit"]["updatedAt"].endswith("Z")
     assert config["brand"] == {"displayName": "Demo Crypto", "primaryColor": "#123456"}
@@ -195,8 +197,9 @@ async def test_perpetual_listings_follow_the_operators_product_permissions(
 ) -> None:
     operator, admin = demo_keys["operator"], demo_keys["tenant_admin"]
     orders: OrdersService = app.state.platform.get(OrdersService)
+    await gql(http, SET_PERMISSIONS, {"j": "CH", "p": ["SPOT"]}, key=operator)  # seed allows it
     perp = await orders.create_market(
-        "BTC", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("5"), MarketKind.PERPETUAL
+        "ETH", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("5"), MarketKind.PERPETUAL
     )
     refused = await gql(http, SET_MARKETS, {"m": ["BTC-USDT", perp.id]}, key=admin)
     assert error_codes(refused) == ["PRODUCT_NOT_PERMITTED"]
