@@ -51,7 +51,6 @@ from engine.layout import (
     O_PREV,
     S_COUNTER,
     S_LAST_SEQ,
-    S_LIVE_ORDERS,
     S_NEV,
     S_OPEN_POSITIONS,
     I64Array,
@@ -111,6 +110,19 @@ def apply_one(
 
 
 @inline
+def perp_event_bound(markets: I64Array, sc: I64Array) -> int:
+    """Most events a perpetual command or order can emit: it may liquidate, and then every
+    live order of a perpetual market may be canceled or traded (16 events each) and every
+    open position liquidated (64 each: steps, insurance, ADL, position and balance changes),
+    plus the command's own events."""
+    live = 0
+    for mm in range(markets.shape[0]):
+        if markets[mm, M_PERP]:
+            live += markets[mm, M_LIVE]
+    return int(96 + 16 * live + 64 * sc[S_OPEN_POSITIONS])
+
+
+@inline
 def event_bound(cmd: Record, markets: I64Array, sc: I64Array, trading: int) -> int:
     """Most events one command can emit.
 
@@ -123,7 +135,7 @@ def event_bound(cmd: Record, markets: I64Array, sc: I64Array, trading: int) -> i
     """
     m = trading
     if cmd.kind >= SET_MARGIN_BRACKET or (m != NIL and markets[m, M_PERP]):
-        return int(96 + 16 * sc[S_LIVE_ORDERS] + 64 * sc[S_OPEN_POSITIONS])
+        return perp_event_bound(markets, sc)
     if cmd.kind == CANCEL_ALL and 0 <= cmd.market < markets.shape[0]:
         m = cmd.market
     if m == NIL:

@@ -131,8 +131,8 @@ def test_without_liquidity_or_fund_the_position_is_auto_deleveraged_by_rank() ->
     events = d.index(9_500)
 
     # no bid: the liquidation order (limit = bankruptcy 9_500) fills nothing; both shorts
-    # gain (10_000 - 9_500) / 10_000 = 5 %; bob's effective leverage (60_000 / (3_000 +
-    # 3_000)) beats carol's (40_000 / (20_000 + 2_000)), so bob is deleveraged first
+    # gain (10_000 - 9_500) / 10_000 = 5 %; bob's effective leverage (57_000 / (3_000 +
+    # 3_000) = 9.5) beats carol's (38_000 / (20_000 + 2_000) = 1.7): bob goes first
     adl = [e for e in of_kind(events, "LIQUIDATION") if e["reason"] == "LIQ_AUTO_DELEVERAGED"]
     assert [(e["account"], e["counterparty"], e["qty"], e["price"]) for e in adl] == [
         (ALICE, BOB, 6, 9_500), (BOB, ALICE, 6, 9_500),
@@ -160,3 +160,48 @@ def test_insurance_fund_widens_the_liquidation_limit_and_pays_the_deficit() -> N
     ]
     assert d.pos(ALICE).qty == 0
     d.assert_conserved()
+
+
+def test_liquidation_orders_use_the_reserved_id_range_that_clients_cannot_use() -> None:
+    d = PerpDesk()
+    d.leverage(ALICE, 20, c.MARGIN_ISOLATED)
+    d.place(BOB, c.SELL, 10, 10_000)
+    d.place(ALICE, c.BUY, 10, 10_000)
+    d.place(DAVE, c.BUY, 10, 9_540)
+
+    events = d.index(9_547)
+    reserved = d.run(cmd.place, order_id=c.LIQ_ORDER_ID_BASE + 5, account=CAROL, market=PERP,
+                     side=c.BUY, qty_lots=1, price_ticks=9_000)  # fmt: skip
+
+    [trade] = of_kind(events, "TRADE")
+    assert trade["taker_order_id"] == c.LIQ_ORDER_ID_BASE + 1
+    assert codes_of(reserved, "REJECTED") == ["INVALID_ORDER_ID"]
+
+
+def test_isolated_loss_stays_in_its_margin_while_cross_uses_the_wallet() -> None:
+    isolated, cross = PerpDesk(), PerpDesk()
+    isolated.leverage(ALICE, 20, c.MARGIN_ISOLATED)
+    cross.leverage(ALICE, 20, c.MARGIN_CROSS)
+    for d in (isolated, cross):
+        d.place(BOB, c.SELL, 10, 10_000)
+        d.place(ALICE, c.BUY, 10, 10_000)  # IM 5_000 in both
+
+    # at 9_520: isolated 5_000 - 4_800 = 200 <= mm ceil(476) -> liquidated; cross wallet
+    # 1_000_000 - 4_800 is far above 476 -> kept
+    isolated.index(9_520)
+    cross.index(9_520)
+
+    assert isolated.pos(ALICE).qty == 0
+    assert cross.pos(ALICE).qty == 10
+    isolated.assert_conserved()
+    cross.assert_conserved()
+
+
+def test_leverage_change_is_reported_as_a_position_change() -> None:
+    d = PerpDesk()
+
+    events = d.leverage(ALICE, 5, c.MARGIN_ISOLATED)
+
+    [changed] = of_kind(events, "POSITION_CHANGED")
+    assert (changed["leverage"], changed["margin_mode"], changed["qty"]) == (5, 1, 0)
+    assert d.pos(ALICE).leverage == 5
