@@ -163,6 +163,8 @@ async def seed_demo(platform: Platform) -> list[DemoKey]:
             funding.append(main[-1].id)
         account = main[-1].id if main else None
         keys.append(DemoKey(name, "TRADER", token, tenant.id, customer.id, account, signing))
+    # the treasury too, so the tenant admin can take the other side of the demo's perpetual
+    funding.append((await accounts.treasury_account(tenant.id)).id)
     await _fund_on_chain(platform, tenant.id, funding)
     return keys
 

@@ -72,6 +72,26 @@ class WriterStats:
     sizes: list[int] = field(default_factory=list)
 
 
+def restore_snapshot(info: SnapshotInfo, data: bytes) -> Engine | None:
+    """The engine of a stored snapshot, or None when this version cannot read it (e.g. a
+    snapshot written before an engine layout change: SNAPSHOT_VERSION differs). The journal
+    keeps every command, so the caller then replays it from the start, which rebuilds the
+    same state. A snapshot that reads but fails its recorded hash is corruption: an error."""
+    from engine.core import Engine, SnapshotError
+
+    try:
+        engine = Engine.restore(data)
+    except SnapshotError as exc:
+        log.warning(
+            "snapshot unreadable; replaying the whole journal instead",
+            extra={"snapshot_seq": info.last_seq, "reason": str(exc)},
+        )
+        return None
+    if engine.state_hash() != info.state_hash:
+        raise RuntimeError(f"snapshot at seq {info.last_seq} does not match its hash")
+    return engine
+
+
 class EngineWriter:
     """Owns the engine; the only code that changes it."""
 
@@ -196,13 +216,10 @@ class EngineWriter:
         latest = await self._journal.latest_snapshot()
         if latest is not None and latest[0].last_seq > self.engine.last_seq:
             # (an engine handed over by a replica may already be past the latest snapshot)
-            info, data = latest
-            from engine.core import Engine
-
-            self.engine = Engine.restore(data)
-            if self.engine.state_hash() != info.state_hash:
-                raise RuntimeError(f"snapshot at seq {info.last_seq} does not match its hash")
-            self.stats.last_snapshot_seq = info.last_seq
+            restored = restore_snapshot(*latest)
+            if restored is not None:
+                self.engine = restored
+                self.stats.last_snapshot_seq = latest[0].last_seq
         # what must be replayed at least; a live writer elsewhere (read-only tools such as
         # `caas reconcile` next to a running server) may append more meanwhile
         journaled = await self._journal.last_seq()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from domains.shared.engine_port import Submitted
 from domains.shared.mongo import Database, ensure_indexes
 from engine import codes
 from engine import commands as cmd
+from engine.core import Engine, SnapshotError
 from engine.layout import EngineConfig, Records
 from graph.idempotency import DuplicateCommandError
 from graph.journal import INDEXES, MongoJournal
@@ -114,6 +116,28 @@ async def test_recovery_starts_from_the_latest_snapshot_and_replays_only_the_res
     again = await _writer(db)
     assert again.engine.state_hash() == expected
     assert again.stats.replayed == again.engine.last_seq - snapshot_seq == 7
+    await again.stop()
+
+
+async def test_a_snapshot_of_an_older_engine_version_is_skipped_and_the_journal_replayed(
+    db: Database,
+) -> None:
+    """After an engine layout change (SNAPSHOT_VERSION bumped) a stored snapshot cannot be
+    read: the writer starts anyway, from the whole journal, at the same state."""
+    writer = await _writer(db, snapshot_every=10**9)
+    await _setup_market(writer)
+    await asyncio.gather(*(writer.submit(c) for c in _orders(40)))
+    expected, last = writer.engine.state_hash(), writer.engine.last_seq
+    await writer.stop()
+    body = bytearray(writer.engine.snapshot()[:-32])
+    body[8:12] = (1).to_bytes(4, "little")  # the header's version field: version 1
+    old_format = bytes(body) + hashlib.blake2b(bytes(body), digest_size=32).digest()
+    with pytest.raises(SnapshotError, match="version 1"):
+        Engine.restore(old_format)
+    await MongoJournal(db).save_snapshot(last, expected, old_format)
+    again = await _writer(db)
+    assert again.engine.state_hash() == expected
+    assert again.stats.replayed == last  # everything, from the first command
     await again.stop()
 
 
