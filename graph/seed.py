@@ -59,6 +59,8 @@ PLATFORM_DEMO_NAME = "platform"  # `caas cold-keygen --demo-tenant platform`: sh
 DEMO_CUSTOMERS = (("Alice Demo", "alice@demo.example"), ("Bob Demo", "bob@demo.example"))
 # a professional (KYC level 3) customer who passed the derivatives suitability assessment
 DEMO_FUTURES_CUSTOMER = ("Carol Demo", "carol@demo.example")
+# accounts funded on the chain with DEMO_FUNDING: every customer's main account and the treasury
+DEMO_FUNDED_ACCOUNTS = len(DEMO_CUSTOMERS) + 2
 DEMO_PERPETUAL = ("BTC", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("5"), Decimal("64250"))
 DEMO_BRACKETS = (
     MarginBracket(Decimal(0), 125, Decimal("0.004"), Decimal(0)),

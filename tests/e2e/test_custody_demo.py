@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from graph.seed import DEMO_CUSTOMERS, DEMO_FUNDING, DemoKey, seed_demo
+from graph.seed import DEMO_FUNDED_ACCOUNTS, DEMO_FUNDING, DemoKey, seed_demo
 from tests.graphql_client import gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -38,10 +38,10 @@ async def test_the_demo_bank_reserves_cover_its_liabilities(
     reserves = await _reserves(http, admin)
     for asset, amount in DEMO_FUNDING:
         liabilities, wallets = reserves[asset]
-        assert liabilities == amount * len(DEMO_CUSTOMERS), asset
+        assert liabilities == amount * DEMO_FUNDED_ACCOUNTS, asset
         assert wallets >= liabilities, f"{asset}: reserves {wallets} < liabilities {liabilities}"
     deposits = (await gql(http, DEPOSITS, key=admin))["data"]["deposits"]["nodes"]
-    assert len(deposits) == len(DEMO_FUNDING) * len(DEMO_CUSTOMERS)
+    assert len(deposits) == len(DEMO_FUNDING) * DEMO_FUNDED_ACCOUNTS
     assert {d["status"] for d in deposits} == {"CREDITED"}
 
     await seed_demo(app.state.platform)  # idempotent: nothing funded twice
