@@ -213,8 +213,53 @@ class NotesJournal(Protocol):
     def notes_since(self, ts_ns: int) -> AsyncIterator[dict[int, dict[str, str]]]: ...
 
 
-class CommandRelayConsumer:
+class WritersGroupConsumer:
+    """A reader of one stream in the writers' consumer group: joins the group, runs
+    ``_run`` as a task, and on stop lets the handlers in flight finish (up to a deadline).
+    Subclasses set ``_stream`` and ``_consumer`` and implement ``_run``."""
+
+    _redis: Redis
+    _stream: str
+    _consumer: str
+    _task_name = "writers-group-consumer"
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Join the writers' group, then read on."""
+        await self._ensure_group()
+        self._task = asyncio.create_task(self._run(), name=self._task_name)
+
+    async def stop(self, drain_s: float = 5.0) -> None:
+        """Stop reading; let handlers in flight finish (up to ``drain_s``), then cancel."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._inflight:
+            _done, late = await asyncio.wait(set(self._inflight), timeout=drain_s)
+            for handler in late:
+                handler.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(self._stream, WRITERS_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class CommandRelayConsumer(WritersGroupConsumer):
     """The writer's side of the relay: stream -> EngineWriter -> reply stream."""
+
+    _task_name = "relay-consumer"
 
     def __init__(
         self,
@@ -228,6 +273,7 @@ class CommandRelayConsumer:
         max_inflight: int = 8192,
         recovery_margin_s: float = 60.0,
     ) -> None:
+        super().__init__()
         self._redis = redis
         self._writer = writer
         self._journal = journal
@@ -236,39 +282,17 @@ class CommandRelayConsumer:
         self._stream = prefix + COMMANDS_STREAM
         self._max_inflight = max_inflight
         self._margin_ms = int(recovery_margin_s * 1000)
-        self._inflight: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()  # request ids in flight (never claimed again)
-        self._task: asyncio.Task[None] | None = None
         self._replies = PipelineBatcher(redis, "relay-replies")
-
-    async def start(self) -> None:
-        """Join the writers' group, then claim a previous writer's leftovers and read on."""
-        await self._ensure_group()
-        self._task = asyncio.create_task(self._run(), name="relay-consumer")
 
     async def stop(self, drain_s: float = 5.0) -> None:
         """Stop reading; let commands in flight finish (up to ``drain_s``), then cancel.
 
-        A cancelled request stays pending in the group: the next writer claims it.
+        A cancelled request stays pending in the group: the next writer claims it (``_run``
+        claims a previous writer's leftovers first).
         """
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._inflight:
-            _done, late = await asyncio.wait(set(self._inflight), timeout=drain_s)
-            for handler in late:
-                handler.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        await super().stop(drain_s)
         await self._replies.close()
-
-    async def _ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(self._stream, WRITERS_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     async def _run(self) -> None:
         recovering = True  # at start, and after any failure: entries read may be unhandled

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from domains.shared.errors import UnavailableError
-from graph.command_relay import _entries
+from graph.command_relay import WRITERS_GROUP, WritersGroupConsumer, _entries
 from graph.relay_wire import now_millis
 from graph.replica import EngineReplica
 from graph.sequencer import EngineWriter
@@ -33,7 +33,6 @@ log = logging.getLogger("caas.writer_calls")
 
 CALLS_STREAM = "engine:calls"  # after the key prefix
 CALL_REPLIES = "engine:call-replies:"  # + the calling process's id
-WRITERS_GROUP = "engine-writers"
 REPLY_TTL_S = 300
 JSON = Any
 CallHandler = Callable[[str, JSON, dict[str, JSON]], Awaitable[JSON]]
@@ -147,40 +146,18 @@ class WriterCalls:
                     future.set_result(fields)
 
 
-class WriterCallServer:
+class WriterCallServer(WritersGroupConsumer):
     """The writer's side: runs forwarded calls with the handler the root registered."""
 
+    _task_name = "writer-call-server"
+
     def __init__(self, redis: Redis, writer: EngineWriter, *, consumer: str, prefix: str) -> None:
+        super().__init__()
         self._redis = redis
         self._writer = writer
         self._consumer = consumer
         self._stream = prefix + CALLS_STREAM
         self.handler: CallHandler | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        await self._ensure_group()
-        self._task = asyncio.create_task(self._run(), name="writer-call-server")
-
-    async def stop(self, drain_s: float = 5.0) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._inflight:
-            _done, late = await asyncio.wait(set(self._inflight), timeout=drain_s)
-            for handler in late:
-                handler.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-
-    async def _ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(self._stream, WRITERS_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     async def _run(self) -> None:
         while True:
