@@ -59,21 +59,21 @@ from domains.positions.streams import PositionStreams
 from domains.shared.context import TenantScope
 from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
-from graph.auth_settings import parse_ring
-from graph.authn import Authenticator
-from graph.book_view import RedisBookReader
-from graph.engine_directory import MongoEngineDirectory
-from graph.journal import INDEXES as JOURNAL_INDEXES
-from graph.journal import MongoJournal
-from graph.lease import MongoLease
-from graph.ledger import INDEXES as LEDGER_INDEXES
-from graph.ledger import LedgerProjector
-from graph.perp_runtime import PerpRuntime
-from graph.replay import make_replay_guard
-from graph.report_sources import MongoReportSources
-from graph.roles import ROLE_API, ROLE_EDGE, ROLES, EngineRoles
-from graph.sequencer import EngineWriter
+from graph.reports.sources import MongoReportSources
+from graph.security.auth_settings import parse_ring
+from graph.security.authn import Authenticator
+from graph.security.replay import make_replay_guard
 from graph.settings import Settings
+from graph.writer.book_view import RedisBookReader
+from graph.writer.engine_directory import MongoEngineDirectory
+from graph.writer.journal import INDEXES as JOURNAL_INDEXES
+from graph.writer.journal import MongoJournal
+from graph.writer.lease import MongoLease
+from graph.writer.ledger import INDEXES as LEDGER_INDEXES
+from graph.writer.ledger import LedgerProjector
+from graph.writer.perp_runtime import PerpRuntime
+from graph.writer.roles import ROLE_API, ROLE_EDGE, ROLES, EngineRoles
+from graph.writer.sequencer import EngineWriter
 from subscriptions.broker import Broker
 from subscriptions.hub import StreamHub
 from subscriptions.memory import MemoryBroker
@@ -325,7 +325,7 @@ class Platform:
             self.chain.start(self.settings.custody.block_seconds)
 
     def _auth_services(self) -> dict[type, object]:
-        """API keys, customer tokens, the auth audit and the authenticator (graph/authn.py)."""
+        """API keys, customer tokens, the auth audit and the authenticator (security/authn.py)."""
         auth = self.settings.auth
         sealing_ring, token_ring = auth.rings()
         repository = MongoAccountsRepository(self.db)

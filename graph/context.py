@@ -1,4 +1,4 @@
-"""Builds each request's context: who is calling (through graph/authn.py) and the services."""
+"""Builds each request's context: who is calling (graph/security/authn.py) and the services."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ from starlette.requests import HTTPConnection, Request
 
 from domains.compliance.audit import CLIENT_ADDRESS
 from domains.shared.context import RequestContext
-from graph.authn import SIGNATURE_HEADERS, Authenticator, AuthRejectedError, CredentialRequest
-from graph.ratelimit import AUTH_THROTTLED, Budget, RequestRateLimiter, client_address
+from graph.security.authn import (
+    SIGNATURE_HEADERS,
+    Authenticator,
+    AuthRejectedError,
+    CredentialRequest,
+)
+from graph.security.ratelimit import AUTH_THROTTLED, Budget, RequestRateLimiter, client_address
 
 REQUEST_ID_HEADER = "x-request-id"
 HANDSHAKE = "credential_request"  # RequestContext.transport entry: the request's own credential

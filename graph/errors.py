@@ -11,7 +11,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from domains.shared.errors import DomainError
-from graph.query_limits import request_error_code
+from graph.security.query_limits import request_error_code
 
 log = logging.getLogger("caas.errors")
 

@@ -45,11 +45,11 @@ from domains.positions.schema import PositionsMutation, PositionsQuery
 from domains.positions.stream_schema import PositionsSubscription
 from domains.shared.graphql import subgraph_of
 from domains.shared.scalars import SCALAR_MAP
-from graph.access import AccessGuard
-from graph.audit_extension import AuditRecorder
 from graph.errors import ErrorPolicy
-from graph.limits import LimitSettings
-from graph.query_limits import query_limits
+from graph.security.access import AccessGuard
+from graph.security.audit_extension import AuditRecorder
+from graph.security.limits import LimitSettings
+from graph.security.query_limits import query_limits
 
 LimitsFactory = Callable[[], SchemaExtension]
 
@@ -96,7 +96,7 @@ class SyntaxSafeParserCache(ParserCache):
 
 def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[SchemaExtension]]:
     """Error policy, then caches so fixed query texts are parsed and validated once, then
-    the query limits (graph/query_limits.py; default limits without rate limiting if None).
+    the query limits (graph/security/query_limits.py; default limits without rate limiting if None).
     """
     extensions: list[type[SchemaExtension]] = [
         ErrorPolicy,

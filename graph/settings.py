@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graph.auth_settings import AuthSettings
-from graph.limits import LimitSettings
+from graph.security.auth_settings import AuthSettings
+from graph.security.limits import LimitSettings
 
 
 def _flag(name: str, default: bool) -> bool:

@@ -57,7 +57,7 @@ from strawberry.types.execution import PreExecutionError
 from domains.shared.context import RequestContext
 from domains.shared.streams import INITIAL, RESYNC, SharedFeed, SnapshotOnly
 from graph.context import credential_problem, recheck_seconds
-from graph.fanout import (
+from graph.streams.fanout import (
     READY_TIMEOUT_S,
     SEND_TIMEOUT_S,
     SEQUENCED_FIELDS,
@@ -209,7 +209,7 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, No
         else:
             await self.send_message({"type": "pong"})
 
-    # --- serialize-once fan-out (graph/fanout.py) ------------------------------------------
+    # --- serialize-once fan-out (graph/streams/fanout.py) -----------------------------------
 
     async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
         """Groupable market streams go through the fan-out; everything else runs normally."""

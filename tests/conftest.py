@@ -14,10 +14,10 @@ from pymongo import AsyncMongoClient
 from starlette.applications import Starlette
 
 from domains.shared.mongo import Database
-from graph.app import create_app
 from graph.bootstrap import Platform
-from graph.embedded_store import EmbeddedStore
-from graph.seed import DemoKey, seed_demo
+from graph.http.app import create_app
+from graph.ops.embedded_store import EmbeddedStore
+from graph.ops.seed import DemoKey, seed_demo
 from graph.settings import Settings
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

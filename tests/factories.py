@@ -13,8 +13,8 @@ from domains.shared.context import Role
 from domains.shared.ids import new_id
 from domains.shared.scalars import utcnow
 from graph.bootstrap import Platform
-from graph.reconcile import ReconcileReport, reconcile
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
+from graph.writer.reconcile import ReconcileReport, reconcile
 
 
 async def record_order(platform: Platform, key: DemoKey, price: str = "64250.5") -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 
 
 async def gql(

@@ -1,6 +1,6 @@
 """API key use cases: issue, list, rotate, revoke, and the credential view authentication uses.
 
-Knows nothing of GraphQL or HTTP: the transport (graph/authn.py) parses headers and asks
+Knows nothing of GraphQL or HTTP: the transport (graph/security/authn.py) parses headers and asks
 ``credential()`` for what it needs to check a bearer secret or a request signature.
 """
 

@@ -4,7 +4,7 @@ alerts and cases of one tenant and period, as CSV or JSON, streamed row by row.
 Nothing is held in memory beyond one chunk of rows: sources are async iterators over
 database cursors and the encoders yield bytes as they go. Trades, orders and balances are
 other domains' read models; the composition root supplies them through ``ReportSources``
-(graph/report_sources.py), so this module never reads their collections.
+(graph/reports/sources.py), so this module never reads their collections.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import strawberry
 
@@ -26,10 +26,30 @@ from domains.custody.types_ops import (
     WithdrawalPayload,
 )
 from domains.custody.withdrawals import RequestWithdrawal, WithdrawalService
-from domains.shared.context import Role
+from domains.shared.context import Principal, Role
 from domains.shared.errors import ValidationError
 
+S = TypeVar("S")
+
 MAX_SIM_BLOCKS = 100
+# arguments several mutations take, described once
+AssetArg = Annotated[str, _desc("Asset.")]
+WithdrawalIdArg = Annotated[strawberry.ID, _desc("Withdrawal id.")]
+FrozenArg = Annotated[bool, _desc("True to freeze.")]
+ReasonArg = Annotated[str, _desc("Why.")]
+AmountArg = Annotated[Decimal, _desc("Amount, a decimal string.")]
+DestinationArg = Annotated[str, _desc("Destination address.")]
+ADMIN = (Role.TENANT_ADMIN,)
+ADMIN_OR_OPERATOR = (Role.TENANT_ADMIN, Role.OPERATOR)  # operators: the platform's shared wallets
+OWNER = (Role.TRADER, Role.TENANT_ADMIN)
+OFFICERS = (Role.COMPLIANCE, Role.TENANT_ADMIN)
+
+
+def _as(info: Info, roles: tuple[Role, ...], service: type[S]) -> tuple[S, Principal]:
+    """The request's `service` and the caller, once the caller holds one of `roles`
+    (FORBIDDEN otherwise): every custody mutation starts with this one line."""
+    principal = info.context.require(*roles)
+    return info.context.get(service), principal
 
 
 @strawberry.type(description="Custody mutations.")
@@ -47,11 +67,8 @@ class CustodyMutation:
         label: Annotated[str, _desc("Name; a default is made.")] = "",
         xpub: Annotated[str | None, _desc("COLD only: the account node's xpub.")] = None,
     ) -> Wallet:
-        principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)  # operators: shared
-        wallet = await info.context.get(CustodyCalls).open_wallet(
-            principal, asset, temperature, label, xpub
-        )
-        return Wallet.from_model(wallet)
+        calls, who = _as(info, ADMIN_OR_OPERATOR, CustodyCalls)
+        return Wallet.from_model(await calls.open_wallet(who, asset, temperature, label, xpub))
 
     @strawberry.mutation(description="The account's deposit address for an asset (made once).")
     async def request_deposit_address(
@@ -60,9 +77,8 @@ class CustodyMutation:
         account_id: Annotated[strawberry.ID, _desc("The account to credit.")],
         asset: Annotated[str, _desc("Asset, e.g. `BTC`.")],
     ) -> DepositAddress:
-        principal = info.context.require(Role.TRADER, Role.TENANT_ADMIN)
-        found = await info.context.get(CustodyCalls).deposit_address(principal, account_id, asset)
-        return DepositAddress.from_model(found)
+        calls, who = _as(info, OWNER, CustodyCalls)
+        return DepositAddress.from_model(await calls.deposit_address(who, account_id, asset))
 
     @strawberry.mutation(
         description="Request a withdrawal: screening, policy, hold, approvals, "
@@ -71,12 +87,11 @@ class CustodyMutation:
     async def request_withdrawal(
         self, info: Info, input: Annotated[WithdrawalInput, _desc("The withdrawal.")]
     ) -> WithdrawalPayload:
-        principal = info.context.require(Role.TRADER, Role.TENANT_ADMIN)
+        calls, who = _as(info, OWNER, CustodyCalls)
         request = RequestWithdrawal(
             input.account_id, input.asset, input.amount, input.destination, input.idempotency_key
         )
-        calls = info.context.get(CustodyCalls)
-        return _payload(info, await calls.request_withdrawal(principal, request))
+        return _payload(info, await calls.request_withdrawal(who, request))
 
     @strawberry.mutation(
         description="Approve with an approver's Ed25519 signature over the "
@@ -85,23 +100,21 @@ class CustodyMutation:
     async def approve_withdrawal(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, _desc("Withdrawal id.")],
+        id: WithdrawalIdArg,
         signature: Annotated[str, _desc("base64url Ed25519 signature of approvalPayload.")],
     ) -> WithdrawalPayload:
-        principal = info.context.require(*STAFF)
-        w = await info.context.get(CustodyCalls).approve_withdrawal(principal, id, signature)
-        return _payload(info, w)
+        calls, who = _as(info, STAFF, CustodyCalls)
+        return _payload(info, await calls.approve_withdrawal(who, id, signature))
 
     @strawberry.mutation(description="Refuse an open or frozen withdrawal; its hold is released.")
     async def reject_withdrawal(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, _desc("Withdrawal id.")],
+        id: WithdrawalIdArg,
         reason: Annotated[str, _desc("Why (kept on the withdrawal).")],
     ) -> WithdrawalPayload:
-        principal = info.context.require(*STAFF)
-        calls = info.context.get(CustodyCalls)
-        return _payload(info, await calls.reject_withdrawal(principal, id, reason))
+        calls, who = _as(info, STAFF, CustodyCalls)
+        return _payload(info, await calls.reject_withdrawal(who, id, reason))
 
     @strawberry.mutation(
         description="Import the transaction `caas cold-sign` signed offline (operators: "
@@ -110,61 +123,50 @@ class CustodyMutation:
     async def submit_cold_signature(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, _desc("Withdrawal id.")],
+        id: WithdrawalIdArg,
         signed_transaction: Annotated[str, _desc("The JSON `caas cold-sign` printed.")],
     ) -> WithdrawalPayload:
-        principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)
-        w = await info.context.get(CustodyCalls).submit_cold_signature(
-            principal, id, signed_transaction
-        )
-        return _payload(info, w)
+        calls, who = _as(info, ADMIN_OR_OPERATOR, CustodyCalls)
+        return _payload(info, await calls.submit_cold_signature(who, id, signed_transaction))
 
     @strawberry.mutation(description="Compliance: freeze or unfreeze a withdrawal.")
     async def set_withdrawal_frozen(
-        self,
-        info: Info,
-        id: Annotated[strawberry.ID, _desc("Withdrawal id.")],
-        frozen: Annotated[bool, _desc("True to freeze.")],
+        self, info: Info, id: WithdrawalIdArg, frozen: FrozenArg
     ) -> WithdrawalPayload:
-        principal = info.context.require(Role.COMPLIANCE, Role.TENANT_ADMIN)
-        return _payload(
-            info, await info.context.get(WithdrawalService).freeze(principal, id, frozen)
-        )
+        withdrawals, who = _as(info, OFFICERS, WithdrawalService)
+        return _payload(info, await withdrawals.freeze(who, id, frozen))
 
     @strawberry.mutation(description="Compliance: freeze or unfreeze a wallet (no signing).")
     async def set_wallet_frozen(
         self,
         info: Info,
         wallet_id: Annotated[strawberry.ID, _desc("Wallet id.")],
-        frozen: Annotated[bool, _desc("True to freeze.")],
+        frozen: FrozenArg,
     ) -> Wallet:
-        principal = info.context.require(Role.COMPLIANCE, Role.TENANT_ADMIN)
-        wallet = await info.context.get(CustodyService).freeze_wallet(principal, wallet_id, frozen)
-        return Wallet.from_model(wallet)
+        custody, who = _as(info, OFFICERS, CustodyService)
+        return Wallet.from_model(await custody.freeze_wallet(who, wallet_id, frozen))
 
     @strawberry.mutation(description="Compliance: freeze or unfreeze an account's withdrawals.")
     async def set_account_frozen(
         self,
         info: Info,
         account_id: Annotated[strawberry.ID, _desc("Account id.")],
-        frozen: Annotated[bool, _desc("True to freeze.")],
-        reason: Annotated[str, _desc("Why.")] = "",
+        frozen: FrozenArg,
+        reason: ReasonArg = "",
     ) -> bool:
-        principal = info.context.require(Role.COMPLIANCE, Role.TENANT_ADMIN)
-        return await info.context.get(CustodyService).freeze_account(
-            principal, account_id, frozen, reason
-        )
+        custody, who = _as(info, OFFICERS, CustodyService)
+        return await custody.freeze_account(who, account_id, frozen, reason)
 
     @strawberry.mutation(description="Compliance: block or unblock a destination (screening).")
     async def set_address_blocked(
         self,
         info: Info,
-        address: Annotated[str, _desc("Destination address.")],
+        address: DestinationArg,
         blocked: Annotated[bool, _desc("True to block.")],
-        reason: Annotated[str, _desc("Why.")] = "",
+        reason: ReasonArg = "",
     ) -> bool:
-        principal = info.context.require(Role.COMPLIANCE, Role.TENANT_ADMIN)
-        return await info.context.get(Governance).set_blocked(principal, address, blocked, reason)
+        governance, who = _as(info, OFFICERS, Governance)
+        return await governance.set_blocked(who, address, blocked, reason)
 
     @strawberry.mutation(description="Register an approver's Ed25519 public key and groups.")
     async def register_approver(
@@ -175,25 +177,22 @@ class CustodyMutation:
         groups: Annotated[list[str], _desc("Approver groups.")],
         key_id: Annotated[str | None, _desc("The API key the person uses.")] = None,
     ) -> Approver:
-        principal = info.context.require(Role.TENANT_ADMIN)
-        a = await info.context.get(Governance).register_approver(
-            principal, name, public_key, groups, key_id
+        governance, who = _as(info, ADMIN, Governance)
+        return Approver.from_model(
+            await governance.register_approver(who, name, public_key, groups, key_id)
         )
-        return Approver.from_model(a)
 
     @strawberry.mutation(description="Propose an address-book entry (needs the quorum).")
     async def propose_address_book_entry(
         self,
         info: Info,
-        asset: Annotated[str, _desc("Asset.")],
-        address: Annotated[str, _desc("Destination address.")],
+        asset: AssetArg,
+        address: DestinationArg,
         label: Annotated[str, _desc("Name.")] = "",
     ) -> AddressBookEntry:
-        principal = info.context.require(Role.TENANT_ADMIN)
-        custody = info.context.get(CustodyService)
-        entry = await info.context.get(Governance).propose_entry(
-            principal, asset, address, label, custody.decimals
-        )
+        decimals = info.context.get(CustodyService).decimals
+        governance, who = _as(info, ADMIN, Governance)
+        entry = await governance.propose_entry(who, asset, address, label, decimals)
         return AddressBookEntry.from_model(entry)
 
     @strawberry.mutation(description="Approve an address-book entry with an Ed25519 signature.")
@@ -203,26 +202,22 @@ class CustodyMutation:
         id: Annotated[strawberry.ID, _desc("Entry id.")],
         signature: Annotated[str, _desc("base64url signature of approvalPayload.")],
     ) -> AddressBookEntry:
-        principal = info.context.require(*STAFF)
-        entry = await info.context.get(Governance).approve_entry(principal, id, signature)
-        return AddressBookEntry.from_model(entry)
+        governance, who = _as(info, STAFF, Governance)
+        return AddressBookEntry.from_model(await governance.approve_entry(who, id, signature))
 
     @strawberry.mutation(description="Save the tenant's policy draft (replaces the open draft).")
     async def save_custody_policy_draft(
         self, info: Info, rules: Annotated[list[PolicyRuleInput], _desc("Rules, in order.")]
     ) -> CustodyPolicy:
-        principal = info.context.require(Role.TENANT_ADMIN)
-        policy = await info.context.get(Governance).save_draft(principal, [_rule(r) for r in rules])
-        return CustodyPolicy.from_model(policy)
+        governance, who = _as(info, ADMIN, Governance)
+        return CustodyPolicy.from_model(await governance.save_draft(who, [_rule(r) for r in rules]))
 
     @strawberry.mutation(description="Publish a draft; the previous version is retired.")
     async def publish_custody_policy(
         self, info: Info, version: Annotated[int, _desc("The draft's version.")]
     ) -> CustodyPolicy:
-        principal = info.context.require(Role.TENANT_ADMIN)
-        return CustodyPolicy.from_model(
-            await info.context.get(Governance).publish(principal, version)
-        )
+        governance, who = _as(info, ADMIN, Governance)
+        return CustodyPolicy.from_model(await governance.publish(who, version))
 
     @strawberry.mutation(
         description="Set hot limits and the sweep rule of an asset (operators: of the "
@@ -231,8 +226,8 @@ class CustodyMutation:
     async def set_treasury_settings(
         self, info: Info, input: Annotated[TreasuryInput, _desc("The settings.")]
     ) -> bool:
-        principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)
-        custody, asset = info.context.get(CustodyService), input.asset.strip().upper()
+        custody, who = _as(info, ADMIN_OR_OPERATOR, CustodyService)
+        asset = input.asset.strip().upper()
         d = custody.decimals(asset)
         limits = TreasuryLimits(
             *(
@@ -246,7 +241,7 @@ class CustodyMutation:
             )
         )
         await custody.set_treasury(
-            principal,
+            who,
             asset,
             limits,
             input.treasury_quorum,
@@ -263,40 +258,32 @@ class CustodyMutation:
     async def set_custody_mode(
         self, info: Info, mode: Annotated[CustodyMode, _desc("The new mode.")]
     ) -> CustodySettings:
-        principal = info.context.require(Role.TENANT_ADMIN)
-        setup = await info.context.get(CustodyCalls).set_mode(principal, mode)
+        calls, who = _as(info, ADMIN, CustodyCalls)
+        setup = await calls.set_mode(who, mode)
         return CustodySettings.from_model(setup, info.context.get(CustodyService).decimals)
 
     @strawberry.mutation(
         description="Sweep the hot balance above the threshold into cold now (operators: "
         "the platform's shared wallets)."
     )
-    async def sweep_hot_wallet(
-        self, info: Info, asset: Annotated[str, _desc("Asset.")]
-    ) -> WithdrawalPayload | None:
-        principal = info.context.require(Role.TENANT_ADMIN, Role.OPERATOR)
-        w = await info.context.get(CustodyCalls).sweep(principal, asset.strip().upper())
+    async def sweep_hot_wallet(self, info: Info, asset: AssetArg) -> WithdrawalPayload | None:
+        calls, who = _as(info, ADMIN_OR_OPERATOR, CustodyCalls)
+        w = await calls.sweep(who, asset.strip().upper())
         return None if w is None else _payload(info, w)
 
     @strawberry.mutation(
         description="Request a cold -> hot refill (treasury quorum, then cold signing)."
     )
     async def request_refill(
-        self,
-        info: Info,
-        asset: Annotated[str, _desc("Asset.")],
-        amount: Annotated[Decimal, _desc("Amount, a decimal string.")],
+        self, info: Info, asset: AssetArg, amount: AmountArg
     ) -> WithdrawalPayload:
-        principal = info.context.require(Role.TENANT_ADMIN)
-        w = await info.context.get(TreasuryService).request_refill(principal, asset, amount)
-        return _payload(info, w)
+        treasury, who = _as(info, ADMIN, TreasuryService)
+        return _payload(info, await treasury.request_refill(who, asset, amount))
 
     @strawberry.mutation(description="Publish a proof of reserves for an asset.")
-    async def publish_proof_of_reserves(
-        self, info: Info, asset: Annotated[str, _desc("Asset.")]
-    ) -> ProofOfReserves:
-        principal = info.context.require(Role.TENANT_ADMIN)
-        snap = await info.context.get(CustodyCalls).publish_reserves(principal, asset)
+    async def publish_proof_of_reserves(self, info: Info, asset: AssetArg) -> ProofOfReserves:
+        calls, who = _as(info, ADMIN, CustodyCalls)
+        snap = await calls.publish_reserves(who, asset)
         return ProofOfReserves.from_model(snap, _dec(info, snap.asset))
 
     @strawberry.mutation(
@@ -306,26 +293,25 @@ class CustodyMutation:
     async def simulate_chain_transfer(
         self,
         info: Info,
-        asset: Annotated[str, _desc("Asset.")],
+        asset: AssetArg,
         address: Annotated[str, _desc("Receiving address.")],
-        amount: Annotated[Decimal, _desc("Amount, a decimal string.")],
+        amount: AmountArg,
     ) -> str:
-        principal = info.context.require(Role.OPERATOR, Role.TENANT_ADMIN)
+        calls, who = _as(info, (Role.OPERATOR, Role.TENANT_ADMIN), CustodyCalls)
         asset = asset.strip().upper()
         if not _valid(asset, address):
             raise ValidationError(f"not a valid {asset} address", field="address")
         to_minor(amount, _dec(info, asset), "amount")  # VALIDATION here, before forwarding
-        calls = info.context.get(CustodyCalls)
-        return await calls.simulate_transfer(principal, asset, address.strip(), amount)
+        return await calls.simulate_transfer(who, asset, address.strip(), amount)
 
     @strawberry.mutation(description="SIMULATOR ONLY: mine blocks now; returns the new height.")
     async def mine_blocks(
         self, info: Info, count: Annotated[int, _desc("Blocks to mine, 1-100.")] = 1
     ) -> int:
-        principal = info.context.require(Role.OPERATOR)
+        calls, who = _as(info, (Role.OPERATOR,), CustodyCalls)
         if not 1 <= count <= MAX_SIM_BLOCKS:
             raise ValidationError(f"count is 1-{MAX_SIM_BLOCKS}", field="count")
-        return await info.context.get(CustodyCalls).mine_blocks(principal, count)
+        return await calls.mine_blocks(who, count)
 
 
 def _valid(asset: str, address: str) -> bool:

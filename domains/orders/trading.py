@@ -150,7 +150,7 @@ class PlacedOrder:
 
 
 class BookReader(Protocol):
-    """Where a process without an engine reads order books (graph/book_view.py)."""
+    """Where a process without an engine reads order books (graph/writer/book_view.py)."""
 
     async def book(
         self, market: int, depth: int

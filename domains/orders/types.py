@@ -26,7 +26,7 @@ from domains.orders.model import OrderRouting as OrderRoutingModel
 from domains.orders.model import Trade as TradeModel
 from domains.orders.service import OrdersService
 from domains.shared.context import RequestContext
-from domains.shared.graphql import described_enum
+from domains.shared.graphql import described_enum, resolve_entity
 from domains.shared.relay import Connection, build_connection, page_request
 
 if TYPE_CHECKING:
@@ -242,9 +242,9 @@ class Order:
     async def account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("domains.accounts.types")] | None:
-        from domains.accounts.types import Account
-
-        return await Account.resolve_reference(info, strawberry.ID(self.account_id))
+        account_id = strawberry.ID(self.account_id)
+        entity: Account | None = await resolve_entity(info, "Account", account_id)
+        return entity
 
 
 @strawberry.input(description="Filters for orders; every given filter must match.")

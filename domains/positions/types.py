@@ -16,7 +16,7 @@ from domains.positions.model import LiquidationStep, MarginMode
 from domains.positions.service import MarketExposure, PositionsService, RatioBand
 from domains.positions.valuation import PositionView
 from domains.shared.context import RequestContext, SharedDataLoader
-from domains.shared.graphql import described_enum
+from domains.shared.graphql import described_enum, resolve_entity
 
 if TYPE_CHECKING:
     from domains.orders.types import Market
@@ -136,9 +136,9 @@ class Position:
     async def market(
         self, info: Info
     ) -> Annotated[Market, strawberry.lazy("domains.orders.types")] | None:
-        from domains.orders.types import Market
-
-        return await Market.resolve_reference(info, strawberry.ID(self.market_id))
+        market_id = strawberry.ID(self.market_id)
+        entity: Market | None = await resolve_entity(info, "Market", market_id)
+        return entity
 
 
 @strawberry.type(description="A tenant's exposure on one perpetual, at the mark.")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
+from strawberry.types import Info
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -30,3 +31,17 @@ def subgraph_of(module: str) -> str | None:
     if len(parts) >= 2 and parts[0] == "domains" and parts[1] != "shared":
         return parts[1]
     return None
+
+
+async def resolve_entity(info: Info, type_name: str, id: strawberry.ID) -> Any:
+    """Another domain's entity by its key, found through the running schema (late binding):
+    a domain names the type it refers to instead of importing that domain's types module.
+
+    The type must be a federation entity with a ``resolve_reference(info, id)`` classmethod.
+    """
+    definition = info.schema.get_type_by_name(type_name)
+    origin = getattr(definition, "origin", None)
+    resolve = getattr(origin, "resolve_reference", None)
+    if resolve is None:
+        raise LookupError(f"{type_name} is not an entity of this schema")
+    return await resolve(info, id)

@@ -1,6 +1,6 @@
 """How a stream resolver runs: alone (normal execution) or as part of the serialize-once fan-out.
 
-The composition root (graph/fanout.py) executes a groupable subscription document in two
+The composition root (graph/streams/fanout.py) executes a groupable subscription document in two
 roles, passed as the operation's root value: ``SnapshotOnly`` once per subscriber (authorise,
 send what the subscriber needs first, stop) and ``SharedFeed`` once per group of identical
 subscribers (the live events, executed and encoded once). Without either, the resolver runs

@@ -32,7 +32,7 @@ from engine.kernels.cancel import cancel_side, drop
 from engine.kernels.checks import collar_price
 from engine.kernels.emit import emit
 from engine.kernels.jit import kernel
-from engine.kernels.orders import run_taker_call
+from engine.kernels.orders import run_taker_call, write_row
 from engine.kernels.perp import (
     apply_to_position,
     cover_deficit,
@@ -51,26 +51,9 @@ from engine.layout import (
     M_STOP_HEAD,
     NIL,
     O_ACCOUNT,
-    O_CLIENT_TAG,
-    O_FILLED,
-    O_FLAGS,
     O_ID,
-    O_LEVERAGE,
-    O_LOCKED,
-    O_MAKER_BPS,
-    O_MARKET,
     O_NEXT,
     O_NFIELDS,
-    O_PRICE,
-    O_QTY,
-    O_REMAINING,
-    O_SEQ,
-    O_SIDE,
-    O_STATUS,
-    O_STP,
-    O_TAKER_BPS,
-    O_TIF,
-    O_TYPE,
     P_COST,
     P_MARGIN,
     P_MODE,
@@ -223,25 +206,10 @@ def liquidation_order(
     for f in range(O_NFIELDS):
         row[f] = 0
     sc[S_LIQ_ORDERS] += 1
-    row[O_ID] = LIQ_ORDER_ID_BASE + sc[S_LIQ_ORDERS]
-    row[O_ACCOUNT] = a
-    row[O_MARKET] = m
-    row[O_SIDE] = side
-    row[O_TYPE] = LIMIT
-    row[O_TIF] = IOC
-    row[O_FLAGS] = FLAG_REDUCE_ONLY
-    row[O_STP] = STP_EXPIRE_TAKER
-    row[O_STATUS] = NEW
-    row[O_PRICE] = limit
-    row[O_QTY] = size
-    row[O_REMAINING] = size
-    row[O_FILLED] = 0
-    row[O_LOCKED] = 0
-    row[O_MAKER_BPS] = 0
-    row[O_TAKER_BPS] = 0
-    row[O_SEQ] = seq
-    row[O_CLIENT_TAG] = 0
-    row[O_LEVERAGE] = leverage_of(pos, perp, a, m)
+    write_row(
+        row, LIQ_ORDER_ID_BASE + sc[S_LIQ_ORDERS], a, m, side, LIMIT, IOC, FLAG_REDUCE_ONLY,
+        STP_EXPIRE_TAKER, NEW, limit, 0, size, 0, 0, seq, 0, 0, leverage_of(pos, perp, a, m),
+    )  # fmt: skip
 
 
 @kernel

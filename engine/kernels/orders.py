@@ -71,30 +71,47 @@ from engine.layout import (
 
 
 @inline
-def fill_row(row: I64Array, cmd: Record, markets: I64Array, accounts: I64Array, limit: int) -> None:
-    """Write a new order's row from its command (fee rates captured now)."""
-    row[O_ID] = cmd.order_id
-    row[O_ACCOUNT] = cmd.account
-    row[O_MARKET] = cmd.market
-    row[O_SIDE] = cmd.side
-    row[O_TYPE] = cmd.order_type
-    row[O_TIF] = cmd.tif
-    row[O_FLAGS] = cmd.flags
-    stp = cmd.stp
-    row[O_STP] = markets[cmd.market, M_STP_DEFAULT] if stp == STP_MARKET_DEFAULT else stp
-    row[O_STATUS] = PENDING_TRIGGER if cmd.order_type >= STOP_MARKET else NEW
-    row[O_PRICE] = limit
-    row[O_STOP_PRICE] = cmd.stop_price
-    row[O_QTY] = cmd.qty
-    row[O_REMAINING] = cmd.qty
+def write_row(
+    row: I64Array, order_id: int, account: int, market: int, side: int, order_type: int,
+    tif: int, flags: int, stp: int, status: int, price: int, stop_price: int, qty: int,
+    maker_bps: int, taker_bps: int, seq: int, ts_ns: int, client_tag: int, leverage: int,
+) -> None:  # fmt: skip
+    """Write a new, unfilled order's row: the one place an order row is built (order entry
+    and liquidation orders)."""
+    row[O_ID] = order_id
+    row[O_ACCOUNT] = account
+    row[O_MARKET] = market
+    row[O_SIDE] = side
+    row[O_TYPE] = order_type
+    row[O_TIF] = tif
+    row[O_FLAGS] = flags
+    row[O_STP] = stp
+    row[O_STATUS] = status
+    row[O_PRICE] = price
+    row[O_STOP_PRICE] = stop_price
+    row[O_QTY] = qty
+    row[O_REMAINING] = qty
     row[O_FILLED] = 0
     row[O_LOCKED] = 0
-    row[O_MAKER_BPS] = accounts[cmd.account, A_MAKER_BPS]
-    row[O_TAKER_BPS] = accounts[cmd.account, A_TAKER_BPS]
-    row[O_SEQ] = cmd.seq
-    row[O_TS] = cmd.ts_ns
-    row[O_CLIENT_TAG] = cmd.client_tag
-    row[O_LEVERAGE] = 0
+    row[O_MAKER_BPS] = maker_bps
+    row[O_TAKER_BPS] = taker_bps
+    row[O_SEQ] = seq
+    row[O_TS] = ts_ns
+    row[O_CLIENT_TAG] = client_tag
+    row[O_LEVERAGE] = leverage
+
+
+@inline
+def fill_row(row: I64Array, cmd: Record, markets: I64Array, accounts: I64Array, limit: int) -> None:
+    """Write a new order's row from its command (fee rates captured now)."""
+    stp = cmd.stp
+    write_row(
+        row, cmd.order_id, cmd.account, cmd.market, cmd.side, cmd.order_type, cmd.tif,
+        cmd.flags, markets[cmd.market, M_STP_DEFAULT] if stp == STP_MARKET_DEFAULT else stp,
+        PENDING_TRIGGER if cmd.order_type >= STOP_MARKET else NEW, limit, cmd.stop_price,
+        cmd.qty, accounts[cmd.account, A_MAKER_BPS], accounts[cmd.account, A_TAKER_BPS],
+        cmd.seq, cmd.ts_ns, cmd.client_tag, 0,
+    )  # fmt: skip
 
 
 @inline

@@ -178,16 +178,25 @@ def cover_deficit(
     """A negative available balance is paid from the account's margin in this market, then
     by the insurance fund (LIQ_INSURANCE_PAID); what the fund cannot pay stays owed."""
     deficit = -bal[account, quote, B_AVAILABLE]
-    if deficit <= 0:
-        return
+    if deficit > 0:
+        pay_shortfall(ev, sc, bal, touched, pos, perp, seq, account, market, quote, deficit)
+
+
+@inline
+def pay_shortfall(
+    ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, pos: I64Array,
+    perp: I64Array, seq: int, account: int, market: int, quote: int, amount: int,
+) -> None:  # fmt: skip
+    """Pay `amount` (> 0) into the account's available balance from its margin in this
+    market, then from the insurance fund (LIQ_INSURANCE_PAID); what neither covers stays owed."""
     p = pos[account, market]
-    own = min(deficit, p[P_MARGIN])
+    own = min(amount, p[P_MARGIN])
     if own > 0:
         p[P_MARGIN] -= own
         move(bal, touched, sc, account, quote, own, -own)
-        deficit -= own
-    if deficit > 0:
-        fund_pays(ev, sc, bal, touched, pos, perp, seq, account, market, quote, deficit)
+        amount -= own
+    if amount > 0:
+        fund_pays(ev, sc, bal, touched, pos, perp, seq, account, market, quote, amount)
 
 
 @kernel
@@ -217,17 +226,8 @@ def cover_isolated_loss(
 ) -> None:  # fmt: skip
     """An isolated position's loss beyond the margin it released (`net` < 0) is paid from its
     remaining isolated margin, then by the insurance fund; only then from the wallet."""
-    if net >= 0 or pos[account, market, P_MODE] != MARGIN_ISOLATED:
-        return
-    short = -net
-    p = pos[account, market]
-    own = min(short, p[P_MARGIN])
-    if own > 0:
-        p[P_MARGIN] -= own
-        move(bal, touched, sc, account, quote, own, -own)
-        short -= own
-    if short > 0:
-        fund_pays(ev, sc, bal, touched, pos, perp, seq, account, market, quote, short)
+    if net < 0 and pos[account, market, P_MODE] == MARGIN_ISOLATED:
+        pay_shortfall(ev, sc, bal, touched, pos, perp, seq, account, market, quote, -net)
 
 
 @inline

@@ -17,9 +17,9 @@ from starlette.applications import Starlette
 from domains.accounts import credentials
 from domains.accounts.auth_audit import MongoAuthAudit
 from domains.shared.context import TenantScope
-from graph.auth_settings import AuthSettings
-from graph.authn import Authenticator
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
+from graph.security.auth_settings import AuthSettings
+from graph.security.authn import Authenticator
 from graph.settings import Settings
 from tests.e2e.test_subscriptions import SUBSCRIBE, ws_session
 from tests.graphql_client import error_codes, gql

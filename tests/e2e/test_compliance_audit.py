@@ -17,7 +17,7 @@ from domains.accounts.service import AccountsService
 from domains.compliance.audit_trail import AuditTrail
 from domains.shared.context import Role
 from graph.bootstrap import Platform
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.e2e.test_compliance_kyc import SET, new_customer, ok
 from tests.factories import demo_style_key
 from tests.graphql_client import error_codes, gql

@@ -17,7 +17,7 @@ from domains.compliance.errors import (
     WithdrawalLimitExceededError,
 )
 from domains.compliance.gates import KycGate
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]

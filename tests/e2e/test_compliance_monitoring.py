@@ -23,7 +23,7 @@ from engine import codes
 from engine import commands as cmd
 from engine.layout import COMMAND_DTYPE, EVENT_DTYPE
 from graph.bootstrap import Platform
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.e2e.test_compliance_kyc import PLACE, new_customer, ok, order, verify
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.report_cli import export_report
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
+from graph.reports.cli import export_report
 from graph.settings import Settings
 from tests.e2e.test_compliance_kyc import PLACE, new_customer, ok, order, verify
 

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from domains.compliance.errors import SanctionsHitError
 from domains.compliance.screening import DEFAULT_LIST_DIR, SanctionsScreening
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.e2e.test_compliance_kyc import SET, SUBMIT, new_customer, ok
 from tests.e2e.test_subscriptions import ws_session
 from tests.graphql_client import error_codes, gql

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from domains.accounts.keys import ApiKeyService, KeySpec
 from domains.custody import approvals, cold, reserves
 from domains.shared.context import Role, Scope
-from graph.seed import DEMO_TENANT, DemoKey, demo_approver_key
+from graph.ops.seed import DEMO_TENANT, DemoKey, demo_approver_key
 from tests.e2e.test_trading import balances
 from tests.graphql_client import error_codes, gql
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from graph.seed import DEMO_FUNDED_ACCOUNTS, DEMO_FUNDING, DemoKey, seed_demo
+from graph.ops.seed import DEMO_FUNDED_ACCOUNTS, DEMO_FUNDING, DemoKey, seed_demo
 from tests.graphql_client import gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from domains.custody import approvals, cold
 from domains.custody.withdrawals import WithdrawalService
-from graph.seed import DEMO_TENANT, DemoKey
+from graph.ops.seed import DEMO_TENANT, DemoKey
 from tests.e2e.test_custody import (
     APPROVE,
     COLD,

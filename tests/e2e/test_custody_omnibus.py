@@ -25,7 +25,7 @@ from domains.custody import approvals, cold, keys
 from domains.custody.omnibus import SubLedger
 from domains.shared.context import Role, Scope, TenantScope
 from graph.bootstrap import Platform
-from graph.seed import PLATFORM_DEMO_NAME, DemoKey
+from graph.ops.seed import PLATFORM_DEMO_NAME, DemoKey
 from tests.e2e.test_trading import balances as all_balances
 from tests.graphql_client import error_codes, gql
 

@@ -1,6 +1,6 @@
 """Custody across processes on the real Redis: the chain and the deposit watcher live in the
 engine writer, and custody mutations sent to an API-only process are forwarded to it
-(`graph/writer_calls.py`), answered with the same objects and error codes, and readable at
+(`graph/writer/calls.py`), answered with the same objects and error codes, and readable at
 once through the API process."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.embedded_store import free_port
+from graph.ops.embedded_store import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.slow]
 
@@ -27,7 +27,7 @@ PLACE = """mutation($i: PlaceOrderInput!) { placeOrder(input: $i) {
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "graph.cli", "serve"],
+            [sys.executable, "-m", "graph.ops.cli", "serve"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=output,
@@ -50,7 +50,7 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "graph.cli", *args], env=env, capture_output=True, timeout=180
+        [sys.executable, "-m", "graph.ops.cli", *args], env=env, capture_output=True, timeout=180
     )
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
-from graph.watch import LocalBook
+from graph.streams.watch import LocalBook
 from tests.e2e.test_scale_out import (  # noqa: F401 (fixtures)
     BOOK,
     ORDER,

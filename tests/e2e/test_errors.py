@@ -7,7 +7,7 @@ import pytest
 from starlette.applications import Starlette
 
 from domains.accounts.service import AccountsService
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.factories import record_order
 from tests.graphql_client import error_codes, gql
 

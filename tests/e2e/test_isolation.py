@@ -37,7 +37,7 @@ from starlette.applications import Starlette
 
 from domains.accounts.service import AccountsService
 from domains.shared.context import Role
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.e2e.test_subscriptions import ws_session
 from tests.factories import demo_style_key
 from tests.graphql_client import gql

@@ -17,8 +17,8 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 
 from domains.accounts.service import AccountsService
-from graph.limits import LimitSettings
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
+from graph.security.limits import LimitSettings
 from graph.settings import Settings
 from tests.graphql_client import error_codes
 

@@ -21,7 +21,7 @@ import pytest
 from starlette.applications import Starlette
 
 from domains.shared.context import Role
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from graph.settings import PerpSettings, Settings
 from tests.e2e.test_subscriptions import ws_session
 from tests.factories import demo_style_key, reconcile_platform

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from graph.limits import LimitSettings
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
+from graph.security.limits import LimitSettings
 from graph.settings import Settings
 from tests.e2e.test_limits import ws_connect
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graph.embedded_store import free_port
+from graph.ops.embedded_store import free_port
 from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark
 def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "graph.cli", "serve"],
+            [sys.executable, "-m", "graph.ops.cli", "serve"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=output,

@@ -16,7 +16,7 @@ from domains.orders.routing import ExternalRouter, NewOrder, RouteRequest
 from domains.orders.trading import CONFIG_TTL_S, TradingService
 from domains.orders.venue import BookTop, Venue, VenueOrderResult
 from domains.shared.context import TenantScope
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.e2e.test_trading import balances, book, place
 from tests.factories import reconcile_platform
 from tests.graphql_client import error_codes, gql

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from graph.embedded_store import free_port
+from graph.ops.embedded_store import free_port
 from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
@@ -49,7 +49,7 @@ class Servers:
         log = self.logs / f"{name}.log"
         with log.open("ab") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "graph.cli", "serve", *args],
+                [sys.executable, "-m", "graph.ops.cli", "serve", *args],
                 env={**self.env, "PORT": str(port)},
                 stdout=subprocess.DEVNULL,
                 stderr=output,
@@ -113,7 +113,7 @@ def servers(env: dict[str, str], tmp_path: Path) -> Iterator[Servers]:
 
 
 def _keys(env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    seeded = subprocess.run([sys.executable, "-m", "graph.cli", "seed-demo", "--json"],
+    seeded = subprocess.run([sys.executable, "-m", "graph.ops.cli", "seed-demo", "--json"],
                             env=env, capture_output=True, timeout=180)  # fmt: skip
     assert seeded.returncode == 0, seeded.stderr.decode()[-2000:]
     return {k["name"]: k for k in json.loads(seeded.stdout)}
@@ -213,7 +213,7 @@ async def test_api_processes_forward_orders_to_the_one_writer_and_a_standby_foll
 
     servers.stop_all()
     reconciled = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "graph.cli", "reconcile"], env=env,
+        subprocess.run, [sys.executable, "-m", "graph.ops.cli", "reconcile"], env=env,
         capture_output=True, timeout=180,
     )  # fmt: skip
     assert b"books agree" in reconciled.stdout, reconciled.stdout + reconciled.stderr
@@ -221,14 +221,14 @@ async def test_api_processes_forward_orders_to_the_one_writer_and_a_standby_foll
 
 def test_the_api_role_without_redis_is_a_clear_start_up_error() -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    result = subprocess.run([sys.executable, "-m", "graph.cli", "serve", "--role", "api"],
+    result = subprocess.run([sys.executable, "-m", "graph.ops.cli", "serve", "--role", "api"],
                             env=env, capture_output=True, timeout=60)  # fmt: skip
     assert result.returncode == 2
     assert b"REDIS_URL" in result.stderr
 
 
 def test_an_unknown_role_is_a_clear_start_up_error() -> None:
-    result = subprocess.run([sys.executable, "-m", "graph.cli", "serve", "--role", "reader"],
+    result = subprocess.run([sys.executable, "-m", "graph.ops.cli", "serve", "--role", "reader"],
                             capture_output=True, timeout=60)  # fmt: skip
     assert result.returncode == 2
     assert b"unknown role" in result.stderr

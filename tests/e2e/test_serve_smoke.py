@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graph.embedded_store import free_port
+from graph.ops.embedded_store import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,7 +37,7 @@ def test_caas_serve_starts_answers_and_stops(tmp_path: Path) -> None:
     env.pop("MONGODB_URI", None)
     env.pop("REDIS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "graph.cli", "serve", "--demo"],
+        [sys.executable, "-m", "graph.ops.cli", "serve", "--demo"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -67,7 +67,7 @@ def test_a_store_that_cannot_start_exits_non_zero_with_a_message(tmp_path: Path)
     env = {**os.environ, "PORT": str(free_port()), "CAAS_DATA_DIR": str(tmp_path / "var")}
     env.pop("MONGODB_URI", None)
     result = subprocess.run(
-        [sys.executable, "-m", "graph.cli", "serve"],
+        [sys.executable, "-m", "graph.ops.cli", "serve"],
         env=env,
         capture_output=True,
         timeout=60,
@@ -79,7 +79,7 @@ def test_a_store_that_cannot_start_exits_non_zero_with_a_message(tmp_path: Path)
 def test_a_store_whose_port_is_taken_fails_fast_with_its_output(tmp_path: Path) -> None:
     import socket
 
-    from graph.embedded_store import EmbeddedStore, StoreStartError
+    from graph.ops.embedded_store import EmbeddedStore, StoreStartError
 
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -96,7 +96,7 @@ def test_a_store_orphaned_by_a_killed_server_is_stopped_before_a_new_one_starts(
 ) -> None:
     from pymongo import MongoClient
 
-    from graph.embedded_store import EmbeddedStore
+    from graph.ops.embedded_store import EmbeddedStore
 
     orphan = EmbeddedStore(tmp_path / "mongo").start()
     process = orphan._process

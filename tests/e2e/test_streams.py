@@ -16,8 +16,8 @@ import pytest
 from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect
 from starlette.applications import Starlette
 
-from graph.seed import DemoKey
-from graph.watch import LocalBook
+from graph.ops.seed import DemoKey
+from graph.streams.watch import LocalBook
 from tests.e2e.test_isolation import _ok
 from tests.e2e.test_subscriptions import ws_session
 from tests.graphql_client import gql

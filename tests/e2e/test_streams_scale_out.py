@@ -17,7 +17,7 @@ import httpx
 import pytest
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
-from graph.watch import LocalBook, watch
+from graph.streams.watch import LocalBook, watch
 from tests.e2e.test_scale_out import Servers, _gql, _keys, env, servers  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]

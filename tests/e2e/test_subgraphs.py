@@ -7,8 +7,8 @@ import pytest
 from graphql import parse
 from graphql.language import ObjectTypeDefinitionNode, ObjectTypeExtensionNode
 
+from graph.ops.seed import DemoKey
 from graph.schema import SUBGRAPHS
-from graph.seed import DemoKey
 from tests.graphql_client import gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]

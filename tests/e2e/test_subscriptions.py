@@ -13,7 +13,7 @@ from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.e2e.test_graph import _record_order
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]

@@ -17,7 +17,7 @@ from domains.accounts.service import AccountsService
 from domains.orders.model import MarketKind
 from domains.orders.service import OrdersService
 from domains.shared.context import Role
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.factories import demo_style_key
 from tests.graphql_client import error_codes, gql
 

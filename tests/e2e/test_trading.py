@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from domains.accounts.service import AccountsService
 from domains.shared.context import Role
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.factories import demo_style_key, reconcile_platform
 from tests.graphql_client import error_codes, gql
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.e2e.test_trading import balances
 from tests.factories import reconcile_platform
 from tests.graphql_client import error_codes, gql

@@ -17,17 +17,17 @@ from domains.shared.mongo import Database, ensure_indexes
 from engine import codes
 from engine import commands as cmd
 from engine.layout import EngineConfig, Records
-from graph import relay_wire as wire
-from graph.command_relay import (
+from graph.writer import relay_wire as wire
+from graph.writer.command_relay import (
     COMMANDS_STREAM,
     WRITERS_GROUP,
     CommandRelayConsumer,
     RedisCommandBus,
 )
-from graph.idempotency import DuplicateCommandError
-from graph.journal import INDEXES, MongoJournal
-from graph.replica import EngineReplica, JournalNotifier
-from graph.sequencer import EngineWriter, WriterStoppedError
+from graph.writer.idempotency import DuplicateCommandError
+from graph.writer.journal import INDEXES, MongoJournal
+from graph.writer.replica import EngineReplica, JournalNotifier
+from graph.writer.sequencer import EngineWriter, WriterStoppedError
 from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.store, pytest.mark.redis, pytest.mark.asyncio(loop_scope="session")]

@@ -15,9 +15,9 @@ from engine import codes
 from engine import commands as cmd
 from engine.core import Engine, SnapshotError
 from engine.layout import EngineConfig, Records
-from graph.idempotency import DuplicateCommandError
-from graph.journal import INDEXES, MongoJournal
-from graph.sequencer import EngineWriter
+from graph.writer.idempotency import DuplicateCommandError
+from graph.writer.journal import INDEXES, MongoJournal
+from graph.writer.sequencer import EngineWriter
 
 pytestmark = [pytest.mark.store, pytest.mark.asyncio(loop_scope="session")]
 
@@ -225,7 +225,7 @@ async def test_the_window_survives_a_restart_with_and_without_a_snapshot(db: Dat
 async def test_stopping_during_a_journal_write_answers_every_caller(db: Database) -> None:
     """A writer stopped while its batch is being journaled fails the callers (UNAVAILABLE,
     outcome unknown) instead of leaving them waiting forever."""
-    from graph.sequencer import WriterStoppedError
+    from graph.writer.sequencer import WriterStoppedError
 
     class SlowJournal(MongoJournal):
         async def append(

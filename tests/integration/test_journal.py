@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from domains.shared.mongo import Database, ensure_indexes
 from engine.layout import COMMAND_DTYPE, Records
-from graph.journal import INDEXES, JournalGapError, MongoJournal
+from graph.writer.journal import INDEXES, JournalGapError, MongoJournal
 
 pytestmark = [pytest.mark.store, pytest.mark.asyncio(loop_scope="session")]
 

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from graph.embedded_store import free_port
-from graph.limits import LimitSettings
-from graph.ratelimit import Budget, RequestRateLimiter, address_of
+from graph.ops.embedded_store import free_port
+from graph.security.limits import LimitSettings
+from graph.security.ratelimit import Budget, RequestRateLimiter, address_of
 from tests.conftest import REDIS_URL
 
 BACKENDS = [

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from graph.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
+from graph.security.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

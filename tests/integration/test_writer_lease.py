@@ -48,7 +48,7 @@ async def test_a_second_process_becomes_a_standby_and_takes_over_after_release(
 async def test_a_writer_that_loses_the_lease_follows_as_standby_and_forwards_to_the_new_writer(
     mongodb_uri: str,
 ) -> None:
-    from graph.roles import ProcessBus
+    from graph.writer.roles import ProcessBus
     from tests.conftest import REDIS_URL
 
     settings = Settings(mongodb_db=f"test_lease_{uuid.uuid4().hex[:8]}", redis_url=REDIS_URL,

@@ -30,9 +30,9 @@ import pytest_asyncio
 from pymongo import MongoClient
 
 from graph.bootstrap import Platform
-from graph.embedded_store import free_port
+from graph.ops.embedded_store import free_port
+from graph.ops.seed import DemoKey
 from graph.schema import SUBGRAPHS
-from graph.seed import DemoKey
 from graph.settings import Settings
 from tests.conftest import REDIS_URL
 from tests.factories import record_order
@@ -228,7 +228,7 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def interop_keys(server_env: dict[str, str]) -> dict[str, DemoKey]:
     """The demo data, seeded with `caas seed-demo --json` into the package's database."""
     result = subprocess.run(
-        [sys.executable, "-m", "graph.cli", "seed-demo", "--json"],
+        [sys.executable, "-m", "graph.ops.cli", "seed-demo", "--json"],
         cwd=REPO,
         env=server_env,
         capture_output=True,
@@ -248,7 +248,7 @@ def servers(
         ports = {"composed": free_port(), **{name: free_port() for name in SUBGRAPH_NAMES}}
         targets: dict[str, tuple[Process, str]] = {}
         for name, port in ports.items():
-            command = [sys.executable, "-m", "graph.cli", "serve"]
+            command = [sys.executable, "-m", "graph.ops.cli", "serve"]
             if name != "composed":
                 command += ["--subgraph", name]
             env = {**server_env, "PORT": str(port)}

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from graph.bootstrap import Platform
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from tests.interop.conftest import INTEROP_DIR, REPORT, Servers, record_order
 
 pytestmark = [

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from graph.seed import DemoKey
+from graph.ops.seed import DemoKey
 from graph.ws import MAX_CLOSE_REASON_BYTES, close_reason, protocol_violation
 from tests.interop.conftest import INTEROP_DIR, REPORT, Servers, run_node
 

@@ -22,11 +22,16 @@ from domains.accounts.model import Customer
 from domains.accounts.sealing import SecretSealer
 from domains.shared.context import Principal, Role, Scope
 from domains.shared.scalars import utcnow
-from graph.access import MUTATION_SCOPES, required_scopes
-from graph.auth_settings import AuthSettings
-from graph.authn import ARGON2_CONCURRENCY, Authenticator, AuthRejectedError, CredentialRequest
-from graph.replay import MemoryReplayGuard
 from graph.schema import PublicSchema
+from graph.security.access import MUTATION_SCOPES, required_scopes
+from graph.security.auth_settings import AuthSettings
+from graph.security.authn import (
+    ARGON2_CONCURRENCY,
+    Authenticator,
+    AuthRejectedError,
+    CredentialRequest,
+)
+from graph.security.replay import MemoryReplayGuard
 from tests.unit.domains.test_accounts_service import FakeAccountsRepository
 
 ADMIN = Principal("key_adm", Role.TENANT_ADMIN, "ten_a", scopes=frozenset(s.value for s in Scope))
@@ -226,7 +231,7 @@ async def test_revocation_is_immediate_here_and_within_the_cache_period_elsewher
     assert await refused(here, bearer(issued.token)) == "KEY_REVOKED"
     assert await elsewhere.auth.authenticate(bearer(issued.token)) is not None  # cached
     later = time.monotonic() + here.auth.settings.cache_seconds + 0.01
-    monkeypatch.setattr("graph.authn.time.monotonic", lambda: later)
+    monkeypatch.setattr("graph.security.authn.time.monotonic", lambda: later)
     assert await refused(elsewhere, bearer(issued.token)) == "KEY_REVOKED"
 
 
@@ -347,7 +352,7 @@ def test_every_mutation_has_a_scope_and_queries_need_read() -> None:
     mutation = schema._schema.mutation_type
     assert mutation is not None
     unmapped = set(mutation.fields) - set(MUTATION_SCOPES)
-    assert not unmapped, f"map these mutations to a scope in graph/access.py: {unmapped}"
+    assert not unmapped, f"map these mutations to a scope in graph/security/access.py: {unmapped}"
     document = parse(
         "query Q { a: viewer { role } ...F __typename } fragment F on Query { markets { id } }"
         " mutation M { placeOrder(input: {}) { order { id } } x: createTenant(input: {}) { id } }"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from graph.book_view import BOOK_VIEW_KEY, RedisBookReader, encode_view
+from graph.writer.book_view import BOOK_VIEW_KEY, RedisBookReader, encode_view
 
 
 class CountingRedis:

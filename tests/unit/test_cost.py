@@ -1,4 +1,4 @@
-"""The query cost formula of graph/cost.py on the real schemas."""
+"""The query cost formula of graph/security/cost.py on the real schemas."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from graphql import GraphQLSchema, parse
 
-from graph.cost import CostModel, operation_cost
 from graph.schema import PublicSchema, build_subgraphs
+from graph.security.cost import CostModel, operation_cost
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import pytest
 from graphql import parse, validate
 
-from graph.explorer import EXAMPLES, explorer_html
+from graph.http.explorer import EXAMPLES, explorer_html
 from graph.schema import PublicSchema
 
 

@@ -1,8 +1,8 @@
-"""Direct sends of the fan-out (graph/fanout.py): frames, live members, falling back."""
+"""Direct sends of the fan-out (graph/streams/fanout.py): frames, live members, falling back."""
 
 from __future__ import annotations
 
-from graph.fanout import Member, next_frame, raw_writer, text_frame
+from graph.streams.fanout import Member, next_frame, raw_writer, text_frame
 
 
 class Socket:

@@ -11,7 +11,7 @@ import pytest
 
 BUILD = """
 import sys
-from graph.app import create_app
+from graph.http.app import create_app
 from graph.settings import Settings
 settings = Settings.from_env()
 app = create_app(settings, "mongodb://127.0.0.1:1")

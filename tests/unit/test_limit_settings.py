@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.limits import LimitSettings
+from graph.security.limits import LimitSettings
 from graph.settings import Settings
 
 

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from graph.observability import JsonFormatter, redact
+from graph.http.observability import JsonFormatter, redact
 
 
 def test_credentials_are_redacted_from_messages_and_tracebacks() -> None:

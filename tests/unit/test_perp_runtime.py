@@ -11,8 +11,8 @@ from domains.orders.venue_sim import simulated_venue_for_demo
 from domains.shared.engine_port import AssetInfo
 from engine import codes
 from engine.layout import Records
-from graph.perp_runtime import PerpRuntime
 from graph.settings import PerpSettings
+from graph.writer.perp_runtime import PerpRuntime
 
 USDT, BTC, SOL = AssetInfo("USDT", 1, 8), AssetInfo("BTC", 2, 8), AssetInfo("SOL", 3, 8)
 BRACKETS = (MarginBracket(Decimal(0), 100, Decimal("0.005"), Decimal(0)),)

@@ -8,8 +8,8 @@ import pytest
 from domains.shared.engine_port import Submitted
 from engine import commands as cmd
 from engine.layout import EVENT_DTYPE
-from graph import relay_wire as wire
-from graph.relay_wire import Fields
+from graph.writer import relay_wire as wire
+from graph.writer.relay_wire import Fields
 
 
 def _as_redis_returns(fields: Fields) -> dict[bytes, bytes]:

@@ -18,7 +18,7 @@ from graphql import (
     find_breaking_changes,
 )
 
-from graph.cli import SUBGRAPH_SDL_DIR
+from graph.ops.cli import SUBGRAPH_SDL_DIR
 from graph.schema import PublicSchema, build_subgraphs
 
 ROOT = Path(__file__).resolve().parents[2]

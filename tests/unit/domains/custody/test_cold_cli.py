@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from domains.custody import keys
 from domains.custody.chain import SignedTx, UnsignedTx
-from graph.cli import app
+from graph.ops.cli import app
 
 
 def test_keygen_writes_a_private_key_file_and_sign_prints_a_verifiable_transaction(

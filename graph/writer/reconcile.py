@@ -11,8 +11,8 @@ from domains.accounts.balances import MongoBalances
 from domains.shared.context import TenantScope
 from domains.shared.mongo import Database
 from engine.core import Engine
-from graph.engine_directory import MongoEngineDirectory
-from graph.ledger import MARKUP_PREFIX, ledger_totals
+from graph.writer.engine_directory import MongoEngineDirectory
+from graph.writer.ledger import MARKUP_PREFIX, ledger_totals
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from graph.embedded_store import EmbeddedStore, StoreStartError
+from graph.ops.embedded_store import EmbeddedStore, StoreStartError
 from graph.settings import Settings
 
 app = typer.Typer(help="CaaS platform: federated GraphQL back office.", no_args_is_help=True)
@@ -51,7 +51,7 @@ def store_uri(settings: Settings) -> Iterator[str]:
 
 
 def _print_keys(keys: list[object], url: str | None) -> None:
-    from graph.seed import DemoKey
+    from graph.ops.seed import DemoKey
 
     out = Console(soft_wrap=True)
     out.print("[bold]Demo credentials[/bold] (laptop demo only; send as the Authorization header)")
@@ -68,7 +68,7 @@ def _print_keys(keys: list[object], url: str | None) -> None:
 
 async def _seed(settings: Settings, uri: str) -> list[object]:
     from graph.bootstrap import Platform
-    from graph.seed import seed_demo
+    from graph.ops.seed import seed_demo
 
     platform = Platform(settings, uri)
     await platform.start()
@@ -102,8 +102,8 @@ def serve(
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
-    from graph.app import create_app
-    from graph.observability import configure_logging
+    from graph.http.app import create_app
+    from graph.http.observability import configure_logging
     from graph.schema import SUBGRAPHS
 
     if subgraph is not None and subgraph not in {s.name for s in SUBGRAPHS}:
@@ -152,7 +152,7 @@ def seed_demo_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
 ) -> None:
     """Create the demo tenant, customers and markets (idempotent) and print the demo keys."""
-    from graph.seed import DemoKey, as_json_rows
+    from graph.ops.seed import DemoKey, as_json_rows
 
     settings = Settings.from_env()
     with store_uri(settings) as uri:
@@ -174,7 +174,7 @@ def report(
     out: Annotated[Path | None, typer.Option(help="Output file (default: stdout).")] = None,
 ) -> None:
     """Export a compliance report of one tenant and period, streamed, with a progress bar."""
-    from graph.report_cli import export_report
+    from graph.reports.cli import export_report
 
     settings = Settings.from_env()
     with store_uri(settings) as uri:
@@ -186,7 +186,7 @@ def report(
 def reconcile() -> None:
     """Recompute balances from snapshot + journal and compare them with the read model."""
     from graph.bootstrap import Platform
-    from graph.reconcile import reconcile as run_reconcile
+    from graph.writer.reconcile import reconcile as run_reconcile
 
     settings = Settings.from_env()
 
@@ -287,12 +287,15 @@ def bench_risk(
 @bench_app.command("orders")
 def bench_orders(
     seconds: Annotated[float, typer.Option(help="Seconds per measured phase.")] = 10.0,
-    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 16,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 32,
+    processes: Annotated[
+        int, typer.Option(help="API processes in front of the one writer (1: the writer alone).")
+    ] = 1,
 ) -> None:
-    """placeOrder over HTTP vs a trivial query on one server, and the journal alone."""
-    from graph.bench import run as run_orders_bench
+    """placeOrder over HTTP vs a trivial query and plain strawberry, and the journal alone."""
+    from graph.ops.bench import run as run_orders_bench
 
-    typer.echo(run_orders_bench(seconds, clients))
+    typer.echo(run_orders_bench(seconds, clients, processes))
 
 
 @bench_app.command("fanout")
@@ -310,7 +313,7 @@ def bench_fanout(
     ] = "all",
 ) -> None:
     """orderBook stream fan-out: delivered msg/s and latency for many subscribers."""
-    from graph.fanout_bench import run as run_fanout_bench
+    from graph.ops.fanout_bench import run as run_fanout_bench
 
     typer.echo(run_fanout_bench(subscribers, rate, seconds, clients, role))
 
@@ -326,7 +329,7 @@ def watch(
     duration: Annotated[float | None, typer.Option(help="Stop after seconds.")] = None,
 ) -> None:
     """Keep a local book from the stream; print any divergence from the orderBook query."""
-    from graph.watch import watch as watch_book
+    from graph.streams.watch import watch as watch_book
 
     if stream.upper() != "BOOK":
         raise typer.BadParameter("only BOOK streams can be watched", param_hint="STREAM")

@@ -35,7 +35,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from starlette.types import Scope
 
-from graph.limits import LimitSettings
+from graph.security.limits import LimitSettings
 
 log = logging.getLogger("caas.ratelimit")
 

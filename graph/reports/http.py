@@ -23,7 +23,7 @@ from domains.shared.context import RequestContext, Role, Scope
 from domains.shared.errors import DomainError, ValidationError
 from domains.shared.scalars import utcnow
 from graph.context import build_context
-from graph.ratelimit import address_of, client_address
+from graph.security.ratelimit import address_of, client_address
 
 STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "RATE_LIMITED": 429}
 MEDIA = {ReportFormat.CSV: "text/csv; charset=utf-8", ReportFormat.JSON: "application/json"}

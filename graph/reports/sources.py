@@ -15,8 +15,8 @@ from typing import Any
 
 from domains.compliance.reports import Row, iso
 from domains.shared.mongo import Database
-from graph.engine_directory import MongoEngineDirectory
-from graph.journal import JOURNAL
+from graph.writer.engine_directory import MongoEngineDirectory
+from graph.writer.journal import JOURNAL
 
 BATCH = 1000
 

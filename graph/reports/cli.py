@@ -18,9 +18,9 @@ from domains.compliance.reports import ReportFormat, ReportKind, ReportRequest, 
 from domains.shared.errors import DomainError
 from domains.shared.mongo import Client
 from graph.bootstrap import ENGINE_CONFIG
-from graph.engine_directory import MongoEngineDirectory
-from graph.report_sources import MongoReportSources
+from graph.reports.sources import MongoReportSources
 from graph.settings import Settings
+from graph.writer.engine_directory import MongoEngineDirectory
 
 
 def _when(value: str, name: str) -> dt.datetime:

@@ -23,8 +23,8 @@ from domains.shared.engine_port import Submitted
 from domains.shared.errors import UnavailableError
 from engine import codes
 from engine.layout import COMMAND_DTYPE, EngineConfig, Records
-from graph.idempotency import DuplicateCommandError, IdempotencyWindow, tagged_key
-from graph.journal import SnapshotInfo
+from graph.writer.idempotency import DuplicateCommandError, IdempotencyWindow, tagged_key
+from graph.writer.journal import SnapshotInfo
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -37,7 +37,7 @@ EventListener = Callable[[Records, Records, Notes], Awaitable[None]]
 
 
 class Journal(Protocol):
-    """What the writer needs from durable storage (graph.journal.MongoJournal)."""
+    """What the writer needs from durable storage (graph.writer.journal.MongoJournal)."""
 
     async def append(self, batch: Records, notes: Notes | None = None) -> None: ...
     async def last_seq(self) -> int: ...

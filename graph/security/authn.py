@@ -36,8 +36,8 @@ from domains.accounts.keys import ApiKeyService, KeyCredential
 from domains.accounts.model import KeyStatus
 from domains.shared.context import Principal
 from domains.shared.scalars import utcnow
-from graph.auth_settings import AuthSettings
-from graph.replay import ReplayGuard
+from graph.security.auth_settings import AuthSettings
+from graph.security.replay import ReplayGuard
 
 KEY_HEADER = "x-caas-key"
 TIMESTAMP_HEADER = "x-caas-timestamp"

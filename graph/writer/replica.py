@@ -22,8 +22,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from engine.layout import EngineConfig, Records
-from graph.journal import JournalGapError
-from graph.sequencer import Journal, Notes, restore_snapshot
+from graph.writer.journal import JournalGapError
+from graph.writer.sequencer import Journal, Notes, restore_snapshot
 
 if TYPE_CHECKING:
     from engine.core import Engine

@@ -6,7 +6,7 @@ import functools
 import json
 from pathlib import Path
 
-_TEMPLATE = Path(__file__).with_name("static") / "graphiql.html"
+_TEMPLATE = Path(__file__).parent.parent / "static" / "graphiql.html"
 _HEADERS = '{\n  "Authorization": "Bearer <paste a demo key printed by make run>"\n}'
 
 EXAMPLES: tuple[tuple[str, str, dict[str, object]], ...] = (

@@ -50,7 +50,7 @@ import httpx
 import numpy as np
 from rich.console import Console
 
-from graph.embedded_store import EmbeddedStore, free_port
+from graph.ops.embedded_store import EmbeddedStore, free_port
 
 SUBSCRIBE = """subscription { orderBook(market: "BTC-USDT", depth: 10) {
   kind sequence firstSequence lastSequence bids { price quantity } asks { price quantity } } }"""
@@ -332,7 +332,7 @@ def _serve(env: dict[str, str], log: Path, core: int | None, *args: str) -> subp
     profile = os.environ.get("CAAS_BENCH_PROFILE")  # cProfile the server into this file
     command = ["-m", "cProfile", "-o", profile] if profile and "edge" not in args[-1:] else []
     with log.open("ab") as output:
-        return subprocess.Popen([sys.executable, *command, "-m", "graph.cli", "serve", *args],
+        return subprocess.Popen([sys.executable, *command, "-m", "graph.ops.cli", "serve", *args],
                                 env=env, stdout=subprocess.DEVNULL, stderr=output,
                                 preexec_fn=(lambda: os.sched_setaffinity(0, [core]))
                                 if core is not None else None)  # fmt: skip
@@ -368,7 +368,7 @@ def run(
             env["CAAS_REDIS_PREFIX"] = f"bench:fanout:{os.getpid()}:{time.time_ns()}:"
         else:
             env.pop("REDIS_URL", None)
-        seeded = subprocess.run([sys.executable, "-m", "graph.cli", "seed-demo", "--json"],
+        seeded = subprocess.run([sys.executable, "-m", "graph.ops.cli", "seed-demo", "--json"],
                                 env=env, capture_output=True, check=True)  # fmt: skip
         key = next(k for k in json.loads(seeded.stdout) if k["name"] == "alice")
         cores = sorted(os.sched_getaffinity(0))

@@ -5,7 +5,7 @@
   (else refuses them), and continues from the replica's state when it takes over;
 - api: never writes; forwards every command over Redis, reads its replica.
 - edge: reads and streams only: no engine at all (no replica, no Numba); order books come
-  from the writer's book view in Redis (graph/book_view.py); commands and reads of the
+  from the writer's book view in Redis (graph/writer/book_view.py); commands and reads of the
   engine's live state answer UNAVAILABLE (send them to an api process or the writer).
 
 ``ProcessBus`` is the ``CommandBus`` the services hold: it routes to whichever applies.
@@ -23,12 +23,17 @@ from redis.asyncio import Redis
 
 from domains.shared.engine_port import Submitted
 from engine.layout import EngineConfig, Records
-from graph.book_view import BookViewPublisher
-from graph.command_relay import CommandRelayConsumer, IndexLearner, NotesJournal, RedisCommandBus
-from graph.replica import EngineReplica, JournalNotifier
-from graph.sequencer import EngineWriter, EventListener, Journal, Note, WriterStoppedError
 from graph.settings import Settings
-from graph.writer_calls import WriterCalls, WriterCallServer
+from graph.writer.book_view import BookViewPublisher
+from graph.writer.calls import WriterCalls, WriterCallServer
+from graph.writer.command_relay import (
+    CommandRelayConsumer,
+    IndexLearner,
+    NotesJournal,
+    RedisCommandBus,
+)
+from graph.writer.replica import EngineReplica, JournalNotifier
+from graph.writer.sequencer import EngineWriter, EventListener, Journal, Note, WriterStoppedError
 
 if TYPE_CHECKING:
     from engine.core import Engine

@@ -8,11 +8,11 @@ subgraph, so HTTP and WebSocket operations pass the same checks in the same orde
    ``max_tokens`` option, so this sets ``max_lexical_tokens`` itself) -> QUERY_TOO_LARGE;
 2. validation: strawberry's QueryDepthLimiter and MaxAliasesLimiter rules, their errors
    tagged -> QUERY_TOO_DEEP, TOO_MANY_ALIASES (introspection fields do not count for depth);
-3. after validation, before execution: the rate limit (graph/ratelimit.py) -> RATE_LIMITED,
-   then the cost (graph/cost.py) -> QUERY_TOO_COSTLY with ``cost`` and ``maxCost``.
+3. after validation, before execution: the rate limit (graph/security/ratelimit.py) -> RATE_LIMITED,
+   then the cost (graph/security/cost.py) -> QUERY_TOO_COSTLY with ``cost`` and ``maxCost``.
 
 All are request errors (no ``data``): 400 with application/graphql-response+json, 200
-with application/json, except RATE_LIMITED which is always 429 (graph/app.py).
+with application/json, except RATE_LIMITED which is always 429 (graph/http/app.py).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from domains.shared.streams import INITIAL, SharedFeed, SnapshotOnly
-from graph.cost import CostModel, operation_cost
-from graph.limits import LimitSettings
-from graph.ratelimit import (
+from graph.security.cost import CostModel, operation_cost
+from graph.security.limits import LimitSettings
+from graph.security.ratelimit import (
     AUTH_THROTTLED,
     RATE_LIMITED,
     Budget,

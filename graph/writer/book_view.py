@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from domains.orders.trading_schema import MAX_DEPTH
 from engine import codes
 from engine.layout import Records
-from graph.sequencer import EngineWriter, Notes
+from graph.writer.sequencer import EngineWriter, Notes
 
 if TYPE_CHECKING:
     from engine.core import Engine

@@ -24,10 +24,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from domains.shared.errors import UnavailableError
-from graph.command_relay import WRITERS_GROUP, WritersGroupConsumer, _entries
-from graph.relay_wire import now_millis
-from graph.replica import EngineReplica
-from graph.sequencer import EngineWriter
+from graph.writer.command_relay import WRITERS_GROUP, WritersGroupConsumer, _entries
+from graph.writer.relay_wire import now_millis
+from graph.writer.replica import EngineReplica
+from graph.writer.sequencer import EngineWriter
 
 log = logging.getLogger("caas.writer_calls")
 

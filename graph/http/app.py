@@ -22,24 +22,29 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from domains.shared.context import RequestContext
-from graph.authn import AuthRejectedError
 from graph.bootstrap import Platform
 from graph.context import authenticate_connection_init, build_context
-from graph.explorer import explorer_html
-from graph.fanout import FanoutRegistry
-from graph.http import APPLICATION_JSON, negotiate, response_media_type, shape
-from graph.observability import RequestIdMiddleware, metrics_endpoint
-from graph.payload_limits import (
+from graph.http.explorer import explorer_html
+from graph.http.negotiation import APPLICATION_JSON, negotiate, response_media_type, shape
+from graph.http.observability import RequestIdMiddleware, metrics_endpoint
+from graph.http.payload_limits import (
     REQUEST_TOO_LARGE,
     PayloadTooLargeError,
     buffer_body,
     limit_websocket,
 )
-from graph.query_limits import query_limits
-from graph.ratelimit import RequestRateLimiter, address_of, client_address, rate_limit_response
-from graph.report_http import report_endpoint
+from graph.reports.http import report_endpoint
 from graph.schema import PublicSchema, build_subgraphs
+from graph.security.authn import AuthRejectedError
+from graph.security.query_limits import query_limits
+from graph.security.ratelimit import (
+    RequestRateLimiter,
+    address_of,
+    client_address,
+    rate_limit_response,
+)
 from graph.settings import Settings
+from graph.streams.fanout import FanoutRegistry
 from graph.ws import GraphQLTransportWSHandler, WebSocketAdapter
 
 
@@ -140,7 +145,7 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
         )
 
 
-VENDOR_DIR = Path(__file__).with_name("static") / "vendor"
+VENDOR_DIR = Path(__file__).parent.parent / "static" / "vendor"
 TRANSPORT_CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
@@ -240,7 +245,7 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
             for route in _graphql_routes(f"/subgraphs/{name}/graphql", endpoint)
         ],
     ]
-    if subgraph in (None, "compliance"):  # compliance report downloads (graph/report_http.py)
+    if subgraph in (None, "compliance"):  # compliance report downloads (graph/reports/http.py)
         routes.append(Route("/reports/{kind}", report_endpoint, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.platform = platform

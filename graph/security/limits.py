@@ -1,8 +1,9 @@
 """Abuse limits configuration: every limit, its default and its environment variable.
 
 Only configuration lives here (read by graph/settings.py); the limits themselves are enforced
-by graph/query_limits.py (tokens, depth, aliases, cost), graph/ratelimit.py (requests per
-key or client address) and graph/payload_limits.py (request body and WebSocket message size).
+by graph/security/query_limits.py (tokens, depth, aliases, cost), graph/security/ratelimit.py
+(requests per key or client address) and graph/http/payload_limits.py (request body and
+WebSocket message size).
 README "Limits" lists the same table for operators.
 """
 
@@ -58,7 +59,8 @@ class LimitSettings:
     # Validation level
     max_depth: int = 12
     max_aliases: int = 30
-    # Cost (graph/cost.py documents the formula), checked after validation, before execution
+    # Cost (graph/security/cost.py documents the formula), checked after validation, before
+    # execution
     max_cost: int = 10_000
     default_list_size: int = 10
     default_page_size: int = DEFAULT_PAGE_SIZE

@@ -26,11 +26,11 @@ from redis.exceptions import RedisError, ResponseError
 
 from domains.shared.engine_port import Submitted
 from engine.layout import COMMAND_DTYPE, Records
-from graph import relay_wire as wire
-from graph.idempotency import DuplicateCommandError
-from graph.redis_batches import PipelineBatcher
-from graph.replica import EngineReplica
-from graph.sequencer import EngineWriter, WriterStoppedError
+from graph.writer import relay_wire as wire
+from graph.writer.idempotency import DuplicateCommandError
+from graph.writer.redis_batches import PipelineBatcher
+from graph.writer.replica import EngineReplica
+from graph.writer.sequencer import EngineWriter, WriterStoppedError
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -208,7 +208,7 @@ class IndexLearner(Protocol):
 
 
 class NotesJournal(Protocol):
-    """The journal's notes by time (graph.journal.MongoJournal)."""
+    """The journal's notes by time (graph.writer.journal.MongoJournal)."""
 
     def notes_since(self, ts_ns: int) -> AsyncIterator[dict[int, dict[str, str]]]: ...
 

@@ -23,8 +23,8 @@ from domains.compliance.audit import BEFORE_NOTES, CLIENT_ADDRESS, PLATFORM_CHAI
 from domains.compliance.audit_trail import AuditTrail
 from domains.shared.context import RequestContext
 from domains.shared.scalars import utcnow
-from graph.access import _root_fields
-from graph.ratelimit import client_address
+from graph.security.access import _root_fields
+from graph.security.ratelimit import client_address
 
 SECRET_WORDS = ("secret", "password", "token", "signature", "privatekey", "mnemonic")
 log = logging.getLogger("caas.audit")

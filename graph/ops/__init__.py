@@ -1,0 +1,1 @@
+"""Operator tools: CLI, demo seed, embedded store, benchmarks; only tests import graph.ops."""

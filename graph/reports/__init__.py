@@ -1,0 +1,1 @@
+"""Compliance report export (sources, HTTP, CLI); reads graph.writer's journal; no http/ops."""

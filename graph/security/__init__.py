@@ -1,0 +1,1 @@
+"""Who may do what: authn, access, query limits, rate limits, audit; no other graph room."""

@@ -1,0 +1,1 @@
+"""The engine writer: sequencer, journal, lease, relay, ledger; no transport, security, ops."""

@@ -1,0 +1,49 @@
+"""The rooms of graph/ keep to what their docstrings say they may import."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+GRAPH = Path(__file__).resolve().parents[2] / "graph"
+
+# room -> the graph rooms (sub-packages or top-level modules) it must never import
+FORBIDDEN = {
+    "security": {"http", "writer", "streams", "reports", "ops", "bootstrap", "ws"},
+    "writer": {"http", "security", "streams", "reports", "ops", "ws", "schema", "context"},
+    "streams": {"http", "security", "writer", "reports", "ops", "bootstrap"},
+    "reports": {"http", "ops"},
+    "http": {"writer", "ops"},
+}
+
+
+def graph_imports(path: Path) -> set[str]:
+    """The first component under graph. of every graph import in a module."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "graph" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_graph_top_level_keeps_a_handful_of_modules() -> None:
+    assert len(list(GRAPH.glob("*.py"))) <= 8
+
+
+def test_every_room_opens_with_a_docstring() -> None:
+    for init in GRAPH.glob("*/__init__.py"):
+        assert ast.get_docstring(ast.parse(init.read_text())), init
+
+
+def test_no_room_imports_what_it_must_not() -> None:
+    for room, forbidden in FORBIDDEN.items():
+        for module in (GRAPH / room).glob("*.py"):
+            leaked = graph_imports(module) & forbidden
+            assert not leaked, f"{module.relative_to(GRAPH)} imports graph.{sorted(leaked)}"
