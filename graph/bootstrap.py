@@ -57,6 +57,7 @@ from domains.positions.repository import MongoPositionsRepository
 from domains.positions.service import PositionsService
 from domains.positions.streams import PositionStreams
 from domains.shared.context import TenantScope
+from domains.shared.engine_port import ReadModels
 from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
 from graph.reports.sources import MongoReportSources
@@ -65,6 +66,7 @@ from graph.security.authn import Authenticator
 from graph.security.replay import make_replay_guard
 from graph.settings import Settings
 from graph.writer.book_view import RedisBookReader
+from graph.writer.consistency import ReadYourWrites
 from graph.writer.engine_directory import MongoEngineDirectory
 from graph.writer.journal import INDEXES as JOURNAL_INDEXES
 from graph.writer.journal import MongoJournal
@@ -240,24 +242,26 @@ class Platform:
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         writes = self.settings.role not in (ROLE_API, ROLE_EDGE)
         if not self.read_only and writes:  # projectors: the writer's job
-            self.engines.add_projectors([
-                OrdersProjector(
-                    trading_repo,
-                    self.writer,
-                    self.directory,
-                    trading.spec,
-                    self.broker,
-                    trading.recent_orders,
-                ),
-                BalancesProjector(balances, self.directory, self.broker),
-                LedgerProjector(self.db, self.directory, trading.spec),
-                MarketStreamsProjector(self.directory, trading.spec, self.broker),
-                PositionsProjector(positions_repo, self.directory, trading.spec, self.broker),
-                self.custody_steps,
-                compliance.monitor(self.directory, trading.spec),
-            ])  # fmt: skip
+            orders_projector = OrdersProjector(
+                trading_repo, self.writer, self.directory, trading.spec, self.broker,
+                trading.recent_orders,
+            )  # fmt: skip
+            self.engines.add_projectors(
+                immediate=[orders_projector.track, self.custody_steps],  # read back at once
+                after_answer=[MarketStreamsProjector(self.directory, trading.spec, self.broker)],
+                deferred=[  # the read models, in bulk behind the journal
+                    orders_projector.persist,
+                    BalancesProjector(balances, self.directory, self.broker),
+                    LedgerProjector(self.db, self.directory, trading.spec),
+                    PositionsProjector(positions_repo, self.directory, trading.spec, self.broker),
+                    compliance.monitor(self.directory, trading.spec),
+                ],
+            )
+        consistency = self.engines.consistency()
         self.services = {
             **self._auth_services(),
+            ReadYourWrites: consistency,
+            ReadModels: consistency,
             AccountsService: accounts,
             OrdersService: orders,
             TradingService: trading,

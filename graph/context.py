@@ -78,7 +78,7 @@ async def build_context(
     except AuthRejectedError as rejected:
         context.auth_failure, context.auth_reason = rejected.message, rejected.reason
         if throttle is not None:
-            await throttle.hit(address, Budget.AUTH_FAILURES)
+            await throttle.refused(address)
     return context
 
 

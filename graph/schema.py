@@ -50,6 +50,7 @@ from graph.security.access import AccessGuard
 from graph.security.audit_extension import AuditRecorder
 from graph.security.limits import LimitSettings
 from graph.security.query_limits import query_limits
+from graph.writer.consistency import ReadYourWritesExtension, await_own_writes
 
 LimitsFactory = Callable[[], SchemaExtension]
 
@@ -74,6 +75,10 @@ SUBGRAPHS: tuple[Subgraph, ...] = (
     Subgraph("custody", CustodyQuery, CustodyMutation),
     Subgraph("compliance", ComplianceQuery, ComplianceMutation, ComplianceSubscription),
 )
+
+
+# mutation payloads read their own writes although the read models follow the journal
+await_own_writes(s.mutation for s in SUBGRAPHS if s.mutation is not None)
 
 
 class SyntaxSafeParserCache(ParserCache):
@@ -102,6 +107,7 @@ def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[
         ErrorPolicy,
         AccessGuard,
         AuditRecorder,
+        ReadYourWritesExtension,
         functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]
         functools.partial(ValidationCache, maxsize=512),  # type: ignore[list-item]
         limits or query_limits(LimitSettings()),  # type: ignore[list-item]

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from subscriptions.broker import RESYNC
+from subscriptions.redis_batches import PipelineBatcher
 
 
 class _RedisSubscription:
@@ -46,6 +47,7 @@ class RedisBroker:
         self._url = url
         self._prefix = prefix
         self._redis: Redis | None = None
+        self._batcher: PipelineBatcher | None = None
 
     @property
     def redis(self) -> Redis:
@@ -57,6 +59,9 @@ class RedisBroker:
         await self.redis.ping()
 
     async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
+            self._batcher = None
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -68,7 +73,12 @@ class RedisBroker:
             return False
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        await self.redis.publish(self._prefix + topic, payload)
+        """Concurrent publishes (a projection publishing a batch's updates with gather) share
+        one pipelined round trip, in the order they were called."""
+        if self._batcher is None:
+            self._batcher = PipelineBatcher(self.redis, "broker-publish")
+        channel = self._prefix + topic
+        await self._batcher.send(lambda pipe: pipe.publish(channel, payload))
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[_RedisSubscription]:

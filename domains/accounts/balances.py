@@ -6,6 +6,7 @@ BALANCE_CHANGED per (account, asset) is written with the sequence it reflects.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -119,9 +120,12 @@ class BalancesProjector:
             published.setdefault(ref.tenant_id, []).append(fields)
         await self._balances.write(updates)
         if self._events is not None:
-            for tenant_id, changed_balances in published.items():
-                payload = orjson.dumps({"balances": changed_balances})
-                await self._events.publish(tenant_topic(BALANCE_STREAM, tenant_id), payload)
+            bus = self._events
+            await asyncio.gather(*(
+                bus.publish(tenant_topic(BALANCE_STREAM, tenant_id),
+                               orjson.dumps({"balances": changed_balances}))
+                for tenant_id, changed_balances in published.items()
+            ))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import BulkWriteError
 
 from domains.compliance.alert_model import (
     Alert,
@@ -20,7 +21,7 @@ from domains.compliance.alert_model import (
     Severity,
 )
 from domains.shared.context import TenantScope
-from domains.shared.mongo import CollectionIndexes, Database, Document, page_filter
+from domains.shared.mongo import DUPLICATE_KEY, CollectionIndexes, Database, Document, page_filter
 
 INDEXES = (
     CollectionIndexes(
@@ -122,6 +123,21 @@ class MongoAlertRepository:
             {"_id": alert.id}, {"$setOnInsert": alert_document(alert)}, upsert=True
         )
         return result.upserted_id is not None
+
+    async def insert_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
+        """Insert those whose id is not stored yet, in one unordered insert (the store's fast
+        path; an alert already raised is a duplicate key, skipped); returns the new ones."""
+        if not alerts:
+            return []
+        try:
+            await self._alerts.insert_many([alert_document(a) for a in alerts], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            known = {int(e["index"]) for e in errors}
+            return [a for i, a in enumerate(alerts) if i not in known]
+        return list(alerts)
 
     async def alerts(
         self, scope: TenantScope, ids: Sequence[str] | None = None, *,

@@ -35,6 +35,7 @@ class AlertRepository(Protocol):
     """What the alert service needs from storage (MongoAlertRepository)."""
 
     async def insert_alert(self, alert: Alert) -> bool: ...
+    async def insert_alerts(self, alerts: Sequence[Alert]) -> list[Alert]: ...
     async def alerts(
         self, scope: TenantScope, ids: Sequence[str] | None = None, *,
         status: AlertStatus | None = None, first: int = 50, after: str | None = None,
@@ -77,6 +78,15 @@ class AlertService:
         """Record an alert once (same id: ignored) and publish it when new."""
         created = await self._repo.insert_alert(alert)
         if created:
+            await self._events.publish(tenant_topic(ALERT_STREAM, alert.tenant_id),
+                                       alert_payload(alert))  # fmt: skip
+        return created
+
+    async def raise_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
+        """Record many alerts in one write (same id: ignored); publish and return the new."""
+        unique = list({a.id: a for a in alerts}.values())
+        created = await self._repo.insert_alerts(unique)
+        for alert in created:
             await self._events.publish(tenant_topic(ALERT_STREAM, alert.tenant_id),
                                        alert_payload(alert))  # fmt: skip
         return created

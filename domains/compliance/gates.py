@@ -12,7 +12,6 @@ withdraw within their last level's limits; new BUY orders are refused with KYC_R
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Protocol
 
@@ -23,6 +22,7 @@ from domains.compliance.errors import (
 )
 from domains.compliance.model import KycProfile, TradeGate, trade_gate
 from domains.compliance.service import ComplianceService
+from domains.shared.cache import SharedTtlCache
 from domains.shared.context import TenantScope
 
 PROFILE_TTL_S = 2.0
@@ -40,20 +40,17 @@ class KycGate:
     def __init__(self, service: ComplianceService, usage: WithdrawalUsage | None = None) -> None:
         self._service = service
         self._usage = usage
-        self._cache: dict[tuple[str, str], tuple[float, KycProfile]] = {}
+        self._cache: SharedTtlCache[tuple[str, str], KycProfile] = SharedTtlCache(PROFILE_TTL_S)
         service.on_profile_change(self._forget)
 
     def _forget(self, profile: KycProfile) -> None:
-        self._cache.pop((profile.tenant_id, profile.customer_id), None)
+        self._cache.forget((profile.tenant_id, profile.customer_id))
 
     async def profile(self, tenant_id: str, customer_id: str) -> KycProfile:
-        key, now = (tenant_id, customer_id), time.monotonic()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        found = (await self._service.kyc_of(TenantScope(tenant_id), [customer_id]))[0]
-        self._cache[key] = (now + PROFILE_TTL_S, found)
-        return found
+        async def load() -> KycProfile:
+            return (await self._service.kyc_of(TenantScope(tenant_id), [customer_id]))[0]
+
+        return await self._cache.get((tenant_id, customer_id), load)
 
     async def check_order(self, tenant_id: str, customer_id: str, product: str, side: str) -> None:
         """Raise KYC_REQUIRED unless the customer may place this order.

@@ -133,6 +133,7 @@ class ComplianceMonitor:
     ) -> None:
         commands = {row["seq"]: row for row in rows(batch)}
         movements: list[Transaction] = []
+        self._raised: list[Alert] = []  # written together at the end: one bulk write
         for event in rows(events):
             command = commands.get(event["seq"])
             if command is None:
@@ -148,6 +149,8 @@ class ComplianceMonitor:
                     await self._monitor(tx)
                 except Exception:  # one rule's trouble must not hide the other movements
                     log.exception("AML monitoring failed", extra={"seq": tx.seq})
+        raised, self._raised = self._raised, []
+        await self._alerts.raise_alerts(raised)
 
     async def _event(
         self, event: Row, command: Row, note: dict[str, str], movements: list[Transaction]
@@ -205,7 +208,7 @@ class ComplianceMonitor:
     async def _raise(
         self, tenant_id: str, customer_id: str | None, hit: Hit, market: str | None, seq: int
     ) -> None:
-        await self._alerts.raise_alert(Alert(
+        self._raised.append(Alert(
             id=alert_id(hit.rule, tenant_id, hit.key), tenant_id=tenant_id, rule=hit.rule,
             severity=hit.severity, summary=hit.summary, customer_id=customer_id,
             evidence=hit.evidence, detected_at=utcnow(), market_id=market, seq=seq,

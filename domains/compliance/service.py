@@ -21,6 +21,7 @@ from domains.compliance.model import (
     Suitability,
     default_level,
 )
+from domains.shared.cache import SharedTtlCache
 from domains.shared.context import TenantScope
 from domains.shared.errors import ConflictError, ValidationError
 from domains.shared.scalars import utcnow
@@ -84,6 +85,7 @@ class KycApplication:
 OnboardingScreen = Callable[[KycProfile, str], Awaitable[None]]  # (profile, actor) -> screens
 VerificationBlockers = Callable[[str, str], Awaitable[list[str]]]  # (tenant, customer) -> ids
 ProfileListener = Callable[[KycProfile], None]
+LEVELS_TTL_S = 2.0  # how long another process's level change may take to apply here
 
 
 class ComplianceService:
@@ -97,6 +99,7 @@ class ComplianceService:
         self._screen: OnboardingScreen | None = None
         self._blockers: VerificationBlockers | None = None
         self._listeners: list[ProfileListener] = []
+        self._levels: SharedTtlCache[str, list[KycLevel]] = SharedTtlCache(LEVELS_TTL_S)
 
     def on_profile_change(self, listener: ProfileListener) -> None:
         """Be told of every saved profile (the gates drop their cached copy)."""
@@ -209,9 +212,18 @@ class ComplianceService:
         return await self._repo.profiles_by_status(scope, KycStatus.PENDING, first, after)
 
     async def levels(self, tenant_id: str) -> list[KycLevel]:
-        """Every level 0..3 of a tenant: what it configured, platform defaults elsewhere."""
-        configured = {lv.level: lv for lv in await self._repo.levels(tenant_id)}
-        return [configured.get(n) or default_level(tenant_id, n) for n in range(MAX_KYC_LEVEL + 1)]
+        """Every level 0..3 of a tenant: what it configured, platform defaults elsewhere.
+
+        Cached LEVELS_TTL_S per tenant (every order's KYC gate asks): a change made in this
+        process applies at once, one made in another process within that time."""
+
+        async def load() -> list[KycLevel]:
+            configured = {lv.level: lv for lv in await self._repo.levels(tenant_id)}
+            return [
+                configured.get(n) or default_level(tenant_id, n) for n in range(MAX_KYC_LEVEL + 1)
+            ]
+
+        return await self._levels.get(tenant_id, load)
 
     async def level(self, tenant_id: str, level: int) -> KycLevel:
         return (await self.levels(tenant_id))[max(0, min(level, MAX_KYC_LEVEL))]
@@ -227,6 +239,7 @@ class ComplianceService:
             raise ValidationError("limits cannot be negative", field="dailyWithdrawal")
         saved = dataclasses.replace(level, updated_at=utcnow())
         await self._repo.save_level(saved)
+        self._levels.forget(level.tenant_id)
         return saved
 
     async def record_suitability(self, record: Suitability) -> Suitability:

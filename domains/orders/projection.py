@@ -1,12 +1,16 @@
 """Projects engine events into the order and trade read models and the order stream.
 
-Runs inside the writer's batch loop (before callers are answered), one bulk write per
-collection per batch. Orders still live after the batch take their fill from the engine.
+Two stages. ``track`` runs in the writer's batch loop before callers are answered: it works
+out every order the batch touched as it now stands (live orders take their fill from the
+engine) and keeps them in memory (RecentOrders), so a caller reads its own order back
+without a store read. ``persist`` runs behind the journal (graph/writer/projections.py),
+often for several batches at once: one bulk write per collection, then the order stream.
+Calling the projector runs both (replays, a standby taking over).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,6 +29,7 @@ from domains.orders.model import (
     Venue,
     order_key,
 )
+from domains.orders.order_events import STATUS, new_order, to_datetime
 from domains.orders.outcomes import is_order_outcome
 from domains.orders.routing import NOTE_ROUTE, RouteStatus
 from domains.orders.service import ORDER_STREAM, order_event
@@ -36,23 +41,6 @@ from engine import codes
 from engine.events import Row, rows
 from engine.layout import Records
 
-STATUS = {
-    codes.NEW: OrderStatus.NEW,
-    codes.PARTIALLY_FILLED: OrderStatus.PARTIALLY_FILLED,
-    codes.FILLED: OrderStatus.FILLED,
-    codes.CANCELED: OrderStatus.CANCELED,
-    codes.EXPIRED: OrderStatus.EXPIRED,
-    codes.EXPIRED_IN_MATCH: OrderStatus.EXPIRED_IN_MATCH,
-    codes.REJECTED: OrderStatus.REJECTED,
-    codes.PENDING_TRIGGER: OrderStatus.PENDING_TRIGGER,
-}
-TYPES = {
-    codes.LIMIT: OrderType.LIMIT,
-    codes.MARKET: OrderType.MARKET,
-    codes.STOP_MARKET: OrderType.STOP_MARKET,
-    codes.STOP_LIMIT: OrderType.STOP_LIMIT,
-}
-TIFS = {codes.GTC: TimeInForce.GTC, codes.IOC: TimeInForce.IOC, codes.FOK: TimeInForce.FOK}
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
 
 
@@ -65,6 +53,15 @@ class OrdersReadModel(Protocol):
 
 
 @dataclass
+class _Unsaved:
+    """An order's latest state not yet written, and whether the store has never seen it."""
+
+    order: Order
+    seq: int
+    created: bool
+
+
+@dataclass
 class _Changes:
     new: dict[int, Order] = field(default_factory=dict)
     touched: set[int] = field(default_factory=set)
@@ -72,11 +69,6 @@ class _Changes:
     amended: dict[int, tuple[int, int]] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
     routes: dict[int, list[tuple[int, dict[str, str], int]]] = field(default_factory=dict)
-
-
-def to_datetime(ts_ns: int) -> dt.datetime:
-    """Engine time (ns) as an aware UTC datetime, truncated to milliseconds like Mongo."""
-    return dt.datetime.fromtimestamp(ts_ns // 1_000_000 / 1000, dt.UTC)
 
 
 class OrdersProjector:
@@ -97,10 +89,41 @@ class OrdersProjector:
         self._directory = directory
         self._spec_for = spec_for
         self._events = events
+        self._unsaved: dict[str, _Unsaved] = {}
+        self._unsaved_trades: list[Trade] = []
 
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
     ) -> None:
+        await self.track(batch, events, notes)
+        await self.persist(batch, events, notes)
+
+    async def persist(
+        self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
+    ) -> None:
+        """Write what ``track`` saw up to this batch's end: orders, trades, the stream."""
+        upto = int(batch["seq"][-1]) if len(batch) else 0
+        done = [u for u in self._unsaved.values() if u.seq <= upto]
+        trades = [t for t in self._unsaved_trades if t.seq <= upto]
+        if not (done or trades):
+            return
+        await self._repo.save_orders(
+            [u.order for u in done if u.created], [u.order for u in done if not u.created]
+        )
+        await self._repo.insert_trades(trades)
+        for u in done:
+            if self._unsaved.get(u.order.id) is u:
+                del self._unsaved[u.order.id]
+        self._unsaved_trades = [t for t in self._unsaved_trades if t.seq > upto]
+        await asyncio.gather(*(  # concurrent: one pipelined round trip with Redis
+            self._events.publish(tenant_topic(ORDER_STREAM, o.tenant_id), order_event(o))
+            for o in (u.order for u in done)
+        ))  # fmt: skip
+
+    async def track(
+        self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
+    ) -> None:
+        """The batch's orders as they now stand, into memory; ``persist`` writes them."""
         commands = {row["seq"]: row for row in rows(batch)}
         changes = _Changes()
         for event in rows(events):
@@ -121,15 +144,17 @@ class OrdersProjector:
             return
         orders = await self._finish(changes)
         new = {order_key(i) for i in changes.new}
-        await self._repo.save_orders(
-            [o for o in orders if o.id in new], [o for o in orders if o.id not in new]
-        )
+        seq = int(batch["seq"][-1])
+        for order in orders:
+            earlier = self._unsaved.get(order.id)
+            # never written yet (new now, or new in a batch not yet persisted): an insert
+            created = (order.id in new and earlier is None) or (
+                earlier is not None and earlier.created
+            )
+            self._unsaved[order.id] = _Unsaved(order, seq, created)
         if self._recent is not None:
             self._recent.remember(orders)
-        await self._repo.insert_trades(changes.trades)
-        for order in orders:
-            topic = tenant_topic(ORDER_STREAM, order.tenant_id)
-            await self._events.publish(topic, order_event(order))
+        self._unsaved_trades.extend(changes.trades)
 
     async def _collect(
         self, changes: _Changes, e: Row, commands: dict[int, Row], notes: dict[int, dict[str, str]]
@@ -170,30 +195,8 @@ class OrdersProjector:
         if account is None or market_id is None:
             return None
         spec = await self._spec_for(market_id)
-        order_type = TYPES[command["order_type"]]
-        has_price = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
-        ts = to_datetime(command["ts_ns"])
-        return Order(
-            id=order_key(command["order_id"]),
-            tenant_id=account.tenant_id,
-            customer_id=account.customer_id,
-            account_id=account.account_id,
-            market_id=market_id,
-            side=Side.BUY if command["side"] == codes.BUY else Side.SELL,
-            type=order_type,
-            price=spec.price(command["price"]) if has_price else None,
-            quantity=spec.quantity(command["qty"]),
-            filled_quantity=spec.quantity(0),
-            status=STATUS.get(status, OrderStatus.NEW),
-            client_order_id=note.get("client_order_id"),
-            created_at=ts,
-            updated_at=ts,
-            time_in_force=TIFS.get(command["tif"], TimeInForce.GTC),
-            stop_price=spec.price(command["stop_price"]) if command["stop_price"] else None,
-            reason=None if code == codes.OK else codes.REASON_NAMES.get(code, str(code)),
-            post_only=bool(command["flags"] & codes.FLAG_POST_ONLY),
-            reduce_only=bool(command["flags"] & codes.FLAG_REDUCE_ONLY),
-        )
+        owner = (account.tenant_id, account.customer_id, account.account_id)
+        return new_order(command, owner, market_id, spec, note.get("client_order_id"), status, code)
 
     async def _liquidation_order(self, done: Row, ts_ns: int) -> Order | None:
         """The engine's reduce-only IOC order closing a liquidated position (it has no
@@ -259,8 +262,8 @@ class OrdersProjector:
 
     async def _finish(self, changes: _Changes) -> list[Order]:
         wanted = [order_key(i) for i in changes.touched if i not in changes.new]
-        # the projection is the only writer of engine orders: what it wrote last is current
-        stored = {key: o for key in wanted if (o := self._recent_get(key)) is not None}
+        # the projection is the only writer of engine orders: what it saw last is current
+        stored = {key: o for key in wanted if (o := self._latest(key)) is not None}
         missing = [key for key in wanted if key not in stored]
         if missing:
             stored.update({o.id: o for o in await self._repo.orders_by_raw_ids(missing)})
@@ -272,7 +275,10 @@ class OrdersProjector:
             result.append(await self._current(order, order_id, changes))
         return result
 
-    def _recent_get(self, key: str) -> Order | None:
+    def _latest(self, key: str) -> Order | None:
+        unsaved = self._unsaved.get(key)
+        if unsaved is not None:
+            return unsaved.order
         return self._recent.get(key) if self._recent is not None else None
 
     async def _current(self, order: Order, order_id: int, changes: _Changes) -> Order:

@@ -26,7 +26,14 @@ from domains.orders.model import (
 )
 from domains.orders.model import Venue as TradeVenue
 from domains.shared.context import TenantScope
-from domains.shared.mongo import CollectionIndexes, Database, Document, insert_new, page_filter
+from domains.shared.mongo import (
+    CollectionIndexes,
+    Database,
+    Document,
+    insert_new,
+    insert_or_replace,
+    page_filter,
+)
 
 INDEXES = (
     CollectionIndexes("markets", (IndexModel([("kind", ASCENDING)]),)),
@@ -339,9 +346,10 @@ class MongoTradingRepository(MongoOrdersRepository):
         ]
 
     async def save_orders(self, new: Sequence[Order], changed: Sequence[Order]) -> None:
-        """Insert orders first seen in this batch (skipping any a replay already wrote) and
-        replace the ones that changed; inserts are the store's fast path."""
-        await insert_new(self._db.orders, [order_document(o) for o in new])
+        """Insert orders first seen since the last write (replacing any a replay finds
+        already there, in an older state) and replace the ones that changed; inserts are
+        the store's fast path."""
+        await insert_or_replace(self._db.orders, [order_document(o) for o in new])
         if changed:
             await self._db.orders.bulk_write(
                 [ReplaceOne({"_id": o.id}, order_document(o), upsert=True) for o in changed],

@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 
 from domains.orders.model import Side, Venue
-from domains.orders.projection import to_datetime
+from domains.orders.order_events import to_datetime
 from domains.orders.streams import BookMessage, MarketStreams, TradeMessage
 from domains.orders.trading_schema import MAX_DEPTH
 from domains.orders.types import Info, Market, PriceLevel, Trade

@@ -35,6 +35,7 @@ from domains.orders.model import (
     order_key,
     validate_brackets,
 )
+from domains.orders.order_events import placed_order
 from domains.orders.outcomes import Outcome, outcome, raise_for
 from domains.orders.quotes import Quote, quote
 from domains.orders.routing import (
@@ -48,6 +49,7 @@ from domains.orders.routing import (
 )
 from domains.orders.service import new_market
 from domains.orders.spec import MarketSpec
+from domains.shared.cache import SharedTtlCache
 from domains.shared.context import Principal, Role, TenantScope
 from domains.shared.engine_port import (
     CommandBus,
@@ -185,7 +187,7 @@ class TradingService:
         self._directory = directory
         self._specs: dict[str, MarketSpec] = {}
         self._account_cache: dict[str, Account] = {}
-        self._configs: dict[str, tuple[float, TenantConfig]] = {}
+        self._configs: SharedTtlCache[str, TenantConfig] = SharedTtlCache(CONFIG_TTL_S)
         self._markups: dict[int, int] = {}  # markup journaled with each account's fee rate
         self.recent_orders = RecentOrders()
 
@@ -379,13 +381,7 @@ class TradingService:
 
     async def _config(self, tenant_id: str) -> TenantConfig:
         """The tenant's configuration, cached for CONFIG_TTL_S (changes apply within it)."""
-        now = time.monotonic()
-        cached = self._configs.get(tenant_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        config = await self._accounts.tenant_config(tenant_id)
-        self._configs[tenant_id] = (now + CONFIG_TTL_S, config)
-        return config
+        return await self._configs.get(tenant_id, lambda: self._accounts.tenant_config(tenant_id))
 
     async def _tradable(self, account: Account, market_id: str) -> MarketSpec:
         config = await self._config(account.tenant_id)
@@ -492,7 +488,16 @@ class TradingService:
             if routable and not submitted.replayed:  # a retry's route ran the first time
                 await self._route_remainder(account, spec, command, submitted.events,
                                             submitted.seq)  # fmt: skip
-        order = await self._order(TenantScope.of(principal), order_key(submitted.seq))
+        key = order_key(submitted.seq)
+        recent = self._recent_order(TenantScope.of(principal), key)
+        if recent is None and submitted.events is not None and not submitted.replayed:
+            # not projected here yet (an API process projects nothing): from its own events
+            command["seq"], command["order_id"] = submitted.seq, submitted.seq
+            command["ts_ns"] = submitted.ts_ns or time.time_ns()
+            owner = (account.tenant_id, account.customer_id, account.id)
+            recent = placed_order(command, submitted.events, owner, spec.market.id, spec,
+                                  request.client_order_id)  # fmt: skip
+        order = recent or await self._order(TenantScope.of(principal), key)
         return PlacedOrder(order, submitted.replayed)
 
     async def _route_remainder(
@@ -649,14 +654,21 @@ class TradingService:
             post_only=request.post_only, reduce_only=request.reduce_only,
         )  # fmt: skip
 
-    async def _order(self, scope: TenantScope, order_id: str) -> Order:
+    def _recent_order(self, scope: TenantScope, order_id: str) -> Order | None:
+        """The order as the writer's projection last saw it, if the caller may see it."""
         recent = self.recent_orders.get(order_id)
         if (
             recent is not None
             and scope.tenant_id == recent.tenant_id
             and (scope.customer_id in (None, recent.customer_id))
         ):
-            return recent  # written by the projection in the batch that answered us
+            return recent
+        return None
+
+    async def _order(self, scope: TenantScope, order_id: str) -> Order:
+        recent = self._recent_order(scope, order_id)
+        if recent is not None:
+            return recent  # tracked by the projection in the batch that answered us
         found = await self._repo.orders_by_ids(scope, [order_id])
         if not found:
             raise errors.OrderNotFoundError("no such order", id=order_id)

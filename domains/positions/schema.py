@@ -25,6 +25,7 @@ from domains.positions.types import (
     positions_loader,
 )
 from domains.shared.context import Role
+from domains.shared.engine_port import ReadModels
 from domains.shared.errors import NotFoundError, ValidationError
 from domains.shared.relay import Connection, build_connection, page_request
 
@@ -70,6 +71,10 @@ async def visible_account(info: Info, account_id: str) -> str:
 
 
 async def position_after(info: Info, account_id: str, market_id: str) -> Position | None:
+    """The position as the caller's command left it (the read model includes it first)."""
+    read_models = info.context.services.get(ReadModels)
+    if isinstance(read_models, ReadModels):
+        await read_models.settled()
     service = info.context.get(PositionsService)
     views = (await service.account_positions(info.context.scope(), [account_id]))[account_id]
     return next((Position.from_view(v) for v in views if v.position.market_id == market_id), None)

@@ -24,6 +24,7 @@ class Submitted:
     seq: int
     events: Records | None
     replayed: bool = False
+    ts_ns: int = 0  # the engine time the writer stamped on the command (0: not known)
 
 
 class DuplicateCommandError(Exception):
@@ -87,3 +88,13 @@ class EngineDirectory(Protocol):
     def asset_by_index(self, index: int) -> AssetInfo | None: ...
     async def market_index(self, market_id: str) -> int: ...
     def market_id(self, index: int) -> str | None: ...
+
+
+class ReadModels:
+    """The read models follow the journal a few milliseconds behind (they are written in
+    bulk after the writer answered). ``settled()`` returns once they include everything
+    this process was answered for: a use case that reads back its own write waits on it.
+    This default waits for nothing; the composition root wires the real one."""
+
+    async def settled(self) -> None:
+        return None

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -72,3 +72,26 @@ async def insert_new(collection: AsyncCollection[Document], documents: Sequence[
         others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
         if others or exc.details.get("writeConcernErrors"):
             raise
+
+
+async def insert_or_replace(
+    collection: AsyncCollection[Document], documents: Sequence[Document]
+) -> None:
+    """Write documents whose ``_id`` is deterministic as they now are: one unordered
+    insert_many (the fast path), then a replace of those that were already there (a replay
+    of a batch whose older state a crashed writer had stored)."""
+    if not documents:
+        return
+    docs = list(documents)
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get(
+            "writeConcernErrors"
+        ):
+            raise
+        existing = [docs[int(e["index"])] for e in errors]
+        await collection.bulk_write(
+            [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in existing], ordered=True
+        )

@@ -249,5 +249,6 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
         routes.append(Route("/reports/{kind}", report_endpoint, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.platform = platform
+    app.state.figures = platform.writer.figures  # /metrics: writer and read-model counters
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -136,5 +136,12 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-async def metrics_endpoint(_: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text: the HTTP metrics, then the process's own figures (engine writer and
+    read models) as gauges, from ``app.state.figures`` when the app set one."""
+    body = generate_latest()
+    figures: Callable[[], dict[str, float]] | None = getattr(request.app.state, "figures", None)
+    if figures is not None:
+        lines = [f"# TYPE {name} gauge\n{name} {value:g}\n" for name, value in figures().items()]
+        body += "".join(lines).encode()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

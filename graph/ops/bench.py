@@ -125,20 +125,29 @@ async def journal_rate(uri: str, batches: int = 50, size: int = 1000) -> float:
     return batches * size / elapsed
 
 
-def _phase(port: int, make: Any, clients: int, seconds: float) -> Phase:
-    asyncio.run(run_load("127.0.0.1", port, make, clients, min(1.0, seconds)))  # warm up
+def _phase(port: int, make: Any, clients: int, seconds: float, warm: Any = None) -> Phase:
+    """A warm-up second (with ``warm``'s requests, default ``make``'s), then the phase."""
+    asyncio.run(run_load("127.0.0.1", port, warm or make, clients, min(1.0, seconds)))
     return asyncio.run(run_load("127.0.0.1", port, make, clients, seconds))
 
 
-def _orders_phase(ports: list[int], make: Any, clients: int, seconds: float) -> Phase:
-    """Orders spread over every API port (one load loop; each connection keeps one port)."""
+def _orders_phase(
+    ports: list[int], keys: list[dict[str, Any]], run_id: str, clients: int, seconds: float
+) -> Phase:
+    """Orders spread over every API port (each connection keeps one port); the warm-up's
+    clientOrderIds differ from the measured phase's, so nothing measured is a retry."""
+    make = _orders(ports, keys, run_id)
+    warm = _orders(ports, keys, f"{run_id}w")
     if len(ports) == 1:
-        return _phase(ports[0], make, clients, seconds)
+        return _phase(ports[0], make, clients, seconds, warm)
+
+    def on_port(i: int) -> Any:
+        return lambda n: make(n * len(ports) + i)
 
     async def both() -> Phase:
         share = max(1, clients // len(ports))
         phases = await asyncio.gather(*(
-            run_load("127.0.0.1", port, lambda n, i=i: make(n * len(ports) + i), share, seconds)
+            run_load("127.0.0.1", port, on_port(i), share, seconds)
             for i, port in enumerate(ports)
         ))  # fmt: skip
         latencies = [x for p in phases for x in p.latencies_ms]
@@ -146,7 +155,7 @@ def _orders_phase(ports: list[int], make: Any, clients: int, seconds: float) -> 
                      max(p.seconds for p in phases), latencies,
                      next((p.first_failure for p in phases if p.first_failure), ""))  # fmt: skip
 
-    asyncio.run(run_load("127.0.0.1", ports[0], make, clients, 1.0))  # warm up
+    asyncio.run(run_load("127.0.0.1", ports[0], warm, clients, 1.0))
     return asyncio.run(both())
 
 
@@ -189,8 +198,7 @@ def run(seconds: float = 10.0, clients: int = 32, processes: int = 1) -> str:
                     api_ports = [int(e["PORT"]) for e in api_envs]
                 trivial = _phase(api_ports[0], _trivial(api_ports[0], keys[0]["token"]), clients,
                                  seconds)  # fmt: skip
-                orders = _orders_phase(api_ports, _orders(api_ports, keys, run_id), clients,
-                                       seconds)  # fmt: skip
+                orders = _orders_phase(api_ports, keys, run_id, clients, seconds)
         journal = asyncio.run(journal_rate(store.uri))
     where = f"{processes} api processes + 1 writer" if processes > 1 else "one hypercorn process"
     redis_state = "on" if redis else "off (not answering)"

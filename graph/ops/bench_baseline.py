@@ -24,7 +24,7 @@ class Query:
 
 
 def main(port: int) -> None:
-    schema = strawberry.Schema(Query, extensions=[ParserCache(), ValidationCache()])
+    schema = strawberry.Schema(Query, extensions=[ParserCache, ValidationCache])
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None

@@ -298,6 +298,16 @@ def bench_orders(
     typer.echo(run_orders_bench(seconds, clients, processes))
 
 
+@bench_app.command("funding")
+def bench_funding(
+    positions: Annotated[int, typer.Option(help="Open positions the round settles.")] = 10_000,
+) -> None:
+    """One funding round over many positions: the writer's stall, the read models' lag."""
+    from graph.ops.funding_bench import run as run_funding_bench
+
+    typer.echo(run_funding_bench(positions))
+
+
 @bench_app.command("fanout")
 def bench_fanout(
     subscribers: Annotated[int, typer.Option(help="Websocket subscribers of one book.")] = 1000,

@@ -20,6 +20,7 @@ from domains.compliance.audit import CLIENT_ADDRESS, AuditEntry
 from domains.compliance.audit_trail import AuditTrail
 from domains.compliance.reports import ReportFormat, ReportKind, ReportRequest, ReportService
 from domains.shared.context import RequestContext, Role, Scope
+from domains.shared.engine_port import ReadModels
 from domains.shared.errors import DomainError, ValidationError
 from domains.shared.scalars import utcnow
 from graph.context import build_context
@@ -92,6 +93,9 @@ async def report_endpoint(request: Request) -> Response:
         arguments={"kind": report.kind.value, "format": fmt.value,
                    "from": report.since.isoformat(), "to": report.until.isoformat()},
     ))  # fmt: skip
+    # a report covers every command acknowledged before it was asked for: the read models
+    # it streams from are written behind the journal, so they catch up to that point first
+    await platform.get(ReadModels).settled()
     service = platform.get(ReportService)
     name = (f"{report.tenant_id}-{report.kind.value.lower()}-{report.since:%Y%m%dT%H%M%S}-"
             f"{report.until:%Y%m%dT%H%M%S}.{fmt.value.lower()}")  # fmt: skip

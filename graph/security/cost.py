@@ -24,6 +24,7 @@ Imports nothing from domains/: it reads only the GraphQL schema.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     Undefined,
+    VariableNode,
     get_named_type,
     get_operation_ast,
     is_abstract_type,
@@ -68,6 +70,7 @@ class _Walk:
     variables: dict[str, Any]
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
+    reads: set[str] = field(default_factory=set)  # the variables the cost depends on
     memo: dict[tuple[str, str, int | None], int] = field(default_factory=dict)
 
     def selection_set(
@@ -147,6 +150,9 @@ class _Walk:
                 continue
             value: Any = Undefined
             if name in given:
+                node_value = given[name]
+                if isinstance(node_value, VariableNode):
+                    self.reads.add(node_value.name.value)
                 value = value_from_ast_untyped(given[name], self.variables)
                 if value is Undefined:
                     value = self._variable_default(given[name])
@@ -176,6 +182,7 @@ def operation_cost(
     operation_name: str | None = None,
     variables: Mapping[str, Any] | None = None,
     model: CostModel = CostModel(),
+    reads: set[str] | None = None,
 ) -> int:
     """The cost of the operation ``operation_name`` of a validated ``document``."""
     operation = get_operation_ast(document, operation_name)
@@ -188,4 +195,58 @@ def operation_cost(
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     walk = _Walk(schema, model, dict(variables or {}), operation, fragments)
-    return walk.selection_set(root, operation.selection_set, None)
+    cost = walk.selection_set(root, operation.selection_set, None)
+    if reads is not None:
+        reads.update(walk.reads)
+    return cost
+
+
+class CostCache:
+    """Costs per document text and operation, and per value of the variables the cost
+    depends on (a page size such as ``$first``): clients send fixed texts with variables,
+    so the walk runs once per text and page size, not per request."""
+
+    def __init__(self, max_documents: int = 1024, max_variants: int = 64) -> None:
+        self.max_documents = max_documents
+        self.max_variants = max_variants
+        self._entries: OrderedDict[Any, tuple[tuple[str, ...], dict[Any, int]]] = OrderedDict()
+
+    def cost(
+        self, schema: GraphQLSchema, document: DocumentNode, text: str,
+        operation_name: str | None, variables: Mapping[str, Any] | None, model: CostModel,
+    ) -> int:  # fmt: skip
+        given = variables or {}
+        key = (id(schema), text, operation_name)  # the schemas live as long as the process
+        entry = self._entries.get(key)
+        if entry is not None:
+            values = _cacheable(entry[0], given)
+            if values is not None and values in entry[1]:
+                self._entries.move_to_end(key)
+                return entry[1][values]
+        reads: set[str] = set()
+        cost = operation_cost(schema, document, operation_name, given, model, reads=reads)
+        names = tuple(sorted(reads))
+        values = _cacheable(names, given)
+        if values is not None:
+            if entry is None or entry[0] != names:
+                entry = (names, {})
+                self._entries[key] = entry
+            if len(entry[1]) < self.max_variants:
+                entry[1][values] = cost
+            while len(self._entries) > self.max_documents:
+                self._entries.popitem(last=False)
+        return cost
+
+
+def _cacheable(names: tuple[str, ...], variables: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The values of ``names`` as a cache key, or None when one is not a plain int or null
+    (e.g. a list of `_entities` representations: its length is the cost)."""
+    values = tuple(variables.get(name, _LEFT_OUT) for name in names)
+    ok = all(
+        v is None or v is _LEFT_OUT or (isinstance(v, int) and not isinstance(v, bool))
+        for v in values
+    )
+    return values if ok else None
+
+
+_LEFT_OUT = "<left out>"  # a variable not sent (its declared default counts), unlike null

@@ -29,7 +29,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from domains.shared.streams import INITIAL, SharedFeed, SnapshotOnly
-from graph.security.cost import CostModel, operation_cost
+from graph.security.cost import CostCache, CostModel
 from graph.security.limits import LimitSettings
 from graph.security.ratelimit import (
     AUTH_THROTTLED,
@@ -98,11 +98,13 @@ class QueryLimits(SchemaExtension):
         settings: LimitSettings,
         rules: tuple[type[ASTValidationRule], ...],
         rate_limiter: RequestRateLimiter | None = None,
+        costs: CostCache | None = None,
     ) -> None:
         self.settings = settings
         self.rules = rules
         self.rate_limiter = rate_limiter
         self.cost_model = CostModel(settings.default_list_size, settings.default_page_size)
+        self.costs = costs or CostCache()
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
@@ -148,9 +150,10 @@ class QueryLimits(SchemaExtension):
     def _cost_limit(self) -> GraphQLError | None:
         context = self.execution_context
         assert context.graphql_document is not None
-        cost = operation_cost(
+        cost = self.costs.cost(
             context.schema._schema,
             context.graphql_document,
+            context.query or "",
             context.operation_name,
             context.variables,
             self.cost_model,
@@ -180,9 +183,10 @@ def query_limits(
 ) -> Callable[[], QueryLimits]:
     """The extension factory a schema takes: one QueryLimits per operation, shared rules."""
     rules = validation_rules(settings)
+    costs = CostCache()  # per schema text and page size, shared by every operation
 
     def build() -> QueryLimits:
-        return QueryLimits(settings=settings, rules=rules, rate_limiter=rate_limiter)
+        return QueryLimits(settings=settings, rules=rules, rate_limiter=rate_limiter, costs=costs)
 
     return build
 

@@ -15,10 +15,21 @@ logged: a broken limiter must not take trading down.
 
 A refused operation is a ``RATE_LIMITED`` GraphQL error with ``extensions.retryAfter``
 (seconds); over HTTP it is a 429 with a ``Retry-After`` header.
+
+Round trips: a Redis call costs more CPU than the rest of a trivial query's limits, so
+a process takes a budget's entries from the shared window in small blocks (1% of the
+limit, at most ``MAX_BLOCK``; exact single entries near the limit) and spends them locally
+for at most ``BLOCK_LEASE_S``. Entries are taken before they are used, so the processes
+together never exceed a limit; a process may hold up to one block it does not use (the
+key is refused at most that much early). Concurrent requests of one key share one refill.
+The refused-credentials budget is consulted only for addresses this process has seen
+refused within that budget's window (each process asks the shared window once it has seen
+one refusal itself), so a good credential costs no Redis round trip at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import enum
 import logging
@@ -41,6 +52,8 @@ log = logging.getLogger("caas.ratelimit")
 
 RATE_LIMITED = "RATE_LIMITED"
 WARN_EVERY_S = 30.0
+MAX_BLOCK = 100  # entries one refill takes from a shared window at most
+BLOCK_LEASE_S = 1.0  # how long a process may spend a block it took (less for short windows)
 
 client_address: contextvars.ContextVar[str] = contextvars.ContextVar(
     "client_address", default="unknown"
@@ -66,6 +79,15 @@ class Refusal:
     budget: Budget
     limit: str
     retry_after_s: int
+
+
+@dataclass
+class _Block:
+    """Entries of one (identity, budget) taken from the shared window, spendable until
+    ``expires`` (monotonic seconds)."""
+
+    left: int
+    expires: float
 
 
 def address_of(scope: Scope, trusted_proxy_hops: int = 0) -> str:
@@ -103,6 +125,9 @@ class RequestRateLimiter:
         self._storage: RedisStorage | MemoryStorage | None = None
         self._strategy: MovingWindowRateLimiter | None = None
         self._warned_at = 0.0
+        self._blocks: dict[tuple[str, Budget], _Block] = {}
+        self._refills: dict[tuple[str, Budget], asyncio.Future[Refusal | None]] = {}
+        self._refused_at: dict[str, float] = {}  # address -> when this process last refused it
 
     @property
     def backend(self) -> str:
@@ -125,12 +150,53 @@ class RequestRateLimiter:
             self._strategy = MovingWindowRateLimiter(self._storage)
         return self._strategy
 
+    def block_size(self, budget: Budget) -> int:
+        """Entries one refill takes: 1% of the limit (at most MAX_BLOCK); 1 in memory."""
+        if not self.redis_url:
+            return 1
+        return max(1, min(MAX_BLOCK, self.items[budget].amount // 100))
+
     async def hit(self, identity: str, budget: Budget) -> Refusal | None:
         """Take one entry of ``identity``'s ``budget``; a Refusal when none is left."""
+        key = (identity, budget)
+        while True:
+            block = self._blocks.get(key)
+            if block is not None and block.left > 0 and block.expires > time.monotonic():
+                block.left -= 1
+                return None
+            refill = self._refills.get(key)
+            if refill is None:
+                break
+            refused = await asyncio.shield(refill)  # another request of this key refills
+            if refused is not None:
+                return refused
+        future: asyncio.Future[Refusal | None] = asyncio.get_running_loop().create_future()
+        self._refills[key] = future
+        try:
+            refused = await self._refill(key)
+            future.set_result(refused)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            del self._refills[key]
+        return refused
+
+    async def _refill(self, key: tuple[str, Budget]) -> Refusal | None:
+        """Take a block (or, near the limit, one entry) from the shared window; the first
+        entry is the caller's, the rest stay in this process."""
+        identity, budget = key
         item = self.items[budget]
         limiter = self._limiter()
+        lease = min(BLOCK_LEASE_S, item.get_expiry() / 10)
         try:
+            size = self.block_size(budget)
+            if size > 1 and await limiter.hit(item, budget.value, identity, cost=size):
+                self._blocks[key] = _Block(size - 1, time.monotonic() + lease)
+                return None
             if await limiter.hit(item, budget.value, identity):
+                self._blocks.pop(key, None)
                 return None
             stats = await limiter.get_window_stats(item, budget.value, identity)
         except StorageError as error:
@@ -141,6 +207,8 @@ class RequestRateLimiter:
 
     async def spent(self, identity: str, budget: Budget) -> Refusal | None:
         """A Refusal when ``identity`` has no entry of ``budget`` left (takes none)."""
+        if budget is Budget.AUTH_FAILURES and not self._refused_here(identity):
+            return None  # never refused here within the window: nothing to look up
         item = self.items[budget]
         limiter = self._limiter()
         try:
@@ -152,6 +220,20 @@ class RequestRateLimiter:
             return None
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         return Refusal(budget, str(item), retry_after)
+
+    async def refused(self, address: str) -> None:
+        """Count a refused credential from ``address`` (its AUTH_FAILURES budget)."""
+        now = time.monotonic()
+        self._refused_at[address] = now
+        if len(self._refused_at) > 100_000:  # forget the oldest half
+            for old in sorted(self._refused_at, key=self._refused_at.__getitem__)[:50_000]:
+                del self._refused_at[old]
+        await self.hit(address, Budget.AUTH_FAILURES)
+
+    def _refused_here(self, address: str) -> bool:
+        at = self._refused_at.get(address)
+        window = self.items[Budget.AUTH_FAILURES].get_expiry()
+        return at is not None and time.monotonic() - at < window
 
     def _warn(self, error: Exception) -> None:
         now = time.monotonic()

@@ -28,9 +28,9 @@ from domains.shared.engine_port import Submitted
 from engine.layout import COMMAND_DTYPE, Records
 from graph.writer import relay_wire as wire
 from graph.writer.idempotency import DuplicateCommandError
-from graph.writer.redis_batches import PipelineBatcher
 from graph.writer.replica import EngineReplica
 from graph.writer.sequencer import EngineWriter, WriterStoppedError
+from subscriptions.redis_batches import PipelineBatcher
 
 if TYPE_CHECKING:
     from engine.core import Engine

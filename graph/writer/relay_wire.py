@@ -113,6 +113,7 @@ def ok_reply(request_id: str, results: Sequence[Submitted]) -> Fields:
         "seqs": orjson.dumps([r.seq for r in results]),
         "counts": orjson.dumps(counts),
         "replayed": orjson.dumps([r.replayed for r in results]),
+        "ts": orjson.dumps([r.ts_ns for r in results]),
         "events": b"".join(chunks),
     }
 
@@ -142,12 +143,13 @@ class RelayReply:
                            int(fields[b"original_seq"]))  # fmt: skip
             seqs, counts = orjson.loads(fields[b"seqs"]), orjson.loads(fields[b"counts"])
             replayed = orjson.loads(fields[b"replayed"])
+            stamps = orjson.loads(fields[b"ts"]) if b"ts" in fields else [0] * len(seqs)
             events = np.frombuffer(fields[b"events"], dtype=EVENT_DTYPE)
             results, start = [], 0
-            for seq, count, again in zip(seqs, counts, replayed, strict=True):
+            for seq, count, again, ts in zip(seqs, counts, replayed, stamps, strict=True):
                 own = None if count < 0 else events[start : start + count].copy()
                 start += max(count, 0)
-                results.append(Submitted(int(seq), own, replayed=bool(again)))
+                results.append(Submitted(int(seq), own, replayed=bool(again), ts_ns=int(ts)))
             if start != len(events):
                 raise WireFormatError("event counts do not add up")
             return cls(request_id, status, results)

@@ -32,6 +32,7 @@ from graph.writer.command_relay import (
     NotesJournal,
     RedisCommandBus,
 )
+from graph.writer.consistency import ProjectedPublisher, ReadYourWrites, RemoteProjections
 from graph.writer.replica import EngineReplica, JournalNotifier
 from graph.writer.sequencer import EngineWriter, EventListener, Journal, Note, WriterStoppedError
 
@@ -66,6 +67,7 @@ class ProcessBus:
         self._relay = relay
         self.local = False
         self.edge = False  # no engine here (role edge): engine reads and commands refused
+        self.last_seq = 0  # the highest sequence the writer answered this process with
 
     @property
     def engine(self) -> Engine:
@@ -78,7 +80,9 @@ class ProcessBus:
         """Sequence one command through the local writer or the relay."""
         if self.local:
             return await self._writer.submit(command, note)
-        return await self._forward().submit(command, note)
+        submitted = await self._forward().submit(command, note)
+        self.last_seq = max(self.last_seq, submitted.seq)
+        return submitted
 
     async def submit_many(
         self, commands: Records, notes: Sequence[Note | None] | None = None
@@ -86,7 +90,9 @@ class ProcessBus:
         """A contiguous command group through the local writer or the relay."""
         if self.local:
             return await self._writer.submit_many(commands, notes)
-        return await self._forward().submit_many(commands, notes)
+        results = await self._forward().submit_many(commands, notes)
+        self.last_seq = max([self.last_seq, *(r.seq for r in results)])
+        return results
 
     def _forward(self) -> RedisCommandBus:
         if self.edge:
@@ -126,6 +132,7 @@ class EngineRoles:
                 self.redis, writer, journal, directory, consumer=consumer_name, prefix=self.prefix
             )
         self.bus = ProcessBus(writer, self.replica, self.relay)
+        self.immediate: list[EventListener] = []
         self.projectors: list[EventListener] = []
         # calls that must run in the writer's process (custody's chain), forwarded like commands
         self.writer_calls = WriterCalls(
@@ -138,22 +145,60 @@ class EngineRoles:
             else None
         )
         self.book_view: BookViewPublisher | None = None  # the writer's books for edge processes
+        # how far the writer's read models are, seen from here when another process writes
+        self.remote_projections = (
+            RemoteProjections(self.redis, self.prefix) if self.redis is not None else None
+        )
 
-    def add_projectors(self, projectors: Sequence[EventListener]) -> None:
-        """The writer's listeners (read models), plus the replicas' wake-up with Redis."""
-        self.projectors = list(projectors)
+    def add_projectors(
+        self, immediate: Sequence[EventListener], after_answer: Sequence[EventListener],
+        deferred: Sequence[EventListener],
+    ) -> None:  # fmt: skip
+        """The writer's listeners: ``immediate`` ones before callers are answered (what they
+        read back at once), ``after_answer`` ones right after (streams), ``deferred`` ones
+        (the read models) in bulk behind the journal; plus, with Redis, the replicas'
+        wake-up and the book view (after answering)."""
+        self.immediate, self.projectors = [*immediate, *after_answer], list(deferred)
+        for listener in immediate:
+            self.writer.add_listener(listener)
+        for listener in after_answer:
+            self.writer.add_listener(listener, after_answer=True)
         for projector in self.projectors:
-            self.writer.add_listener(projector)
+            self.writer.add_projection(projector)
         if self.redis is not None:
-            self.writer.add_listener(JournalNotifier(self.redis, self.prefix))
+            self.writer.add_listener(JournalNotifier(self.redis, self.prefix), after_answer=True)
+            self.writer.projections.on_projected.append(ProjectedPublisher(self.redis, self.prefix))
             self.book_view = BookViewPublisher(self.writer, self.redis, self.prefix)
-            self.writer.add_listener(self.book_view)
+            self.writer.add_listener(self.book_view, after_answer=True)
+
+    def consistency(self) -> ReadYourWrites:
+        """Read-your-writes for this process: against the local writer's read models while
+        it writes here, else against what the writer publishes (graph/writer/consistency.py)."""
+        local, remote, bus = self.writer.projections, self.remote_projections, self.bus
+
+        def written() -> int:
+            return local.pushed_seq if bus.local else bus.last_seq
+
+        def projected() -> int:
+            if bus.local or remote is None:
+                return local.projected_seq if bus.local else 1 << 62  # no view: never wait
+            return remote.projected_seq
+
+        async def reached(seq: int) -> None:
+            if bus.local:
+                await local.reached(seq)
+            elif remote is not None:
+                await remote.reached(seq)
+
+        return ReadYourWrites(written, reached, projected, writes_here=lambda: bus.local)
 
     async def follow(self, engine: Engine | None = None) -> None:
         """API or standby: a replica following the journal; the relay if there is Redis."""
         await self.replica.start(engine, self.redis, self.prefix)
         if self.relay is not None:
             await self.relay.start()
+        if self.remote_projections is not None:
+            self.remote_projections.start()
         await self.writer_calls.start()
 
     async def become_writer(self) -> None:
@@ -162,8 +207,9 @@ class EngineRoles:
         if self.replica.running:
             self.writer.engine = await self.replica.stop()
             for applied in list(self.replica.recent):
-                await asyncio.gather(*(p(applied.commands, applied.events, applied.notes)
-                                       for p in self.projectors))  # fmt: skip
+                for stage in (self.immediate, self.projectors):
+                    await asyncio.gather(*(p(applied.commands, applied.events, applied.notes)
+                                           for p in stage))  # fmt: skip
             self.replica.recent.clear()
         await self.writer.start()  # (the relay keeps reading: replies to requests in flight)
         if self.book_view is not None:
@@ -192,6 +238,8 @@ class EngineRoles:
         """Stop following and relaying; close the Redis connections."""
         await self.stop_relaying()
         await self.replica.stop()
+        if self.remote_projections is not None:
+            await self.remote_projections.stop()
         if self.relay is not None:
             await self.relay.close()
         await self.writer_calls.close()

@@ -2,9 +2,11 @@
 
 Callers ``submit`` one command and await its events. The writer drains everything queued
 (up to ``max_batch``), stamps sequence numbers and time, journals the batch durably in one
-write, applies it to the engine, then answers every caller with its own events and hands
-the whole batch's events to the listeners (projections, broker). While one batch is being
-journaled the next one queues up: that is the group commit.
+write, applies it to the engine, runs the immediate listeners (in-memory state a caller
+reads back at once: recent orders, streams, replicas' wake-up), answers every caller with
+its own events, and queues the batch for the read models (graph/writer/projections.py),
+which write it in bulk behind the journal, never on the acknowledgement path. While one
+batch is being journaled the next one queues up: that is the group commit.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from engine import codes
 from engine.layout import COMMAND_DTYPE, EngineConfig, Records
 from graph.writer.idempotency import DuplicateCommandError, IdempotencyWindow, tagged_key
 from graph.writer.journal import SnapshotInfo
+from graph.writer.projections import ProjectionPipeline
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -67,6 +70,8 @@ class WriterStats:
     batches: int = 0
     commands: int = 0
     journal_seconds: float = 0.0
+    listener_seconds: float = 0.0  # immediate listeners, on the acknowledgement path
+    backpressure_seconds: float = 0.0  # waiting for the read models to catch up
     replayed: int = 0
     last_snapshot_seq: int = 0
     sizes: list[int] = field(default_factory=list)
@@ -114,6 +119,8 @@ class EngineWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[EventListener] = []
+        self._after_answer: list[EventListener] = []
+        self.projections = ProjectionPipeline()
         self._snapshot_task: asyncio.Task[None] | None = None
         self.stats = WriterStats()
         self.window = IdempotencyWindow()
@@ -132,9 +139,17 @@ class EngineWriter:
     def engine(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add_listener(self, listener: EventListener) -> None:
-        """Called with (commands, events) of every applied batch, in sequence order."""
-        self._listeners.append(listener)
+    def add_listener(self, listener: EventListener, *, after_answer: bool = False) -> None:
+        """Called with (commands, events, notes) of every applied batch, in sequence order,
+        before the batch's callers are answered (what they read back at once), or with
+        ``after_answer`` right after (streams, notifications), before the next batch; keep
+        it short and in memory: store writes belong in ``add_projection``."""
+        (self._after_answer if after_answer else self._listeners).append(listener)
+
+    def add_projection(self, listener: EventListener) -> None:
+        """A read model: called behind the acknowledgement path with one or more applied
+        batches merged, in sequence order (graph/writer/projections.py)."""
+        self.projections.add(listener)
 
     async def start(self) -> None:
         """Recover (latest snapshot + journal replay through the listeners), then run.
@@ -155,6 +170,7 @@ class EngineWriter:
             if not pending.future.done():
                 pending.future.set_exception(WriterStoppedError("engine writer stopped"))
         self._queue.clear()
+        await self.projections.stop()  # what was applied reaches the read models
         if self._snapshot_task is not None:
             await self._snapshot_task
 
@@ -167,7 +183,8 @@ class EngineWriter:
 
         ``note`` is journaled with the command (e.g. the caller's clientOrderId string) and
         handed to listeners, so read models rebuilt from the journal carry it too. Callers
-        are answered after the listeners ran, so a caller reads its own write.
+        are answered after the immediate listeners ran (a caller reads its own order back
+        from memory) and before the read models are written (``projections.reached``).
         """
         self._ensure_running()
         if command.dtype != COMMAND_DTYPE or len(command) != 1:
@@ -233,6 +250,10 @@ class EngineWriter:
             # listeners are idempotent: a batch journaled just before a crash may not have
             # reached the read models; replaying it through them closes that gap
             await self._notify(batch, events, notes)
+            await self._notify(batch, events, notes, self._after_answer)
+            self.projections.push(batch, events, notes)
+            await self.projections.backpressure()
+        await self.projections.drain()
         if self.engine.last_seq < journaled:
             raise RuntimeError(f"replay ended at {self.engine.last_seq}, journal at {journaled}")
         log.info(
@@ -292,15 +313,40 @@ class EngineWriter:
         self.window.record(batch, events)
         self.stats.batches += 1
         self.stats.commands += len(batch)
+        started = time.perf_counter()
         await self._notify(batch, events, notes)
+        self.stats.listener_seconds += time.perf_counter() - started
+        self.projections.push(batch, events, notes)
         self._answer(fresh, batch, events)
         self._deduplicate(followers, now_ns)
+        await self._notify(batch, events, notes, self._after_answer)
         if self.engine.last_seq - self.stats.last_snapshot_seq >= self._snapshot_every:
+            await self.projections.drain()  # a snapshot never covers an unprojected batch
             self._start_snapshot()
+        started = time.perf_counter()
+        await self.projections.backpressure()
+        self.stats.backpressure_seconds += time.perf_counter() - started
 
-    async def _notify(self, batch: Records, events: Records, notes: Notes) -> None:
-        """Run the listeners concurrently (independent read models: their store round trips
-        overlap); a failing read model never fails an applied command."""
+    def figures(self) -> dict[str, float]:
+        """The writer's and the read models' counters, for /metrics and the benchmarks."""
+        s, p = self.stats, self.projections.stats
+        return {
+            "caas_writer_batches": s.batches, "caas_writer_commands": s.commands,
+            "caas_writer_journal_seconds": s.journal_seconds,
+            "caas_writer_listener_seconds": s.listener_seconds,
+            "caas_writer_backpressure_seconds": s.backpressure_seconds,
+            "caas_projection_flushes": p.flushes, "caas_projection_batches": p.batches,
+            "caas_projection_commands": p.commands, "caas_projection_seconds": p.seconds,
+            "caas_projection_lag_batches": self.projections.lag_batches,
+            **{f"caas_projection_{name}_seconds": v for name, v in p.by_listener.items()},
+        }  # fmt: skip
+
+    async def _notify(
+        self, batch: Records, events: Records, notes: Notes,
+        listeners: list[EventListener] | None = None,
+    ) -> None:  # fmt: skip
+        """Run the (before-answer, by default) listeners concurrently; a failing listener
+        never fails an applied command."""
 
         async def run(listener: EventListener) -> None:
             try:
@@ -308,7 +354,8 @@ class EngineWriter:
             except Exception:
                 log.exception("listener %r failed at seq %d", listener, int(batch["seq"][-1]))
 
-        await asyncio.gather(*(run(listener) for listener in self._listeners))
+        chosen = self._listeners if listeners is None else listeners
+        await asyncio.gather(*(run(listener) for listener in chosen))
 
     def _deduplicate(
         self, taken: list[_Pending], now_ns: int
@@ -337,11 +384,14 @@ class EngineWriter:
 
     @staticmethod
     def _answer(taken: list[_Pending], batch: Records, events: Records) -> None:
+        ts_ns = int(batch["ts_ns"][0]) if len(batch) else 0  # one stamp per batch
         bounds = np.searchsorted(events["seq"], batch["seq"], side="left")
         ends = np.searchsorted(events["seq"], batch["seq"], side="right")
         for pending, seq, start, end in zip(taken, batch["seq"], bounds, ends, strict=True):
             if not pending.future.done():
-                pending.future.set_result(Submitted(int(seq), events[start:end].copy()))
+                pending.future.set_result(
+                    Submitted(int(seq), events[start:end].copy(), ts_ns=ts_ns)
+                )
 
     def _start_snapshot(self) -> None:
         if self._snapshot_task is not None and not self._snapshot_task.done():
@@ -359,6 +409,7 @@ class EngineWriter:
 
     async def snapshot_now(self) -> None:
         """Take and store a snapshot of the current state (e.g. on orderly shutdown)."""
+        await self.projections.drain()
         self._start_snapshot()
         if self._snapshot_task is not None:
             await self._snapshot_task

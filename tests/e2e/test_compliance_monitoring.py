@@ -45,6 +45,7 @@ async def move(platform: Platform, build: Any, tenant: str, customer: str, accou
     submitted = await platform.engines.bus.submit(
         build(0, 0, account=index, asset=asset.index, amount_minor=minor), note
     )
+    await platform.writer.projections.reached(submitted.seq)  # the monitor runs behind it
     return submitted.seq
 
 

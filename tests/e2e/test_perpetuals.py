@@ -315,6 +315,8 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
         if await runtime.settle_due_funding():
             break
         await asyncio.sleep(0.1)
+    # the round is the runtime's write, not the caller's: wait for the read models behind it
+    await app.state.platform.writer.projections.drain()
     paid = (await _ok(http, FUNDING, {"a": dave.account_id}, dave))["fundingPayments"]["nodes"]
     # the long pays 0.05 x 65,325 x 0.5% = 16.33125; the only short receives it all
     assert paid[0] == {"quantity": "0.05", "markPrice": "65325", "rate": "0.005",

@@ -197,6 +197,7 @@ async def test_a_route_interrupted_after_its_hold_is_finished_by_resume(
     crashing = ExternalRouter(CrashAtTheVenue(platform.venue), platform.writer, platform.directory)  # type: ignore[arg-type]
     with pytest.raises(Crash):
         await crashing.route(request)
+    await platform.writer.projections.drain()  # the router's writes, not alice's own
     pending = await gql(http, "query($a: ID!) { orderByClientOrderId(accountId: $a, "
                         'clientOrderId: "crash-1") { id status routing { status } } }',
                         {"a": alice.account_id}, key=alice)  # fmt: skip

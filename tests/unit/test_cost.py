@@ -87,3 +87,19 @@ def test_a_fragment_bomb_is_costed_in_linear_time(public: GraphQLSchema) -> None
     leaf = f"fragment F{levels} on Query {{ viewer {{ role }} }}"
     query = "{ ...F0 } " + " ".join([*doubling, leaf])
     assert cost(public, query) == 2**levels
+
+
+def test_the_cost_cache_keys_on_the_text_and_the_page_size_variables(public: GraphQLSchema) -> None:
+    from graph.security.cost import CostCache
+
+    text = "query($n: Int = 7) { accounts(first: $n) { nodes { id } } }"
+    document, cache, model = parse(text), CostCache(), CostModel()
+
+    def cached(variables: dict[str, Any]) -> int:
+        return cache.cost(public, document, text, None, variables, model)
+
+    for variables in ({"n": 3}, {"n": 40}, {}, {"n": None}, {"n": 3}, {}):
+        assert cached(variables) == operation_cost(public, document, None, variables)
+    assert cached({"n": 3}) == 1 + 3 and cached({}) == 1 + 7 and cached({"n": None}) == 1 + 50
+    other = "{ markets { id } }"
+    assert cache.cost(public, parse(other), other, None, {"n": 3}, model) == 10

@@ -1,0 +1,173 @@
+"""The read models behind the journal: batches the writer has journaled, applied and
+answered queue here, and one task hands them to the projection listeners in sequence order,
+every queued batch merged into one call (one bulk write per collection for all of them).
+
+Invariants the writer relies on (graph/writer/sequencer.py):
+- listeners see every batch once, in sequence order (replays after a crash again: they are
+  idempotent, keyed by id);
+- at most ``max_lag_batches`` batches wait (the writer is held back beyond that), fewer than
+  a replica keeps (graph/writer/replica.py ``keep_batches``), so a standby taking over
+  re-projects whatever a dead writer left unprojected;
+- a snapshot is taken only once everything before it is projected (``drain``), so restart
+  = snapshot + replaying the journal after it through the listeners rebuilds every read model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.layout import Records
+
+log = logging.getLogger("caas.projections")
+
+Notes = dict[int, dict[str, str]]
+Listener = Callable[[Records, Records, Notes], Awaitable[None]]
+
+
+@dataclass
+class ProjectionStats:
+    """Counters for metrics and benchmarks."""
+
+    flushes: int = 0
+    batches: int = 0
+    commands: int = 0
+    seconds: float = 0.0
+    largest_merge: int = 0
+    by_listener: dict[str, float] = field(default_factory=dict)  # seconds per read model
+
+
+def merge(batches: Sequence[tuple[Records, Records, Notes]]) -> tuple[Records, Records, Notes]:
+    """Consecutive batches as one: commands and events concatenated (still in seq order)."""
+    if len(batches) == 1:
+        return batches[0]
+    commands = np.concatenate([b[0] for b in batches])
+    events = np.concatenate([b[1] for b in batches])
+    notes: Notes = {}
+    for _, _, batch_notes in batches:
+        notes.update(batch_notes)
+    return commands, events, notes
+
+
+class ProjectionPipeline:
+    """Runs ``listeners`` behind the writer; see the module docstring."""
+
+    def __init__(
+        self,
+        listeners: Sequence[Listener] = (),
+        *,
+        max_lag_batches: int = 8,
+        max_merge_commands: int = 65_536,
+    ) -> None:
+        self.listeners: list[Listener] = list(listeners)
+        self.max_lag_batches = max_lag_batches
+        self.max_merge_commands = max_merge_commands
+        self.projected_seq = 0
+        self.pushed_seq = 0
+        self.stats = ProjectionStats()
+        self._queue: deque[tuple[Records, Records, Notes]] = deque()
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        # told the projected sequence after each flush (e.g. published for API processes)
+        self.on_projected: list[Callable[[int], Awaitable[None]]] = []
+
+    def add(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    @property
+    def lag_batches(self) -> int:
+        return len(self._queue)
+
+    def push(self, commands: Records, events: Records, notes: Notes) -> None:
+        """Queue an applied batch (never blocks; ``backpressure`` bounds the queue)."""
+        if not len(commands):
+            return
+        self._queue.append((commands, events, notes))
+        self.pushed_seq = int(commands["seq"][-1])
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="projections")
+        self._wake.set()
+
+    async def backpressure(self) -> None:
+        """Wait while more than ``max_lag_batches`` batches are queued."""
+        if len(self._queue) <= self.max_lag_batches:
+            return
+        async with self._progress:
+            await self._progress.wait_for(lambda: len(self._queue) <= self.max_lag_batches // 2)
+
+    async def reached(self, seq: int) -> None:
+        """Return once every batch up to ``seq`` (that was pushed) is projected."""
+        target = min(seq, self.pushed_seq)
+        if self.projected_seq >= target:
+            return
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.projected_seq >= target)
+
+    async def drain(self) -> None:
+        """Return once everything pushed so far is projected."""
+        await self.reached(self.pushed_seq)
+
+    async def stop(self) -> None:
+        """Project what is queued, then stop."""
+        if self._task is not None and not self._task.done():
+            await self.drain()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                taken = [self._queue.popleft()]
+                size = len(taken[0][0])
+                while self._queue and size + len(self._queue[0][0]) <= self.max_merge_commands:
+                    size += len(self._queue[0][0])
+                    taken.append(self._queue.popleft())
+                await self._project(taken)
+
+    async def _project(self, taken: list[tuple[Records, Records, Notes]]) -> None:
+        commands, events, notes = merge(taken)
+        started = time.perf_counter()
+
+        async def run(listener: Listener) -> None:
+            began = time.perf_counter()
+            try:
+                await listener(commands, events, notes)
+            except Exception:  # a failing read model never fails an applied command
+                log.exception("projection %r failed at seq %d", listener, int(commands["seq"][-1]))
+            name = _name(listener)
+            by = self.stats.by_listener
+            by[name] = by.get(name, 0.0) + time.perf_counter() - began
+
+        await asyncio.gather(*(run(listener) for listener in self.listeners))
+        self.stats.seconds += time.perf_counter() - started
+        self.stats.flushes += 1
+        self.stats.batches += len(taken)
+        self.stats.commands += len(commands)
+        self.stats.largest_merge = max(self.stats.largest_merge, len(taken))
+        async with self._progress:
+            self.projected_seq = int(commands["seq"][-1])
+            self._progress.notify_all()
+        for tell in self.on_projected:
+            try:
+                await tell(self.projected_seq)
+            except Exception:  # best effort: API processes also poll
+                log.warning("could not publish the projected sequence", exc_info=True)
+
+
+def _name(listener: Listener) -> str:
+    """A read model's name for the figures: its class (or bound method's class) in snake case."""
+    owner = getattr(listener, "__self__", listener)
+    name = type(owner).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
