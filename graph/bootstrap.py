@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
+from pymongo.write_concern import WriteConcern
 
 from domains.accounts.auth_audit import INDEXES as AUTH_AUDIT_INDEXES
 from domains.accounts.auth_audit import AuthAuditRecorder, MongoAuthAudit
@@ -105,6 +106,8 @@ ALL_INDEXES = (
     *BALANCE_INDEXES,
     *LEDGER_INDEXES,
 )
+DURABLE_WRITES = WriteConcern(w="majority", j=True)
+READ_MODEL_WRITES = WriteConcern(w="majority", j=False)
 ENGINE_CONFIG = EngineConfig(
     max_markets=32, max_accounts=16_384, max_assets=16, max_orders=131_072, max_price_levels=4096
 )
@@ -199,7 +202,13 @@ class Platform:
         self.client = AsyncMongoClient(
             self.mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True, appname="caas"
         )
-        self.db = self.client[self.settings.mongodb_db]
+        # what only the store holds (customers, keys, custody, the journal) is journaled on
+        # commit with a majority; the read models are a function of the journal (rebuilt from
+        # it after a crash), so their bulk writes skip the per-commit fsync
+        self.db = self.client.get_database(self.settings.mongodb_db, write_concern=DURABLE_WRITES)
+        self.read_models = self.client.get_database(
+            self.settings.mongodb_db, write_concern=READ_MODEL_WRITES
+        )
         self.broker = make_broker(self.settings.redis_url, self.settings.relay_prefix + "events:")
         self.hub = StreamHub(self.broker)  # one broker subscription per topic per process
         orders = OrdersService(MongoOrdersRepository(self.db), self.hub)
@@ -243,17 +252,22 @@ class Platform:
         writes = self.settings.role not in (ROLE_API, ROLE_EDGE)
         if not self.read_only and writes:  # projectors: the writer's job
             orders_projector = OrdersProjector(
-                trading_repo, self.writer, self.directory, trading.spec, self.broker,
-                trading.recent_orders,
+                MongoTradingRepository(self.read_models), self.writer, self.directory,
+                trading.spec, self.broker, trading.recent_orders,
             )  # fmt: skip
             self.engines.add_projectors(
                 immediate=[orders_projector.track, self.custody_steps],  # read back at once
                 after_answer=[MarketStreamsProjector(self.directory, trading.spec, self.broker)],
                 deferred=[  # the read models, in bulk behind the journal
                     orders_projector.persist,
-                    BalancesProjector(balances, self.directory, self.broker),
-                    LedgerProjector(self.db, self.directory, trading.spec),
-                    PositionsProjector(positions_repo, self.directory, trading.spec, self.broker),
+                    BalancesProjector(MongoBalances(self.read_models), self.directory, self.broker),
+                    LedgerProjector(self.read_models, self.directory, trading.spec),
+                    PositionsProjector(
+                        MongoPositionsRepository(self.read_models),
+                        self.directory,
+                        trading.spec,
+                        self.broker,
+                    ),
                     compliance.monitor(self.directory, trading.spec),
                 ],
             )

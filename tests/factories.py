@@ -50,7 +50,9 @@ async def demo_style_key(
 
 
 async def reconcile_platform(platform: Platform) -> ReconcileReport:
-    """`caas reconcile` on a running platform: engine, balance read model and ledger."""
+    """`caas reconcile` on a running platform: engine, balance read model and ledger (once
+    the read models, written behind the journal, caught up with the engine)."""
+    await platform.writer.projections.drain()
     return await reconcile(
         platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
     )

@@ -125,6 +125,60 @@ async def journal_rate(uri: str, batches: int = 50, size: int = 1000) -> float:
     return batches * size / elapsed
 
 
+class _NoReplica:
+    """The writer-ceiling bench reads nothing back: it does not follow the journal."""
+
+    async def wait_for(self, seq: int, timeout_s: float) -> bool:
+        return True
+
+
+async def writer_ceiling(
+    uri: str, db_name: str, prefix: str, keys: list[dict[str, Any]], buses: int = 4,
+    clients: int = 256, seconds: float = 10.0,
+) -> tuple[float, float]:  # fmt: skip
+    """Orders/s through the writer from relayed commands: ``buses`` relays (as API
+    processes would), ``clients`` concurrent submitters, bare PLACE commands (no GraphQL,
+    no auth: the writer's own ceiling). Returns (orders/s, p99 ms)."""
+    from redis.asyncio import Redis
+
+    from engine import codes
+    from engine import commands as cmd
+    from graph.writer.command_relay import RedisCommandBus
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    db = client[db_name]
+    accounts = [int((await db.engine_accounts.find_one({"_id": k["account_id"]}) or {})["index"])
+                for k in keys]  # fmt: skip
+    market = int((await db.engine_markets.find_one({"_id": "BTC-USDT"}) or {})["index"])
+    await client.close()
+    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    relays = [RedisCommandBus(redis, _NoReplica(), prefix=prefix) for _ in range(buses)]  # type: ignore[arg-type]
+    for relay in relays:
+        await relay.start()
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def submitter(n: int) -> None:
+        relay, i = relays[n % buses], n
+        while time.perf_counter() < deadline:
+            side = (codes.BUY, codes.SELL)[(i // 2 + i) % 2]
+            command = cmd.place(0, 0, order_id=0, account=accounts[i % 2], market=market,
+                                side=side, qty_lots=10, price_ticks=6_425_000)  # fmt: skip
+            started = time.perf_counter()
+            await relay.submit(command)
+            latencies.append((time.perf_counter() - started) * 1000)
+            i += clients
+
+    started = time.perf_counter()
+    await asyncio.gather(*(submitter(n) for n in range(clients)))
+    elapsed = time.perf_counter() - started
+    for relay in relays:
+        await relay.close()
+    await redis.aclose()
+    p99 = float(np.percentile(latencies, 99)) if latencies else 0.0
+    return len(latencies) / elapsed, p99
+
+
 def _phase(port: int, make: Any, clients: int, seconds: float, warm: Any = None) -> Phase:
     """A warm-up second (with ``warm``'s requests, default ``make``'s), then the phase."""
     asyncio.run(run_load("127.0.0.1", port, warm or make, clients, min(1.0, seconds)))
@@ -199,6 +253,11 @@ def run(seconds: float = 10.0, clients: int = 32, processes: int = 1) -> str:
                 trivial = _phase(api_ports[0], _trivial(api_ports[0], keys[0]["token"]), clients,
                                  seconds)  # fmt: skip
                 orders = _orders_phase(api_ports, keys, run_id, clients, seconds)
+            ceiling = None
+            if redis:  # the writer's own ceiling: relayed commands, no GraphQL in front
+                prefix = env["CAAS_REDIS_PREFIX"]
+                ceiling = asyncio.run(writer_ceiling(store.uri, "bench", prefix, keys,
+                                                     seconds=seconds))  # fmt: skip
         journal = asyncio.run(journal_rate(store.uri))
     where = f"{processes} api processes + 1 writer" if processes > 1 else "one hypercorn process"
     redis_state = "on" if redis else "off (not answering)"
@@ -214,6 +273,9 @@ def run(seconds: float = 10.0, clients: int = 32, processes: int = 1) -> str:
         if phase.first_failure:
             console.print(f"    first failure: {phase.first_failure}")
     console.print(f"  journal alone     {journal:9,.0f} durable cmd/s (batches of 1,000)")
+    if ceiling is not None:
+        console.print(f"  writer ceiling    {ceiling[0]:9,.0f} orders/s relayed from 4 buses x 256 "
+                      f"clients, no GraphQL   p99 {ceiling[1]:6.2f} ms")  # fmt: skip
     console.print(f"  trivial query at {_pct(trivial, baseline):.0f}% of plain strawberry")
     return (
         f"orders: {orders.per_second:,.0f} placeOrder/s, {_pct(orders, trivial):.0f}% of trivial "

@@ -87,7 +87,6 @@ class EmbeddedStore:
                 "--host", "127.0.0.1",
                 "--port", str(self.port),
                 "--storage-path", str(self.data_dir),
-                "--sync-on-commit",
                 "--log-level", "WARNING",
             ],
             stdout=log,

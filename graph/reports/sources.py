@@ -79,10 +79,13 @@ class MongoReportSources:
         }
         if not owners:
             return
+        accounts = {"$in": sorted(owners)}
         pipeline: list[dict[str, Any]] = [
-            {"$match": {"account_id": {"$in": sorted(owners)}, "seq": {"$lte": last_seq}}},
-            {"$group": {"_id": {"a": "$account_id", "s": "$asset"},
-                        "total": {"$sum": "$amount_minor"}}},
+            {"$match": {"postings.account_id": accounts, "seq": {"$lte": last_seq}}},
+            {"$unwind": "$postings"},
+            {"$match": {"postings.account_id": accounts}},
+            {"$group": {"_id": {"a": "$postings.account_id", "s": "$postings.asset"},
+                        "total": {"$sum": "$postings.amount_minor"}}},
             {"$sort": {"_id.a": 1, "_id.s": 1}},
         ]  # fmt: skip
         async for doc in await self._db.ledger_entries.aggregate(pipeline):

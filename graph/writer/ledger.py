@@ -4,12 +4,18 @@ the sequence of the command that caused it.
 
 Amounts are integer minor units (exact sums in the store). Money leaving or entering the
 platform posts against the ``external`` contra account, so the ledger balances too.
+
+Stored as one document per command in ``ledger_entries`` (``_id`` = its sequence): the
+command's balanced postings as an array (a journal entry and its lines), indexed by
+posting account and asset. A fill's eight postings are one insert, not eight: the store's
+cost is per document.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 
@@ -30,7 +36,10 @@ MARKUP_PREFIX = "platform:fees:markup:"  # + tenant id: the institution's markup
 INDEXES = (
     CollectionIndexes(
         "ledger_entries",
-        (IndexModel([("account_id", ASCENDING), ("asset", ASCENDING)]), IndexModel([("seq", 1)])),
+        (
+            IndexModel([("postings.account_id", ASCENDING), ("postings.asset", ASCENDING)]),
+            IndexModel([("seq", ASCENDING)]),
+        ),
     ),
 )
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
@@ -86,9 +95,7 @@ class LedgerProjector:
                 legs[seq] = legs.get(seq, 0) + 1
                 postings.append(Posting(seq, legs[seq], account, asset, amount, kind, reference))
         if postings:
-            await insert_new(
-                self._entries, [{"_id": f"{p.seq}:{p.leg}", **vars(p)} for p in postings]
-            )
+            await insert_new(self._entries, entry_documents(postings))
         for key, (value, seq) in self._realized_changed.items():  # after the postings
             await self._realized_store.replace_one(
                 {"_id": key}, {"realized": value, "seq": seq}, upsert=True
@@ -256,9 +263,22 @@ class LedgerProjector:
         return []
 
 
+def entry_documents(postings: list[Posting]) -> list[dict[str, object]]:
+    """One document per command: its postings, in leg order."""
+    by_seq: dict[int, list[dict[str, object]]] = {}
+    for p in postings:
+        line = {
+            "leg": p.leg, "account_id": p.account_id, "asset": p.asset,
+            "amount_minor": p.amount_minor, "kind": p.kind, "reference": p.reference,
+        }  # fmt: skip
+        by_seq.setdefault(p.seq, []).append(line)
+    return [{"_id": seq, "seq": seq, "postings": lines} for seq, lines in by_seq.items()]
+
+
 async def ledger_totals(db: Database) -> dict[tuple[str, str], int]:
     """Sum of postings per (account, asset), in minor units."""
-    pipeline = [{"$group": {"_id": {"a": "$account_id", "s": "$asset"},
-                            "total": {"$sum": "$amount_minor"}}}]  # fmt: skip
+    pipeline: list[dict[str, Any]] = [{"$unwind": "$postings"},
+                {"$group": {"_id": {"a": "$postings.account_id", "s": "$postings.asset"},
+                            "total": {"$sum": "$postings.amount_minor"}}}]  # fmt: skip
     cursor = await db.ledger_entries.aggregate(pipeline)
     return {(d["_id"]["a"], d["_id"]["s"]): int(d["total"]) async for d in cursor}

@@ -177,6 +177,7 @@ async def test_expiry_and_freezes_keep_every_hold_accounted_for(
         {"_id": w["id"]}, {"$set": {"expires_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}}
     )
     assert await app.state.platform.get(WithdrawalService).expire_due() >= 1
+    await app.state.platform.writer.projections.drain()  # the expiry job's writes
     expired = await ok(
         http, "query($id: ID!) { withdrawal(id: $id) { status } }", {"id": w["id"]}, alice
     )

@@ -206,6 +206,7 @@ async def test_a_route_interrupted_after_its_hold_is_finished_by_resume(
     assert (await balances(http, alice))["USDT"][1] > before["USDT"][1]  # held
 
     assert await trading.resume_routes() == 1
+    await platform.writer.projections.drain()  # the resumed route's writes, not alice's
     done = await order(http, alice, found["id"])
     assert done["status"] == "FILLED" and done["routing"]["status"] == "FILLED"
     after = await balances(http, alice)

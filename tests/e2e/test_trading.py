@@ -308,8 +308,9 @@ async def test_fees_split_into_the_platform_fee_and_the_institution_markup(
     await place(http, bob, side="SELL", price="64250", quantity="0.01")
     await place(http, alice, side="BUY", price="64250", quantity="0.01")
     db = app.state.platform.db
-    markup = await db.ledger_entries.find_one({"kind": "MARKUP"}, sort=[("seq", -1)])
-    legs = [d async for d in db.ledger_entries.find({"reference": markup["reference"]})]
+    entry = await db.ledger_entries.find_one({"postings.kind": "MARKUP"}, sort=[("seq", -1)])
+    reference = next(p["reference"] for p in entry["postings"] if p["kind"] == "MARKUP")
+    legs = [p for p in entry["postings"] if p["reference"] == reference]
     by_account: dict[str, int] = {}
     for leg in legs:
         if leg["kind"] in ("FEE", "MARKUP"):
