@@ -17,9 +17,9 @@ import orjson
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from domains.shared.context import TenantScope
-from domains.shared.engine_port import EngineDirectory
+from domains.shared.engine_port import EngineDirectory, yielding
 from domains.shared.events import EventBus, tenant_topic
-from domains.shared.mongo import CollectionIndexes, Database, Document
+from domains.shared.mongo import CollectionIndexes, Database, Document, bulk_write_chunked
 from engine import codes
 from engine.layout import Records
 
@@ -73,7 +73,7 @@ class MongoBalances:
 
     async def write(self, updates: Sequence[UpdateOne]) -> None:
         if updates:
-            await self._db.balances.bulk_write(list(updates), ordered=False)
+            await bulk_write_chunked(self._db.balances, list(updates), ordered=False)
 
 
 class BalancesProjector:
@@ -99,7 +99,7 @@ class BalancesProjector:
         now = dt.datetime.now(dt.UTC)
         updates: list[UpdateOne] = []
         published: dict[str, list[dict[str, object]]] = {}
-        for (account, asset_index), (seq, available, locked) in latest.items():
+        async for (account, asset_index), (seq, available, locked) in yielding(latest.items()):
             ref, asset = (
                 self._directory.account(account),
                 self._directory.asset_by_index(asset_index),

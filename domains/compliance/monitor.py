@@ -33,7 +33,7 @@ from domains.compliance.surveillance import (
     TradeFact,
     TradeSurveillance,
 )
-from domains.shared.engine_port import EngineDirectory
+from domains.shared.engine_port import EngineDirectory, yielding
 from domains.shared.scalars import utcnow
 from engine import codes
 from engine.events import Row, rows
@@ -134,7 +134,7 @@ class ComplianceMonitor:
         commands = {row["seq"]: row for row in rows(batch)}
         movements: list[Transaction] = []
         self._raised: list[Alert] = []  # written together at the end: one bulk write
-        for event in rows(events):
+        async for event in yielding(rows(events)):
             command = commands.get(event["seq"])
             if command is None:
                 continue

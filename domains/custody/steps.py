@@ -38,7 +38,9 @@ class CustodySteps:
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
     ) -> None:
-        accepted = {int(e["seq"]) for e in events if int(e["kind"]) == codes.EV_ACCEPTED}
+        if not notes:
+            return
+        accepted = set(events["seq"][events["kind"] == codes.EV_ACCEPTED].tolist())
         docs = []
         for seq, note in notes.items():
             key = step_key(note)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
+import numpy as np
+
 from domains.orders.model import (
     Order,
     OrderRouting,
@@ -35,12 +37,14 @@ from domains.orders.routing import NOTE_ROUTE, RouteStatus
 from domains.orders.service import ORDER_STREAM, order_event
 from domains.orders.spec import MarketSpec
 from domains.orders.trading import RecentOrders, engine_order_id
-from domains.shared.engine_port import CommandBus, EngineDirectory
+from domains.shared.engine_port import CommandBus, EngineDirectory, yielding
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
 from engine.events import Row, rows
 from engine.layout import Records
 
+ORDER_EVENTS = np.array([codes.EV_ACCEPTED, codes.EV_REJECTED, codes.EV_TRADE, codes.EV_ORDER_DONE,
+                         codes.EV_ORDER_AMENDED, codes.EV_STOP_TRIGGERED])  # fmt: skip
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
 
 
@@ -126,7 +130,8 @@ class OrdersProjector:
         """The batch's orders as they now stand, into memory; ``persist`` writes them."""
         commands = {row["seq"]: row for row in rows(batch)}
         changes = _Changes()
-        for event in rows(events):
+        # only order events (a funding round's 10,000 position events are not looked at)
+        async for event in yielding(rows(events[np.isin(events["kind"], ORDER_EVENTS)])):
             await self._collect(changes, event, commands, notes)
         for seq, note in notes.items():
             if note.get(NOTE_ROUTE) not in ("hold", "settle"):

@@ -30,6 +30,7 @@ from domains.shared.mongo import (
     CollectionIndexes,
     Database,
     Document,
+    bulk_write_chunked,
     insert_new,
     insert_or_replace,
     page_filter,
@@ -351,7 +352,8 @@ class MongoTradingRepository(MongoOrdersRepository):
         the store's fast path."""
         await insert_or_replace(self._db.orders, [order_document(o) for o in new])
         if changed:
-            await self._db.orders.bulk_write(
+            await bulk_write_chunked(
+                self._db.orders,
                 [ReplaceOne({"_id": o.id}, order_document(o), upsert=True) for o in changed],
                 ordered=True,
             )

@@ -32,7 +32,7 @@ from domains.positions.repository import (
     liquidation_document,
     position_document,
 )
-from domains.shared.engine_port import AccountRef, AssetInfo
+from domains.shared.engine_port import AccountRef, AssetInfo, yielding
 from domains.shared.errors import NotFoundError
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
@@ -114,7 +114,7 @@ class PositionsProjector:
             return
         times = {int(s): int(t) for s, t in zip(batch["seq"], batch["ts_ns"], strict=True)}
         out = _Batch()
-        for ordinal, event in enumerate(perp):
+        async for ordinal, event in yielding(enumerate(perp)):
             at = ns_datetime(times.get(int(event["seq"]), 0))
             await self._collect(out, ordinal, event, at)
         await self._repo.save_positions(list(out.positions.values()))

@@ -24,6 +24,7 @@ from domains.shared.mongo import (
     CollectionIndexes,
     Database,
     Document,
+    bulk_write_chunked,
     insert_new,
     page_filter,
 )
@@ -130,7 +131,8 @@ async def _upsert(collection: AsyncCollection[Document], rows: Sequence[Document
     sequence order (a replay after a crash re-applies them in order too), so the last write
     of a document is always its latest state."""
     if rows:
-        await collection.bulk_write(
+        await bulk_write_chunked(
+            collection,
             [UpdateOne({"_id": doc["_id"]}, {"$set": doc}, upsert=True) for doc in rows],
             ordered=False,
         )

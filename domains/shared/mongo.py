@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, IndexModel, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -16,6 +16,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 Document = dict[str, Any]
+T = TypeVar("T")
 Database = AsyncDatabase[Document]
 Client = AsyncMongoClient[Document]
 
@@ -58,20 +59,38 @@ def page_filter(base: dict[str, Any], after_key: str | None) -> dict[str, Any]:
 DUPLICATE_KEY = 11000
 
 
+WRITE_CHUNK = 64  # documents per request of a read model's bulk write
+
+
+def chunks(items: Sequence[T], size: int = WRITE_CHUNK) -> list[Sequence[T]]:
+    """``items`` in requests of at most ``size``: a read model's bulk write of ten thousand
+    documents goes out as several requests, so the journal's small writes (same store) are
+    not queued behind one long one."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def bulk_write_chunked(
+    collection: AsyncCollection[Document], requests: Sequence[Any], *, ordered: bool
+) -> None:
+    """``collection.bulk_write`` in chunks (ordered chunks run one after the other)."""
+    for chunk in chunks(requests):
+        await collection.bulk_write(list(chunk), ordered=ordered)
+
+
 async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> None:
     """Insert documents whose ``_id`` is deterministic, skipping those already there.
 
     One unordered insert_many (the store's fast path, far cheaper than upserts); a replayed
     batch's duplicates are expected and ignored, any other write error is raised.
     """
-    if not documents:
-        return
-    try:
-        await collection.insert_many(list(documents), ordered=False)
-    except BulkWriteError as exc:
-        others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
-        if others or exc.details.get("writeConcernErrors"):
-            raise
+    for chunk in chunks(documents):
+        try:
+            await collection.insert_many(list(chunk), ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if others or exc.details.get("writeConcernErrors"):
+                raise
 
 
 async def insert_or_replace(
@@ -80,18 +99,17 @@ async def insert_or_replace(
     """Write documents whose ``_id`` is deterministic as they now are: one unordered
     insert_many (the fast path), then a replace of those that were already there (a replay
     of a batch whose older state a crashed writer had stored)."""
-    if not documents:
-        return
-    docs = list(documents)
-    try:
-        await collection.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get(
-            "writeConcernErrors"
-        ):
-            raise
-        existing = [docs[int(e["index"])] for e in errors]
-        await collection.bulk_write(
-            [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in existing], ordered=True
-        )
+    for chunk in chunks(documents):
+        docs = list(chunk)
+        try:
+            await collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get(
+                "writeConcernErrors"
+            ):
+                raise
+            existing = [docs[int(e["index"])] for e in errors]
+            await collection.bulk_write(
+                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in existing], ordered=True
+            )

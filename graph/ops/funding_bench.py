@@ -119,7 +119,8 @@ async def _measure(platform: Platform, market: int, maker: int) -> list[str]:
         f"funding round: {payments:,} payments (events), {stored:,} stored, "
         f"{moved:,} positions moved",
         f"  writer stall: funding acknowledged in {acked * 1000:.1f} ms (journal "
-        f"{(after.journal_seconds - before.journal_seconds) * 1000:.1f} ms, immediate listeners "
+        f"{(after.journal_seconds - before.journal_seconds) * 1000:.1f} ms, engine "
+        f"{(after.apply_seconds - before.apply_seconds) * 1000:.1f} ms, immediate listeners "
         f"{(after.listener_seconds - before.listener_seconds) * 1000:.1f} ms); a command queued "
         f"behind it answered after {probed * 1000:.1f} ms",
         f"  read models show it after {shown * 1000:.0f} ms",

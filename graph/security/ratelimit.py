@@ -198,10 +198,15 @@ class RequestRateLimiter:
             if await limiter.hit(item, budget.value, identity):
                 self._blocks.pop(key, None)
                 return None
-            stats = await limiter.get_window_stats(item, budget.value, identity)
+            return await self._refusal(identity, budget)
         except StorageError as error:
             self._warn(error)
             return None
+
+    async def _refusal(self, identity: str, budget: Budget) -> Refusal:
+        """The Refusal of a spent budget: how long until its window frees an entry."""
+        item = self.items[budget]
+        stats = await self._limiter().get_window_stats(item, budget.value, identity)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         return Refusal(budget, str(item), retry_after)
 
@@ -214,12 +219,10 @@ class RequestRateLimiter:
         try:
             if await limiter.test(item, budget.value, identity):
                 return None
-            stats = await limiter.get_window_stats(item, budget.value, identity)
+            return await self._refusal(identity, budget)
         except StorageError as error:
             self._warn(error)
             return None
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        return Refusal(budget, str(item), retry_after)
 
     async def refused(self, address: str) -> None:
         """Count a refused credential from ``address`` (its AUTH_FAILURES budget)."""

@@ -5,10 +5,10 @@ the sequence of the command that caused it.
 Amounts are integer minor units (exact sums in the store). Money leaving or entering the
 platform posts against the ``external`` contra account, so the ledger balances too.
 
-Stored as one document per command in ``ledger_entries`` (``_id`` = its sequence): the
-command's balanced postings as an array (a journal entry and its lines), indexed by
-posting account and asset. A fill's eight postings are one insert, not eight: the store's
-cost is per document.
+Stored as one document per command in ``ledger_entries`` (``_id`` = ``<seq>:<part>``;
+a command with more than POSTINGS_PER_DOC postings takes several): the command's balanced
+postings as an array (a journal entry and its lines), indexed by posting account and
+asset. A fill's eight postings are one insert, not eight: the store's cost is per document.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from pymongo import ASCENDING, IndexModel
 from domains.orders.model import MarketKind
 from domains.orders.routing import NOTE_LEG, NOTE_MARKUP_BPS
 from domains.orders.spec import MarketSpec
-from domains.shared.engine_port import EngineDirectory
+from domains.shared.engine_port import EngineDirectory, yielding
 from domains.shared.mongo import CollectionIndexes, Database, insert_new
 from engine import codes
 from engine.events import Row, rows
 from engine.layout import Records
 
+POSTINGS_PER_DOC = 64
 EXTERNAL = "external"
 PLATFORM_FEES = "platform:fees"  # engine account 0: the platform's fee income
 INSURANCE_PREFIX = "platform:insurance:"  # + asset: the perpetuals' insurance fund
@@ -80,7 +81,7 @@ class LedgerProjector:
         changed: dict[int, tuple[int, int, int]] = {}
         postings: list[Posting] = []
         legs: dict[int, int] = {}
-        for event in rows(events):
+        async for event in yielding(rows(events)):
             command = commands.get(event["seq"])
             if (
                 event["kind"] == codes.EV_ACCEPTED and command is not None
@@ -264,7 +265,8 @@ class LedgerProjector:
 
 
 def entry_documents(postings: list[Posting]) -> list[dict[str, object]]:
-    """One document per command: its postings, in leg order."""
+    """One document per command and POSTINGS_PER_DOC postings, in leg order (a fill is one
+    document; a funding round over 10,000 positions is a few hundred, not one huge one)."""
     by_seq: dict[int, list[dict[str, object]]] = {}
     for p in postings:
         line = {
@@ -272,7 +274,11 @@ def entry_documents(postings: list[Posting]) -> list[dict[str, object]]:
             "amount_minor": p.amount_minor, "kind": p.kind, "reference": p.reference,
         }  # fmt: skip
         by_seq.setdefault(p.seq, []).append(line)
-    return [{"_id": seq, "seq": seq, "postings": lines} for seq, lines in by_seq.items()]
+    return [
+        {"_id": f"{seq}:{part}", "seq": seq, "postings": lines[start : start + POSTINGS_PER_DOC]}
+        for seq, lines in by_seq.items()
+        for part, start in enumerate(range(0, len(lines), POSTINGS_PER_DOC))
+    ]
 
 
 async def ledger_totals(db: Database) -> dict[tuple[str, str], int]:

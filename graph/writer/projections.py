@@ -150,7 +150,8 @@ class ProjectionPipeline:
             by = self.stats.by_listener
             by[name] = by.get(name, 0.0) + time.perf_counter() - began
 
-        await asyncio.gather(*(run(listener) for listener in self.listeners))
+        for listener in self.listeners:  # one at a time: the journal shares their store
+            await run(listener)
         self.stats.seconds += time.perf_counter() - started
         self.stats.flushes += 1
         self.stats.batches += len(taken)

@@ -70,6 +70,7 @@ class WriterStats:
     batches: int = 0
     commands: int = 0
     journal_seconds: float = 0.0
+    apply_seconds: float = 0.0  # the engine (and the idempotency window) on the batch
     listener_seconds: float = 0.0  # immediate listeners, on the acknowledgement path
     backpressure_seconds: float = 0.0  # waiting for the read models to catch up
     replayed: int = 0
@@ -309,8 +310,10 @@ class EngineWriter:
                     pending.future.set_exception(exc)
             return
         self.stats.journal_seconds += time.perf_counter() - started
+        started = time.perf_counter()
         events = self.engine.apply(batch)
         self.window.record(batch, events)
+        self.stats.apply_seconds += time.perf_counter() - started
         self.stats.batches += 1
         self.stats.commands += len(batch)
         started = time.perf_counter()
@@ -333,6 +336,7 @@ class EngineWriter:
         return {
             "caas_writer_batches": s.batches, "caas_writer_commands": s.commands,
             "caas_writer_journal_seconds": s.journal_seconds,
+            "caas_writer_apply_seconds": s.apply_seconds,
             "caas_writer_listener_seconds": s.listener_seconds,
             "caas_writer_backpressure_seconds": s.backpressure_seconds,
             "caas_projection_flushes": p.flushes, "caas_projection_batches": p.batches,

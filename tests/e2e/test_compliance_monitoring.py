@@ -32,6 +32,7 @@ SANCTIONED = "0x1111111111111111111111111111111111111111"
 
 
 async def alerts_of(platform: Platform, tenant: str, customer: str) -> list[Any]:
+    await platform.writer.projections.drain()  # the monitor runs behind the journal
     found = await platform.get(AlertService).alerts(TenantScope(tenant), None, 200, None)
     return [a for a in found if a.customer_id == customer]
 
