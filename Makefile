@@ -50,6 +50,8 @@ bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench engine
 	$(BIN)/caas bench risk
 	$(BIN)/caas bench orders
+	$(BIN)/caas bench orders --processes 2
+	$(BIN)/caas bench funding
 	$(BIN)/caas bench fanout
 	$(BIN)/caas bench fanout --role edge
 

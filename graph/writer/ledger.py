@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReplaceOne
 
 from domains.orders.model import MarketKind
 from domains.orders.routing import NOTE_LEG, NOTE_MARKUP_BPS
 from domains.orders.spec import MarketSpec
 from domains.shared.engine_port import EngineDirectory, yielding
-from domains.shared.mongo import CollectionIndexes, Database, insert_new
+from domains.shared.mongo import CollectionIndexes, Database, bulk_write_chunked, insert_new
 from engine import codes
 from engine.events import Row, rows
 from engine.layout import Records
@@ -97,10 +97,12 @@ class LedgerProjector:
                 postings.append(Posting(seq, legs[seq], account, asset, amount, kind, reference))
         if postings:
             await insert_new(self._entries, entry_documents(postings))
-        for key, (value, seq) in self._realized_changed.items():  # after the postings
-            await self._realized_store.replace_one(
-                {"_id": key}, {"realized": value, "seq": seq}, upsert=True
-            )
+        await bulk_write_chunked(  # after the postings; one request per 64 positions
+            self._realized_store,
+            [ReplaceOne({"_id": key}, {"realized": value, "seq": seq}, upsert=True)
+             for key, (value, seq) in self._realized_changed.items()],
+            ordered=True,
+        )  # fmt: skip
         realized.update(self._realized_changed)
         for index, (maker, taker, markup) in changed.items():  # after the postings
             await self._splits_store.replace_one(
