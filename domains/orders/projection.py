@@ -153,9 +153,7 @@ class OrdersProjector:
         for order in orders:
             earlier = self._unsaved.get(order.id)
             # never written yet (new now, or new in a batch not yet persisted): an insert
-            created = (order.id in new and earlier is None) or (
-                earlier is not None and earlier.created
-            )
+            created = earlier.created if earlier is not None else order.id in new
             self._unsaved[order.id] = _Unsaved(order, seq, created)
         if self._recent is not None:
             self._recent.remember(orders)

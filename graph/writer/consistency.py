@@ -69,10 +69,7 @@ class ReadYourWrites(ReadModels):
     async def settled(self) -> None:
         """Return once the read models include everything this process was answered for
         (or wait_s passed): a mutation's payload reads its own write."""
-        seq = self._written_seq()
-        if self._projected_seq() < seq:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reached(seq), self.wait_s)
+        await self._wait_for(self._written_seq())
 
     async def caught_up(self, principal: Principal) -> None:
         """Return once the read models include the caller's last write (or wait_s passed)."""
@@ -80,11 +77,22 @@ class ReadYourWrites(ReadModels):
         seq = self._last.get(who)
         if seq is None:
             return
+        await self._wait_for(seq)
+        if self._last.get(who) == seq:
+            del self._last[who]
+
+    async def _wait_for(self, seq: int) -> None:
         if self._projected_seq() < seq:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reached(seq), self.wait_s)
-        if self._last.get(who) == seq:
-            del self._last[who]
+
+    @staticmethod
+    def of(context: object) -> ReadYourWrites | None:
+        """The request's instance, when the composition root wired one."""
+        found = (
+            context.services.get(ReadYourWrites) if isinstance(context, RequestContext) else None
+        )
+        return found if isinstance(found, ReadYourWrites) else None
 
 
 # Mutations whose payload the writer's process answers from memory (the order as its own
@@ -108,12 +116,9 @@ class AwaitOwnWrite(FieldExtension):
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
     ) -> Any:
         result = await next_(source, info, **kwargs)
-        context = info.context
-        found = (
-            context.services.get(ReadYourWrites) if isinstance(context, RequestContext) else None
-        )
-        if isinstance(found, ReadYourWrites) and not (self.from_events and found.writes_here()):
-            await found.settled()
+        service = ReadYourWrites.of(info.context)
+        if service is not None and not (self.from_events and service.writes_here()):
+            await service.settled()
         return result
 
 
@@ -131,10 +136,7 @@ class ReadYourWritesExtension(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         context: Any = self.execution_context.context
-        service = None
-        if isinstance(context, RequestContext):
-            found = context.services.get(ReadYourWrites)
-            service = found if isinstance(found, ReadYourWrites) else None
+        service = ReadYourWrites.of(context)
         principal = context.principal if service is not None else None
         mutation = self.execution_context.operation_type is OperationType.MUTATION
         if service is not None and principal is not None and not mutation:

@@ -140,18 +140,15 @@ class ProjectionPipeline:
         commands, events, notes = merge(taken)
         started = time.perf_counter()
 
-        async def run(listener: Listener) -> None:
+        by = self.stats.by_listener
+        for listener in self.listeners:  # one at a time: the journal shares their store
             began = time.perf_counter()
             try:
                 await listener(commands, events, notes)
             except Exception:  # a failing read model never fails an applied command
                 log.exception("projection %r failed at seq %d", listener, int(commands["seq"][-1]))
             name = _name(listener)
-            by = self.stats.by_listener
             by[name] = by.get(name, 0.0) + time.perf_counter() - began
-
-        for listener in self.listeners:  # one at a time: the journal shares their store
-            await run(listener)
         self.stats.seconds += time.perf_counter() - started
         self.stats.flushes += 1
         self.stats.batches += len(taken)

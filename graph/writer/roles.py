@@ -180,9 +180,9 @@ class EngineRoles:
             return local.pushed_seq if bus.local else bus.last_seq
 
         def projected() -> int:
-            if bus.local or remote is None:
-                return local.projected_seq if bus.local else 1 << 62  # no view: never wait
-            return remote.projected_seq
+            if bus.local:
+                return local.projected_seq
+            return remote.projected_seq if remote is not None else 1 << 62  # no view: no wait
 
         async def reached(seq: int) -> None:
             if bus.local:

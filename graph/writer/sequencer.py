@@ -3,9 +3,10 @@
 Callers ``submit`` one command and await its events. The writer drains everything queued
 (up to ``max_batch``), stamps sequence numbers and time, journals the batch durably in one
 write, applies it to the engine, runs the immediate listeners (in-memory state a caller
-reads back at once: recent orders, streams, replicas' wake-up), answers every caller with
-its own events, and queues the batch for the read models (graph/writer/projections.py),
-which write it in bulk behind the journal, never on the acknowledgement path. While one
+reads back at once: recent orders), answers every caller with its own events, runs the
+after-answer listeners (streams, replicas' wake-up, the book view), and queues the batch
+for the read models (graph/writer/projections.py), which write it in bulk behind the
+journal, never on the acknowledgement path. While one
 batch is being journaled the next one queues up: that is the group commit.
 """
 
