@@ -7,9 +7,11 @@ for keys themselves live in domains/accounts (keys.py, credentials.py, customer_
 
 Hot path: a key's record is cached ``cache_seconds`` (and dropped at once in this process
 when the key is rotated or revoked), and a bearer token already verified against its argon2
-hash is remembered under a keyed hash of the token for as long, so argon2 runs once per
-token and cache period, not per request. Concurrent requests with the same token (a backend
-opening a thousand websockets at once) share one verification, and at most
+hash is remembered under a keyed hash of the token, so argon2 runs once per token per
+``VERIFIED_TOKEN_SECONDS``, not per request (a rotated or revoked key is still seen within
+``cache_seconds``: the remembered match counts only while it is one of the hashes in the
+key's current record). Concurrent requests with the same token (a backend opening a
+thousand websockets at once) share one verification, and at most
 ``ARGON2_CONCURRENCY`` verifications run at a time: each costs ~19 MiB in the worker thread
 that runs it, and glibc keeps what a thread's arena grew to, so unbounded concurrency makes a
 connection storm a permanent jump in the process's memory.
@@ -43,6 +45,7 @@ KEY_HEADER = "x-caas-key"
 TIMESTAMP_HEADER = "x-caas-timestamp"
 SIGNATURE_HEADER = "x-caas-signature"
 ARGON2_CONCURRENCY = 2  # argon2 verifications at a time (~19 MiB each, see the docstring)
+VERIFIED_TOKEN_SECONDS = 300.0  # how long an argon2 match is remembered
 SIGNATURE_HEADERS = (KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
 _TIMESTAMP = re.compile(r"[0-9]{1,16}")
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
@@ -138,7 +141,10 @@ class Authenticator:
             ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies
         )
         self._credentials: TtlCache[str, KeyCredential] = TtlCache(settings.cache_seconds)
-        self._verified: TtlCache[bytes, str] = TtlCache(settings.cache_seconds)
+        # a verified token is re-checked against the key's current hashes (the record above)
+        # on every request, so remembering the argon2 result longer revokes nothing later
+        verified_s = VERIFIED_TOKEN_SECONDS if settings.cache_seconds > 0 else 0
+        self._verified: TtlCache[bytes, str] = TtlCache(verified_s)
         self._loading: dict[str, asyncio.Task[KeyCredential | None]] = {}  # one read per key
         self._verifying: dict[bytes, asyncio.Task[str | None]] = {}  # one argon2 run per token
         self._argon2 = asyncio.Semaphore(ARGON2_CONCURRENCY)

@@ -121,21 +121,21 @@ async def test_tampering_with_the_store_is_detected(
 ) -> None:
     tenant, officer = await fresh_tenant(app, http)
     assert (await verification(http, officer))["intact"] is True
-    records = app.state.platform.db.audit_trail
-    second, third = f"{tenant}:{2:012d}", f"{tenant}:{3:012d}"
+    blocks = app.state.platform.db.audit_trail  # records are stored in blocks, in n order
+    chain = [r async for b in blocks.find({"tenant_id": tenant}).sort("n", 1) for r in b["entries"]]
+    assert [r["n"] for r in chain] == list(range(1, len(chain) + 1)) and len(chain) >= 3
     if tamper == "alter":
-        await records.update_one({"_id": second}, {"$set": {"outcome": "OK", "actor": "key_evil"}})
+        chain[1] = {**chain[1], "outcome": "OK", "actor": "key_evil"}
     elif tamper == "remove":
-        await records.delete_one({"_id": second})
-    elif tamper == "reorder":  # swap the contents of positions 2 and 3, keeping their ids
-        a, b = await records.find_one({"_id": second}), await records.find_one({"_id": third})
-        assert a and b
-        await records.replace_one({"_id": second}, {**b, "_id": second, "n": 2})
-        await records.replace_one({"_id": third}, {**a, "_id": third, "n": 3})
+        del chain[1]
+    elif tamper == "reorder":  # swap the contents of positions 2 and 3, keeping their numbers
+        chain[1], chain[2] = {**chain[2], "n": 2}, {**chain[1], "n": 3}
     else:
-        last = await records.find_one({"tenant_id": tenant}, sort=[("n", -1)])
-        assert last
-        await records.delete_one({"_id": last["_id"]})
+        chain.pop()
+    await blocks.delete_many({"tenant_id": tenant})  # the chain rewritten as one block
+    await blocks.insert_one({"_id": f"{tenant}:{1:012d}", "tenant_id": tenant, "n": 1,
+                             "last": chain[-1]["n"], "hash": chain[-1]["hash"],
+                             "at_time": chain[-1]["at_time"], "entries": chain})  # fmt: skip
     result = await verification(http, officer)
     assert result["intact"] is False
     assert problem in {f["problem"] for f in result["findings"]}
