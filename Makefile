@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck unit bench schema lock clean
+.PHONY: help install run test lint typecheck unit bench soak schema lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench funding
 	$(BIN)/caas bench fanout
 	$(BIN)/caas bench fanout --role edge
+
+soak: $(STAMP) ## Nightly soak: 1,000,000 seeded engine commands; conservation, snapshot + replay
+	$(BIN)/python -m engine.stress --commands 1000000 --seed 1
 
 schema: $(STAMP) ## Regenerate schema.graphql and graph/sdl/*.graphql
 	$(BIN)/caas schema export
