@@ -27,13 +27,21 @@ class CollectionIndexes:
 
     collection: str
     indexes: Sequence[IndexModel] = field(default_factory=tuple)
+    retired: Sequence[str] = field(default_factory=tuple)  # names of indexes to drop if present
 
 
 async def ensure_indexes(db: Database, declarations: Sequence[CollectionIndexes]) -> None:
-    """Create every declared index (idempotent: an existing identical index is a no-op)."""
+    """Create every declared index and drop the retired ones (idempotent: an existing
+    identical index is a no-op, a retired one already gone is skipped)."""
     for declaration in declarations:
+        collection = db[declaration.collection]
         if declaration.indexes:
-            await db[declaration.collection].create_indexes(list(declaration.indexes))
+            await collection.create_indexes(list(declaration.indexes))
+        if declaration.retired:
+            existing = {index["name"] async for index in await collection.list_indexes()}
+            for name in declaration.retired:
+                if name in existing:
+                    await collection.drop_index(name)
 
 
 @asynccontextmanager

@@ -7,8 +7,10 @@ platform posts against the ``external`` contra account, so the ledger balances t
 
 Stored as one document per command in ``ledger_entries`` (``_id`` = ``<seq>:<part>``;
 a command with more than POSTINGS_PER_DOC postings takes several): the command's balanced
-postings as an array (a journal entry and its lines), indexed by posting account and
-asset. A fill's eight postings are one insert, not eight: the store's cost is per document.
+postings as an array (a journal entry and its lines), indexed by posting account (what the
+statements select on; an index on account and asset cost the cross product of a fill's
+accounts and assets in entries). A fill's eight postings are one insert, not eight: the
+store's cost is per document and index entry.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ INDEXES = (
     CollectionIndexes(
         "ledger_entries",
         (
-            IndexModel([("postings.account_id", ASCENDING), ("postings.asset", ASCENDING)]),
+            IndexModel([("postings.account_id", ASCENDING)]),
             IndexModel([("seq", ASCENDING)]),
         ),
+        retired=("postings.account_id_1_postings.asset_1",),
     ),
 )
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
