@@ -368,6 +368,15 @@ class MongoTradingRepository(MongoOrdersRepository):
             trade_from_document(d) async for d in cursor.sort("_id", DESCENDING).limit(first + 1)
         ]
 
+    async def trades_between(
+        self, market_id: str, after: int, before: int, limit: int
+    ) -> list[Trade]:
+        """The market's own trades numbered ``after`` < n < ``before``, oldest first."""
+        query = {"market_id": market_id, "_id": {"$gt": f"{market_id}:{after:012d}",
+                                                 "$lt": f"{market_id}:{before:012d}"}}  # fmt: skip
+        cursor = self._db.trades.find(query).sort("_id", ASCENDING).limit(limit)
+        return [trade_from_document(d) async for d in cursor]
+
     async def account_trades(
         self, scope: TenantScope, account_id: str, first: int, after: str | None
     ) -> list[Trade]:

@@ -5,11 +5,15 @@ market, one book message (every level the batch changed, with its absolute quant
 gone, and the first/last book sequence it covers) and one trades message. ``MarketStreams``
 turns a topic into what a subscriber sees: a snapshot first, then deltas that continue it;
 a gap, a broker reconnect or an overflowing queue becomes a fresh snapshot (Binance's
-depth-stream contract). Knows nothing of GraphQL.
+depth-stream contract). A trade stream has no snapshot: what the broker lost is read back
+from the trades read model by trade number, so a subscriber never misses a fill. Knows
+nothing of GraphQL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +44,9 @@ TRADE_STREAM = "trades"
 STREAM_QUEUE_SIZE = 256  # pending messages per subscriber before conflation
 HOPELESS_OVERFLOWS = 3  # overflows within HOPELESS_WINDOW_S: the subscriber is hopeless
 HOPELESS_WINDOW_S = 10.0
+MISSED_TRADES_LIMIT = 10_000  # trades a stream reads back after a reconnect or a gap
+MISSED_TRADES_WAIT_S = 2.0  # how long a known gap waits for the read model to hold it
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
 Levels = list[tuple[str, str]]
 
@@ -250,26 +257,73 @@ class MarketStreams:
     async def trades(
         self, principal: Principal, market_id: str, root: object
     ) -> AsyncIterator[TradeMessage]:
-        """Authorise, then the market's trades as they execute."""
+        """Authorise, then the market's trades as they execute, without gaps: trades the
+        broker lost (a Redis reconnect, a gap in the numbers) are read back from the trades
+        read model and sent, in order, before the next live one."""
         spec, _ = await self._trading.listed_market(principal, market_id)
         role = stream_role(root)
         if isinstance(role, SnapshotOnly):
             role.authorised = True
             return
-        async with self._hub.subscribe(trades_topic(spec.market.id)) as queue:
+        market = spec.market.id
+        last: int | None = None  # the last trade number sent
+        async with self._hub.subscribe(trades_topic(market)) as queue:
             if isinstance(role, SharedFeed):
                 role.on_ready()
             async for payload in queue:
-                if payload == RESYNC_MARKER:
-                    continue  # trades have no snapshot: the sequence shows the gap
                 if payload == OVERFLOW:
                     if isinstance(role, SharedFeed):
                         continue
                     raise slow_consumer(TRADE_STREAM)  # trades cannot be conflated
+                if payload == RESYNC_MARKER:
+                    if last is not None:  # what was published while the broker was away
+                        async for trade in self._missed(spec, last, None):
+                            last = trade.sequence
+                            yield self._sent(role, trade)
+                    continue
                 for trade in decode_trades(payload):
-                    if isinstance(role, SharedFeed):
-                        role.current = (trade.sequence, trade.sequence)
-                    yield trade
+                    if last is not None and trade.sequence <= last:
+                        continue  # already sent (read back after a reconnect)
+                    if last is not None and trade.sequence > last + 1:
+                        async for missed in self._missed(spec, last, trade.sequence):
+                            yield self._sent(role, missed)
+                    last = trade.sequence
+                    yield self._sent(role, trade)
+
+    @staticmethod
+    def _sent(role: object, trade: TradeMessage) -> TradeMessage:
+        if isinstance(role, SharedFeed):
+            role.current = (trade.sequence, trade.sequence)
+        return trade
+
+    async def _missed(
+        self, spec: MarketSpec, after: int, before: int | None
+    ) -> AsyncIterator[TradeMessage]:
+        """Trades numbered after ``after`` (and before ``before``) from the read model, which
+        follows the stream by a few batches: waits up to MISSED_TRADES_WAIT_S for all of a
+        known gap. More than MISSED_TRADES_LIMIT missing ends the stream (SLOW_CONSUMER: read
+        them with the `trades` query and subscribe again)."""
+        market, upto = spec.market.id, before if before is not None else 10**12
+        deadline = time.monotonic() + MISSED_TRADES_WAIT_S
+        while True:
+            found = await self._trading.trades_between(market, after, upto, MISSED_TRADES_LIMIT + 1)
+            if len(found) > MISSED_TRADES_LIMIT:
+                raise slow_consumer(TRADE_STREAM)
+            complete = before is None or len(found) == before - after - 1
+            if complete or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        for trade in found:
+            digits = trade.id.rpartition(":")[2]
+            number = int(digits) if digits.isdigit() else 0
+            if number <= after:
+                continue
+            after = number
+            yield TradeMessage(
+                id=trade.id, market_id=market, sequence=number, price=str(trade.price),
+                quantity=str(trade.quantity), taker_side=trade.taker_side.value,
+                executed_at_ns=(trade.executed_at - EPOCH) // dt.timedelta(microseconds=1) * 1000,
+            )  # fmt: skip
 
 
 async def _shared_book(queue: AsyncIterable[bytes], role: SharedFeed) -> AsyncIterator[BookMessage]:

@@ -127,6 +127,9 @@ class TradingRepository(Protocol):
         self, scope: TenantScope, account_id: str, client_order_id: str
     ) -> Order | None: ...
     async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]: ...
+    async def trades_between(
+        self, market_id: str, after: int, before: int, limit: int
+    ) -> list[Trade]: ...
     async def set_market_status(self, market_id: str, status: MarketStatus) -> None: ...
     async def pending_routes(self) -> list[Order]: ...
 
@@ -825,6 +828,13 @@ class TradingService:
 
     async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]:
         return await self._repo.market_trades(market_id, first, after)
+
+    async def trades_between(
+        self, market_id: str, after: int, before: int, limit: int
+    ) -> list[Trade]:
+        """The market's own trades numbered strictly between ``after`` and ``before``, oldest
+        first, at most ``limit`` (what a trade stream lost while its broker was away)."""
+        return await self._repo.trades_between(market_id, after, before, limit)
 
     async def order_by_client_id(
         self, principal: Principal, account_id: str, client_order_id: str
