@@ -174,6 +174,7 @@ class Platform:
     settings: Settings
     mongodb_uri: str
     read_only: bool = False
+    rebuild: bool = False  # with read_only: the projections too (`caas settlement rebuild`)
     client: Client = field(init=False)
     db: Database = field(init=False)
     broker: Broker = field(init=False)
@@ -250,7 +251,7 @@ class Platform:
         positions_repo = MongoPositionsRepository(self.db)
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         writes = self.settings.role not in (ROLE_API, ROLE_EDGE)
-        if not self.read_only and writes:  # projectors: the writer's job
+        if writes and (self.rebuild or not self.read_only):  # projectors: the writer's job
             orders_projector = OrdersProjector(
                 MongoTradingRepository(self.read_models), self.writer, self.directory,
                 trading.spec, self.broker, trading.recent_orders,

@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -24,10 +25,12 @@ schema_app = typer.Typer(help="Schema tools.", no_args_is_help=True)
 store_app = typer.Typer(help="The embedded MongoDB-wire store.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (figures, not tests).", no_args_is_help=True)
 engine_app = typer.Typer(help="The matching engine.", no_args_is_help=True)
+settlement_app = typer.Typer(help="Redundant settlement.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(store_app, name="store")
 app.add_typer(bench_app, name="bench")
 app.add_typer(engine_app, name="engine")
+app.add_typer(settlement_app, name="settlement")
 
 console = Console(stderr=True)
 SUBGRAPH_SDL_DIR = Path("graph/sdl")
@@ -212,6 +215,52 @@ def reconcile() -> None:
     with store_uri(settings) as uri:
         clean = asyncio.run(check())
     raise typer.Exit(code=0 if clean else 1)
+
+
+@settlement_app.command("rebuild")
+def settlement_rebuild(
+    into: Annotated[
+        str | None, typer.Option(help="The second database (new; default a dated name).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the second database afterwards.")] = False,
+    quiet_seconds: Annotated[
+        float, typer.Option(help="Wait until the journal has not grown for this long first.")
+    ] = 1.0,
+) -> None:
+    """Rebuild every read model and the ledger from the journal into a second database and
+    compare them with the live ones: exit 0 equal, 1 different, 2 inconclusive (the live
+    journal moved meanwhile) or not run."""
+    from graph.ops.settlement import quiet, rebuild, summary
+
+    settings = Settings.from_env()
+    target = into or f"{settings.mongodb_db}_settlement_{time.strftime('%Y%m%dT%H%M%S')}"
+
+    async def run(uri: str) -> int:
+        from pymongo import AsyncMongoClient
+
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(uri)
+        try:
+            await quiet(client[settings.mongodb_db], quiet_seconds)
+        finally:
+            await client.close()
+        try:
+            report = await rebuild(settings, uri, target, keep=keep)
+        except ValueError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            return 2
+        out = Console(soft_wrap=True)
+        for line in summary(report):
+            out.print(line, markup=False, highlight=False)
+        if not report.clean and report.moved:
+            out.print("settlement: inconclusive (the live journal moved)")
+            return 2
+        out.print("settlement: rebuilt read models equal the live ones"
+                  if report.clean else "settlement: DIFFERENT")  # fmt: skip
+        return 0 if report.clean else 1
+
+    with store_uri(settings) as uri:
+        code = asyncio.run(run(uri))
+    raise typer.Exit(code=code)
 
 
 @schema_app.command("export")
