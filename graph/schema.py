@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from graphql import print_schema as print_graphql_schema
 from strawberry.extensions import (
     DisableIntrospection,
@@ -99,17 +99,52 @@ class SyntaxSafeParserCache(ParserCache):
         yield
 
 
+class OperationNameRequired(SchemaExtension):
+    """A document with several operations needs an ``operationName`` (the spec's GetOperation).
+
+    Strawberry runs the first operation when the request names none; here that is a request
+    error, the one graphql-core's executor reports.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        document = context.graphql_document
+        # strawberry keeps the request's own operationName there (operation_name falls back)
+        if document is None or context.pre_execution_errors or context._provided_operation_name:
+            return
+        if sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1:
+            message = "Must provide operation name if query contains multiple operations."
+            context.pre_execution_errors = [GraphQLError(message)]
+
+
+class LimitsFirstValidationCache(ValidationCache):
+    """ValidationCache that leaves alone a document the query limits refused after parsing.
+
+    Such a document (graph/security/document_shape.py) is refused because validating it is
+    what costs; strawberry's ValidationCache would validate it anyway and replace the error.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors:
+            yield
+            return
+        yield from super().on_validate()
+
+
 def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[SchemaExtension]]:
     """Error policy, then caches so fixed query texts are parsed and validated once, then
     the query limits (graph/security/query_limits.py; default limits without rate limiting if None).
+    Without introspection, error messages carry no field suggestions either.
     """
     extensions: list[type[SchemaExtension]] = [
-        ErrorPolicy,
+        functools.partial(ErrorPolicy, hide_suggestions=not introspection),  # type: ignore[list-item]
         AccessGuard,
         AuditRecorder,
         ReadYourWritesExtension,
         functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]
-        functools.partial(ValidationCache, maxsize=512),  # type: ignore[list-item]
+        OperationNameRequired,
+        functools.partial(LimitsFirstValidationCache, maxsize=512),  # type: ignore[list-item]
         limits or query_limits(LimitSettings()),  # type: ignore[list-item]
     ]
     if not introspection:

@@ -195,6 +195,18 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, No
                 await self.websocket.close(CREDENTIAL_CLOSE_CODE, problem.message)
                 return
 
+    async def cleanup_operation(self, operation_id: str) -> None:
+        """A completed (or closed) operation sends nothing more and forgets no other id.
+
+        Strawberry only cancels the task; one that outlives its cancellation would still
+        send ``complete`` and de-register whatever operation reuses the id (a KeyError once
+        the socket is gone).
+        """
+        operation = self.operations.get(operation_id)
+        if operation is not None:
+            operation.completed = True
+        await super().cleanup_operation(operation_id)
+
     async def shutdown(self) -> None:
         if self._credential_watch is not None:
             self._credential_watch.cancel()
@@ -241,8 +253,9 @@ class GraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[RequestContext, No
             )  # fmt: skip
 
         group = registry.group(key, sequenced, feed)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(group.ready.wait(), READY_TIMEOUT_S)
+        with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancellation
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await group.ready.wait()
         if group.failed or not group.ready.is_set():
             return False  # normal execution reports whatever refused it
         socket = self.websocket.ws  # type: ignore[attr-defined]

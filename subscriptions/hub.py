@@ -106,8 +106,11 @@ class StreamHub:
             entry.task = asyncio.create_task(self._pump(topic, entry), name=f"hub:{topic}")
         entry.queues.add(queue)
         try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that arrives as the event is set, and the cancelled subscriber streams on
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(entry.live.wait(), timeout=5)
+                async with asyncio.timeout(5):
+                    await entry.live.wait()
             yield queue
         finally:
             queue.close()

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
@@ -15,10 +15,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from domains.shared.context import RequestContext
@@ -33,6 +37,7 @@ from graph.http.payload_limits import (
     buffer_body,
     limit_websocket,
 )
+from graph.http.request_body import decode_json, graphql_request
 from graph.reports.http import report_endpoint
 from graph.schema import PublicSchema, build_subgraphs
 from graph.security.authn import AuthRejectedError
@@ -99,6 +104,48 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
             response_media_type.reset(token)
         await response(scope, receive, send)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """Strict JSON for bodies, query-string parameters and WebSocket messages alike."""
+        return decode_json(data)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        """One GraphQL request from a GET query string or a JSON POST body, or a 400."""
+        if request.method == "GET":
+            data: object = self.parse_query_params(request.query_params)
+        elif "application/json" in parse_content_type(request.content_type or "")[0]:
+            data = self.parse_json(await request.get_body())
+        else:  # also what keeps form posts (CSRF) from ever executing
+            raise HTTPException(400, "Unsupported content type: send application/json")
+        return graphql_request(data)
+
+    async def execute_single(
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response, context: RequestContext, root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:  # fmt: skip
+        """Queries over GET or POST, mutations over POST, subscriptions only over the socket.
+
+        Strawberry lets a subscription through over HTTP and runs it as a query, which fails
+        inside (INTERNAL); here it is a 400 naming the transport to use.
+        """
+        method = request_adapter.method
+        allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
+        try:
+            return await self.schema.execute(
+                request_data.query, root_value=root_value, context_value=context,
+                variable_values=request_data.variables, allowed_operation_types=allowed,
+                operation_name=request_data.operation_name,
+                operation_extensions=request_data.extensions,
+            )  # fmt: skip
+        except CannotGetOperationTypeError as e:
+            raise HTTPException(400, e.as_http_error_reason()) from e
+        except InvalidOperationTypeError as e:
+            if e.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(400, SUBSCRIPTIONS_OVER_HTTP) from e
+            raise HTTPException(400, e.as_http_error_reason(method)) from e
+        except MissingQueryError as e:
+            raise HTTPException(400, "No GraphQL query found in the request") from e
+
     def create_response(
         self,
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
@@ -146,6 +193,7 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
 
 
 VENDOR_DIR = Path(__file__).parent.parent / "static" / "vendor"
+SUBSCRIPTIONS_OVER_HTTP = "subscriptions are served over the WebSocket (graphql-transport-ws) only"
 TRANSPORT_CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
@@ -172,8 +220,12 @@ def transport_error(status: int, reason: str, scope: Scope) -> Response:
 
 
 def _graphql_routes(path: str, endpoint: GraphQLEndpoint) -> list[BaseRoute]:
-    """HTTP (GET, POST) and WebSocket routes for one GraphQL endpoint."""
-    return [Route(path, endpoint, methods=["GET", "POST"]), WebSocketRoute(path, endpoint)]
+    """HTTP and WebSocket routes for one GraphQL endpoint.
+
+    Every method reaches the endpoint, which answers GET and POST and refuses the others with
+    a JSON 405 (Starlette's method check would answer in plain text).
+    """
+    return [Route(path, endpoint), WebSocketRoute(path, endpoint)]
 
 
 def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None) -> Starlette:

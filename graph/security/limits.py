@@ -1,7 +1,8 @@
 """Abuse limits configuration: every limit, its default and its environment variable.
 
 Only configuration lives here (read by graph/settings.py); the limits themselves are enforced
-by graph/security/query_limits.py (tokens, depth, aliases, cost), graph/security/ratelimit.py
+by graph/security/query_limits.py (tokens, field repeats, directives, depth, aliases, cost;
+the document's shape in graph/security/document_shape.py), graph/security/ratelimit.py
 (requests per key or client address) and graph/http/payload_limits.py (request body and
 WebSocket message size).
 README "Limits" lists the same table for operators.
@@ -56,6 +57,9 @@ class LimitSettings:
     # Parser level, before any validation work
     max_tokens: int = 5_000
     max_comments: int = 200
+    # Document shape, after parsing and before validation (graph/security/document_shape.py)
+    max_field_repeats: int = 20  # one response key in one selection set, fragments included
+    max_directives: int = 5  # on one location (field, fragment, operation, variable)
     # Validation level
     max_depth: int = 12
     max_aliases: int = 30
@@ -87,6 +91,8 @@ class LimitSettings:
         return cls(
             max_tokens=_int("CAAS_MAX_TOKENS", d.max_tokens),
             max_comments=_int("CAAS_MAX_COMMENTS", d.max_comments, minimum=0),
+            max_field_repeats=_int("CAAS_MAX_FIELD_REPEATS", d.max_field_repeats),
+            max_directives=_int("CAAS_MAX_DIRECTIVES", d.max_directives, minimum=0),
             max_depth=_int("CAAS_MAX_DEPTH", d.max_depth),
             max_aliases=_int("CAAS_MAX_ALIASES", d.max_aliases, minimum=0),
             max_cost=_int("CAAS_MAX_COST", d.max_cost),

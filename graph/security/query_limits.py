@@ -6,9 +6,13 @@ subgraph, so HTTP and WebSocket operations pass the same checks in the same orde
 1. parse: at most ``max_tokens`` lexical tokens and ``max_comments`` comments
    (graphql-core's parser limits; strawberry's MaxTokensLimiter sets the deprecated
    ``max_tokens`` option, so this sets ``max_lexical_tokens`` itself) -> QUERY_TOO_LARGE;
-2. validation: strawberry's QueryDepthLimiter and MaxAliasesLimiter rules, their errors
-   tagged -> QUERY_TOO_DEEP, TOO_MANY_ALIASES (introspection fields do not count for depth);
-3. after validation, before execution: the rate limit (graph/security/ratelimit.py) -> RATE_LIMITED,
+2. after parsing, before validation (whose cost such documents drive up): the document's
+   shape (graph/security/document_shape.py) -> TOO_MANY_FIELD_REPEATS, TOO_MANY_DIRECTIVES;
+   the validation cache (graph/schema.py) then leaves the refused document alone;
+3. validation: strawberry's QueryDepthLimiter and MaxAliasesLimiter rules, their errors
+   tagged -> QUERY_TOO_DEEP, TOO_MANY_ALIASES (introspection fields do not count for depth;
+   graphql-core's own rule bounds introspection lists, three deep -> QUERY_TOO_DEEP too);
+4. after validation, before execution: the rate limit (graph/security/ratelimit.py) -> RATE_LIMITED,
    then the cost (graph/security/cost.py) -> QUERY_TOO_COSTLY with ``cost`` and ``maxCost``.
 
 All are request errors (no ``data``): 400 with application/graphql-response+json, 200
@@ -30,6 +34,7 @@ from strawberry.types.graphql import OperationType
 
 from domains.shared.streams import INITIAL, SharedFeed, SnapshotOnly
 from graph.security.cost import CostCache, CostModel
+from graph.security.document_shape import shape_problem
 from graph.security.limits import LimitSettings
 from graph.security.ratelimit import (
     AUTH_THROTTLED,
@@ -46,13 +51,17 @@ TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
 
 _PARSER_LIMIT_MESSAGE = "Syntax Error: Document contains more than "
+_INTROSPECTION_DEPTH_MESSAGE = "Maximum introspection depth exceeded"  # graphql-core's rule
 
 
 def request_error_code(error: GraphQLError) -> str:
     """The code of a parse or validation error without one: QUERY_TOO_LARGE for a document
-    over the parser's token or comment limit, VALIDATION for anything else."""
+    over the parser's token or comment limit, QUERY_TOO_DEEP for introspection nested
+    past graphql-core's limit (a circular introspection query), VALIDATION for the rest."""
     if isinstance(error, GraphQLSyntaxError) and error.message.startswith(_PARSER_LIMIT_MESSAGE):
         return QUERY_TOO_LARGE
+    if error.message == _INTROSPECTION_DEPTH_MESSAGE:
+        return QUERY_TOO_DEEP
     return "VALIDATION"
 
 
@@ -114,6 +123,26 @@ class QueryLimits(SchemaExtension):
         options["max_comments"] = self.settings.max_comments
         context.validation_rules = (*context.validation_rules, *self.rules)
         yield
+
+    def on_parse(self) -> Iterator[None]:
+        """After parsing: refuse a document over a shape limit before it is validated."""
+        yield
+        context = self.execution_context
+        if context.graphql_document is None or context.pre_execution_errors:
+            return
+        problem = shape_problem(
+            context.graphql_document,
+            max_field_repeats=self.settings.max_field_repeats,
+            max_directives=self.settings.max_directives,
+        )
+        if problem is not None:
+            context.pre_execution_errors = [
+                GraphQLError(
+                    problem.message,
+                    nodes=[problem.node],
+                    extensions={"code": problem.code, **problem.details},
+                )
+            ]
 
     async def on_validate(self) -> AsyncIterator[None]:
         """Runs after the validation cache's hook, before strawberry looks at the errors."""

@@ -28,6 +28,7 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 LIMITS = LimitSettings(
     max_tokens=300,
     max_comments=5,
+    max_field_repeats=300,  # the token test repeats __typename (tests/e2e/test_graphql_cop.py)
     max_depth=6,
     max_aliases=4,
     max_cost=1_000,

@@ -19,6 +19,7 @@ def test_defaults_apply_without_environment() -> None:
     )
     assert limits.max_body_bytes == limits.max_ws_message_bytes == 1024 * 1024
     assert limits.max_page_size == 200 and limits.rate_limits
+    assert (limits.max_field_repeats, limits.max_directives) == (20, 5)
 
 
 def test_each_limit_reads_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,6 +33,8 @@ def test_each_limit_reads_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         "CAAS_RATE_LIMITS": "off",
         "CAAS_RATE_LIMIT_MUTATIONS": "50 per 10 seconds",
         "CAAS_TRUSTED_PROXY_HOPS": "1",
+        "CAAS_MAX_FIELD_REPEATS": "3",
+        "CAAS_MAX_DIRECTIVES": "0",
     }.items():
         monkeypatch.setenv(name, value)
     limits = LimitSettings.from_env()
@@ -39,11 +42,17 @@ def test_each_limit_reads_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (limits.max_cost, limits.default_list_size, limits.max_body_bytes) == (2500, 20, 65536)
     assert not limits.rate_limits and limits.rate_mutations == "50 per 10 seconds"
     assert limits.trusted_proxy_hops == 1
+    assert (limits.max_field_repeats, limits.max_directives) == (3, 0)
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("CAAS_MAX_DEPTH", "deep"), ("CAAS_MAX_COST", "0"), ("CAAS_RATE_LIMIT_READS", "lots")],
+    [
+        ("CAAS_MAX_DEPTH", "deep"),
+        ("CAAS_MAX_COST", "0"),
+        ("CAAS_RATE_LIMIT_READS", "lots"),
+        ("CAAS_MAX_FIELD_REPEATS", "0"),
+    ],
 )
 def test_a_bad_value_names_its_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
