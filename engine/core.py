@@ -256,6 +256,11 @@ class Engine:
         b = self._state.bal[account, asset]
         return int(b[B_AVAILABLE]), int(b[B_LOCKED])
 
+    def balance_table(self) -> I64Array:
+        """A copy of every balance: ``[account, asset] -> (available, locked)`` in minor
+        units (what a reconciliation compares at one sequence while the engine goes on)."""
+        return self._state.bal[:, :, [B_AVAILABLE, B_LOCKED]].copy()
+
     def balances_of(self, account: int) -> dict[int, tuple[int, int]]:
         """{asset: (available, locked)} for every asset the account holds or locks."""
         b = self._state.bal[account]

@@ -75,6 +75,7 @@ from graph.writer.lease import MongoLease
 from graph.writer.ledger import INDEXES as LEDGER_INDEXES
 from graph.writer.ledger import LedgerProjector
 from graph.writer.perp_runtime import PerpRuntime
+from graph.writer.reconcile import ContinuousReconcile
 from graph.writer.roles import ROLE_API, ROLE_EDGE, ROLES, EngineRoles
 from graph.writer.sequencer import EngineWriter
 from subscriptions.broker import Broker
@@ -192,6 +193,7 @@ class Platform:
     custody_steps: CustodySteps = field(init=False)
     engines: EngineRoles = field(init=False)
     perp_runtime: PerpRuntime = field(init=False)
+    reconciler: ContinuousReconcile = field(init=False)
 
     def __post_init__(self) -> None:
         if self.settings.role not in ROLES:
@@ -248,6 +250,10 @@ class Platform:
         )
         self.perp_runtime = PerpRuntime(trading, self.engines.bus, self.settings.perp, self.venue)
         balances = MongoBalances(self.db)
+        self.reconciler = ContinuousReconcile(
+            self.writer, self.directory, balances, self.settings.reconcile_seconds
+        )
+        self.writer.more_figures.append(self.reconciler.figures)
         positions_repo = MongoPositionsRepository(self.db)
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         writes = self.settings.role not in (ROLE_API, ROLE_EDGE)
@@ -394,6 +400,7 @@ class Platform:
         await self.get(TradingService).sync_markets()
         await self._start_chain()
         self.perp_runtime.start()
+        self.reconciler.start()
         resumed = await self.get(TradingService).resume_routes()
         if resumed:
             log.warning("finished %d external routes a restart interrupted", resumed)
@@ -428,6 +435,7 @@ class Platform:
             await self.client.close()
             return
         await self.perp_runtime.stop()
+        await self.reconciler.stop()
         await self.engines.stop_relaying()  # relayed commands in flight finish first
         try:
             await self.writer.snapshot_now()

@@ -106,6 +106,7 @@ class Settings:
     redis_prefix: str | None = None  # Redis key prefix of the command relay
     relay_timeout_seconds: float = 10.0
     replica_poll_seconds: float = 0.1
+    reconcile_seconds: float = 30.0  # the writer's continuous reconciliation; 0 = off
     limits: LimitSettings = field(default_factory=LimitSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     custody: CustodySettings = field(default_factory=CustodySettings)
@@ -134,6 +135,7 @@ class Settings:
             redis_prefix=os.environ.get("CAAS_REDIS_PREFIX") or None,
             relay_timeout_seconds=float(os.environ.get("CAAS_RELAY_TIMEOUT_SECONDS", "10")),
             replica_poll_seconds=float(os.environ.get("CAAS_REPLICA_POLL_SECONDS", "0.1")),
+            reconcile_seconds=float(os.environ.get("CAAS_RECONCILE_SECONDS", "30")),
             limits=LimitSettings.from_env(),
             auth=AuthSettings.from_env(Path(os.environ.get("CAAS_DATA_DIR", "var"))),
             custody=CustodySettings.from_env(),

@@ -83,8 +83,11 @@ class ReadYourWrites(ReadModels):
 
     async def _wait_for(self, seq: int) -> None:
         if self._projected_seq() < seq:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation that
+            # arrives as the awaited wait completes
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reached(seq), self.wait_s)
+                async with asyncio.timeout(self.wait_s):
+                    await self._reached(seq)
 
     @staticmethod
     def of(context: object) -> ReadYourWrites | None:
@@ -189,9 +192,8 @@ class RemoteProjections:
         while self.projected_seq < seq:
             async with self._advanced:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._advanced.wait_for(lambda: self.projected_seq >= seq), self.poll_s
-                    )
+                    async with asyncio.timeout(self.poll_s):
+                        await self._advanced.wait_for(lambda: self.projected_seq >= seq)
             if self.projected_seq < seq:
                 await self._read_key()
 

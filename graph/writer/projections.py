@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from pymongo.errors import ConnectionFailure
 
 from engine.layout import Records
 
@@ -76,6 +77,10 @@ class ProjectionPipeline:
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # held while a flush or a checkpoint runs
+        self._checkpoint: tuple[int, Callable[[], Awaitable[None]], asyncio.Future[bool]] | None = (
+            None
+        )
         # told the projected sequence after each flush (e.g. published for API processes)
         self.on_projected: list[Callable[[int], Awaitable[None]]] = []
 
@@ -115,6 +120,22 @@ class ProjectionPipeline:
         """Return once everything pushed so far is projected."""
         await self.reached(self.pushed_seq)
 
+    async def at(self, seq: int, check: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``check`` while the read models stand exactly at ``seq`` (a batch end), the
+        projections paused meanwhile (the writer goes on, up to the lag bound); False when
+        they had already passed it."""
+        async with self._lock:
+            if self.projected_seq > seq:
+                return False
+            if self.projected_seq == seq:
+                await check()
+                return True
+            if self._checkpoint is not None and not self._checkpoint[2].done():
+                self._checkpoint[2].set_result(False)  # one at a time; the older one is skipped
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._checkpoint = (seq, check, done)
+        return await done
+
     async def stop(self) -> None:
         """Project what is queued, then stop."""
         if self._task is not None and not self._task.done():
@@ -131,10 +152,38 @@ class ProjectionPipeline:
             while self._queue:
                 taken = [self._queue.popleft()]
                 size = len(taken[0][0])
-                while self._queue and size + len(self._queue[0][0]) <= self.max_merge_commands:
+                while (
+                    self._queue
+                    and size + len(self._queue[0][0]) <= self.max_merge_commands
+                    and not self._at_checkpoint(taken[-1][0])
+                ):
                     size += len(self._queue[0][0])
                     taken.append(self._queue.popleft())
-                await self._project(taken)
+                async with self._lock:
+                    await self._project(taken)
+                    await self._run_checkpoint()
+
+    def _at_checkpoint(self, commands: Records) -> bool:
+        """The merge stops at the batch a checkpoint waits for."""
+        return self._checkpoint is not None and int(commands["seq"][-1]) >= self._checkpoint[0]
+
+    async def _run_checkpoint(self) -> None:
+        if self._checkpoint is None or self.projected_seq < self._checkpoint[0]:
+            return
+        seq, check, done = self._checkpoint
+        self._checkpoint = None
+        if self.projected_seq != seq:
+            if not done.done():
+                done.set_result(False)
+            return
+        try:
+            await check()
+        except Exception as exc:
+            if not done.done():
+                done.set_exception(exc)
+        else:
+            if not done.done():
+                done.set_result(True)
 
     async def _project(self, taken: list[tuple[Records, Records, Notes]]) -> None:
         commands, events, notes = merge(taken)
@@ -143,10 +192,7 @@ class ProjectionPipeline:
         by = self.stats.by_listener
         for listener in self.listeners:  # one at a time: the journal shares their store
             began = time.perf_counter()
-            try:
-                await listener(commands, events, notes)
-            except Exception:  # a failing read model never fails an applied command
-                log.exception("projection %r failed at seq %d", listener, int(commands["seq"][-1]))
+            await _project_one(listener, commands, events, notes)
             name = _name(listener)
             by[name] = by.get(name, 0.0) + time.perf_counter() - began
         self.stats.seconds += time.perf_counter() - started
@@ -169,3 +215,23 @@ def _name(listener: Listener) -> str:
     owner = getattr(listener, "__self__", listener)
     name = type(owner).__name__
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+async def _project_one(listener: Listener, commands: Records, events: Records, notes: Notes) -> None:
+    """Run one read model on the batch. A store fault (the connection, not the data) is
+    retried until the store answers: listeners are idempotent, and a batch skipped would
+    leave a hole in the read model that nothing fills (a snapshot taken later covers it).
+    Any other failure is logged and skipped: a failing read model never fails a command."""
+    delay_s = 0.05
+    while True:
+        try:
+            await listener(commands, events, notes)
+            return
+        except ConnectionFailure:
+            log.warning("projection %r: store unavailable at seq %d; retrying", listener,
+                        int(commands["seq"][-1]), exc_info=delay_s == 0.05)  # fmt: skip
+        except Exception:
+            log.exception("projection %r failed at seq %d", listener, int(commands["seq"][-1]))
+            return
+        await asyncio.sleep(delay_s)
+        delay_s = min(delay_s * 2, 2.0)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError, WriteConcernError
 
 from domains.shared.engine_port import Submitted
 from domains.shared.errors import UnavailableError
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from engine.core import Engine
 
 log = logging.getLogger("caas.sequencer")
+# a journal write that raised one of these may have landed all the same (a lost reply)
+UNCONFIRMED = (ConnectionFailure, WriteConcernError, DuplicateKeyError)
 
 Note = dict[str, str]
 Notes = dict[int, Note]
@@ -44,6 +47,7 @@ class Journal(Protocol):
     """What the writer needs from durable storage (graph.writer.journal.MongoJournal)."""
 
     async def append(self, batch: Records, notes: Notes | None = None) -> None: ...
+    async def batch_at(self, first_seq: int) -> Records | None: ...
     async def last_seq(self) -> int: ...
     def batches_after(self, seq: int) -> AsyncIterator[tuple[Records, Notes]]: ...
     def batches_since(self, ts_ns: int, up_to_seq: int) -> AsyncIterator[Records]: ...
@@ -54,6 +58,16 @@ class Journal(Protocol):
 class WriterStoppedError(UnavailableError):
     """The writer is not running here (stopped, or this process is a standby); the command
     was not journaled and may be retried against the writer."""
+
+
+class JournalUnavailableError(UnavailableError):
+    """The store did not confirm the journal write in time: the command's outcome is unknown
+    until the store answers again (the writer keeps writing that batch until it is in, so
+    it will have run); look it up by clientOrderId, or retry with the same one."""
+
+
+class JournalConflictError(RuntimeError):
+    """The journal holds another batch at this batch's sequence: another writer appended."""
 
 
 @dataclass
@@ -102,6 +116,10 @@ def restore_snapshot(info: SnapshotInfo, data: bytes) -> Engine | None:
 class EngineWriter:
     """Owns the engine; the only code that changes it."""
 
+    # how long callers of a batch whose journal write failed wait for the store to say
+    # whether it landed before they get JournalUnavailableError (outcome unknown)
+    unknown_after_s: float = 5.0
+
     def __init__(
         self,
         journal: Journal,
@@ -123,6 +141,7 @@ class EngineWriter:
         self._listeners: list[EventListener] = []
         self._after_answer: list[EventListener] = []
         self.projections = ProjectionPipeline()
+        self.more_figures: list[Callable[[], dict[str, float]]] = []  # e.g. the reconciliation
         self._snapshot_task: asyncio.Task[None] | None = None
         self.stats = WriterStats()
         self.window = IdempotencyWindow()
@@ -304,6 +323,9 @@ class EngineWriter:
         started = time.perf_counter()
         try:
             await self._journal.append(batch, notes)
+        except UNCONFIRMED:  # it may have landed (a lost reply): find out before going on
+            log.exception("journal write failed; resolving %d commands", len(fresh))
+            await self._resolve_append(batch, notes, (*fresh, *followers))
         except Exception as exc:  # not durable: nobody may see an effect
             log.exception("journal write failed; failing %d commands", len(fresh))
             for pending in (*fresh, *followers):
@@ -322,7 +344,7 @@ class EngineWriter:
         self.stats.listener_seconds += time.perf_counter() - started
         self.projections.push(batch, events, notes)
         self._answer(fresh, batch, events)
-        self._deduplicate(followers, now_ns)
+        self._deduplicate([p for p in followers if not p.future.done()], now_ns)
         await self._notify(batch, events, notes, self._after_answer)
         if self.engine.last_seq - self.stats.last_snapshot_seq >= self._snapshot_every:
             await self.projections.drain()  # a snapshot never covers an unprojected batch
@@ -330,6 +352,52 @@ class EngineWriter:
         started = time.perf_counter()
         await self.projections.backpressure()
         self.stats.backpressure_seconds += time.perf_counter() - started
+
+    async def _resolve_append(
+        self, batch: Records, notes: Notes, waiting: Sequence[_Pending]
+    ) -> None:
+        """A journal write the store did not confirm may still have landed: until the
+        journal says, nothing else may take these sequence numbers (or the journal and the
+        engine part ways, and every later batch collides with this one). So write the same
+        batch again (same ``_id``, same bytes: idempotent) until it is in; callers still
+        waiting after ``unknown_after_s`` get JournalUnavailableError (outcome unknown).
+        Raises JournalConflictError (the writer stops) if another writer took the seq."""
+
+        def give_up_waiting() -> None:
+            for pending in waiting:
+                if not pending.future.done():
+                    pending.future.set_exception(JournalUnavailableError(
+                        "the store did not confirm this command in time; its outcome is "
+                        "unknown: look it up by clientOrderId, or retry with the same one"
+                    ))  # fmt: skip
+
+        timer = asyncio.get_running_loop().call_later(self.unknown_after_s, give_up_waiting)
+        delay_s = 0.05
+        try:
+            while True:
+                try:
+                    if await self._journaled(batch):
+                        return
+                    await self._journal.append(batch, notes)
+                    return
+                except DuplicateKeyError:
+                    continue  # landed meanwhile (or another writer's): _journaled tells
+                except PyMongoError:
+                    log.warning("journal unavailable; retrying seq %d", int(batch["seq"][0]))
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 1.0)
+        finally:
+            timer.cancel()
+
+    async def _journaled(self, batch: Records) -> bool:
+        """Whether the journal holds exactly ``batch``; JournalConflictError if it holds
+        something else at its first sequence."""
+        stored = await self._journal.batch_at(int(batch["seq"][0]))
+        if stored is None:
+            return False
+        if stored.tobytes() != batch.tobytes():
+            raise JournalConflictError(f"another batch is journaled at seq {batch['seq'][0]}")
+        return True
 
     def figures(self) -> dict[str, float]:
         """The writer's and the read models' counters, for /metrics and the benchmarks."""
@@ -344,6 +412,7 @@ class EngineWriter:
             "caas_projection_commands": p.commands, "caas_projection_seconds": p.seconds,
             "caas_projection_lag_batches": self.projections.lag_batches,
             **{f"caas_projection_{name}_seconds": v for name, v in p.by_listener.items()},
+            **{k: v for more in self.more_figures for k, v in more().items()},
         }  # fmt: skip
 
     async def _notify(
