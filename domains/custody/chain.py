@@ -102,6 +102,11 @@ class ChainAdapter(Protocol):
         """Blocks on top of (and including) the one holding ``tx_id``; 0 if unconfirmed."""
         ...
 
+    async def carries(self, tx_id: str) -> bool:
+        """Whether the chain has ``tx_id``, mined or in the mempool (a broadcast a crash
+        interrupted before custody recorded it)."""
+        ...
+
     async def balance(self, asset: str, address: str) -> int:
         """Confirmed balance of an address, in minor units."""
         ...

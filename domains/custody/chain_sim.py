@@ -128,6 +128,9 @@ class SimulatedChain:
         """A transaction the chain carries (mined or in the mempool), by id."""
         return self._txs.get(tx_id)
 
+    async def carries(self, tx_id: str) -> bool:
+        return tx_id in self._txs
+
     async def confirmations(self, tx_id: str) -> int:
         tx = self._txs.get(tx_id)
         return 0 if tx is None else self._confirmations(tx)

@@ -52,6 +52,7 @@ log = logging.getLogger("caas.custody.withdrawals")
 OPEN = (WithdrawalStatus.PENDING_APPROVAL, WithdrawalStatus.AWAITING_COLD_SIGNATURE)
 STAFF = (Role.TENANT_ADMIN, Role.COMPLIANCE, Role.RISK)
 MAX_KEY = 64
+REDRIVE_AFTER = dt.timedelta(seconds=60)  # a ready withdrawal untouched this long is re-signed
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,10 @@ class WithdrawalService:
         except ChainRefusal as exc:
             await self._save(w, expected)
             return await self._close(w, WithdrawalStatus.REJECTED, f"CHAIN_REJECTED: {exc}")
+        return await self._sent(w, expected, tx_id)
+
+    async def _sent(self, w: Withdrawal, expected: Withdrawal, tx_id: str) -> Withdrawal:
+        """Record a broadcast transaction: BROADCAST, then the final debit."""
         if w.omnibus and w.kind is WithdrawalKind.CUSTOMER:
             await self._omnibus_ledger().debit(w)  # before anything can fail: once per id
         sent = replace(w, status=WithdrawalStatus.BROADCAST, tx_id=tx_id, unsigned_tx=None)
@@ -429,7 +434,74 @@ class WithdrawalService:
                     resumed += 1
             except (ConflictError, InsufficientFundsError):
                 log.exception("withdrawal %s could not be resumed", w.id)
-        return resumed
+        return resumed + await self.redrive()
+
+    async def redrive(self, now: dt.datetime | None = None) -> int:
+        """Finish signing and broadcasting a crash interrupted.
+
+        A transaction the chain already carries (broadcast, then the crash before BROADCAST
+        was saved) is recorded and debited, never signed again: the hot wallet's spend for a
+        withdrawal is one transaction id (the withdrawal id is in it), and an exported cold
+        transaction is stored. A withdrawal ready to sign (policy ALLOW or its approvals
+        met) that the chain does not carry and that nobody touched for REDRIVE_AFTER is
+        signed again (a live approval may still be signing a younger one).
+        """
+        now = now or utcnow()
+        done = 0
+        waiting = (WithdrawalStatus.PENDING_APPROVAL, WithdrawalStatus.AWAITING_COLD_SIGNATURE)
+        for w in await self._repo.withdrawals_in(waiting):
+            try:
+                ready = await self._ready(w)
+                if not ready and w.status is not WithdrawalStatus.AWAITING_COLD_SIGNATURE:
+                    continue  # not signed yet: nothing can have been broadcast
+                tx = await self._candidate(w)
+                if tx is not None and await self._chain.carries(tx.tx_id):
+                    source = replace(
+                        w, source_wallet_id=w.source_wallet_id or await self._hot_id(w)
+                    )
+                    await self._sent(source, w, tx.tx_id)
+                    log.warning("withdrawal %s: broadcast %s recorded after a restart", w.id,
+                                tx.tx_id)  # fmt: skip
+                    done += 1
+                elif ready and now - self._touched(w) >= REDRIVE_AFTER:
+                    await self._sign(w)
+                    log.warning("withdrawal %s: signing resumed after a restart", w.id)
+                    done += 1
+            except (ConflictError, InsufficientFundsError, NotFoundError, FrozenError):
+                log.exception("withdrawal %s could not be re-driven", w.id)
+        return done
+
+    async def _candidate(self, w: Withdrawal) -> UnsignedTx | None:
+        """The spend this withdrawal would have broadcast: the exported cold transaction,
+        or the hot wallet's."""
+        if w.status is WithdrawalStatus.AWAITING_COLD_SIGNATURE:
+            return UnsignedTx.from_json(json.loads(w.unsigned_tx)) if w.unsigned_tx else None
+        if w.kind is WithdrawalKind.REFILL:
+            return None  # refills are signed by the cold key only
+        hot = await self._custody.wallet(w.wallet_owner, w.asset, WalletTemperature.HOT)
+        return UnsignedTx(self._chain.name, w.asset, hot.address, w.destination, w.amount_minor,
+                          w.id)  # fmt: skip
+
+    async def _hot_id(self, w: Withdrawal) -> str:
+        return (await self._custody.wallet(w.wallet_owner, w.asset, WalletTemperature.HOT)).id
+
+    async def _ready(self, w: Withdrawal) -> bool:
+        """Pending and allowed to sign: held (a customer's), and ALLOW or approvals met."""
+        if (
+            w.status is not WithdrawalStatus.PENDING_APPROVAL
+            or w.kind is not WithdrawalKind.CUSTOMER
+        ):
+            return False
+        if w.hold_seq is None:
+            return False
+        if w.requirement is None:
+            return True
+        return self._met(w.requirement, w, await self._repo.approvers(w.tenant_id))
+
+    @staticmethod
+    def _touched(w: Withdrawal) -> dt.datetime:
+        """When the withdrawal last moved forward: created, or its latest approval."""
+        return max([w.created_at, *(a.approved_at for a in w.approvals)])
 
     async def confirm_broadcasts(self) -> int:
         """Mark broadcast withdrawals CONFIRMED once buried deep enough."""

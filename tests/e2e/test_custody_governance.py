@@ -228,6 +228,70 @@ async def test_resuming_after_a_crash_never_holds_or_debits_twice(
     assert await platform.get(WithdrawalService).resume() == 0
 
 
+async def test_a_broadcast_a_crash_cut_off_is_recorded_and_debited_never_signed_again(
+    http: httpx.AsyncClient, keys: dict[str, DemoKey], app: Starlette,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    alice, platform = keys["alice"], app.state.platform
+    service = platform.get(WithdrawalService)
+    chain = platform.chain
+    before = (await balances(http, alice))["BTC"]
+
+    async def crash(*_: object) -> None:  # the process dies after the chain took the spend
+        raise RuntimeError("crash between broadcast and saving BROADCAST")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "_sent", crash)
+        body = await gql(http, REQUEST, {"a": alice.account_id, "s": "BTC", "n": "0.03",
+                                         "d": BOOKED[1]}, key=alice)  # fmt: skip
+        assert error_codes(body) == ["INTERNAL"]
+    cut = await platform.db.custody_withdrawals.find_one(
+        {"account_id": alice.account_id, "amount_minor": "3000000", "status": "PENDING_APPROVAL"}
+    )
+    assert cut is not None and cut["tx_id"] is None and cut["hold_seq"] is not None
+    await platform.writer.projections.drain()
+    held = (await balances(http, alice))["BTC"]
+    assert held == (before[0] - Decimal("0.03"), before[1] + Decimal("0.03"))
+    pending = chain.pending_count()
+    assert await service.redrive() == 1
+    w = await ok(http, "query($id: ID!) { withdrawal(id: $id) { status txId } }",
+                 {"id": cut["_id"]}, alice)  # fmt: skip
+    assert w["withdrawal"]["status"] == "BROADCAST" and w["withdrawal"]["txId"]
+    assert chain.transaction(w["withdrawal"]["txId"]) is not None
+    assert chain.pending_count() == pending  # the same spend, not a second one
+    await platform.writer.projections.drain()
+    assert (await balances(http, alice))["BTC"] == (before[0] - Decimal("0.03"), before[1])
+    assert await service.redrive() == 0
+
+
+async def test_a_ready_withdrawal_a_crash_left_unsigned_is_signed_once_it_is_stale(
+    http: httpx.AsyncClient, keys: dict[str, DemoKey], app: Starlette,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    alice, platform = keys["alice"], app.state.platform
+    service = platform.get(WithdrawalService)
+
+    async def crash(*_: object) -> None:  # the process dies before it signs
+        raise RuntimeError("crash before signing")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "_sign", crash)
+        body = await gql(http, REQUEST, {"a": alice.account_id, "s": "BTC", "n": "0.04",
+                                         "d": BOOKED[1]}, key=alice)  # fmt: skip
+        assert error_codes(body) == ["INTERNAL"]
+    cut = await platform.db.custody_withdrawals.find_one(
+        {"account_id": alice.account_id, "amount_minor": "4000000", "status": "PENDING_APPROVAL"}
+    )
+    assert cut is not None
+    assert await service.redrive() == 0  # young: a live request may still be signing it
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=61)
+    assert await service.redrive(later) == 1
+    w = await ok(http, "query($id: ID!) { withdrawal(id: $id) { status txId } }",
+                 {"id": cut["_id"]}, alice)  # fmt: skip
+    assert w["withdrawal"]["status"] == "BROADCAST"
+    assert await service.redrive(later) == 0
+
+
 async def test_the_books_reconcile_after_every_custody_flow(app: Starlette) -> None:
     report = await reconcile_platform(app.state.platform)
     assert report.clean, (report.differences, report.conservation)
