@@ -43,6 +43,8 @@ from domains.custody.steps import CustodySteps
 from domains.custody.treasury import TreasuryService
 from domains.custody.withdrawals import WithdrawalService
 from domains.orders.catalog import OrdersMarketCatalog
+from domains.orders.countdown import INDEXES as COUNTDOWN_INDEXES
+from domains.orders.countdown import CountdownRunner, MongoCountdowns
 from domains.orders.projection import OrdersProjector
 from domains.orders.repository import INDEXES as ORDERS_INDEXES
 from domains.orders.repository import MongoOrdersRepository, MongoTradingRepository
@@ -100,6 +102,7 @@ ALL_INDEXES = (
     *ACCOUNTS_INDEXES,
     *AUTH_AUDIT_INDEXES,
     *ORDERS_INDEXES,
+    *COUNTDOWN_INDEXES,
     *POSITIONS_INDEXES,
     *CUSTODY_INDEXES,
     *COMPLIANCE_INDEXES,
@@ -194,6 +197,7 @@ class Platform:
     engines: EngineRoles = field(init=False)
     perp_runtime: PerpRuntime = field(init=False)
     reconciler: ContinuousReconcile = field(init=False)
+    countdowns: CountdownRunner = field(init=False)
 
     def __post_init__(self) -> None:
         if self.settings.role not in ROLES:
@@ -248,6 +252,8 @@ class Platform:
             compliance.gate,
             funding_interval_ns=int(self.settings.perp.funding_interval_seconds * 1e9),
         )
+        trading.countdowns = MongoCountdowns(self.db)
+        self.countdowns = CountdownRunner(trading.countdowns, trading)
         self.perp_runtime = PerpRuntime(trading, self.engines.bus, self.settings.perp, self.venue)
         balances = MongoBalances(self.db)
         self.reconciler = ContinuousReconcile(
@@ -401,6 +407,7 @@ class Platform:
         await self._start_chain()
         self.perp_runtime.start()
         self.reconciler.start()
+        self.countdowns.start()
         resumed = await self.get(TradingService).resume_routes()
         if resumed:
             log.warning("finished %d external routes a restart interrupted", resumed)
@@ -436,6 +443,7 @@ class Platform:
             return
         await self.perp_runtime.stop()
         await self.reconciler.stop()
+        await self.countdowns.stop()
         await self.engines.stop_relaying()  # relayed commands in flight finish first
         try:
             await self.writer.snapshot_now()

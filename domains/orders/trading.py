@@ -20,7 +20,7 @@ import numpy as np
 
 from domains.accounts.model import Account, AccountKind, Product, RoutingMode, TenantConfig
 from domains.accounts.service import AccountsService
-from domains.orders import errors
+from domains.orders import countdown, errors
 from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder, TransferFunds
 from domains.orders.model import (
     MarginBracket,
@@ -181,6 +181,7 @@ class TradingService:
         funding_interval_ns: int = DEFAULT_FUNDING_INTERVAL_NS,
     ) -> None:
         self._funding_interval_ns = funding_interval_ns
+        self.countdowns: countdown.MongoCountdowns | None = None  # set by the composition root
         self._router = router
         self._gate = gate
         self.book_reader: BookReader | None = None  # set: books come from it, not the engine
@@ -714,6 +715,32 @@ class TradingService:
         submitted = await self._bus.submit(cmd.cancel_all(0, 0, account=index, market=market))
         raise_for(_outcome(submitted))
         return live
+
+    async def arm_countdown(
+        self, principal: Principal, account_id: str, timeout_ms: int
+    ) -> countdown.Countdown:
+        """Arm, renew (or with 0 disarm) the account's dead-man's switch."""
+        account = await self._account(principal, account_id)
+        if self.countdowns is None:
+            raise UnavailableError("countdowns are not enabled in this process")
+        timeout_ms = countdown.check_timeout(timeout_ms)
+        return await self.countdowns.arm(account.id, account.tenant_id, timeout_ms, time.time_ns())
+
+    async def cancel_everywhere(self, account_id: str, note: dict[str, str]) -> int:
+        """Cancel every live order of an account on every market, as one journaled group
+        (the countdown's cancels); how many orders were live."""
+        found = await self._accounts.accounts(TenantScope(None), [account_id])
+        if not found:
+            return 0
+        index = await self.account_index(found[0])
+        live = self._bus.engine.open_orders(index)
+        markets = sorted({o.market for o in live})
+        if markets:
+            commands = np.concatenate(
+                [cmd.cancel_all(0, 0, account=index, market=m) for m in markets]
+            )
+            await self._bus.submit_many(commands, [note] * len(markets))
+        return len(live)
 
     async def amend_order(self, principal: Principal, order: Order, change: AmendOrder) -> Order:
         account = await self._account(principal, order.account_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
@@ -86,6 +87,18 @@ class OrderPayload:
 @strawberry.type(description="The result of cancelAllOrders.")
 class CancelAllOrdersPayload:
     canceled_count: int = strawberry.field(description="How many live orders were canceled.")
+
+
+@strawberry.type(description="The account's dead-man's switch after countdownCancelAll.")
+class CountdownCancelAllPayload:
+    account_id: strawberry.ID = strawberry.field(description="The account.")
+    timeout_ms: int = strawberry.field(description="The countdown armed, in ms (0: disarmed).")
+    armed_until: dt.datetime | None = strawberry.field(
+        description=(
+            "When every live order of the account is cancelled unless the countdown is "
+            "renewed (null: disarmed)."
+        )
+    )
 
 
 @strawberry.input(description="An operator's audited balance adjustment.")
@@ -302,6 +315,29 @@ class TradingMutation:
             info.context.require(), str(account_id), str(market)
         )
         return CancelAllOrdersPayload(canceled_count=count)
+
+    @strawberry.mutation(
+        description=(
+            "Dead-man's switch: unless called again within `timeoutMs`, every live order of "
+            "the account is cancelled on every market (checked every 100 ms by the engine "
+            "writer; the cancels are journaled). Call it again to renew; 0 disarms. "
+            "1000 to 3600000 ms."
+        )
+    )
+    async def countdown_cancel_all(
+        self,
+        info: Info,
+        account_id: Annotated[strawberry.ID, strawberry.argument(description="The account.")],
+        timeout_ms: Annotated[
+            int, strawberry.argument(description="Milliseconds until the cancel; 0 disarms.")
+        ],
+    ) -> CountdownCancelAllPayload:
+        armed = await info.context.get(TradingService).arm_countdown(
+            info.context.require(), str(account_id), timeout_ms
+        )
+        return CountdownCancelAllPayload(account_id=strawberry.ID(armed.account_id),
+                                         timeout_ms=armed.timeout_ms,
+                                         armed_until=armed.armed_until)  # fmt: skip
 
     @strawberry.mutation(
         description=(

@@ -64,6 +64,7 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "cancelOrder": Scope.TRADE,
     "amendOrder": Scope.TRADE,
     "cancelAllOrders": Scope.TRADE,
+    "countdownCancelAll": Scope.TRADE,
     "transferFunds": Scope.TRADE,
     "setLeverage": Scope.TRADE,
     "adjustIsolatedMargin": Scope.TRADE,
