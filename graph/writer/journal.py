@@ -76,6 +76,14 @@ class MongoJournal:
             }
         )
 
+    async def batch_at(self, first_seq: int) -> Records | None:
+        """The batch journaled from ``first_seq`` on, or None (how a writer learns whether
+        a write whose reply it lost landed)."""
+        doc = await self._journal.find_one({"_id": first_seq}, projection=["commands"])
+        if doc is None:
+            return None
+        return np.frombuffer(doc["commands"], dtype=COMMAND_DTYPE).copy()
+
     async def last_seq(self) -> int:
         """The highest journaled sequence number (0 for an empty journal)."""
         doc = await self._journal.find_one({}, sort=[("_id", DESCENDING)], projection=["last_seq"])

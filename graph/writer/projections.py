@@ -217,7 +217,9 @@ def _name(listener: Listener) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
-async def _project_one(listener: Listener, commands: Records, events: Records, notes: Notes) -> None:
+async def _project_one(
+    listener: Listener, commands: Records, events: Records, notes: Notes
+) -> None:
     """Run one read model on the batch. A store fault (the connection, not the data) is
     retried until the store answers: listeners are idempotent, and a batch skipped would
     leave a hole in the read model that nothing fills (a snapshot taken later covers it).

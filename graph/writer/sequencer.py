@@ -113,11 +113,21 @@ def restore_snapshot(info: SnapshotInfo, data: bytes) -> Engine | None:
     return engine
 
 
+def _unknown(waiting: Sequence[_Pending]) -> None:
+    """Answer the callers of a batch the journal has not confirmed yet: outcome unknown."""
+    for pending in waiting:
+        if not pending.future.done():
+            pending.future.set_exception(JournalUnavailableError(
+                "the store did not confirm this command in time; its outcome is unknown: "
+                "look it up by clientOrderId, or retry with the same one"
+            ))  # fmt: skip
+
+
 class EngineWriter:
     """Owns the engine; the only code that changes it."""
 
-    # how long callers of a batch whose journal write failed wait for the store to say
-    # whether it landed before they get JournalUnavailableError (outcome unknown)
+    # how long callers wait for the journal to confirm their batch before they get
+    # JournalUnavailableError (outcome unknown); the writer still writes it until it is in
     unknown_after_s: float = 5.0
 
     def __init__(
@@ -321,17 +331,22 @@ class EngineWriter:
         batch["order_id"][new_orders] = batch["seq"][new_orders]
         notes = {int(seq): p.note for seq, p in zip(batch["seq"], fresh, strict=True) if p.note}
         started = time.perf_counter()
+        waiting = (*fresh, *followers)
+        # callers wait for the journal at most unknown_after_s; the write itself goes on
+        timer = asyncio.get_running_loop().call_later(self.unknown_after_s, _unknown, waiting)
         try:
             await self._journal.append(batch, notes)
         except UNCONFIRMED:  # it may have landed (a lost reply): find out before going on
             log.exception("journal write failed; resolving %d commands", len(fresh))
-            await self._resolve_append(batch, notes, (*fresh, *followers))
+            await self._resolve_append(batch, notes)
         except Exception as exc:  # not durable: nobody may see an effect
             log.exception("journal write failed; failing %d commands", len(fresh))
-            for pending in (*fresh, *followers):
+            for pending in waiting:
                 if not pending.future.done():
                     pending.future.set_exception(exc)
             return
+        finally:
+            timer.cancel()
         self.stats.journal_seconds += time.perf_counter() - started
         started = time.perf_counter()
         events = self.engine.apply(batch)
@@ -353,41 +368,25 @@ class EngineWriter:
         await self.projections.backpressure()
         self.stats.backpressure_seconds += time.perf_counter() - started
 
-    async def _resolve_append(
-        self, batch: Records, notes: Notes, waiting: Sequence[_Pending]
-    ) -> None:
+    async def _resolve_append(self, batch: Records, notes: Notes) -> None:
         """A journal write the store did not confirm may still have landed: until the
         journal says, nothing else may take these sequence numbers (or the journal and the
         engine part ways, and every later batch collides with this one). So write the same
-        batch again (same ``_id``, same bytes: idempotent) until it is in; callers still
-        waiting after ``unknown_after_s`` get JournalUnavailableError (outcome unknown).
-        Raises JournalConflictError (the writer stops) if another writer took the seq."""
-
-        def give_up_waiting() -> None:
-            for pending in waiting:
-                if not pending.future.done():
-                    pending.future.set_exception(JournalUnavailableError(
-                        "the store did not confirm this command in time; its outcome is "
-                        "unknown: look it up by clientOrderId, or retry with the same one"
-                    ))  # fmt: skip
-
-        timer = asyncio.get_running_loop().call_later(self.unknown_after_s, give_up_waiting)
+        batch again (same ``_id``, same bytes: idempotent) until it is in. Raises
+        JournalConflictError (the writer stops) if another writer took the sequence."""
         delay_s = 0.05
-        try:
-            while True:
-                try:
-                    if await self._journaled(batch):
-                        return
-                    await self._journal.append(batch, notes)
+        while True:
+            try:
+                if await self._journaled(batch):
                     return
-                except DuplicateKeyError:
-                    continue  # landed meanwhile (or another writer's): _journaled tells
-                except PyMongoError:
-                    log.warning("journal unavailable; retrying seq %d", int(batch["seq"][0]))
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 1.0)
-        finally:
-            timer.cancel()
+                await self._journal.append(batch, notes)
+                return
+            except DuplicateKeyError:
+                continue  # landed meanwhile (or another writer's): _journaled tells
+            except PyMongoError:
+                log.warning("journal unavailable; retrying seq %d", int(batch["seq"][0]))
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, 1.0)
 
     async def _journaled(self, batch: Records) -> bool:
         """Whether the journal holds exactly ``batch``; JournalConflictError if it holds
