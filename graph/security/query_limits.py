@@ -21,10 +21,11 @@ with application/json, except RATE_LIMITED which is always 429 (graph/http/app.p
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSyntaxError, ValidationContext
+from graphql import DocumentNode, GraphQLError, GraphQLSyntaxError, ValidationContext
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
@@ -34,7 +35,7 @@ from strawberry.types.graphql import OperationType
 
 from domains.shared.streams import INITIAL, SharedFeed, SnapshotOnly
 from graph.security.cost import CostCache, CostModel
-from graph.security.document_shape import shape_problem
+from graph.security.document_shape import ShapeProblem, shape_problem
 from graph.security.limits import LimitSettings
 from graph.security.ratelimit import (
     AUTH_THROTTLED,
@@ -108,8 +109,10 @@ class QueryLimits(SchemaExtension):
         rules: tuple[type[ASTValidationRule], ...],
         rate_limiter: RequestRateLimiter | None = None,
         costs: CostCache | None = None,
+        shapes: ShapeCache | None = None,
     ) -> None:
         self.settings = settings
+        self.shapes = shapes or ShapeCache()
         self.rules = rules
         self.rate_limiter = rate_limiter
         self.cost_model = CostModel(settings.default_list_size, settings.default_page_size)
@@ -130,7 +133,8 @@ class QueryLimits(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is None or context.pre_execution_errors:
             return
-        problem = shape_problem(
+        problem = self.shapes.problem(
+            context.query or "",
             context.graphql_document,
             max_field_repeats=self.settings.max_field_repeats,
             max_directives=self.settings.max_directives,
@@ -207,15 +211,42 @@ def _rate_limited(refusal: Refusal, what: str) -> GraphQLError:
     )
 
 
+class ShapeCache:
+    """The shape check's verdict per document text (clients send fixed texts: the walk ran
+    for every request, ~3% of a trivial query's CPU)."""
+
+    def __init__(self, max_documents: int = 1024) -> None:
+        self.max_documents = max_documents
+        self._verdicts: OrderedDict[tuple[str, int, int], ShapeProblem | None] = OrderedDict()
+
+    def problem(
+        self, text: str, document: DocumentNode, *, max_field_repeats: int, max_directives: int
+    ) -> ShapeProblem | None:
+        key = (text, max_field_repeats, max_directives)
+        if key in self._verdicts:
+            self._verdicts.move_to_end(key)
+            return self._verdicts[key]
+        found = shape_problem(
+            document, max_field_repeats=max_field_repeats, max_directives=max_directives
+        )
+        if text:
+            self._verdicts[key] = found
+            if len(self._verdicts) > self.max_documents:
+                self._verdicts.popitem(last=False)
+        return found
+
+
 def query_limits(
     settings: LimitSettings, rate_limiter: RequestRateLimiter | None = None
 ) -> Callable[[], QueryLimits]:
     """The extension factory a schema takes: one QueryLimits per operation, shared rules."""
     rules = validation_rules(settings)
     costs = CostCache()  # per schema text and page size, shared by every operation
+    shapes = ShapeCache()  # per document text
 
     def build() -> QueryLimits:
-        return QueryLimits(settings=settings, rules=rules, rate_limiter=rate_limiter, costs=costs)
+        return QueryLimits(settings=settings, rules=rules, rate_limiter=rate_limiter, costs=costs,
+                           shapes=shapes)  # fmt: skip
 
     return build
 

@@ -3,7 +3,8 @@ per location, and walks that end on cycles and unknown fragments."""
 
 from __future__ import annotations
 
-from graphql import parse
+import pytest
+from graphql import DocumentNode, parse
 
 from graph.security.document_shape import (
     TOO_MANY_DIRECTIVES,
@@ -75,3 +76,29 @@ def test_the_problem_names_the_key_and_the_limit() -> None:
     found = problem("{ viewer viewer viewer }")
     assert found is not None and "'viewer'" in found.message
     assert found.details == {"maxFieldRepeats": 2}
+
+
+def test_the_shape_verdict_is_computed_once_per_document_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from graph.security import query_limits
+
+    walks: list[object] = []
+    real = shape_problem
+
+    def counting(
+        document: DocumentNode, *, max_field_repeats: int, max_directives: int
+    ) -> ShapeProblem | None:
+        walks.append(document)
+        return real(document, max_field_repeats=max_field_repeats, max_directives=max_directives)
+
+    monkeypatch.setattr(query_limits, "shape_problem", counting)
+    cache = query_limits.ShapeCache(max_documents=2)
+    text = "{ a a a }"
+    for _ in range(3):
+        found = cache.problem(text, parse(text), max_field_repeats=2, max_directives=5)
+        assert found is not None and found.code == "TOO_MANY_FIELD_REPEATS"
+    assert len(walks) == 1
+    for other in ("{ b }", "{ c }", text):  # the oldest is evicted beyond max_documents
+        cache.problem(other, parse(other), max_field_repeats=2, max_directives=5)
+    assert len(walks) == 4
