@@ -378,6 +378,51 @@ def bench_fanout(
 
 
 @app.command()
+def soak(
+    kills: Annotated[
+        int, typer.Option(envvar="CAAS_SOAK_KILLS", help="SIGKILLs of the writer under load.")
+    ] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the kill points, faults and stress.")] = 1,
+    clients: Annotated[int, typer.Option(help="Concurrent placeOrder clients.")] = 4,
+    lease_seconds: Annotated[float, typer.Option(help="The servers' writer lease.")] = 3.0,
+    takeover: Annotated[bool, typer.Option(help="Also kill a writer beside a standby.")] = True,
+    faults: Annotated[
+        bool, typer.Option(help="A seeded fault schedule on the store link (graph.ops.faultproxy).")
+    ] = True,
+    stress_commands: Annotated[
+        int, typer.Option(help="Seeded engine stress commands afterwards (0: none).")
+    ] = 1_000_000,
+    store_uri: Annotated[
+        str | None, typer.Option(help="A single-host store to use (default: an embedded one).")
+    ] = None,
+) -> None:
+    """Crash loop: SIGKILL the writer under order load, restart, check nothing acknowledged
+    is lost; a standby takeover; the seeded engine stress; one summary line at the end."""
+    from graph.ops.soak import SoakConfig, run_soak
+
+    config = SoakConfig(
+        kills=kills, seed=seed, clients=clients, lease_s=lease_seconds, takeover=takeover,
+        faults=faults, stress_commands=stress_commands,
+    )  # fmt: skip
+    started = time.monotonic()
+    result = run_soak(config, store_uri, say=lambda line: console.print(
+        f"{time.monotonic() - started:6.1f} s  {line}"))  # fmt: skip
+    console.print(
+        f"orders: {result.submitted} submitted, {result.acknowledged} acknowledged, "
+        f"{result.unknown} unknown then resolved ({result.unknown_ran} ran, "
+        f"{result.unknown_not_run} did not); faults {dict(result.faults)}; takeover "
+        f"{result.takeover_s or 0:.2f} s; restarts up to {max(result.restart_s, default=0):.1f} s; "
+        f"{result.wall_s:.0f} s"
+    )
+    for problem in result.problems:
+        console.print(f"[red]problem:[/red] {problem}")
+    if result.stress_line:
+        typer.echo(result.stress_line)
+    typer.echo(result.line())
+    raise typer.Exit(code=0 if result.ok else 1)
+
+
+@app.command()
 def watch(
     stream: Annotated[str, typer.Argument(help="The stream: BOOK.")],
     market: Annotated[str, typer.Argument(help="Market symbol, e.g. BTC-USDT.")],
