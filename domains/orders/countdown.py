@@ -11,8 +11,6 @@ book without knowing any countdown. A standby that takes over reads the same col
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -24,6 +22,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from domains.shared.errors import ValidationError
 from domains.shared.mongo import CollectionIndexes, Database
+from domains.shared.periodic import Periodic
 
 MIN_MS, MAX_MS = 1_000, 3_600_000  # 0 disarms
 TICK_S = 0.1
@@ -101,29 +100,15 @@ class CountdownRunner:
         self, countdowns: MongoCountdowns, trading: CancelEverywhere,
         clock: Callable[[], int] = time.time_ns, tick_s: float = TICK_S,
     ) -> None:  # fmt: skip
-        self._countdowns, self._trading = countdowns, trading
-        self._clock, self._tick_s = clock, tick_s
-        self._task: asyncio.Task[None] | None = None
+        self._countdowns, self._trading, self._clock = countdowns, trading, clock
+        self._loop = Periodic("countdowns", tick_s, self.run_due, log)
         self.fired = 0
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="countdowns")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick_s)
-            try:
-                await self.run_due()
-            except Exception:  # the next tick tries again
-                log.exception("countdown cancels failed")
+        await self._loop.stop()
 
     async def run_due(self) -> int:
         """Cancel for every due countdown; how many fired."""

@@ -6,21 +6,23 @@ conservation part every ``CAAS_RECONCILE_SECONDS``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from domains.accounts.balances import Balance, MongoBalances
 from domains.shared.context import TenantScope
 from domains.shared.mongo import Database
-from engine.core import Engine
+from domains.shared.periodic import Periodic
 from engine.layout import I64Array
 from graph.writer.engine_directory import MongoEngineDirectory
 from graph.writer.ledger import MARKUP_PREFIX, ledger_totals
 from graph.writer.sequencer import EngineWriter
+
+if TYPE_CHECKING:  # the edge role imports this module and must never load Numba
+    from engine.core import Engine
 
 log = logging.getLogger("caas.reconcile")
 
@@ -132,20 +134,14 @@ class ContinuousReconcile:
         interval_s: float,
     ) -> None:  # fmt: skip
         self.writer, self.directory, self.balances = writer, directory, balances
-        self.interval_s = interval_s
         self.stats = ReconcileFigures()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("reconcile", interval_s, self.run_once, log)
 
     def start(self) -> None:
-        if self.interval_s > 0 and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="reconcile")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     def figures(self) -> dict[str, float]:
         s = self.stats
@@ -154,14 +150,6 @@ class ContinuousReconcile:
             "caas_reconcile_drift": s.drift, "caas_reconcile_drift_total": s.drift_total,
             "caas_reconcile_last_seq": s.last_seq, "caas_reconcile_seconds": s.seconds,
         }  # fmt: skip
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except Exception:  # the next run tries again; the writer never stops for this
-                log.exception("reconcile failed")
 
     async def run_once(self) -> list[str]:
         """One reconciliation; the differences found (also counted and logged)."""

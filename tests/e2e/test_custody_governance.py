@@ -228,36 +228,49 @@ async def test_resuming_after_a_crash_never_holds_or_debits_twice(
     assert await platform.get(WithdrawalService).resume() == 0
 
 
+async def _cut_off(
+    http: httpx.AsyncClient, alice: DemoKey, app: Starlette, monkeypatch: pytest.MonkeyPatch,
+    step: str, amount: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Request a withdrawal the policy allows while WithdrawalService's ``step`` crashes (the
+    process dying there); the withdrawal as the crash left it."""
+
+    async def crash(*_: object) -> None:
+        raise RuntimeError(f"crash in {step}")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(app.state.platform.get(WithdrawalService), step, crash)
+        variables = {"a": alice.account_id, "s": "BTC", "n": amount, "d": BOOKED[1]}
+        assert error_codes(await gql(http, REQUEST, variables, key=alice)) == ["INTERNAL"]
+    minor = str(int(Decimal(amount) * 10**8))
+    cut = await app.state.platform.db.custody_withdrawals.find_one(
+        {"account_id": alice.account_id, "amount_minor": minor, "status": "PENDING_APPROVAL"}
+    )
+    assert cut is not None and cut["tx_id"] is None and cut["hold_seq"] is not None
+    found: dict[str, Any] = cut
+    return found
+
+
+async def _withdrawal(http: httpx.AsyncClient, alice: DemoKey, withdrawal_id: str) -> Any:
+    query = "query($id: ID!) { withdrawal(id: $id) { status txId } }"
+    return (await ok(http, query, {"id": withdrawal_id}, alice))["withdrawal"]
+
+
 async def test_a_broadcast_a_crash_cut_off_is_recorded_and_debited_never_signed_again(
     http: httpx.AsyncClient, keys: dict[str, DemoKey], app: Starlette,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     alice, platform = keys["alice"], app.state.platform
-    service = platform.get(WithdrawalService)
-    chain = platform.chain
+    service, chain = platform.get(WithdrawalService), platform.chain
     before = (await balances(http, alice))["BTC"]
-
-    async def crash(*_: object) -> None:  # the process dies after the chain took the spend
-        raise RuntimeError("crash between broadcast and saving BROADCAST")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(service, "_sent", crash)
-        body = await gql(http, REQUEST, {"a": alice.account_id, "s": "BTC", "n": "0.03",
-                                         "d": BOOKED[1]}, key=alice)  # fmt: skip
-        assert error_codes(body) == ["INTERNAL"]
-    cut = await platform.db.custody_withdrawals.find_one(
-        {"account_id": alice.account_id, "amount_minor": "3000000", "status": "PENDING_APPROVAL"}
-    )
-    assert cut is not None and cut["tx_id"] is None and cut["hold_seq"] is not None
+    cut = await _cut_off(http, alice, app, monkeypatch, "_sent", "0.03")  # after the broadcast
     await platform.writer.projections.drain()
     held = (await balances(http, alice))["BTC"]
     assert held == (before[0] - Decimal("0.03"), before[1] + Decimal("0.03"))
     pending = chain.pending_count()
     assert await service.redrive() == 1
-    w = await ok(http, "query($id: ID!) { withdrawal(id: $id) { status txId } }",
-                 {"id": cut["_id"]}, alice)  # fmt: skip
-    assert w["withdrawal"]["status"] == "BROADCAST" and w["withdrawal"]["txId"]
-    assert chain.transaction(w["withdrawal"]["txId"]) is not None
+    w = await _withdrawal(http, alice, cut["_id"])
+    assert w["status"] == "BROADCAST" and chain.transaction(w["txId"]) is not None
     assert chain.pending_count() == pending  # the same spend, not a second one
     await platform.writer.projections.drain()
     assert (await balances(http, alice))["BTC"] == (before[0] - Decimal("0.03"), before[1])
@@ -268,27 +281,12 @@ async def test_a_ready_withdrawal_a_crash_left_unsigned_is_signed_once_it_is_sta
     http: httpx.AsyncClient, keys: dict[str, DemoKey], app: Starlette,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    alice, platform = keys["alice"], app.state.platform
-    service = platform.get(WithdrawalService)
-
-    async def crash(*_: object) -> None:  # the process dies before it signs
-        raise RuntimeError("crash before signing")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(service, "_sign", crash)
-        body = await gql(http, REQUEST, {"a": alice.account_id, "s": "BTC", "n": "0.04",
-                                         "d": BOOKED[1]}, key=alice)  # fmt: skip
-        assert error_codes(body) == ["INTERNAL"]
-    cut = await platform.db.custody_withdrawals.find_one(
-        {"account_id": alice.account_id, "amount_minor": "4000000", "status": "PENDING_APPROVAL"}
-    )
-    assert cut is not None
+    alice, service = keys["alice"], app.state.platform.get(WithdrawalService)
+    cut = await _cut_off(http, alice, app, monkeypatch, "_sign", "0.04")  # before signing
     assert await service.redrive() == 0  # young: a live request may still be signing it
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=61)
     assert await service.redrive(later) == 1
-    w = await ok(http, "query($id: ID!) { withdrawal(id: $id) { status txId } }",
-                 {"id": cut["_id"]}, alice)  # fmt: skip
-    assert w["withdrawal"]["status"] == "BROADCAST"
+    assert (await _withdrawal(http, alice, cut["_id"]))["status"] == "BROADCAST"
     assert await service.redrive(later) == 0
 
 
