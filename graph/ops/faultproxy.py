@@ -3,9 +3,11 @@
 Put it between a server and its store or Redis, then, on command: ``add_latency`` (each
 forwarded chunk waits), ``reset_all`` (every open connection is aborted with a TCP RST:
 SO_LINGER 0), ``blackhole`` (connections are accepted and read, nothing is forwarded, for
-N seconds or until ``heal``), ``refuse`` (the listening socket closes: new connections
-are refused, open ones go on) and ``heal`` (all of it undone). ``chaos`` runs a seeded
-random schedule of those. ``faults`` counts every fault injected, by kind.
+N seconds or until ``heal``), ``lose_replies`` (requests reach the upstream, its answers are
+dropped: a write that lands while its reply is lost), ``refuse`` (the listening socket
+closes: new connections are refused, open ones go on) and ``heal`` (all of it undone).
+``chaos`` runs a seeded random schedule of those. ``faults`` counts every fault injected,
+by kind.
 
 A blackhole drops bytes (a partition, not a slow link): a connection that lost bytes in
 one can never carry its protocol again, so healing resets it (``poisoned``); connections
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHUNK = 65_536
-KINDS = ("latency", "reset", "blackhole", "refuse")
+KINDS = ("latency", "reset", "blackhole", "refuse", "lost-replies")
 
 
 @dataclass(eq=False)
@@ -69,6 +71,7 @@ class FaultProxy:
         self._links: set[_Link] = set()
         self._server: asyncio.Server | None = None
         self._blackholed = False
+        self._replies_lost = False  # upstream -> client dropped (and the link poisoned)
         self._healed = asyncio.Event()  # set while no blackhole is on
         self._healed.set()
         self._blackhole_timer: asyncio.TimerHandle | None = None
@@ -130,6 +133,11 @@ class FaultProxy:
             loop = asyncio.get_running_loop()
             self._blackhole_timer = loop.call_later(seconds, self._end_blackhole)
 
+    def lose_replies(self) -> None:
+        """Forward requests, drop every answer until ``heal`` (which resets those links)."""
+        self._replies_lost = True
+        self._count("lost-replies")
+
     def refuse(self) -> None:
         """Refuse new connections (the listening socket closes); open ones go on."""
         if self._refusing:
@@ -141,7 +149,8 @@ class FaultProxy:
             self._server = None
 
     async def heal(self) -> None:
-        """No latency, no blackhole (its poisoned connections reset), accept again."""
+        """No latency, no blackhole, no lost replies (the connections that lost bytes are
+        reset), accept again."""
         self.latency_s = 0.0
         self._end_blackhole()
         if self._refusing:
@@ -192,6 +201,8 @@ class FaultProxy:
             self.blackhole()
         elif kind == "refuse":
             self.refuse()
+        elif kind == "lost-replies":
+            self.lose_replies()
         else:
             raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(KINDS)}")
         await asyncio.sleep(hold)
@@ -210,9 +221,9 @@ class FaultProxy:
 
     def _end_blackhole(self) -> None:
         self._cancel_blackhole_timer()
-        if not self._blackholed:
+        if not (self._blackholed or self._replies_lost):
             return
-        self._blackholed = False
+        self._blackholed = self._replies_lost = False
         self._healed.set()
         for link in [link for link in self._links if link.poisoned]:
             self._drop(link)
@@ -235,8 +246,8 @@ class FaultProxy:
             up_reader, link.upstream = await asyncio.open_connection(self.host, self.upstream_port)
             link.upstream.write(first)
             link.tasks = [
-                asyncio.create_task(self._pump(reader, link.upstream, link)),
-                asyncio.create_task(self._pump(up_reader, writer, link)),
+                asyncio.create_task(self._pump(reader, link.upstream, link, replies=False)),
+                asyncio.create_task(self._pump(up_reader, writer, link, replies=True)),
             ]
             await asyncio.wait(link.tasks, return_when=asyncio.FIRST_COMPLETED)
         except (OSError, asyncio.IncompleteReadError):
@@ -272,13 +283,14 @@ class FaultProxy:
         return None if link.poisoned or link not in self._links else b""
 
     async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link
-    ) -> None:
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link, *,
+        replies: bool,
+    ) -> None:  # fmt: skip
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while chunk := await reader.read(CHUNK):
                 if self.latency_s:
                     await asyncio.sleep(self.latency_s)
-                if self._blackholed:
+                if self._blackholed or (replies and self._replies_lost):
                     link.poisoned = True
                     continue
                 writer.write(chunk)

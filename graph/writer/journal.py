@@ -8,21 +8,29 @@ cover and their state hash. Replay refuses a gap or an overlap in the sequence.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from bson.binary import Binary
 from gridfs import AsyncGridFSBucket
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import ConnectionFailure
 from pymongo.write_concern import WriteConcern
 
-from domains.shared.mongo import CollectionIndexes, Database
+from domains.shared.mongo import CollectionIndexes, Database, Document
 from engine.layout import COMMAND_DTYPE, Records
+
+log = logging.getLogger("caas.journal")
 
 JOURNAL = "journal"
 SNAPSHOTS = "engine_snapshots"
 DURABLE = WriteConcern(w="majority", j=True)
+RESUME_FOR_S = 30.0  # how long a journal read reopens its cursor while the store is away
 
 INDEXES = (
     CollectionIndexes(
@@ -94,8 +102,7 @@ class MongoJournal:
     ) -> AsyncIterator[tuple[Records, dict[int, dict[str, str]]]]:
         """Every journaled batch after ``seq`` with its notes, in order; refuses a gap."""
         expected = seq + 1
-        cursor = self._journal.find({"last_seq": {"$gt": seq}}).sort("_id", ASCENDING)
-        async for doc in cursor:
+        async for doc in self._documents({"last_seq": {"$gt": seq}}):
             batch = np.frombuffer(doc["commands"], dtype=COMMAND_DTYPE).copy()
             first = int(doc["_id"])
             if first > expected:
@@ -113,7 +120,7 @@ class MongoJournal:
         Used to rebuild the idempotency window for commands a snapshot already covers.
         """
         query = {"ts_ns": {"$gte": ts_ns}, "_id": {"$lte": up_to_seq}}
-        async for doc in self._journal.find(query).sort("_id", ASCENDING):
+        async for doc in self._documents(query):
             batch = np.frombuffer(doc["commands"], dtype=COMMAND_DTYPE).copy()
             batch = batch[batch["seq"] <= up_to_seq]
             if len(batch):
@@ -122,8 +129,34 @@ class MongoJournal:
     async def notes_since(self, ts_ns: int) -> AsyncIterator[dict[int, dict[str, str]]]:
         """The notes of every batch journaled from ``ts_ns`` on, in order (no commands read)."""
         query = {"ts_ns": {"$gte": ts_ns}}
-        async for doc in self._journal.find(query, projection=["notes"]).sort("_id", ASCENDING):
+        async for doc in self._documents(query, ["notes"]):
             yield {int(k): v for k, v in doc.get("notes", {}).items()}
+
+    async def _documents(
+        self, query: dict[str, Any], projection: list[str] | None = None
+    ) -> AsyncIterator[Document]:
+        """The journal documents ``query`` selects, in ``_id`` order. A cursor whose store
+        connection broke is reopened after the last document read (for ``RESUME_FOR_S``)
+        instead of failing: a recovery or a replica catching up must not end the process
+        on a connection reset (the driver retries single reads, never a cursor's getMore)."""
+        last_id: object = None
+        failing_since: float | None = None
+        delay_s = 0.05
+        while True:
+            after = query if last_id is None else {"$and": [query, {"_id": {"$gt": last_id}}]}
+            try:
+                async for doc in self._journal.find(after, projection).sort("_id", ASCENDING):
+                    last_id, failing_since = doc["_id"], None
+                    yield doc
+                return
+            except ConnectionFailure:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > RESUME_FOR_S:
+                    raise
+                log.warning("journal read interrupted after %s; resuming", last_id, exc_info=True)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 1.0)
 
     async def save_snapshot(self, last_seq: int, state_hash: str, data: bytes) -> SnapshotInfo:
         """Store a snapshot of the engine state covering commands up to ``last_seq``."""

@@ -5,15 +5,19 @@ caller answered (UNAVAILABLE when the outcome is unknown), no hole in a read mod
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import pytest_asyncio
+from pymongo import AsyncMongoClient
 from pymongo.errors import AutoReconnect
 
 from domains.shared.mongo import Database, ensure_indexes
 from engine import commands as cmd
 from engine.layout import COMMAND_DTYPE, EVENT_DTYPE, EngineConfig, Records
+from graph.ops.faultproxy import FaultProxy
 from graph.writer.journal import INDEXES, MongoJournal
 from graph.writer.projections import ProjectionPipeline
 from graph.writer.sequencer import EngineWriter, JournalUnavailableError
@@ -143,3 +147,37 @@ async def test_a_read_model_whose_store_write_failed_is_retried_not_skipped() ->
     assert written == [1, 2], "retried until the store answered"
     assert pipeline.projected_seq == 2, "a failure that is not the store's is logged, skipped"
     await pipeline.stop()
+
+
+async def _heal_later(proxy: FaultProxy, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    await proxy.heal()
+
+
+async def test_a_journal_read_whose_connection_resets_resumes_after_the_last_batch_read(
+    db: Database, mongodb_uri: str
+) -> None:
+    """Recovery and replicas read the journal through a cursor; a reset under it (the
+    driver never retries a getMore) resumes where it was instead of ending the process."""
+    journal = MongoJournal(db)
+    for seq in range(1, 301):
+        batch = np.zeros(1, dtype=COMMAND_DTYPE)
+        batch["seq"] = seq
+        await journal.append(batch)
+    port = urlsplit(mongodb_uri).port
+    assert port is not None
+    async with FaultProxy(port) as proxy:
+        proxied = urlsplit(mongodb_uri)._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(proxied)
+        through = MongoJournal(client[db.name])
+        seqs: list[int] = []
+        healing: list[asyncio.Task[None]] = []
+        async for batch, _ in through.batches_after(0):
+            seqs.extend(int(s) for s in batch["seq"])
+            if len(seqs) == 1:  # the next getMore's answer is lost, then its connection reset
+                proxy.lose_replies()
+                healing.append(asyncio.create_task(_heal_later(proxy, 0.3)))
+        await asyncio.gather(*healing)
+        assert proxy.connections_reset >= 1
+        await client.close()
+    assert seqs == list(range(1, 301))

@@ -160,7 +160,7 @@ async def test_a_seeded_schedule_repeats_its_faults_and_ends_healed(echo: Echo) 
             histories.append(proxy.history)
     shorter = min(len(h) for h in histories)
     assert histories[0][:shorter] == histories[1][:shorter]
-    assert set(histories[0]) == {"latency", "reset", "blackhole", "refuse"}
+    assert set(histories[0]) == {"latency", "reset", "blackhole", "refuse", "lost-replies"}
 
 
 async def test_an_unknown_fault_kind_is_refused(proxy: FaultProxy) -> None:
@@ -181,3 +181,18 @@ async def test_a_proxy_thread_keeps_forwarding_while_the_callers_loop_is_blocked
         assert thread.call(lambda proxy: proxy.reset_all()) == 0
         assert await asyncio.to_thread(blocking_client) == b"sync"
         assert thread.call(lambda proxy: proxy.faults["reset"]) == 1
+
+
+async def test_lost_replies_let_requests_through_and_reset_the_link_on_heal(
+    proxy: FaultProxy, echo: Echo
+) -> None:
+    stream = await _connect(proxy)
+    proxy.lose_replies()
+    with pytest.raises(TimeoutError):
+        await _roundtrip(stream, b"write", timeout_s=0.3)
+    assert echo.received == b"write", "the request landed"
+    await proxy.heal()
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(stream[0].read(1), 2)  # its answer was lost: reset
+    assert proxy.faults["lost-replies"] == 1
+    stream[1].close()
