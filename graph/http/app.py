@@ -1,4 +1,4 @@
-"""create_app(settings) -> Starlette: /graphql, /subgraphs/<name>/graphql, health, metrics."""
+"""create_app(settings) -> Starlette: /graphql, /subgraphs/<name>/graphql, health, metrics, UI."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from domains.shared.context import RequestContext
 from graph.bootstrap import Platform
 from graph.context import authenticate_connection_init, build_context
+from graph.http.dashboard import dashboard_routes
 from graph.http.explorer import explorer_html
 from graph.http.negotiation import APPLICATION_JSON, negotiate, response_media_type, shape
 from graph.http.observability import RequestIdMiddleware, metrics_endpoint
@@ -299,6 +300,8 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
     ]
     if subgraph in (None, "compliance"):  # compliance report downloads (graph/reports/http.py)
         routes.append(Route("/reports/{kind}", report_endpoint, methods=["GET"]))
+    if subgraph is None:  # the risk dashboard, fed by the composed graph (graph/http/dashboard.py)
+        routes.extend(dashboard_routes())
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.platform = platform
     app.state.figures = platform.writer.figures  # /metrics: writer and read-model counters
