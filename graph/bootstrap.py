@@ -351,7 +351,8 @@ class Platform:
         txs, height = await self._custody_repo.load_chain()
         self.chain.restore(txs, height)
         await self.get(CustodyService).watch_everything()
-        self.chain.on_block.append(self.custody_runtime.on_block)
+        if self.custody_runtime.on_block not in self.chain.on_block:  # once, however many
+            self.chain.on_block.append(self.custody_runtime.on_block)  # times it takes over
         if self.settings.custody.block_seconds > 0:
             self.chain.start(self.settings.custody.block_seconds)
 
@@ -466,8 +467,11 @@ class Platform:
         self.engines.bus.local = False
 
         async def stand_by() -> None:
-            await self.perp_runtime.stop()
-            await self.engines.step_down()
+            try:  # the lease is often lost because the store is away: so may this be
+                await self.perp_runtime.stop()
+                await self.engines.step_down()
+            except Exception:
+                log.exception("stepping down did not finish; waiting for the lease anyway")
             self._standby = asyncio.create_task(self._wait_for_lease(), name="standby")
 
         asyncio.get_running_loop().create_task(stand_by(), name="writer-step-down")

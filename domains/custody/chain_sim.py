@@ -222,7 +222,10 @@ class SimulatedChain:
         async def run() -> None:
             while True:
                 await asyncio.sleep(block_seconds)
-                await self.mine()
+                try:
+                    await self.mine()
+                except Exception:  # e.g. the store away: the next block tries again
+                    log.exception("mining a block failed")
 
         if self._task is None:
             self._task = asyncio.create_task(run(), name="simulated-chain")

@@ -2,8 +2,9 @@
 
 A process that cannot take the lease is a standby: it serves reads from the state it
 recovered and refuses writes, instead of appending to the journal behind another writer's
-back. The owner renews the lease well within its time to live and steps down if it ever
-fails to.
+back. The owner renews the lease well within its time to live and steps down once it can
+no longer be sure it holds it: a renewal the store did not answer (a reset, a failover) is
+tried again while the last confirmed expiry is more than a third of the TTL away.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 
@@ -33,6 +35,7 @@ class MongoLease:
         self.ttl_s = ttl_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._renewer: asyncio.Task[None] | None = None
+        self.held_until = 0.0  # time.monotonic() before which the last renewal holds
 
     def _expiry(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.ttl_s)
@@ -40,6 +43,7 @@ class MongoLease:
     async def acquire(self) -> bool:
         """Take the lease if it is free, expired or ours; False if another owner holds it."""
         now = dt.datetime.now(dt.UTC)
+        asked = time.monotonic()
         try:
             await self._leases.find_one_and_update(
                 {"_id": self.name, "$or": [{"expires_at": {"$lt": now}}, {"owner": self.owner}]},
@@ -48,6 +52,7 @@ class MongoLease:
             )
         except DuplicateKeyError:
             return False
+        self.held_until = asked + self.ttl_s
         return True
 
     async def release(self) -> None:
@@ -58,21 +63,34 @@ class MongoLease:
         await self._leases.delete_one({"_id": self.name, "owner": self.owner})
 
     def keep(self, on_lost: Callable[[], None]) -> None:
-        """Renew every third of the TTL in the background; call ``on_lost`` if it fails."""
+        """Renew every third of the TTL in the background. Call ``on_lost`` when another
+        owner holds the lease, or when no renewal was confirmed and the last one ends within
+        a fifth of the TTL: a renewal the store did not answer is tried again meanwhile."""
+        safety_s = self.ttl_s / 5
 
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self.ttl_s / 3)
-                try:
-                    held = await self.acquire()
-                except Exception:
-                    log.exception("lease renewal failed")
-                    held = False
-                if not held:
-                    log.error(
-                        "engine writer lease lost; stepping down", extra={"owner": self.owner}
-                    )
-                    on_lost()
-                    return
+                while True:
+                    left_s = self.held_until - safety_s - time.monotonic()
+                    if left_s <= 0:
+                        log.error("no lease renewal confirmed in time; stepping down",
+                                  extra={"owner": self.owner})  # fmt: skip
+                        on_lost()
+                        return
+                    try:
+                        async with asyncio.timeout(left_s):
+                            held = await self.acquire()
+                    except Exception:
+                        log.warning("lease renewal failed; retrying", exc_info=True)
+                        await asyncio.sleep(min(0.25, left_s))
+                        continue
+                    if not held:
+                        log.error(
+                            "engine writer lease lost; stepping down", extra={"owner": self.owner}
+                        )
+                        on_lost()
+                        return
+                    break
 
         self._renewer = asyncio.create_task(renew(), name="lease-renewal")

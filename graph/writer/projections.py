@@ -15,7 +15,6 @@ Invariants the writer relies on (graph/writer/sequencer.py):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -137,12 +136,18 @@ class ProjectionPipeline:
         return await done
 
     async def stop(self) -> None:
-        """Project what is queued, then stop."""
-        if self._task is not None and not self._task.done():
+        """Project what is queued, then stop. The cancellation is repeated until the task
+        ends: one that lands while a listener is inside a client library can be swallowed
+        there (seen with a Redis pipeline in ``on_projected``), and a single cancel then
+        left this waiting forever (a writer stepping down never became a standby)."""
+        task = self._task
+        if task is not None and not task.done():
             await self.drain()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("projections ended with an error", exc_info=task.exception())
         self._task = None
 
     async def _run(self) -> None:

@@ -185,8 +185,12 @@ class EngineWriter:
     async def start(self) -> None:
         """Recover (latest snapshot + journal replay through the listeners), then run.
 
-        Add listeners before starting: they see the replayed batches too.
+        Add listeners before starting: they see the replayed batches too. Starting a writer
+        that runs (a takeover retried after a failure part way) does nothing: two loops
+        would hand out the same sequence numbers.
         """
+        if self._task is not None and not self._task.done():
+            return
         await self.recover()
         self._task = asyncio.create_task(self._run(), name="engine-writer")
 
