@@ -4,7 +4,7 @@ A process that cannot take the lease is a standby: it serves reads from the stat
 recovered and refuses writes, instead of appending to the journal behind another writer's
 back. The owner renews the lease well within its time to live and steps down once it can
 no longer be sure it holds it: a renewal the store did not answer (a reset, a failover) is
-tried again while the last confirmed expiry is more than a third of the TTL away.
+tried again until the last confirmed expiry is a tenth of the TTL away.
 """
 
 from __future__ import annotations
@@ -63,27 +63,32 @@ class MongoLease:
         await self._leases.delete_one({"_id": self.name, "owner": self.owner})
 
     def keep(self, on_lost: Callable[[], None]) -> None:
-        """Renew every third of the TTL in the background. Call ``on_lost`` when another
-        owner holds the lease, or when no renewal was confirmed and the last one ends within
-        a fifth of the TTL: a renewal the store did not answer is tried again meanwhile."""
-        safety_s = self.ttl_s / 5
+        """Renew now, then every third of the TTL, in the background. Call ``on_lost`` when
+        another owner holds the lease, or when no renewal was confirmed and the last one
+        ends within a tenth of the TTL: a renewal the store did not answer is tried again
+        meanwhile (each attempt bounded by what is left). A standby takes over only after
+        the lease expired and it caught up, so stepping down that early leaves no overlap."""
+        safety_s = self.ttl_s / 10
 
         async def renew() -> None:
+            pause_s = 0.0  # the first at once: taking over may have used some of the lease
             while True:
-                await asyncio.sleep(self.ttl_s / 3)
+                await asyncio.sleep(pause_s)
+                pause_s, tried = self.ttl_s / 3, False
                 while True:
                     left_s = self.held_until - safety_s - time.monotonic()
-                    if left_s <= 0:
+                    if left_s <= 0 and tried:
                         log.error("no lease renewal confirmed in time; stepping down",
                                   extra={"owner": self.owner})  # fmt: skip
                         on_lost()
                         return
                     try:
-                        async with asyncio.timeout(left_s):
+                        tried = True
+                        async with asyncio.timeout(max(left_s, safety_s)):
                             held = await self.acquire()
                     except Exception:
                         log.warning("lease renewal failed; retrying", exc_info=True)
-                        await asyncio.sleep(min(0.25, left_s))
+                        await asyncio.sleep(min(0.25, max(left_s, 0.0)))
                         continue
                     if not held:
                         log.error(
