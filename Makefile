@@ -55,8 +55,9 @@ bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench fanout
 	$(BIN)/caas bench fanout --role edge
 
-soak: $(STAMP) ## Nightly soak: 1,000,000 seeded engine commands; conservation, snapshot + replay
-	$(BIN)/python -m engine.stress --commands 1000000 --seed 1
+SOAK_KILLS ?= 50
+soak: $(STAMP) ## Nightly soak: SOAK_KILLS (50) writer SIGKILLs under load with store faults, a takeover, 1M engine commands
+	$(BIN)/caas soak --kills $(SOAK_KILLS) --stress-commands 1000000 --seed 1
 
 schema: $(STAMP) ## Regenerate schema.graphql and graph/sdl/*.graphql
 	$(BIN)/caas schema export

@@ -395,6 +395,9 @@ def soak(
     store_uri: Annotated[
         str | None, typer.Option(help="A single-host store to use (default: an embedded one).")
     ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the store and server logs here (default: a temp dir).")
+    ] = None,
 ) -> None:
     """Crash loop: SIGKILL the writer under order load, restart, check nothing acknowledged
     is lost; a standby takeover; the seeded engine stress; one summary line at the end."""
@@ -405,14 +408,17 @@ def soak(
         faults=faults, stress_commands=stress_commands,
     )  # fmt: skip
     started = time.monotonic()
-    result = run_soak(config, store_uri, say=lambda line: console.print(
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    result = run_soak(config, store_uri, workdir=workdir, say=lambda line: console.print(
         f"{time.monotonic() - started:6.1f} s  {line}"))  # fmt: skip
+    takeover_s = f"{result.takeover_s:.2f} s" if result.takeover_s is not None else "not run"
     console.print(
         f"orders: {result.submitted} submitted, {result.acknowledged} acknowledged, "
         f"{result.unknown} unknown then resolved ({result.unknown_ran} ran, "
         f"{result.unknown_not_run} did not); faults {dict(result.faults)}; takeover "
-        f"{result.takeover_s or 0:.2f} s; restarts up to {max(result.restart_s, default=0):.1f} s; "
-        f"{result.wall_s:.0f} s"
+        f"{takeover_s} (lease {lease_seconds:g} s); restarts up to "
+        f"{max(result.restart_s, default=0):.1f} s; {result.wall_s:.0f} s"
     )
     for problem in result.problems:
         console.print(f"[red]problem:[/red] {problem}")
