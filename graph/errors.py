@@ -11,6 +11,7 @@ import re
 import uuid
 
 from graphql.error import GraphQLError
+from pymongo.errors import ConnectionFailure
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -21,6 +22,7 @@ from graph.security.query_limits import request_error_code
 log = logging.getLogger("caas.errors")
 
 INTERNAL_MESSAGE = "Internal error. Quote the correlationId when contacting support."
+STORE_UNAVAILABLE = "The store does not answer; retry (look a write up by its idempotency key)."
 # what a request error can come from besides graphql-core itself: variable coercion, and
 # strawberry's refusals of the operation (an unknown operationName, a missing query)
 _REQUEST_ERRORS = (
@@ -47,6 +49,13 @@ def classify(error: GraphQLError) -> GraphQLError:
         return error
     if isinstance(original, GraphQLError):
         return classify(original)
+    if isinstance(original, ConnectionFailure):  # the store does not answer: retry later
+        log.warning("store unavailable in %s: %s", ".".join(str(p) for p in error.path or ()),
+                    original)  # fmt: skip
+        return GraphQLError(
+            STORE_UNAVAILABLE, nodes=error.nodes, source=error.source, positions=error.positions,
+            path=error.path, extensions={"code": "UNAVAILABLE"},
+        )  # fmt: skip
     correlation_id = uuid.uuid4().hex
     log.error(
         "unexpected error in %s",

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from pymongo.errors import ConnectionFailure
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
@@ -28,6 +29,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from domains.shared.context import RequestContext
 from graph.bootstrap import Platform
 from graph.context import authenticate_connection_init, build_context
+from graph.errors import STORE_UNAVAILABLE
 from graph.http.dashboard import dashboard_routes
 from graph.http.explorer import explorer_html
 from graph.http.negotiation import APPLICATION_JSON, negotiate, response_media_type, shape
@@ -101,6 +103,8 @@ class GraphQLEndpoint(GraphQL[RequestContext, None]):
             response = transport_error(413, str(exc), scope)
         except HTTPException as exc:
             response = transport_error(exc.status_code, exc.reason, scope)
+        except ConnectionFailure:  # authentication could not read the key: retry later
+            response = transport_error(503, STORE_UNAVAILABLE, scope)
         finally:
             response_media_type.reset(token)
         await response(scope, receive, send)
@@ -201,6 +205,7 @@ TRANSPORT_CODES = {
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
     413: REQUEST_TOO_LARGE,
+    503: "UNAVAILABLE",
 }
 
 

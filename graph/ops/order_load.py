@@ -7,7 +7,8 @@ clientOrderId is new (``<run>-<n>``). An outcome is ``acked`` (a placeOrder resu
 ``refused`` (a typed error other than UNAVAILABLE: definite), ``unsent`` (no connection to
 the server: it never saw the request), ``unknown`` (UNAVAILABLE, or the connection broke or
 timed out after the request went out: the order may or may not have run) or ``untyped``
-(INTERNAL, a 5xx, a body that is not GraphQL: a bug, whatever the fault).
+(INTERNAL, a 5xx other than a GraphQL 503 UNAVAILABLE, a body that is not GraphQL: a bug,
+whatever the fault).
 """
 
 from __future__ import annotations
@@ -62,11 +63,14 @@ class Outcome:
 
 def classify(response: httpx.Response) -> Outcome:
     """The outcome of one placeOrder HTTP answer."""
-    if response.status_code >= 500:
-        return Outcome("untyped", f"HTTP {response.status_code}", detail=response.text[:300])
     try:
         body = response.json()
     except ValueError:
+        body = None
+    typed_503 = response.status_code == 503 and isinstance(body, dict) and body.get("errors")
+    if response.status_code >= 500 and not typed_503:  # a 503 UNAVAILABLE is a typed answer
+        return Outcome("untyped", f"HTTP {response.status_code}", detail=response.text[:300])
+    if body is None:
         return Outcome("untyped", "NOT_JSON", detail=response.text[:300])
     placed = (body.get("data") or {}).get("placeOrder") if isinstance(body, dict) else None
     if placed:

@@ -140,12 +140,6 @@ async def test_orders_under_store_and_redis_faults_are_answered_typed_and_none_i
     redis.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a store error in authentication (graph/security/authn.py, the API key lookup "
-    "after its cache) escapes get_context as a plain-text HTTP 500, and graph/errors.py masks "
-    "a PyMongoError in a resolver as INTERNAL: both should be UNAVAILABLE (see the report)",
-)
 async def test_a_store_outage_longer_than_server_selection_is_unavailable_not_a_500(
     mongodb_uri: str, tmp_path: Path
 ) -> None:
