@@ -72,7 +72,7 @@ from graph.writer.book_view import RedisBookReader
 from graph.writer.consistency import ReadYourWrites
 from graph.writer.engine_directory import MongoEngineDirectory
 from graph.writer.journal import INDEXES as JOURNAL_INDEXES
-from graph.writer.journal import MongoJournal
+from graph.writer.journal import MongoJournal, until_the_store_answers
 from graph.writer.lease import MongoLease
 from graph.writer.ledger import INDEXES as LEDGER_INDEXES
 from graph.writer.ledger import LedgerProjector
@@ -375,11 +375,12 @@ class Platform:
         }
 
     async def start(self) -> None:
-        """Indexes, broker, then the engine: recover from snapshot + journal, sync markets."""
-        await ensure_indexes(self.db, ALL_INDEXES)
-        await self._custody_repo.migrate()
+        """Indexes, broker, then the engine: recover from snapshot + journal, sync markets.
+        The store steps are tried again while the store's connection fails (a failover)."""
+        await until_the_store_answers(lambda: ensure_indexes(self.db, ALL_INDEXES), "indexes")
+        await until_the_store_answers(self._custody_repo.migrate, "custody migration")
         await self.broker.start()
-        await self.directory.load()
+        await until_the_store_answers(self.directory.load, "engine directory")
         if self.read_only:  # tools (reconcile): the recovered state, never a second writer
             await self.writer.recover()
             return
@@ -390,7 +391,7 @@ class Platform:
             self.role = "api"
             await self.engines.follow()
             return
-        if not await self.lease.acquire():
+        if not await until_the_store_answers(self.lease.acquire, "writer lease"):
             self.role = "standby"
             await self.engines.follow()
             log.warning("another process holds the engine writer lease; serving as standby")
@@ -400,7 +401,8 @@ class Platform:
 
     async def _become_writer(self) -> None:
         """Holding the lease: catch up with the journal, take commands, keep the lease."""
-        await self.directory.load()  # indices other processes assigned meanwhile
+        # indices other processes assigned meanwhile
+        await until_the_store_answers(self.directory.load, "engine directory")
         await self.engines.become_writer()
         self.role = "writer"
         self.lease.keep(on_lost=self._step_down)

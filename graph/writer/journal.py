@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from bson.binary import Binary
@@ -39,6 +39,28 @@ INDEXES = (
     ),
     CollectionIndexes(SNAPSHOTS, (IndexModel([("last_seq", DESCENDING)]),)),
 )
+
+
+T = TypeVar("T")
+
+
+async def until_the_store_answers(
+    step: Callable[[], Awaitable[T]], what: str, for_s: float = RESUME_FOR_S
+) -> T:
+    """``await step()``, again after a pause while it fails on the store's connection (for
+    up to ``for_s``): starting up and taking over happen when the store may be failing
+    over, and one reset there ended the process. ``step`` must be safe to run again."""
+    deadline = time.monotonic() + for_s
+    delay_s = 0.1
+    while True:
+        try:
+            return await step()
+        except ConnectionFailure:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("%s: the store does not answer; retrying", what, exc_info=True)
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, 2.0)
 
 
 class JournalGapError(RuntimeError):

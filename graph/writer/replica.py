@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from engine.layout import EngineConfig, Records
-from graph.writer.journal import JournalGapError
+from graph.writer.journal import JournalGapError, until_the_store_answers
 from graph.writer.sequencer import Journal, Notes, restore_snapshot
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class EngineReplica:
         if engine is not None:
             self.engine = engine
             self.recent.clear()
-        await self.recover()
+        await until_the_store_answers(self.recover, "replica recovery")  # resumable
         self._task = asyncio.create_task(self._follow(), name="engine-replica")
         if redis is not None:
             self._listener = asyncio.create_task(

@@ -28,7 +28,7 @@ from domains.shared.errors import UnavailableError
 from engine import codes
 from engine.layout import COMMAND_DTYPE, EngineConfig, Records
 from graph.writer.idempotency import DuplicateCommandError, IdempotencyWindow, tagged_key
-from graph.writer.journal import SnapshotInfo
+from graph.writer.journal import SnapshotInfo, until_the_store_answers
 from graph.writer.projections import ProjectionPipeline
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class EngineWriter:
         """
         if self._task is not None and not self._task.done():
             return
-        await self.recover()
+        await until_the_store_answers(self.recover, "engine writer recovery")  # resumable
         self._task = asyncio.create_task(self._run(), name="engine-writer")
 
     async def stop(self) -> None:

@@ -181,3 +181,28 @@ async def test_a_journal_read_whose_connection_resets_resumes_after_the_last_bat
         assert proxy.connections_reset >= 1
         await client.close()
     assert seqs == list(range(1, 301))
+
+
+class FlakyStartJournal(MongoJournal):
+    """The first two reads of the journal's head fail on the connection (a failover)."""
+
+    failures = 2
+
+    async def last_seq(self) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise AutoReconnect("connection reset by peer")
+        return await super().last_seq()
+
+
+async def test_a_writer_starting_while_the_store_fails_over_recovers_instead_of_exiting(
+    db: Database,
+) -> None:
+    first = EngineWriter(MongoJournal(db), CONFIG)
+    await first.start()
+    await first.submit(_deposit(9))
+    await first.stop()
+    again = EngineWriter(FlakyStartJournal(db), CONFIG)
+    await asyncio.wait_for(again.start(), 10)
+    assert await _balance(again) == 9
+    await again.stop()
