@@ -25,6 +25,7 @@ from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
 from domains.accounts.sealing import SecretSealer
 from domains.accounts.service import AccountsService
+from domains.accounts.trading_mode import TradingModeService
 from domains.compliance.reports import ReportService
 from domains.compliance.wiring import INDEXES as COMPLIANCE_INDEXES
 from domains.compliance.wiring import ComplianceComponents
@@ -53,6 +54,7 @@ from domains.orders.service import OrdersService
 from domains.orders.streams import MarketStreams, MarketStreamsProjector
 from domains.orders.trading import TradingService
 from domains.orders.venue_sim import LiveSimulatedVenue, demo_venue_specs
+from domains.orders.wind_down import WindDown
 from domains.positions.perp_commands import PerpetualCommands
 from domains.positions.projection import PositionsProjector
 from domains.positions.repository import INDEXES as POSITIONS_INDEXES
@@ -253,6 +255,10 @@ class Platform:
             funding_interval_ns=int(self.settings.perp.funding_interval_seconds * 1e9),
         )
         trading.countdowns = MongoCountdowns(self.db)
+        modes = TradingModeService(MongoAccountsRepository(self.db), self.broker)
+        wind_down = WindDown(self.engines.bus, self.directory, modes, trading.forget_tenant_config)
+        modes.enforcer = wind_down
+        self.directory.on_new_account.append(wind_down.on_new_account)
         self.countdowns = CountdownRunner(trading.countdowns, trading)
         self.perp_runtime = PerpRuntime(trading, self.engines.bus, self.settings.perp, self.venue)
         balances = MongoBalances(self.db)
@@ -290,6 +296,7 @@ class Platform:
             ReadYourWrites: consistency,
             ReadModels: consistency,
             AccountsService: accounts,
+            TradingModeService: modes,
             OrdersService: orders,
             TradingService: trading,
             MongoBalances: balances,
@@ -300,7 +307,7 @@ class Platform:
             ),
             PerpetualCommands: PerpetualCommands(trading),
             PositionStreams: PositionStreams(self.hub),
-            **self._custody_services(accounts, compliance),
+            **self._custody_services(accounts, compliance, modes),
             **compliance.services(),
             ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
         }
@@ -309,8 +316,9 @@ class Platform:
             trading.book_reader = RedisBookReader(self.engines.redis, self.settings.relay_prefix)
 
     def _custody_services(
-        self, accounts: AccountsService, compliance: ComplianceComponents
-    ) -> dict[type, object]:
+        self, accounts: AccountsService, compliance: ComplianceComponents,
+        trading_modes: TradingModeService,
+    ) -> dict[type, object]:  # fmt: skip
         """Wallets, deposits, withdrawals, governance and proofs over the simulated chain."""
         repo = MongoCustodyRepository(self.db)
         self.chain = SimulatedChain(sorted(SUPPORTED_ASSETS), persist=repo.save_chain)
@@ -326,6 +334,7 @@ class Platform:
                                         deposits.confirmations,
                                         ComplianceWithdrawalChecks(compliance),
                                         ledger)  # fmt: skip
+        withdrawals.tenant_modes = trading_modes  # HALTED tenants withdraw nothing
         salt_key = reserve_salt_secret(next(iter(ring.values())))
         reserves = ReservesService(
             repo, custody, money, self.directory, self.chain, salt_key, ledger

@@ -88,7 +88,8 @@ def _fee_schedule_document(schedule: FeeSchedule) -> Document:
 
 def _tenant_config(tenant: Tenant, doc: Document | None) -> TenantConfig:
     if doc is None:
-        return TenantConfig(tenant_id=tenant.id, jurisdiction=tenant.jurisdiction)
+        return TenantConfig(tenant_id=tenant.id, jurisdiction=tenant.jurisdiction,
+                            trading_mode=tenant.trading.mode)  # fmt: skip
     warnings = dict(DEFAULT_RISK_WARNINGS)
     warnings.update({Product(k): v for k, v in (doc.get("risk_warnings") or {}).items()})
     defaults = TenantConfig(tenant_id=tenant.id, jurisdiction=tenant.jurisdiction)
@@ -107,6 +108,7 @@ def _tenant_config(tenant: Tenant, doc: Document | None) -> TenantConfig:
         custody_policy_id=doc.get("custody_policy_id"),
         updated_by=doc.get("updated_by"),
         updated_at=doc.get("updated_at"),
+        trading_mode=tenant.trading.mode,
     )
 
 

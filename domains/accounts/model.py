@@ -20,6 +20,30 @@ class TenantStatus(enum.Enum):
     SUSPENDED = "SUSPENDED"
 
 
+class TradingMode(enum.Enum):
+    """How far a tenant may trade (its wind-down state); enforced per account in the engine."""
+
+    NORMAL = "NORMAL"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    CANCEL_ONLY = "CANCEL_ONLY"
+    HALTED = "HALTED"
+    WITHDRAW_ONLY = "WITHDRAW_ONLY"
+    WOUND_DOWN = "WOUND_DOWN"
+
+
+@dataclass(frozen=True)
+class TradingModeState:
+    """A tenant's trading mode, why it was set, since when and by whom (an API key id)."""
+
+    mode: TradingMode = TradingMode.NORMAL
+    reason: str | None = None
+    since: dt.datetime | None = None
+    changed_by: str | None = None
+
+
+NORMAL_TRADING = TradingModeState()
+
+
 class AccountKind(enum.Enum):
     """A customer's main account, one of its sub-accounts, or the tenant's treasury."""
 
@@ -58,6 +82,7 @@ class Tenant:
     brand: Brand
     status: TenantStatus = TenantStatus.ACTIVE
     created_at: dt.datetime | None = None
+    trading: TradingModeState = NORMAL_TRADING
 
 
 @dataclass(frozen=True)
@@ -300,6 +325,7 @@ class TenantConfig:
     permitted_products: frozenset[Product] = DEFAULT_PRODUCTS
     updated_by: str | None = None
     updated_at: dt.datetime | None = None
+    trading_mode: TradingMode = TradingMode.NORMAL
 
     @property
     def markup_bps(self) -> int:

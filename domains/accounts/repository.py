@@ -21,6 +21,8 @@ from domains.accounts.model import (
     Customer,
     Tenant,
     TenantStatus,
+    TradingMode,
+    TradingModeState,
 )
 from domains.shared.context import Role, TenantScope
 from domains.shared.mongo import (
@@ -65,6 +67,15 @@ def _tenant(doc: Document) -> Tenant:
         brand=Brand(**doc["brand"]),
         status=TenantStatus(doc["status"]),
         created_at=doc.get("created_at"),
+        trading=_trading(doc.get("trading_mode")),
+    )
+
+
+def _trading(doc: Document | None) -> TradingModeState:
+    if not doc:
+        return TradingModeState()
+    return TradingModeState(
+        TradingMode(doc["mode"]), doc.get("reason"), doc.get("since"), doc.get("changed_by")
     )
 
 
@@ -173,6 +184,12 @@ class MongoAccountsRepository(MongoTenantConfigRepository):
         if scope.tenant_id is not None:
             query = {"_id": {"$in": [i for i in ids if i == scope.tenant_id]}}
         return [_tenant(doc) async for doc in self._db.tenants.find(query)]
+
+    async def set_trading_mode(self, tenant_id: str, state: TradingModeState) -> None:
+        """Store a tenant's trading mode (domains/accounts/trading_mode.py)."""
+        document = {"mode": state.mode.value, "reason": state.reason, "since": state.since,
+                    "changed_by": state.changed_by}  # fmt: skip
+        await self._db.tenants.update_one({"_id": tenant_id}, {"$set": {"trading_mode": document}})
 
     async def tenant_by_name(self, name: str) -> Tenant | None:
         doc = await self._db.tenants.find_one({"name": name})

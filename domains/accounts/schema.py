@@ -11,6 +11,7 @@ from domains.accounts.config_schema import BrandInput, TenantConfigMutation, Ten
 from domains.accounts.key_schema import ApiKeyMutation, ApiKeyQuery
 from domains.accounts.model import Brand as BrandModel
 from domains.accounts.service import AccountsService
+from domains.accounts.trading_mode_schema import TradingModeMutation
 from domains.accounts.types import Account, Customer, Info, Tenant, list_accounts
 from domains.shared.context import Role
 from domains.shared.relay import Connection, build_connection, page_request
@@ -127,7 +128,7 @@ class CreateCustomerInput:
 
 
 @strawberry.type(description="Accounts mutations.")
-class AccountsMutation(TenantConfigMutation, ApiKeyMutation):
+class AccountsMutation(TenantConfigMutation, ApiKeyMutation, TradingModeMutation):
     @strawberry.mutation(description="Create an institution (platform operators only).")
     async def create_tenant(
         self,

@@ -11,6 +11,7 @@ import strawberry
 
 from domains.accounts.balances import BalanceStreams, balance_changes
 from domains.accounts.service import AccountsService
+from domains.accounts.trading_mode_schema import TenantStatusSubscription
 from domains.shared.context import RequestContext
 from domains.shared.errors import NotFoundError, ValidationError
 from domains.shared.streams import slow_consumer
@@ -38,7 +39,7 @@ class BalanceUpdate:
 
 
 @strawberry.type(description="Accounts subscriptions.")
-class AccountsSubscription:
+class AccountsSubscription(TenantStatusSubscription):
     @strawberry.subscription(
         description=(
             "Balance changes visible to the caller: a trader's own accounts, or every account "

@@ -14,7 +14,7 @@ from domains.accounts.balances import Balance as BalanceModel
 from domains.accounts.balances import MongoBalances
 from domains.accounts.config_types import TenantConfiguration
 from domains.accounts.model import Account as AccountModel
-from domains.accounts.model import AccountKind, TenantStatus
+from domains.accounts.model import AccountKind, TenantStatus, TradingMode
 from domains.accounts.model import Brand as BrandModel
 from domains.accounts.model import Customer as CustomerModel
 from domains.accounts.model import Tenant as TenantModel
@@ -35,6 +35,18 @@ described_enum(
     "Lifecycle of an institution on the platform.",
     ACTIVE="The institution operates normally.",
     SUSPENDED="The institution is suspended: no new orders or withdrawals.",
+)
+described_enum(
+    TradingMode,
+    "How far an institution's customers may trade (its wind-down state), set with "
+    "`setTenantTradingMode` and enforced per account by the matching engine.",
+    NORMAL="Trading as usual.",
+    REDUCE_ONLY="New orders may only shrink perpetual positions; spot orders may only SELL.",
+    CANCEL_ONLY="No new orders or amends; open orders may be cancelled.",
+    HALTED="No new orders, amends or customer cancels, and no withdrawals.",
+    WITHDRAW_ONLY="No trading; every open order was cancelled; withdrawals run under policy.",
+    WOUND_DOWN="Every open order cancelled and every perpetual position closed at the mark; "
+    "balances stay for withdrawal.",
 )
 described_enum(
     AccountKind,
@@ -67,6 +79,16 @@ class Tenant(TenantWallets, TenantConfiguration):
     brand: Brand = strawberry.field(description="White-label branding.")
     status: TenantStatus = strawberry.field(description="Lifecycle status.")
     created_at: dt.datetime | None = strawberry.field(description="When the tenant was created.")
+    trading_mode: TradingMode = strawberry.field(
+        description="How far its customers may trade right now (`setTenantTradingMode`)."
+    )
+    trading_mode_reason: str | None = strawberry.field(
+        description="Why the trading mode was last set (shown to the tenant's own callers); "
+        "null if it never changed."
+    )
+    trading_mode_since: dt.datetime | None = strawberry.field(
+        description="Since when the tenant is in this trading mode; null if it never changed."
+    )
 
     @classmethod
     def from_model(cls, tenant: TenantModel) -> Tenant:
@@ -77,6 +99,9 @@ class Tenant(TenantWallets, TenantConfiguration):
             brand=Brand.from_model(tenant.brand),
             status=tenant.status,
             created_at=tenant.created_at,
+            trading_mode=tenant.trading.mode,
+            trading_mode_reason=tenant.trading.reason,
+            trading_mode_since=tenant.trading.since,
         )
 
     @classmethod

@@ -58,3 +58,9 @@ class CustodyBalanceHeldError(DomainError):
     share), so its custody mode cannot change."""
 
     code = "CUSTODY_BALANCE_HELD"
+
+
+class TenantHaltedError(DomainError):
+    """The tenant's trading mode is HALTED: no withdrawal is requested or approved."""
+
+    code = "TENANT_HALTED"

@@ -27,6 +27,7 @@ from domains.custody.errors import (
     InsufficientFundsError,
     SelfApprovalError,
     SignatureInvalidError,
+    TenantHaltedError,
 )
 from domains.custody.governance import Governance
 from domains.custody.model import (
@@ -41,6 +42,7 @@ from domains.custody.model import (
 from domains.custody.money import CustodyMoney
 from domains.custody.omnibus import SubLedger
 from domains.custody.policy import ApprovalRequirement, PolicyAction
+from domains.custody.ports import TenantWithdrawals
 from domains.custody.repository import MongoCustodyRepository
 from domains.custody.service import CustodyService, to_minor
 from domains.shared.context import Principal, Role, TenantScope
@@ -99,6 +101,16 @@ class WithdrawalService:
         self._money = money
         self._chain = chain
         self._confirmations = confirmations
+        self.tenant_modes: TenantWithdrawals | None = None  # set by the composition root
+
+    async def _ensure_tenant_not_halted(self, tenant_id: str) -> None:
+        """A HALTED tenant's withdrawals are neither requested, approved nor signed."""
+        if self.tenant_modes is not None and not await self.tenant_modes.withdrawals_allowed(
+            tenant_id
+        ):
+            raise TenantHaltedError(
+                "your institution is HALTED: withdrawals are refused", tradingMode="HALTED"
+            )
 
     async def request(self, principal: Principal, req: RequestWithdrawal) -> Withdrawal:
         """Screen, apply the policy, hold the funds; sign at once when the policy allows."""
@@ -115,6 +127,7 @@ class WithdrawalService:
         if not keys.valid_address(asset, destination):
             raise ValidationError(f"not a valid {asset} address", field="destination")
         await self._custody.ensure_not_frozen(account.id, None)
+        await self._ensure_tenant_not_halted(account.tenant_id)
         hot = await self._custody.hot_wallet_for(account.tenant_id, asset)  # else 404
         index = await self._money.index(account.id, account.tenant_id, account.customer_id)
         if self._money.available(index, asset) < amount:
@@ -222,6 +235,8 @@ class WithdrawalService:
         w = await self._expire_if_due(await self.get(TenantScope.of(principal), withdrawal_id))
         if w.status is not WithdrawalStatus.PENDING_APPROVAL:
             raise ConflictError(f"the withdrawal is {w.status.value}", status=w.status.value)
+        if w.kind is WithdrawalKind.CUSTOMER:
+            await self._ensure_tenant_not_halted(w.tenant_id)
         roster = await self._repo.approvers(w.tenant_id)
         signer = await self._gov.verify_signer(
             roster, signature, approvals.withdrawal_payload(w), w.id
@@ -388,6 +403,8 @@ class WithdrawalService:
             raise ForbiddenError("operators import cold signatures of the shared wallets only")
         if w.status is not WithdrawalStatus.AWAITING_COLD_SIGNATURE or w.unsigned_tx is None:
             raise ConflictError(f"the withdrawal is {w.status.value}", status=w.status.value)
+        if w.kind is WithdrawalKind.CUSTOMER:
+            await self._ensure_tenant_not_halted(w.tenant_id)
         try:
             signed = SignedTx.from_json(json.loads(signed_json))
         except (ValueError, KeyError, TypeError) as exc:

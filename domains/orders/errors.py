@@ -93,3 +93,16 @@ class PositionOpenError(DomainError):
     """The change needs no open position or orders on the market (e.g. the margin mode)."""
 
     code = "POSITION_OPEN"
+
+
+class TradingModeRestrictedError(DomainError):
+    """The tenant's trading mode (setTenantTradingMode) or the account's engine mode refuses
+    the order, amend or cancel; ``tradingMode`` names the mode when the API knows it."""
+
+    code = "TRADING_MODE_RESTRICTED"
+
+
+class MarketReduceOnlyError(DomainError):
+    """The market is REDUCE_ONLY: orders may only shrink perpetual positions (spot: SELL)."""
+
+    code = "MARKET_REDUCE_ONLY"

@@ -18,8 +18,16 @@ from typing import Protocol
 
 import numpy as np
 
-from domains.accounts.model import Account, AccountKind, Product, RoutingMode, TenantConfig
+from domains.accounts.model import (
+    Account,
+    AccountKind,
+    Product,
+    RoutingMode,
+    TenantConfig,
+    TradingMode,
+)
 from domains.accounts.service import AccountsService
+from domains.accounts.trading_mode import allows_customer_cancels, allows_new_orders
 from domains.orders import countdown, errors
 from domains.orders.commands import AdjustBalance, AmendOrder, PlaceOrder, TransferFunds
 from domains.orders.model import (
@@ -411,6 +419,34 @@ class TradingService:
                                    {NOTE_MARKUP_BPS: str(markup)})  # fmt: skip
             self._markups[index] = markup
 
+    def forget_tenant_config(self, tenant_id: str) -> None:
+        """Drop the cached configuration of a tenant changed in this process (trading mode)."""
+        self._configs.forget(tenant_id)
+
+    async def _check_trading_mode(
+        self, account: Account, spec: MarketSpec, side: Side, grows: bool = True
+    ) -> None:
+        """The tenant's trading mode, checked before the engine (which enforces it per
+        account, exactly): no new order or amend unless NORMAL or REDUCE_ONLY, and in
+        REDUCE_ONLY no spot BUY that is new or grows (perpetual orders: the engine makes
+        them reduce-only)."""
+        mode = (await self._config(account.tenant_id)).trading_mode
+        spot_buy = spec.market.kind is MarketKind.SPOT and side is Side.BUY
+        if not allows_new_orders(mode) or (mode is TradingMode.REDUCE_ONLY and spot_buy and grows):
+            raise errors.TradingModeRestrictedError(
+                f"your institution's trading mode is {mode.value}", tradingMode=mode.value
+            )
+
+    async def _check_cancel_mode(self, principal: Principal, account: Account) -> None:
+        """A HALTED tenant's customers cannot cancel (its TENANT_ADMIN still can)."""
+        if principal.role is not Role.TRADER:
+            return
+        mode = (await self._config(account.tenant_id)).trading_mode
+        if not allows_customer_cancels(mode):
+            raise errors.TradingModeRestrictedError(
+                f"your institution's trading mode is {mode.value}", tradingMode=mode.value
+            )
+
     async def _check_gate(
         self, account: Account, spec: MarketSpec, side: Side, reduce_only: bool = False
     ) -> None:
@@ -466,6 +502,7 @@ class TradingService:
     async def place_order(self, principal: Principal, request: PlaceOrder) -> PlacedOrder:
         account = await self._account(principal, request.account_id)
         spec = await self._tradable(account, request.market_id)
+        await self._check_trading_mode(account, spec, request.side)
         await self._check_gate(account, spec, request.side, request.reduce_only)
         command = self._place_command(spec, request)
         if request.client_order_id is not None:
@@ -698,6 +735,7 @@ class TradingService:
 
     async def cancel_order(self, principal: Principal, order: Order) -> Order:
         account = await self._account(principal, order.account_id)
+        await self._check_cancel_mode(principal, account)
         index = await self.account_index(account)
         submitted = await self._bus.submit(
             cmd.cancel(0, 0, order_id=engine_order_id(order.id), account=index)
@@ -708,6 +746,7 @@ class TradingService:
     async def cancel_all(self, principal: Principal, account_id: str, market_id: str) -> int:
         """Cancel every live order of an account on a market; returns how many."""
         account = await self._account(principal, account_id)
+        await self._check_cancel_mode(principal, account)
         spec = await self.spec(market_id)
         index = await self.account_index(account)
         market = await self._directory.market_index(spec.market.id)
@@ -750,6 +789,7 @@ class TradingService:
             raise errors.OrderNotFoundError("the order is no longer live", id=order.id)
         price = spec.price_ticks(change.price) if change.price is not None else live.price_ticks
         qty = spec.qty_lots(change.quantity) if change.quantity is not None else live.remaining_lots
+        await self._check_trading_mode(account, spec, order.side, qty > live.remaining_lots)
         if qty > live.remaining_lots:  # growing an order is a new commitment; shrinking is not
             await self._check_gate(account, spec, order.side)
         submitted = await self._bus.submit(

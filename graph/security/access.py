@@ -65,6 +65,8 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "amendOrder": Scope.TRADE,
     "cancelAllOrders": Scope.TRADE,
     "countdownCancelAll": Scope.TRADE,
+    # wind-down: RISK keys (READ + TRADE) may restrict their tenant; the roles are checked
+    "setTenantTradingMode": Scope.TRADE,
     "transferFunds": Scope.TRADE,
     "setLeverage": Scope.TRADE,
     "adjustIsolatedMargin": Scope.TRADE,

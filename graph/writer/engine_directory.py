@@ -7,7 +7,7 @@ account. Owns the engine_* collections; read by the orders domain through Engine
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -34,6 +34,8 @@ class MongoEngineDirectory:
         self._account_ids: dict[str, int] = {PLATFORM_FEE_ACCOUNT.account_id: 0}
         self._assets: dict[str, AssetInfo] = {}
         self._markets: dict[str, int] = {}
+        # called once an account got a new index (the wind-down gives it its tenant's mode)
+        self.on_new_account: list[Callable[[AccountRef], Awaitable[None]]] = []
 
     async def load(self) -> None:
         """Read every assigned index into memory; create the default assets."""
@@ -83,28 +85,47 @@ class MongoEngineDirectory:
         return index
 
     async def _assign(self, kind: str, key: str, first: int, extra: Mapping[str, object]) -> int:
+        return (await self._assign_new(kind, key, first, extra))[0]
+
+    async def _assign_new(
+        self, kind: str, key: str, first: int, extra: Mapping[str, object]
+    ) -> tuple[int, bool]:
+        """(index, whether this call assigned it)."""
         collection = self._db[f"engine_{kind}"]
         existing = await collection.find_one({"_id": key})
         if existing is not None:
-            return int(existing["index"])
+            return int(existing["index"]), False
         index = await self._next(kind, first)
         try:
             await collection.insert_one({"_id": key, "index": index, **extra})
         except DuplicateKeyError:  # another process assigned it first: take theirs
             found = await collection.find_one({"_id": key})
             assert found is not None
-            return int(found["index"])
-        return index
+            return int(found["index"]), False
+        return index, True
 
     async def account_index(self, account_id: str, tenant_id: str, customer_id: str) -> int:
         known = self._account_ids.get(account_id)
         if known is not None:
             return known
         extra = {"tenant_id": tenant_id, "customer_id": customer_id}
-        index = await self._assign("accounts", account_id, 1, extra)
-        self._accounts[index] = AccountRef(index, account_id, tenant_id, customer_id)
+        index, new = await self._assign_new("accounts", account_id, 1, extra)
+        ref = AccountRef(index, account_id, tenant_id, customer_id)
+        self._accounts[index] = ref
         self._account_ids[account_id] = index
+        if new:
+            for listener in self.on_new_account:
+                await listener(ref)
         return index
+
+    async def tenant_accounts(self, tenant_id: str) -> list[AccountRef]:
+        """Every account of a tenant with an engine index (from the store: other processes
+        assign indices too), by index."""
+        refs = [
+            AccountRef(doc["index"], doc["_id"], doc["tenant_id"], doc["customer_id"])
+            async for doc in self._db.engine_accounts.find({"tenant_id": tenant_id})
+        ]
+        return sorted(refs, key=lambda r: r.index)
 
     def account(self, index: int) -> AccountRef | None:
         return self._accounts.get(index)
