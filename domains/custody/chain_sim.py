@@ -9,7 +9,6 @@ State is kept through an optional store so a restart continues the same chain.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import Any
 
 from domains.custody.chain import ChainRejectedError, ChainTransfer, SignedTx
 from domains.custody.keys import encode_address, verify_signature
+from domains.shared.periodic import Periodic
 
 log = logging.getLogger("caas.chain")
 NAME = "simulated"
@@ -70,7 +70,7 @@ class SimulatedChain:
         self._watched: set[str] = set()
         self._persist = persist
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._miner: Periodic | None = None
         self.height = 0
         self.blocks_scanned = 0  # blocks read by transfers_since (what a provider would bill)
         self.on_block: list[Callable[[int], Awaitable[None]]] = []
@@ -217,22 +217,13 @@ class SimulatedChain:
         return self.height
 
     def start(self, block_seconds: float) -> None:
-        """Mine a block every ``block_seconds`` until ``stop()``."""
-
-        async def run() -> None:
-            while True:
-                await asyncio.sleep(block_seconds)
-                try:
-                    await self.mine()
-                except Exception:  # e.g. the store away: the next block tries again
-                    log.exception("mining a block failed")
-
-        if self._task is None:
-            self._task = asyncio.create_task(run(), name="simulated-chain")
+        """Mine a block every ``block_seconds`` until ``stop()`` (a failed block, e.g. the
+        store away, is logged and the next one tries again)."""
+        if self._miner is None:
+            self._miner = Periodic("simulated-chain", block_seconds, self.mine, log)
+            self._miner.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._miner is not None:
+            await self._miner.stop()
+            self._miner = None

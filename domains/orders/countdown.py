@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 
 from domains.shared.errors import ValidationError
 from domains.shared.mongo import CollectionIndexes, Database
@@ -67,11 +67,11 @@ class MongoCountdowns:
             await self._docs.delete_one({"_id": account_id})
             return Countdown(account_id, 0, None)
         deadline = now_ns + timeout_ms * 1_000_000
-        await self._docs.find_one_and_update(
+        await self._docs.update_one(
             {"_id": account_id},
             {"$set": {"tenant_id": tenant_id, "deadline_ns": deadline, "timeout_ms": timeout_ms}},
-            upsert=True, return_document=ReturnDocument.AFTER,
-        )  # fmt: skip
+            upsert=True,
+        )
         return Countdown(account_id, timeout_ms, deadline)
 
     async def due(self, now_ns: int) -> list[Countdown]:

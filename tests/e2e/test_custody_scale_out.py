@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_scale_out import Servers, _gql, _keys, env, readyz, servers
+from graph.ops.servers import readyz
+from tests.e2e.test_scale_out import Servers, _gql, _keys, env, servers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
 __all__ = ["env", "servers"]  # the fixtures, shared with the order scale-out test

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
+from graph.ops.servers import readyz
 from graph.streams.watch import LocalBook
 from tests.e2e.test_scale_out import (  # noqa: F401 (fixtures)
     BOOK,
@@ -25,7 +26,6 @@ from tests.e2e.test_scale_out import (  # noqa: F401 (fixtures)
     _keys,
     _place,
     env,
-    readyz,
     servers,
 )
 

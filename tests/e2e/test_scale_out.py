@@ -24,6 +24,7 @@ import pytest
 from redis import Redis
 
 from graph.ops.embedded_store import free_port
+from graph.ops.servers import readyz
 from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
@@ -74,14 +75,6 @@ class Servers:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def readyz(url: str) -> dict[str, Any]:
-    try:
-        body: dict[str, Any] = httpx.get(f"{url}/readyz", timeout=2).json()
-        return body
-    except (httpx.HTTPError, ValueError):
-        return {}
 
 
 @pytest.fixture
