@@ -760,6 +760,8 @@ class TradingService:
     ) -> countdown.Countdown:
         """Arm, renew (or with 0 disarm) the account's dead-man's switch."""
         account = await self._account(principal, account_id)
+        if timeout_ms:  # arming is a customer cancel to come; disarming always works
+            await self._check_cancel_mode(principal, account)
         if self.countdowns is None:
             raise UnavailableError("countdowns are not enabled in this process")
         timeout_ms = countdown.check_timeout(timeout_ms)

@@ -8,6 +8,7 @@ account. Owns the engine_* collections; read by the orders domain through Engine
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -17,6 +18,7 @@ from domains.shared.mongo import CollectionIndexes, Database
 
 PLATFORM_FEE_ACCOUNT = AccountRef(0, "platform:fees", "platform", "platform")
 DEFAULT_ASSETS = (("USDT", 8), ("BTC", 8), ("ETH", 9))
+ANNOUNCE = "announce"  # on an account document until its on_new_account listeners ran
 INDEXES: tuple[CollectionIndexes, ...] = ()
 
 
@@ -40,15 +42,19 @@ class MongoEngineDirectory:
     async def load(self) -> None:
         """Read every assigned index into memory; create the default assets."""
         async for doc in self._db.engine_accounts.find():
-            ref = AccountRef(doc["index"], doc["_id"], doc["tenant_id"], doc["customer_id"])
-            self._accounts[ref.index] = ref
-            self._account_ids[ref.account_id] = ref.index
+            self._remember(doc)
         async for doc in self._db.engine_assets.find():
             self._assets[doc["_id"]] = AssetInfo(doc["_id"], doc["index"], doc["decimals"])
         async for doc in self._db.engine_markets.find():
             self._markets[doc["_id"]] = doc["index"]
         for code, decimals in DEFAULT_ASSETS:
             await self.ensure_asset(code, decimals)
+
+    def _remember(self, doc: Mapping[str, Any]) -> None:
+        ref = AccountRef(doc["index"], doc["_id"], doc["tenant_id"], doc["customer_id"])
+        self._accounts[ref.index] = ref
+        if not doc.get(ANNOUNCE):  # else account_index announces it first
+            self._account_ids[ref.account_id] = ref.index
 
     async def learn(self, accounts: Iterable[int], markets: Iterable[int]) -> None:
         """Load the indices among these that another process assigned since ``load``.
@@ -62,9 +68,7 @@ class MongoEngineDirectory:
         if unknown_accounts:
             query = {"index": {"$in": unknown_accounts}}
             async for doc in self._db.engine_accounts.find(query):
-                ref = AccountRef(doc["index"], doc["_id"], doc["tenant_id"], doc["customer_id"])
-                self._accounts[ref.index] = ref
-                self._account_ids[ref.account_id] = ref.index
+                self._remember(doc)
         if unknown_markets:
             async for doc in self._db.engine_markets.find({"index": {"$in": unknown_markets}}):
                 self._markets[doc["_id"]] = doc["index"]
@@ -85,38 +89,45 @@ class MongoEngineDirectory:
         return index
 
     async def _assign(self, kind: str, key: str, first: int, extra: Mapping[str, object]) -> int:
-        return (await self._assign_new(kind, key, first, extra))[0]
-
-    async def _assign_new(
-        self, kind: str, key: str, first: int, extra: Mapping[str, object]
-    ) -> tuple[int, bool]:
-        """(index, whether this call assigned it)."""
         collection = self._db[f"engine_{kind}"]
         existing = await collection.find_one({"_id": key})
         if existing is not None:
-            return int(existing["index"]), False
+            return int(existing["index"])
         index = await self._next(kind, first)
         try:
             await collection.insert_one({"_id": key, "index": index, **extra})
         except DuplicateKeyError:  # another process assigned it first: take theirs
             found = await collection.find_one({"_id": key})
             assert found is not None
-            return int(found["index"]), False
-        return index, True
+            return int(found["index"])
+        return index
 
     async def account_index(self, account_id: str, tenant_id: str, customer_id: str) -> int:
         known = self._account_ids.get(account_id)
         if known is not None:
             return known
-        extra = {"tenant_id": tenant_id, "customer_id": customer_id}
-        index, new = await self._assign_new("accounts", account_id, 1, extra)
+        extra: dict[str, object] = {"tenant_id": tenant_id, "customer_id": customer_id}
+        if self.on_new_account:
+            extra[ANNOUNCE] = True
+        index = await self._assign("accounts", account_id, 1, extra)
         ref = AccountRef(index, account_id, tenant_id, customer_id)
         self._accounts[index] = ref
+        await self._announce(ref)
         self._account_ids[account_id] = index
-        if new:
-            for listener in self.on_new_account:
-                await listener(ref)
         return index
+
+    async def _announce(self, ref: AccountRef) -> None:
+        """Run ``on_new_account`` for an account whose document is still marked (new, or its
+        listeners failed last time: they run again), then clear the mark."""
+        if not self.on_new_account:
+            return
+        accounts = self._db.engine_accounts
+        doc = await accounts.find_one({"_id": ref.account_id, ANNOUNCE: True}, {"_id": 1})
+        if doc is None:
+            return
+        for listener in self.on_new_account:
+            await listener(ref)
+        await accounts.update_one({"_id": ref.account_id}, {"$unset": {ANNOUNCE: ""}})
 
     async def tenant_accounts(self, tenant_id: str) -> list[AccountRef]:
         """Every account of a tenant with an engine index (from the store: other processes

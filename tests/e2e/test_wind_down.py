@@ -40,6 +40,8 @@ WITHDRAW = """mutation($a: ID!, $k: String!) { requestWithdrawal(input: {account
   idempotencyKey: $k}) { withdrawal { id status } } }"""
 TRAIL = """query($op: String) { auditTrail(operation: $op, first: 20) { nodes { actor role
   outcome arguments before after } } }"""
+ARM = """mutation($a: ID!, $t: Int!) { countdownCancelAll(accountId: $a, timeoutMs: $t) {
+  timeoutMs } }"""
 STATUS = """subscription($t: ID) { tenantStatus(tenant: $t) { tenantId tradingMode reason since
   canceledOrders closedPositions } }"""
 
@@ -174,6 +176,9 @@ async def test_halted_refuses_customer_cancels_and_withdrawals_but_not_the_bank(
     assert error_codes(await gql(http, CANCEL, {"id": resting}, key=alice)) == [
         "TRADING_MODE_RESTRICTED"
     ]
+    armed = await gql(http, ARM, {"a": alice.account_id, "t": 5_000}, key=alice)
+    assert error_codes(armed) == ["TRADING_MODE_RESTRICTED"], armed  # a cancel to come
+    assert "errors" not in await gql(http, ARM, {"a": alice.account_id, "t": 0}, key=alice)
     refused = await gql(http, WITHDRAW, {"a": alice.account_id, "k": "halted-1"}, key=admin)
     assert error_codes(refused) == ["TENANT_HALTED"], refused
     assert (await ok(http, ORDER, {"id": resting}, alice))["order"]["status"] == "NEW"
