@@ -87,6 +87,9 @@ SET_LEVERAGE = 16  # perp: account, market, bps1 = leverage, status = margin mod
 SET_INDEX_PRICE = 17  # perp: market, price = index ticks (mark, MARK_PRICE, liquidation sweep)
 APPLY_FUNDING = 18  # perp: market (accepted when ts_ns >= the market's next funding time)
 ADJUST_MARGIN = 19  # perp: account, market, amount (signed) on an isolated position
+SET_ACCOUNT_MODE = 20  # account, status = ACCOUNT_MODE_* (what the account's orders may do)
+CLOSE_POSITION = 21  # perp: account, market: close the position at the mark against the
+#                      market's insurance fund account, which takes it over (a wind-down)
 
 COMMAND_NAMES: dict[int, str] = {
     ADD_MARKET: "ADD_MARKET",
@@ -108,6 +111,8 @@ COMMAND_NAMES: dict[int, str] = {
     SET_INDEX_PRICE: "SET_INDEX_PRICE",
     APPLY_FUNDING: "APPLY_FUNDING",
     ADJUST_MARGIN: "ADJUST_MARGIN",
+    SET_ACCOUNT_MODE: "SET_ACCOUNT_MODE",
+    CLOSE_POSITION: "CLOSE_POSITION",
 }
 
 # --- sides ---------------------------------------------------------------------------------
@@ -171,10 +176,24 @@ STP_NAMES: dict[int, str] = {
 MARKET_TRADING = 1
 MARKET_HALTED = 2
 MARKET_CANCEL_ONLY = 3
+MARKET_REDUCE_ONLY = 4  # spot: SELL orders only; perpetual: every order is reduce-only
 MARKET_STATUS_NAMES: dict[int, str] = {
     MARKET_TRADING: "TRADING",
     MARKET_HALTED: "HALTED",
     MARKET_CANCEL_ONLY: "CANCEL_ONLY",
+    MARKET_REDUCE_ONLY: "REDUCE_ONLY",
+}
+
+# --- account trading modes (SET_ACCOUNT_MODE `status`) -------------------------------------
+# A wind-down restricts what an account's new orders and amends may do; cancels always run.
+ACCOUNT_MODE_NORMAL = 0
+ACCOUNT_MODE_REDUCE_ONLY = 1  # spot: SELL orders only, no amend may grow a BUY; perpetual:
+#                               every order is reduce-only (refused if it would grow)
+ACCOUNT_MODE_CANCEL_ONLY = 2  # no PLACE_ORDER, no AMEND_ORDER
+ACCOUNT_MODE_NAMES: dict[int, str] = {
+    ACCOUNT_MODE_NORMAL: "NORMAL",
+    ACCOUNT_MODE_REDUCE_ONLY: "REDUCE_ONLY",
+    ACCOUNT_MODE_CANCEL_ONLY: "CANCEL_ONLY",
 }
 
 # --- order status --------------------------------------------------------------------------
@@ -264,6 +283,7 @@ VALIDATION_STOP_WOULD_TRIGGER = -1029
 VALIDATION_INVALID_LEVERAGE = -1030
 VALIDATION_NOT_PERPETUAL = -1031
 VALIDATION_INVALID_BRACKET = -1032
+VALIDATION_INVALID_ACCOUNT_MODE = -1033
 
 RISK_INSUFFICIENT_FUNDS = -2001
 RISK_PRICE_OUTSIDE_BAND = -2002
@@ -274,6 +294,12 @@ RISK_REDUCE_ONLY = -2006
 RISK_POSITION_OPEN = -2007
 RISK_FUNDING_NOT_DUE = -2008
 RISK_INSUFFICIENT_MARGIN = -2009
+RISK_ACCOUNT_CANCEL_ONLY = -2010  # the account's mode refuses new orders and amends
+RISK_ACCOUNT_REDUCE_ONLY = -2011  # the account's mode allows only orders that reduce
+RISK_MARKET_REDUCE_ONLY = -2012  # the market's status allows only orders that reduce
+RISK_NO_ISOLATED_POSITION = -2013  # ADJUST_MARGIN: no open isolated position there
+RISK_NO_POSITION = -2014  # CLOSE_POSITION: no open position there
+RISK_NO_MARK = -2015  # CLOSE_POSITION: the market has no mark price yet
 
 MATCH_POST_ONLY_WOULD_TAKE = -3001
 MATCH_FOK_NOT_FILLABLE = -3002
@@ -297,6 +323,8 @@ LIQ_INSURANCE_PAID = -4004  # value_a = paid by the fund to cover a deficit
 LIQ_INSURANCE_CREDITED = -4005  # value_a = leftover margin credited to the fund
 LIQ_AUTO_DELEVERAGED = -4006  # both sides; maker_account = counterparty, price = bankruptcy
 LIQ_DONE = -4007  # the account is no longer due (or has no position left)
+LIQ_WOUND_DOWN = -4008  # CLOSE_POSITION: qty closed at price = mark, maker_account = the
+#                         insurance fund that took the position over, value_a = realised PnL
 FUNDING_SETTLED = -4101  # EV_POSITION_CHANGED code after a funding payment
 
 REASON_NAMES: dict[int, str] = {
@@ -363,6 +391,14 @@ REASON_NAMES: dict[int, str] = {
     LIQ_AUTO_DELEVERAGED: "LIQ_AUTO_DELEVERAGED",
     LIQ_DONE: "LIQ_DONE",
     FUNDING_SETTLED: "FUNDING_SETTLED",
+    VALIDATION_INVALID_ACCOUNT_MODE: "INVALID_ACCOUNT_MODE",
+    RISK_ACCOUNT_CANCEL_ONLY: "ACCOUNT_CANCEL_ONLY",
+    RISK_ACCOUNT_REDUCE_ONLY: "ACCOUNT_REDUCE_ONLY",
+    RISK_MARKET_REDUCE_ONLY: "MARKET_REDUCE_ONLY",
+    RISK_NO_ISOLATED_POSITION: "NO_ISOLATED_POSITION",
+    RISK_NO_POSITION: "NO_POSITION",
+    RISK_NO_MARK: "NO_MARK",
+    LIQ_WOUND_DOWN: "LIQ_WOUND_DOWN",
 }
 
 # Reasons only perpetual markets produce (the spot reference model never does).
@@ -372,7 +408,8 @@ PERP_REASONS: frozenset[int] = frozenset(
         RISK_REDUCE_ONLY, RISK_POSITION_OPEN, RISK_FUNDING_NOT_DUE, RISK_INSUFFICIENT_MARGIN,
         MATCH_CANCELED_BY_LIQUIDATION, MATCH_REDUCE_ONLY_CUT, LIQ_STARTED, LIQ_ORDERS_CANCELED,
         LIQ_ORDER_FILLED, LIQ_INSURANCE_PAID, LIQ_INSURANCE_CREDITED, LIQ_AUTO_DELEVERAGED,
-        LIQ_DONE, FUNDING_SETTLED,
+        LIQ_DONE, FUNDING_SETTLED, RISK_NO_ISOLATED_POSITION, RISK_NO_POSITION, RISK_NO_MARK,
+        LIQ_WOUND_DOWN,
     }
 )  # fmt: skip
 

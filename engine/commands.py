@@ -301,6 +301,24 @@ def adjust_margin(seq: int, ts_ns: int, *, account: int, market: int, amount_min
     return rec
 
 
+def set_account_mode(seq: int, ts_ns: int, *, account: int, mode: int) -> Records:
+    """SET_ACCOUNT_MODE: what the account's new orders and amends may do from now on
+    (codes.ACCOUNT_MODE_*); its resting orders stay, cancels always run."""
+    rec = _one(seq, ts_ns, codes.SET_ACCOUNT_MODE)
+    rec["account"] = account
+    rec["status"] = mode
+    return rec
+
+
+def close_position_at_mark(seq: int, ts_ns: int, *, account: int, market: int) -> Records:
+    """CLOSE_POSITION: close the account's perpetual position at the market's mark; the
+    market's insurance fund account takes it over at that price (a wind-down step)."""
+    rec = _one(seq, ts_ns, codes.CLOSE_POSITION)
+    rec["account"] = account
+    rec["market"] = market
+    return rec
+
+
 class CommandBuilder:
     """Fills a preallocated command array; `commands` is a view of what was appended."""
 

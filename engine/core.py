@@ -18,6 +18,7 @@ from engine.kernels.batch import apply_batch
 from engine.kernels.idmap import idmap_find
 from engine.layout import (
     A_MAKER_BPS,
+    A_MODE,
     A_TAKER_BPS,
     AS_CREDITS,
     AS_DEBITS,
@@ -355,6 +356,10 @@ class Engine:
         """The account holding the market's insurance fund."""
         return int(self._state.perp[market, PM_INSURANCE])
 
+    def account_mode(self, account: int) -> int:
+        """The account's trading mode (codes.ACCOUNT_MODE_*)."""
+        return int(self._state.accounts[account, A_MODE])
+
     def fee_rate(self, account: int) -> tuple[int, int]:
         """(maker_bps, taker_bps) applied to the account's next orders."""
         a = self._state.accounts[account]
@@ -420,7 +425,11 @@ class Engine:
             "orders": orders,
             "balances": balances,
             "fee_rates": {
-                int(a): self.fee_rate(int(a)) for a in np.nonzero(s.accounts.any(axis=1))[0]
+                int(a): self.fee_rate(int(a))
+                for a in np.nonzero(s.accounts[:, [A_MAKER_BPS, A_TAKER_BPS]].any(axis=1))[0]
+            },
+            "account_modes": {
+                int(a): int(s.accounts[a, A_MODE]) for a in np.nonzero(s.accounts[:, A_MODE])[0]
             },
             "assets": {
                 int(k): tuple(int(v) for v in s.assets[k, :3])

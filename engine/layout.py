@@ -20,7 +20,7 @@ Records = npt.NDArray[Any]  # an array of COMMAND_DTYPE or EVENT_DTYPE records
 Record = Any  # one such record (numpy.void in Python, a Record inside kernels)
 
 NIL = -1  # "no slot / no order / no level" in every linked structure
-SNAPSHOT_VERSION = 2  # 2: perpetual futures (pos, perp arrays; new columns)
+SNAPSHOT_VERSION = 3  # 2: perpetual futures (pos, perp arrays; new columns); 3: A_MODE
 
 # Hard limits that keep every product and sum inside int64 (checked on input, so kernels
 # never overflow): notional = price * qty * quote_per_tick_lot <= MAX_NOTIONAL_MINOR, and the
@@ -204,7 +204,8 @@ B_NFIELDS = 4
 # --- accounts[account, A_*] ----------------------------------------------------------------
 A_MAKER_BPS = 0
 A_TAKER_BPS = 1
-A_NFIELDS = 2
+A_MODE = 2  # ACCOUNT_MODE_* (engine.codes): what the account's new orders and amends may do
+A_NFIELDS = 3
 
 # --- assets[asset, AS_*] -------------------------------------------------------------------
 AS_CREDITS = 0

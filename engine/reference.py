@@ -63,7 +63,7 @@ class ReferenceEngine(ReferenceRules):
             self._cancel_all(cmd)
         elif c.DEPOSIT_CREDIT <= kind <= c.WITHDRAWAL_DEBIT or kind == c.TRANSFER:
             self._money(cmd)
-        elif c.ADD_MARKET <= kind <= c.SET_FEE_RATE:
+        elif c.ADD_MARKET <= kind <= c.SET_FEE_RATE or kind == c.SET_ACCOUNT_MODE:
             self._admin(cmd)
         else:
             self._verdict(cmd, c.VALIDATION_UNKNOWN_COMMAND)
@@ -105,6 +105,7 @@ class ReferenceEngine(ReferenceRules):
             "orders": {i: o.frozen() for i, o in self.orders.items()},
             "balances": {k: tuple(v) for k, v in sorted(self.balances.items()) if any(v)},
             "fee_rates": {a: r for a, r in sorted(self.fee_rates.items()) if any(r)},
+            "account_modes": {a: v for a, v in sorted(self.account_modes.items()) if v},
             "assets": {k: tuple(v) for k, v in sorted(self.assets.items()) if any(v)},
         }
 
@@ -166,6 +167,8 @@ class ReferenceEngine(ReferenceRules):
         mk = self.markets[o.market]
         price, qty = int(cmd["price"]), int(cmd["qty"])
         code = self._check_trading(mk)
+        if code == c.OK:
+            code = self._check_amend_mode(mk, o.account, qty, o.remaining_lots)
         if code == c.OK:
             code = self._check_qty(mk, qty)
         if code == c.OK:

@@ -97,7 +97,7 @@ class ReferenceAdmin(ReferenceCore):
             return c.VALIDATION_INVALID_STP_MODE
         if not 0 <= cmd["price"] <= MAX_PRICE_TICKS:
             return c.VALIDATION_INVALID_PRICE
-        if not c.MARKET_TRADING <= cmd["status"] <= c.MARKET_CANCEL_ONLY:
+        if not c.MARKET_TRADING <= cmd["status"] <= c.MARKET_REDUCE_ONLY:
             return c.VALIDATION_INVALID_MARKET_STATUS
         return c.OK
 
@@ -105,16 +105,19 @@ class ReferenceAdmin(ReferenceCore):
         kind = int(cmd["kind"])
         if kind == c.ADD_MARKET:
             return self._check_add_market(cmd)
-        if kind == c.SET_FEE_RATE:
+        if kind in (c.SET_FEE_RATE, c.SET_ACCOUNT_MODE):
             if not 0 <= cmd["account"] < self.config.max_accounts:
                 return c.VALIDATION_UNKNOWN_ACCOUNT
+            if kind == c.SET_ACCOUNT_MODE:
+                mode_ok = c.ACCOUNT_MODE_NORMAL <= cmd["status"] <= c.ACCOUNT_MODE_CANCEL_ONLY
+                return c.OK if mode_ok else c.VALIDATION_INVALID_ACCOUNT_MODE
             if not (0 <= cmd["bps1"] <= MAX_BPS and 0 <= cmd["bps2"] <= MAX_BPS):
                 return c.VALIDATION_INVALID_FEE_RATE
             return c.OK
         if int(cmd["market"]) not in self.markets:
             return c.VALIDATION_UNKNOWN_MARKET
         if kind == c.SET_MARKET_STATUS:
-            if not c.MARKET_TRADING <= cmd["status"] <= c.MARKET_CANCEL_ONLY:
+            if not c.MARKET_TRADING <= cmd["status"] <= c.MARKET_REDUCE_ONLY:
                 return c.VALIDATION_INVALID_MARKET_STATUS
         elif not 0 < cmd["price"] <= MAX_PRICE_TICKS:
             return c.VALIDATION_INVALID_PRICE
@@ -137,6 +140,8 @@ class ReferenceAdmin(ReferenceCore):
             )  # fmt: skip
         elif kind == c.SET_FEE_RATE:
             self.fee_rates[int(cmd["account"])] = (int(cmd["bps1"]), int(cmd["bps2"]))
+        elif kind == c.SET_ACCOUNT_MODE:
+            self.account_modes[int(cmd["account"])] = int(cmd["status"])
         elif kind == c.SET_MARKET_STATUS:
             self.markets[m].status = int(cmd["status"])
         else:

@@ -105,6 +105,7 @@ class ReferenceCore:
         self.orders: dict[int, Order] = {}  # live orders only (resting, pending stops)
         self.balances: dict[tuple[int, int], list[int]] = {}  # available, locked, held
         self.fee_rates: dict[int, tuple[int, int]] = {}
+        self.account_modes: dict[int, int] = {}  # codes.ACCOUNT_MODE_*, absent = NORMAL
         self.assets: dict[int, list[int]] = {}  # credits, debits, fees
         self._events: list[tuple[int, ...]] = []
         self._touched: list[tuple[int, int]] = []

@@ -44,6 +44,24 @@ class ReferenceRules(ReferenceAdmin):
             return c.RISK_MARKET_CANCEL_ONLY
         return c.OK
 
+    def _restriction(self, mk: Market, account: int) -> int:
+        if mk.status == c.MARKET_REDUCE_ONLY:
+            return c.RISK_MARKET_REDUCE_ONLY
+        if self.account_modes.get(account) == c.ACCOUNT_MODE_REDUCE_ONLY:
+            return c.RISK_ACCOUNT_REDUCE_ONLY
+        return c.OK
+
+    def _check_mode(self, mk: Market, account: int, side: int) -> int:
+        """Spot only (this model has no perpetuals): a BUY is refused while reducing."""
+        if self.account_modes.get(account) == c.ACCOUNT_MODE_CANCEL_ONLY:
+            return c.RISK_ACCOUNT_CANCEL_ONLY
+        return self._restriction(mk, account) if side == c.BUY else c.OK
+
+    def _check_amend_mode(self, mk: Market, account: int, qty: int, remaining: int) -> int:
+        if self.account_modes.get(account) == c.ACCOUNT_MODE_CANCEL_ONLY:
+            return c.RISK_ACCOUNT_CANCEL_ONLY
+        return self._restriction(mk, account) if qty > remaining else c.OK
+
     def _check_band(self, mk: Market, price: int) -> int:
         if mk.band_bps > 0 and mk.ref_price > 0:
             width = mk.ref_price * mk.band_bps // 10_000
@@ -122,6 +140,8 @@ class ReferenceRules(ReferenceAdmin):
             code = self._check_prices(cmd, mk)
         if code == c.OK:
             code = self._check_trading(mk)
+        if code == c.OK:
+            code = self._check_mode(mk, int(cmd["account"]), side)
         if code == c.OK and kind in (c.LIMIT, c.STOP_LIMIT):
             code = self._check_band(mk, int(cmd["price"]))
         if code != c.OK:

@@ -7,9 +7,11 @@ of the arrays and a blake2b digest of all of it. Imports numpy and the standard 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,29 +123,46 @@ class EngineState:
         magic, version, length = _HEADER.unpack_from(body)
         if magic != MAGIC:
             raise SnapshotError("not an engine snapshot")
-        if version != SNAPSHOT_VERSION:
+        if version not in (SNAPSHOT_VERSION, *_MIGRATIONS):
             raise SnapshotError(f"snapshot version {version}, expected {SNAPSHOT_VERSION}")
         payload = body[_HEADER.size : _HEADER.size + length]
         stored_hash = body[_HEADER.size + length :].hex()
-        state = cls._decode(zlib.decompress(payload))
+        state = cls._decode(zlib.decompress(payload), version)
         if state.state_hash() != stored_hash:
             raise SnapshotError("state hash mismatch after restore")
-        return state
+        return _MIGRATIONS[version](state) if version in _MIGRATIONS else state
 
     @classmethod
-    def _decode(cls, raw: bytes) -> EngineState:
+    def _decode(cls, raw: bytes, version: int = SNAPSHOT_VERSION) -> EngineState:
         n_cfg = len(EngineConfig().to_array())
         config = EngineConfig.from_array(np.frombuffer(raw[: 8 * n_cfg], dtype=np.int64))
         blank = cls.allocate(config)
         offset = 8 * n_cfg
         arrays = {}
         for name, template in zip(STATE_ARRAYS, blank.arrays(), strict=True):
-            size = template.nbytes
+            old_shape = _OLD_SHAPES.get((version, name))
+            shape = template.shape if old_shape is None else old_shape(template)
+            size = int(np.prod(shape)) * 8
             chunk = np.frombuffer(raw[offset : offset + size], dtype=np.int64)
             if chunk.size * 8 != size:
                 raise SnapshotError(f"snapshot array {name} is truncated")
-            arrays[name] = chunk.reshape(template.shape).copy()
+            arrays[name] = chunk.reshape(shape).copy()
             offset += size
         if offset != len(raw):
             raise SnapshotError("snapshot has trailing data")
         return cls(config=config, **arrays)
+
+
+def _from_v2(state: EngineState) -> EngineState:
+    """Version 2 had no account mode column: every account was NORMAL (0)."""
+    accounts = np.zeros((state.accounts.shape[0], A_NFIELDS), dtype=np.int64)
+    accounts[:, : state.accounts.shape[1]] = state.accounts
+    return dataclasses.replace(state, accounts=accounts)
+
+
+# Older snapshot versions this version still reads: how their arrays were shaped, and the
+# step that brings the decoded (hash-checked) state to the current layout.
+_OLD_SHAPES: dict[tuple[int, str], Callable[[I64Array], tuple[int, ...]]] = {
+    (2, "accounts"): lambda t: (t.shape[0], 2),
+}
+_MIGRATIONS: dict[int, Callable[[EngineState], EngineState]] = {2: _from_v2}

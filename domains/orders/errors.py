@@ -95,6 +95,18 @@ class PositionOpenError(DomainError):
     code = "POSITION_OPEN"
 
 
+class NoIsolatedPositionError(DomainError):
+    """Isolated margin can only be added to or removed from an open isolated position."""
+
+    code = "NO_ISOLATED_POSITION"
+
+
+class NoPositionError(DomainError):
+    """There is no open position to close in that market."""
+
+    code = "NO_POSITION"
+
+
 class TradingModeRestrictedError(DomainError):
     """The tenant's trading mode (setTenantTradingMode) or the account's engine mode refuses
     the order, amend or cancel; ``tradingMode`` names the mode when the API knows it."""

@@ -55,6 +55,26 @@ _ERRORS: dict[int, tuple[type[DomainError], str]] = {
         ValidationError,
         "the leverage is above what the position's margin bracket allows",
     ),
+    codes.RISK_NO_ISOLATED_POSITION: (
+        errors.NoIsolatedPositionError,
+        "the account has no open isolated position in this market",
+    ),
+    codes.RISK_NO_POSITION: (errors.NoPositionError, "there is no open position to close"),
+    codes.RISK_NO_MARK: (ValidationError, "the market has no mark price yet"),
+    codes.VALIDATION_INVALID_ACCOUNT_MODE: (ValidationError, "unknown account trading mode"),
+    # wind-down: account trading modes and a market's REDUCE_ONLY status
+    codes.RISK_ACCOUNT_CANCEL_ONLY: (
+        errors.TradingModeRestrictedError,
+        "the account's trading mode accepts cancels only",
+    ),
+    codes.RISK_ACCOUNT_REDUCE_ONLY: (
+        errors.TradingModeRestrictedError,
+        "the account's trading mode accepts only orders that reduce a position or sell holdings",
+    ),
+    codes.RISK_MARKET_REDUCE_ONLY: (
+        errors.MarketReduceOnlyError,
+        "the market accepts only orders that reduce a position or sell holdings",
+    ),
     codes.VALIDATION_NOT_PERPETUAL: (ValidationError, "the market is not a perpetual"),
     codes.VALIDATION_INVALID_BRACKET: (ValidationError, "the margin brackets are invalid"),
 }

@@ -1,19 +1,24 @@
 """Market and account administration: ADD_MARKET, SET_MARKET_STATUS, SET_REFERENCE_PRICE,
-SET_FEE_RATE. All go through the journal like any other command. Pure kernels, no I/O.
+SET_FEE_RATE, SET_ACCOUNT_MODE. All go through the journal like any other command. Pure
+kernels, no I/O.
 """
 
 from __future__ import annotations
 
 from engine.codes import (
+    ACCOUNT_MODE_CANCEL_ONLY,
+    ACCOUNT_MODE_NORMAL,
     ADD_MARKET,
-    MARKET_CANCEL_ONLY,
     MARKET_FLAG_PERPETUAL,
+    MARKET_REDUCE_ONLY,
     MARKET_TRADING,
     OK,
+    SET_ACCOUNT_MODE,
     SET_FEE_RATE,
     SET_MARKET_STATUS,
     STP_EXPIRE_BOTH,
     STP_NONE,
+    VALIDATION_INVALID_ACCOUNT_MODE,
     VALIDATION_INVALID_FEE_RATE,
     VALIDATION_INVALID_MARKET_SPEC,
     VALIDATION_INVALID_MARKET_STATUS,
@@ -29,6 +34,7 @@ from engine.kernels.emit import emit_verdict
 from engine.kernels.jit import kernel
 from engine.layout import (
     A_MAKER_BPS,
+    A_MODE,
     A_TAKER_BPS,
     M_ACTIVE,
     M_BAND_BPS,
@@ -88,7 +94,7 @@ def check_add_market(cmd: Record, markets: I64Array, n_accounts: int, n_assets: 
         return VALIDATION_INVALID_STP_MODE
     if cmd.price < 0 or cmd.price > MAX_PRICE_TICKS:
         return VALIDATION_INVALID_PRICE
-    if cmd.status < MARKET_TRADING or cmd.status > MARKET_CANCEL_ONLY:
+    if cmd.status < MARKET_TRADING or cmd.status > MARKET_REDUCE_ONLY:
         return VALIDATION_INVALID_MARKET_STATUS
     return OK
 
@@ -122,9 +128,13 @@ def check_admin(cmd: Record, markets: I64Array, accounts: I64Array, n_assets: in
     """Validation of every administrative command."""
     if cmd.kind == ADD_MARKET:
         return check_add_market(cmd, markets, accounts.shape[0], n_assets)
-    if cmd.kind == SET_FEE_RATE:
+    if cmd.kind == SET_FEE_RATE or cmd.kind == SET_ACCOUNT_MODE:
         if cmd.account < 0 or cmd.account >= accounts.shape[0]:
             return VALIDATION_UNKNOWN_ACCOUNT
+        if cmd.kind == SET_ACCOUNT_MODE:
+            if cmd.status < ACCOUNT_MODE_NORMAL or cmd.status > ACCOUNT_MODE_CANCEL_ONLY:
+                return VALIDATION_INVALID_ACCOUNT_MODE
+            return OK
         if not (0 <= cmd.bps1 <= MAX_BPS and 0 <= cmd.bps2 <= MAX_BPS):
             return VALIDATION_INVALID_FEE_RATE
         return OK
@@ -132,7 +142,7 @@ def check_admin(cmd: Record, markets: I64Array, accounts: I64Array, n_assets: in
     if code != OK:
         return code
     if cmd.kind == SET_MARKET_STATUS:
-        if cmd.status < MARKET_TRADING or cmd.status > MARKET_CANCEL_ONLY:
+        if cmd.status < MARKET_TRADING or cmd.status > MARKET_REDUCE_ONLY:
             return VALIDATION_INVALID_MARKET_STATUS
     elif cmd.price <= 0 or cmd.price > MAX_PRICE_TICKS:  # SET_REFERENCE_PRICE
         return VALIDATION_INVALID_PRICE
@@ -154,6 +164,8 @@ def apply_admin(
     elif cmd.kind == SET_FEE_RATE:
         accounts[cmd.account, A_MAKER_BPS] = cmd.bps1
         accounts[cmd.account, A_TAKER_BPS] = cmd.bps2
+    elif cmd.kind == SET_ACCOUNT_MODE:
+        accounts[cmd.account, A_MODE] = cmd.status
     elif cmd.kind == SET_MARKET_STATUS:
         markets[cmd.market, M_STATUS] = cmd.status
     else:

@@ -22,7 +22,14 @@ from engine.codes import (
 )
 from engine.kernels.book import best_price, find_level, has_room, unlink
 from engine.kernels.cancel import find_owned
-from engine.kernels.checks import check_band, check_price, check_qty, check_size, check_trading
+from engine.kernels.checks import (
+    check_amend_mode,
+    check_band,
+    check_price,
+    check_qty,
+    check_size,
+    check_trading,
+)
 from engine.kernels.emit import emit_amended, emit_delta, emit_verdict
 from engine.kernels.jit import kernel
 from engine.kernels.match import crosses
@@ -96,7 +103,7 @@ def check_reprice(
 @kernel
 def check_amend(
     cmd: Record, orders: I64Array, levels: I64Array, markets: I64Array, bal: I64Array,
-    idmap: I64Array,
+    accounts: I64Array, idmap: I64Array,
 ) -> tuple[int, int, bool]:  # fmt: skip
     """(code, slot, keeps_priority) of an AMEND_ORDER."""
     code, slot = find_owned(cmd, idmap, orders)
@@ -107,6 +114,8 @@ def check_amend(
         return VALIDATION_ORDER_NOT_AMENDABLE, slot, False
     mkt = markets[row[O_MARKET]]
     code = check_trading(mkt)
+    if code == OK:
+        code = check_amend_mode(mkt, accounts, row[O_ACCOUNT], cmd.qty, row[O_REMAINING])
     if code == OK:
         code = check_qty(mkt, cmd.qty)
     if code == OK:
@@ -120,11 +129,11 @@ def check_amend(
 @kernel
 def amend(
     ev: Records, sc: I64Array, cmd: Record, orders: I64Array, levels: I64Array,
-    markets: I64Array, bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array,
-    pos: I64Array, perp: I64Array,
+    markets: I64Array, bal: I64Array, accounts: I64Array, assets: I64Array, idmap: I64Array,
+    touched: I64Array, pos: I64Array, perp: I64Array,
 ) -> None:  # fmt: skip
     """AMEND_ORDER: BOOK_DELTA (old level), ORDER_AMENDED, then matching / resting events."""
-    code, slot, keep = check_amend(cmd, orders, levels, markets, bal, idmap)
+    code, slot, keep = check_amend(cmd, orders, levels, markets, bal, accounts, idmap)
     emit_verdict(ev, sc, cmd, code, 0)
     if code != OK:
         return

@@ -16,8 +16,10 @@ from engine.codes import (
     AMEND_ORDER,
     CANCEL_ALL,
     CANCEL_ORDER,
+    CLOSE_POSITION,
     DEPOSIT_CREDIT,
     PLACE_ORDER,
+    SET_ACCOUNT_MODE,
     SET_FEE_RATE,
     SET_MARGIN_BRACKET,
     STP_EXPIRE_MAKER,
@@ -92,7 +94,10 @@ def apply_one(
         cancel(ev, sc, cmd, orders, levels, markets, bal, idmap, touched)
         return
     if kind == AMEND_ORDER:
-        amend(ev, sc, cmd, orders, levels, markets, bal, assets, idmap, touched, pos, perp)
+        amend(
+            ev, sc, cmd, orders, levels, markets, bal, accounts, assets, idmap, touched, pos,
+            perp,
+        )  # fmt: skip
         return
     if kind == CANCEL_ALL:
         cancel_all(ev, sc, cmd, orders, levels, markets, bal, idmap, touched)
@@ -100,10 +105,10 @@ def apply_one(
     if DEPOSIT_CREDIT <= kind <= WITHDRAWAL_DEBIT or kind == TRANSFER:
         apply_money_command(ev, sc, cmd, bal, assets, touched)
         return
-    if ADD_MARKET <= kind <= SET_FEE_RATE:
+    if ADD_MARKET <= kind <= SET_FEE_RATE or kind == SET_ACCOUNT_MODE:
         apply_admin(ev, sc, cmd, markets, accounts, bal.shape[1])
         return
-    if SET_MARGIN_BRACKET <= kind <= ADJUST_MARGIN:
+    if SET_MARGIN_BRACKET <= kind <= ADJUST_MARGIN or kind == CLOSE_POSITION:
         apply_perp(ev, sc, cmd, orders, levels, markets, bal, assets, idmap, touched, pos, perp)
         return
     emit_verdict(ev, sc, cmd, VALIDATION_UNKNOWN_COMMAND, 0)
@@ -134,7 +139,8 @@ def event_bound(cmd: Record, markets: I64Array, sc: I64Array, trading: int) -> i
     ends the match (STP NONE never prevents; EXPIRE_TAKER / EXPIRE_BOTH stop the taker).
     """
     m = trading
-    if cmd.kind >= SET_MARGIN_BRACKET or (m != NIL and markets[m, M_PERP]):
+    perp_command = SET_MARGIN_BRACKET <= cmd.kind <= ADJUST_MARGIN or cmd.kind == CLOSE_POSITION
+    if perp_command or (m != NIL and markets[m, M_PERP]):
         return perp_event_bound(markets, sc)
     if cmd.kind == CANCEL_ALL and 0 <= cmd.market < markets.shape[0]:
         m = cmd.market

@@ -8,6 +8,8 @@ rejected command changes nothing. The order of checks is part of the contract
 from __future__ import annotations
 
 from engine.codes import (
+    ACCOUNT_MODE_CANCEL_ONLY,
+    ACCOUNT_MODE_REDUCE_ONLY,
     ALL_FLAGS,
     BUY,
     FLAG_POST_ONLY,
@@ -19,16 +21,20 @@ from engine.codes import (
     MARKET,
     MARKET_CANCEL_ONLY,
     MARKET_HALTED,
+    MARKET_REDUCE_ONLY,
     MATCH_BOOK_FULL,
     MATCH_NO_LIQUIDITY,
     MATCH_POST_ONLY_WOULD_TAKE,
     MATCH_PRICE_LEVELS_FULL,
     OK,
     PERP_FLAGS,
+    RISK_ACCOUNT_CANCEL_ONLY,
+    RISK_ACCOUNT_REDUCE_ONLY,
     RISK_INSUFFICIENT_FUNDS,
     RISK_INSUFFICIENT_MARGIN,
     RISK_MARKET_CANCEL_ONLY,
     RISK_MARKET_HALTED,
+    RISK_MARKET_REDUCE_ONLY,
     RISK_PRICE_OUTSIDE_BAND,
     RISK_REDUCE_ONLY,
     SELL,
@@ -61,6 +67,7 @@ from engine.kernels.perp import leverage_of, reducible
 from engine.kernels.risk import lock_required, perp_lock
 from engine.layout import (
     A_MAKER_BPS,
+    A_MODE,
     A_TAKER_BPS,
     B_AVAILABLE,
     M_ACTIVE,
@@ -104,6 +111,41 @@ def check_trading(mkt: I64Array) -> int:
         return RISK_MARKET_HALTED
     if mkt[M_STATUS] == MARKET_CANCEL_ONLY:
         return RISK_MARKET_CANCEL_ONLY
+    return OK
+
+
+@inline
+def restriction(mkt: I64Array, accounts: I64Array, account: int) -> int:
+    """Why the account may only reduce in this market (the market's REDUCE_ONLY status
+    first, then the account's REDUCE_ONLY mode), or OK when it trades freely."""
+    if mkt[M_STATUS] == MARKET_REDUCE_ONLY:
+        return RISK_MARKET_REDUCE_ONLY
+    if accounts[account, A_MODE] == ACCOUNT_MODE_REDUCE_ONLY:
+        return RISK_ACCOUNT_REDUCE_ONLY
+    return OK
+
+
+@inline
+def check_mode(mkt: I64Array, accounts: I64Array, account: int, side: int) -> int:
+    """The account's mode lets it place here: not CANCEL_ONLY, and no spot BUY while it or
+    the market may only reduce (a perpetual order is made reduce-only instead)."""
+    if accounts[account, A_MODE] == ACCOUNT_MODE_CANCEL_ONLY:
+        return RISK_ACCOUNT_CANCEL_ONLY
+    if mkt[M_PERP] == 0 and side == BUY:
+        return restriction(mkt, accounts, account)
+    return OK
+
+
+@inline
+def check_amend_mode(
+    mkt: I64Array, accounts: I64Array, account: int, qty: int, remaining: int
+) -> int:
+    """The account's mode lets it amend: not CANCEL_ONLY, and no growing an order while it
+    or the market may only reduce."""
+    if accounts[account, A_MODE] == ACCOUNT_MODE_CANCEL_ONLY:
+        return RISK_ACCOUNT_CANCEL_ONLY
+    if qty > remaining:
+        return restriction(mkt, accounts, account)
     return OK
 
 
@@ -247,6 +289,8 @@ def check_place(
     code = check_prices(cmd, mkt)
     if code == OK:
         code = check_trading(mkt)
+    if code == OK:
+        code = check_mode(mkt, accounts, cmd.account, cmd.side)
     if code == OK and (cmd.order_type == LIMIT or cmd.order_type == STOP_LIMIT):
         code = check_band(mkt, cmd.price)
     if code != OK:
@@ -263,7 +307,8 @@ def check_place(
         if best != 0 and crosses(cmd.side, cmd.price, best):
             code = MATCH_POST_ONLY_WOULD_TAKE
     if code == OK and mkt[M_PERP]:
-        return check_perp_funds(cmd, mkt, bal, accounts, pos, perp, limit), limit
+        flags = place_flags(cmd, mkt, accounts)
+        return check_perp_funds(cmd, mkt, bal, accounts, pos, perp, limit, flags), limit
     if code == OK:
         lock_bps = max(accounts[cmd.account, A_MAKER_BPS], accounts[cmd.account, A_TAKER_BPS])
         need = lock_required(mkt, cmd.side, cmd.qty, limit, lock_bps)
@@ -274,17 +319,28 @@ def check_place(
 
 
 @inline
+def place_flags(cmd: Record, mkt: I64Array, accounts: I64Array) -> int:
+    """The flags a new order rests and fills with: a perpetual order of an account or in a
+    market that may only reduce is reduce-only whatever it asked."""
+    if mkt[M_PERP] and restriction(mkt, accounts, cmd.account) != OK:
+        return int(cmd.flags | FLAG_REDUCE_ONLY)
+    return int(cmd.flags)
+
+
+@inline
 def check_perp_funds(
     cmd: Record, mkt: I64Array, bal: I64Array, accounts: I64Array, pos: I64Array,
-    perp: I64Array, limit: int,
+    perp: I64Array, limit: int, flags: int,
 ) -> int:  # fmt: skip
-    """Perp order: reduce-only must shrink the position; margin + fee must be available."""
+    """Perp order: reduce-only must shrink the position (a forced reduce-only says why it
+    was forced); margin + fee must be available."""
     a, m = cmd.account, cmd.market
-    if cmd.flags & FLAG_REDUCE_ONLY and cmd.qty > reducible(pos, a, m, cmd.side):
-        return RISK_REDUCE_ONLY
+    if flags & FLAG_REDUCE_ONLY and cmd.qty > reducible(pos, a, m, cmd.side):
+        forced = restriction(mkt, accounts, a)
+        return forced if forced != OK else RISK_REDUCE_ONLY
     lock_bps = max(accounts[a, A_MAKER_BPS], accounts[a, A_TAKER_BPS])
     lev = leverage_of(pos, perp, a, m)
-    need = perp_lock(cmd.qty, limit, mkt[M_QUOTE_PER_TICK_LOT], lev, lock_bps, cmd.flags)
+    need = perp_lock(cmd.qty, limit, mkt[M_QUOTE_PER_TICK_LOT], lev, lock_bps, flags)
     if bal[a, mkt[M_QUOTE], B_AVAILABLE] < need:
         return RISK_INSUFFICIENT_MARGIN
     return OK

@@ -28,7 +28,7 @@ from engine.codes import (
     STP_MARKET_DEFAULT,
 )
 from engine.kernels.book import alloc_slot, free_slot, has_room, rest, stop_append
-from engine.kernels.checks import check_place
+from engine.kernels.checks import check_place, place_flags
 from engine.kernels.emit import emit_delta, emit_done, emit_verdict
 from engine.kernels.jit import inline, kernel
 from engine.kernels.match import fok_fillable, match
@@ -103,11 +103,13 @@ def write_row(
 
 @inline
 def fill_row(row: I64Array, cmd: Record, markets: I64Array, accounts: I64Array, limit: int) -> None:
-    """Write a new order's row from its command (fee rates captured now)."""
+    """Write a new order's row from its command (fee rates captured now; reduce-only when
+    the account or the market may only reduce)."""
     stp = cmd.stp
+    flags = place_flags(cmd, markets[cmd.market], accounts)
     write_row(
         row, cmd.order_id, cmd.account, cmd.market, cmd.side, cmd.order_type, cmd.tif,
-        cmd.flags, markets[cmd.market, M_STP_DEFAULT] if stp == STP_MARKET_DEFAULT else stp,
+        flags, markets[cmd.market, M_STP_DEFAULT] if stp == STP_MARKET_DEFAULT else stp,
         PENDING_TRIGGER if cmd.order_type >= STOP_MARKET else NEW, limit, cmd.stop_price,
         cmd.qty, accounts[cmd.account, A_MAKER_BPS], accounts[cmd.account, A_TAKER_BPS],
         cmd.seq, cmd.ts_ns, cmd.client_tag, 0,

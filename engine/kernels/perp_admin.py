@@ -1,6 +1,7 @@
 """Perpetual commands: SET_MARGIN_BRACKET, SET_PERP_PARAMS, SET_LEVERAGE, SET_INDEX_PRICE,
-APPLY_FUNDING, ADJUST_MARGIN. Validation first (a refused command changes nothing), then the
-change, then (index and funding) the liquidation sweep of the market. Pure kernels, no I/O.
+APPLY_FUNDING, ADJUST_MARGIN, CLOSE_POSITION. Validation first (a refused command changes
+nothing), then the change, then (index and funding) the liquidation sweep of the market.
+Pure kernels, no I/O.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 from engine.codes import (
     ADJUST_MARGIN,
     APPLY_FUNDING,
+    CLOSE_POSITION,
     EV_FUNDING,
     EV_MARK_PRICE,
     FUNDING_SETTLED,
+    LIQ_WOUND_DOWN,
     MARGIN_CROSS,
     MARGIN_ISOLATED,
     MAX_BRACKETS,
@@ -18,6 +21,9 @@ from engine.codes import (
     OK,
     RISK_FUNDING_NOT_DUE,
     RISK_INSUFFICIENT_MARGIN,
+    RISK_NO_ISOLATED_POSITION,
+    RISK_NO_MARK,
+    RISK_NO_POSITION,
     RISK_POSITION_OPEN,
     SET_INDEX_PRICE,
     SET_LEVERAGE,
@@ -28,18 +34,21 @@ from engine.codes import (
     VALIDATION_INVALID_LEVERAGE,
     VALIDATION_INVALID_PRICE,
     VALIDATION_NOT_PERPETUAL,
+    VALIDATION_SAME_ACCOUNT,
     VALIDATION_UNKNOWN_ACCOUNT,
 )
 from engine.kernels.book import best_price
 from engine.kernels.checks import check_market
 from engine.kernels.emit import emit, emit_verdict
 from engine.kernels.jit import kernel
-from engine.kernels.liquidation import sweep_market
+from engine.kernels.liquidation import emit_liq, sweep_market
 from engine.kernels.perp import (
     PPM,
+    apply_to_position,
     bracket_col,
     bracket_of,
     cover_deficit,
+    cover_isolated_loss,
     leverage_of,
     mul_div,
     touch_position,
@@ -155,7 +164,7 @@ def check_adjust(cmd: Record, markets: I64Array, bal: I64Array, pos: I64Array,
     if cmd.amount == 0 or cmd.amount > MAX_NOTIONAL_MINOR or cmd.amount < -MAX_NOTIONAL_MINOR:
         return VALIDATION_INVALID_AMOUNT
     if p[P_QTY] == 0 or p[P_MODE] != MARGIN_ISOLATED:
-        return RISK_POSITION_OPEN
+        return RISK_NO_ISOLATED_POSITION
     if cmd.amount > 0:
         if bal[a, markets[m, M_QUOTE], B_AVAILABLE] < cmd.amount:
             return RISK_INSUFFICIENT_MARGIN
@@ -200,7 +209,64 @@ def check_perp(
         return VALIDATION_UNKNOWN_ACCOUNT
     if kind == SET_LEVERAGE:
         return check_leverage(cmd, orders, levels, markets, pos, perp)
+    if kind == CLOSE_POSITION:
+        return check_close(cmd, markets, bal, pos, perp)
     return check_adjust(cmd, markets, bal, pos, perp)
+
+
+@kernel
+def takeover_margin(markets: I64Array, pos: I64Array, perp: I64Array, a: int, m: int) -> int:
+    """Initial margin the insurance fund needs to take over (a, m) at the mark: only the
+    part that opens or grows the fund's own position needs any."""
+    fund, q = perp[m, PM_INSURANCE], pos[a, m, P_QTY]
+    qf = pos[fund, m, P_QTY]
+    size = q if q > 0 else -q
+    closes = 0
+    if qf != 0 and (qf > 0) != (q > 0):
+        closes = min(size, qf if qf > 0 else -qf)
+    opened = size - closes
+    notional = opened * perp[m, PM_MARK] * markets[m, M_QUOTE_PER_TICK_LOT]
+    return int(ceil_div(notional, leverage_of(pos, perp, fund, m)))
+
+
+@kernel
+def check_close(cmd: Record, markets: I64Array, bal: I64Array, pos: I64Array,
+                perp: I64Array) -> int:  # fmt: skip
+    """An open position, a mark, a fund other than the account that can margin it."""
+    a, m = cmd.account, cmd.market
+    if pos[a, m, P_QTY] == 0:
+        return RISK_NO_POSITION
+    if perp[m, PM_MARK] == 0 or perp[m, PM_INTERVAL] == 0:
+        return RISK_NO_MARK
+    fund = perp[m, PM_INSURANCE]
+    if fund == a:
+        return VALIDATION_SAME_ACCOUNT
+    if bal[fund, markets[m, M_QUOTE], B_AVAILABLE] < takeover_margin(markets, pos, perp, a, m):
+        return RISK_INSUFFICIENT_MARGIN
+    return OK
+
+
+@kernel
+def close_at_mark(
+    ev: Records, sc: I64Array, markets: I64Array, bal: I64Array, assets: I64Array,
+    touched: I64Array, pos: I64Array, perp: I64Array, seq: int, a: int, m: int,
+) -> None:  # fmt: skip
+    """CLOSE_POSITION: the account's position closes at the mark and the market's insurance
+    fund takes it over at the same price, as an ADL step would at the bankruptcy price; a
+    loss the account cannot pay is paid from its margin, then by the fund."""
+    quote, qptl, mark = markets[m, M_QUOTE], markets[m, M_QUOTE_PER_TICK_LOT], perp[m, PM_MARK]
+    fund, q = perp[m, PM_INSURANCE], pos[a, m, P_QTY]
+    size = q if q > 0 else -q
+    lev_a, lev_f = leverage_of(pos, perp, a, m), leverage_of(pos, perp, fund, m)
+    realized, released = apply_to_position(bal, touched, sc, assets, pos, a, m, quote, -q,
+                                           mark, qptl, lev_a, mark)  # fmt: skip
+    apply_to_position(bal, touched, sc, assets, pos, fund, m, quote, q, mark, qptl, lev_f, mark)
+    touch_position(pos, touched, sc, a, m, LIQ_WOUND_DOWN)
+    touch_position(pos, touched, sc, fund, m, LIQ_WOUND_DOWN)
+    cover_isolated_loss(ev, sc, bal, touched, pos, perp, seq, a, m, quote, realized + released)
+    cover_deficit(ev, sc, bal, touched, pos, perp, seq, a, m, quote)
+    emit_liq(ev, sc, bal, perp, markets, seq, a, m, LIQ_WOUND_DOWN, 0, size, mark, realized,
+             fund)  # fmt: skip
 
 
 @kernel
@@ -317,6 +383,8 @@ def apply_perp(
         move(bal, touched, sc, a, markets[m, M_QUOTE], -cmd.amount, cmd.amount)
         pos[a, m, P_MARGIN] += cmd.amount
         touch_position(pos, touched, sc, a, m, OK)
+    elif kind == CLOSE_POSITION:
+        close_at_mark(ev, sc, markets, bal, assets, touched, pos, perp, seq, a, m)
     else:
         if kind == SET_INDEX_PRICE:
             pm[PM_INDEX] = cmd.price

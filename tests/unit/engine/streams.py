@@ -125,7 +125,7 @@ admin_values = st.one_of(
         {
             "kind": st.just(c.SET_MARKET_STATUS),
             "market": markets,
-            "status": st.sampled_from((1, 1, 1, 2, 3, 7)),
+            "status": st.sampled_from((1, 1, 1, 2, 3, 4, 7)),
         }
     ),
     st.fixed_dictionaries(
@@ -137,6 +137,13 @@ admin_values = st.one_of(
             "account": accounts,
             "bps1": st.integers(0, 60),
             "bps2": st.sampled_from((0, 25, 10_001)),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "kind": st.just(c.SET_ACCOUNT_MODE),
+            "account": accounts | st.just(-1),
+            "status": st.sampled_from((0, 0, 1, 2, 5)),
         }
     ),
     st.fixed_dictionaries({"kind": st.sampled_from((0, 99, -1))}),  # -1: stale seq

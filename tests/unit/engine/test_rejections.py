@@ -48,6 +48,10 @@ def _two_orders(desk: Desk) -> None:
     desk.place(ALICE, c.BUY, 1, 99)
 
 
+def _alice_mode(mode: int) -> Setup:
+    return lambda d: d.run(cmd.set_account_mode, account=ALICE, mode=mode)
+
+
 def _unknown_kind(desk: Desk) -> Events:
     rec = cmd.deposit_credit(desk.seq + 1, 0, account=ALICE, asset=BASE, amount_minor=1)
     rec["kind"] = 77
@@ -128,6 +132,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], Setup, Bad]] = {
     "NO_LIQUIDITY": ({}, _nothing, lambda d: d.place(ALICE, c.BUY, 1, order_type=c.MARKET)),
     "BOOK_FULL": ({"config": SMALL_BOOK}, _two_orders, lambda d: d.place(ALICE, c.BUY, 1, 98)),
     "PRICE_LEVELS_FULL": ({}, _all_levels_used, lambda d: d.place(ALICE, c.BUY, 1, 50)),
+    "INVALID_ACCOUNT_MODE": ({}, _nothing, lambda d: d.run(cmd.set_account_mode, account=ALICE,
+                                                           mode=9)),
+    "ACCOUNT_CANCEL_ONLY": ({}, _alice_mode(c.ACCOUNT_MODE_CANCEL_ONLY),
+                            lambda d: d.place(ALICE, c.SELL, 1, 100)),
+    "ACCOUNT_REDUCE_ONLY": ({}, _alice_mode(c.ACCOUNT_MODE_REDUCE_ONLY),
+                            lambda d: d.place(ALICE, c.BUY, 1, 100)),
+    "MARKET_REDUCE_ONLY": ({"status": c.MARKET_REDUCE_ONLY}, _nothing,
+                           lambda d: d.place(ALICE, c.BUY, 1, 100)),
 }  # fmt: skip
 
 
