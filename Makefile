@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck unit bench soak schema lock clean
+.PHONY: help install warm run test lint typecheck unit bench soak schema lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,10 +18,12 @@ $(BIN)/python:
 $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
-	$(BIN)/caas engine warm
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
+
+warm: $(STAMP) ## Compile the matching engine into Numba's disk cache (~2 min once, then seconds)
+	$(BIN)/caas engine warm
 
 run: $(STAMP) ## Start the server with demo data on the embedded store (PORT, default 8000)
 	$(BIN)/caas serve --demo
@@ -41,12 +43,12 @@ $(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-l
 
 interop-deps: $(INTEROP)/node_modules/.installed ## Install the pinned npm tools tests/interop uses
 
-unit: $(STAMP) interop-deps ## pytest only
+unit: $(STAMP) interop-deps warm ## pytest only
 	$(BIN)/pytest
 
 test: lint typecheck unit ## Lint, type-check and run the whole test suite
 
-bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
+bench: warm ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench engine
 	$(BIN)/caas bench risk
 	$(BIN)/caas bench orders
@@ -56,7 +58,7 @@ bench: $(STAMP) ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench fanout --role edge
 
 SOAK_KILLS ?= 50
-soak: $(STAMP) ## Nightly soak: SOAK_KILLS (50) writer SIGKILLs under load with store faults, a takeover, 1M engine commands
+soak: warm ## Nightly soak: SOAK_KILLS (50) writer SIGKILLs under load with store faults, a takeover, 1M engine commands
 	$(BIN)/caas soak --kills $(SOAK_KILLS) --stress-commands 1000000 --seed 1
 
 schema: $(STAMP) ## Regenerate schema.graphql and graph/sdl/*.graphql

@@ -1,23 +1,74 @@
 """Compile every engine kernel once, so Numba's on-disk cache serves later processes.
 
-The kernels are inlined aggressively for speed, which makes a cold compile take minutes on
-a small machine; `make install` runs this once so servers and tests start in a second.
-Imports no I/O beyond what Numba's cache does.
+A cold compile takes a couple of minutes on a small machine; `make test` runs this first
+and `caas serve` runs it in a child process while it answers /readyz with the progress, so
+servers and tests then start in seconds. Imports no I/O beyond what Numba's cache does.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import time
+from collections.abc import Callable
+from typing import Any
 
+from numba.core import event
+from numba.core.registry import CPUDispatcher
+
+import engine.kernels
 from engine import codes
 from engine import commands as cmd
 from engine.core import Engine
 from engine.layout import EngineConfig
 
+Progress = Callable[[int, int], None]  # (kernels compiled so far, kernels in all)
 
-def warm() -> float:
-    """Run one command of every kind through a tiny engine; return the seconds it took."""
+
+def kernel_count() -> int:
+    """How many kernels the engine defines (each compiles once per signature it is used at)."""
+    found = 0
+    for info in pkgutil.iter_modules(engine.kernels.__path__):
+        module = importlib.import_module(f"engine.kernels.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == module.__name__:
+                found += 1
+    return found
+
+
+class _Counter(event.Listener):
+    """Counts distinct kernels whose compilation ended and reports them."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self._progress, self._total, self._done = progress, total, set[str]()
+
+    def on_start(self, ev: Any) -> None:
+        return None
+
+    def on_end(self, ev: Any) -> None:
+        dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+        name = getattr(getattr(dispatcher, "py_func", None), "__qualname__", None)
+        if name is not None and name not in self._done:
+            self._done.add(name)
+            self._progress(min(len(self._done), self._total), self._total)
+
+
+def warm(progress: Progress | None = None) -> float:
+    """Run one command of every kind through a tiny engine; return the seconds it took.
+
+    `progress(done, total)` is called as each kernel finishes compiling (not at all when
+    the cache is warm)."""
     started = time.perf_counter()
+    if progress is None:
+        return _run_every_kind(started)
+    total = kernel_count()
+    with event.install_listener("numba:compile", _Counter(progress, total)):
+        seconds = _run_every_kind(started)
+    progress(total, total)
+    return seconds
+
+
+def _run_every_kind(started: float) -> float:
     engine = Engine(EngineConfig(max_markets=2, max_accounts=8, max_assets=4, max_orders=64))
     batch = [
         cmd.add_market(1, 0, market=0, base_asset=1, quote_asset=2, base_per_lot=1,
@@ -64,6 +115,8 @@ def warm() -> float:
         cmd.amend(28, 0, order_id=27, account=1, price_ticks=121, qty_lots=1),
         cmd.apply_funding(29, 10, market=1),
         cmd.set_index_price(30, 11, market=1, price_ticks=90),
+        cmd.set_account_mode(31, 12, account=2, mode=codes.ACCOUNT_MODE_REDUCE_ONLY),
+        cmd.close_position_at_mark(32, 13, account=2, market=1),
     ]  # fmt: skip
     for record in batch:
         engine.apply(record)

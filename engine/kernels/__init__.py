@@ -11,13 +11,30 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+HERE = Path(__file__).parent
+CACHE = HERE / "__pycache__"
+STAMP = CACHE / "kernels.fingerprint"
+
+
+def fingerprint() -> str:
+    """Digest of every kernel source, engine/codes.py and engine/layout.py."""
+    sources = [*sorted(HERE.glob("*.py")), HERE.parent / "codes.py", HERE.parent / "layout.py"]
+    return hashlib.blake2b(b"".join(p.read_bytes() for p in sources), digest_size=16).hexdigest()
+
+
+def cache_is_warm() -> bool:
+    """Does Numba's disk cache hold kernels compiled from these sources (so a process loads
+    them in seconds instead of compiling for minutes)? Checked without importing Numba."""
+    try:
+        fresh = STAMP.read_text() == fingerprint()
+    except OSError:
+        return False
+    return fresh and any(CACHE.glob("batch.apply_batch-*.nbi"))
+
 
 def _refresh_numba_cache() -> None:
-    here = Path(__file__).parent
-    sources = [*sorted(here.glob("*.py")), here.parent / "codes.py", here.parent / "layout.py"]
-    digest = hashlib.blake2b(b"".join(p.read_bytes() for p in sources), digest_size=16).hexdigest()
-    cache = here / "__pycache__"
-    stamp = cache / "kernels.fingerprint"
+    digest = fingerprint()
+    cache, stamp = CACHE, STAMP
     try:
         if stamp.read_text() == digest:
             return

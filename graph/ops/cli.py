@@ -12,13 +12,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from graph.ops.embedded_store import EmbeddedStore, StoreStartError
 from graph.settings import Settings
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
 
 app = typer.Typer(help="CaaS platform: federated GraphQL back office.", no_args_is_help=True)
 schema_app = typer.Typer(help="Schema tools.", no_args_is_help=True)
@@ -131,13 +134,15 @@ def serve(
         raise typer.Exit(code=2)
     configure_logging(settings.log_level)
     bind_host, bind_port = host or settings.host, port or settings.port
+    config = Config()
+    config.bind = [f"{bind_host}:{bind_port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    if settings.role == "all":
+        _compile_engine_first(config, f"http://{bind_host}:{bind_port}")
     with store_uri(settings) as uri:
         if demo:
             _print_keys(asyncio.run(_seed(settings, uri)), f"http://{bind_host}:{bind_port}")
-        config = Config()
-        config.bind = [f"{bind_host}:{bind_port}"]
-        config.accesslog = None
-        config.errorlog = logging.getLogger("hypercorn.error")
 
         async def run() -> None:
             stop = asyncio.Event()
@@ -148,6 +153,33 @@ def serve(
             await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
         asyncio.run(run())
+
+
+def _compile_engine_first(config: Config, url: str) -> None:
+    """On a cold Numba cache, compile the engine in a child process while the port answers
+    /readyz with `engine: compiling` and its progress (graph/http/compiling.py)."""
+    from engine.kernels import cache_is_warm
+
+    if cache_is_warm():
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from graph.http.compiling import CompileState, compile_while_answering
+
+    console.print(f"first start: compiling the matching engine; {url}/readyz shows the progress")
+    columns = ("compiling the matching engine", BarColumn(), MofNCompleteColumn(), "kernels",
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("compile", total=None)
+
+        def show(state: CompileState) -> None:
+            bar.update(task, completed=state.done, total=state.total)
+
+        state = asyncio.run(compile_while_answering(config, show))
+    if state.failed is not None:
+        console.print(f"[red]error:[/red] compiling the matching engine failed: {state.failed}")
+        raise typer.Exit(code=1)
+    console.print("matching engine compiled; starting the server")
 
 
 @app.command("seed-demo")
@@ -301,12 +333,33 @@ def store_start(
 
 
 @engine_app.command("warm")
-def engine_warm() -> None:
+def engine_warm(
+    progress_lines: Annotated[
+        bool,
+        typer.Option(help="Print 'progress <done> <total>' lines on stdout instead of a bar."),
+    ] = False,
+) -> None:
     """Compile the engine's kernels into Numba's disk cache (minutes once, then seconds)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from engine.kernels import cache_is_warm
     from engine.warmup import warm
 
-    with console.status("compiling the matching engine (a few minutes the first time)"):
+    if progress_lines:
+
+        def line(done: int, total: int) -> None:
+            sys.stdout.write(f"progress {done} {total}\n")
+            sys.stdout.flush()
+
+        seconds = warm(line)
+    elif cache_is_warm():
         seconds = warm()
+    else:
+        columns = ("compiling the matching engine", BarColumn(), MofNCompleteColumn(),
+                   "kernels", TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("compile", total=None)
+            seconds = warm(lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"matching engine ready ({seconds:.1f} s)")
 
 
