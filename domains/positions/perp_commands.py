@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domains.orders.errors import PositionOpenError
+from domains.orders.errors import NoIsolatedPositionError
 from domains.orders.trading import TradingService
 from domains.positions.model import MarginMode
 from domains.shared.context import Principal, Role
@@ -60,7 +60,7 @@ class PerpetualCommands:
                 cmd.adjust_margin(0, 0, account=account, market=market, amount_minor=int(minor)),
                 {"by": principal.key_id},
             )
-        except PositionOpenError as exc:  # the engine's answer for "no isolated position"
+        except NoIsolatedPositionError as exc:  # VALIDATION on the API, as it always was
             raise ValidationError(
                 "the account has no open isolated position on this market", field="market"
             ) from exc
