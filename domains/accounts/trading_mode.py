@@ -82,11 +82,12 @@ def check_reason(reason: str) -> str:
 @dataclass(frozen=True)
 class WindDownReport:
     """What the engine did for a mode change: accounts set, orders cancelled, positions
-    closed at the mark, and the journal sequences of those commands."""
+    closed at the mark (and those it refused to close), the journal sequences of it all."""
 
     accounts: int = 0
     canceled_orders: int = 0
     closed_positions: int = 0
+    positions_not_closed: int = 0
     first_sequence: int | None = None
     last_sequence: int | None = None
 

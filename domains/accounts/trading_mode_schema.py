@@ -42,6 +42,11 @@ class SetTenantTradingModePayload:
         description="Perpetual positions closed at the mark against the insurance fund "
         "(WOUND_DOWN)."
     )
+    positions_not_closed: int = strawberry.field(
+        description="Perpetual positions the engine refused to close (no mark price yet, or "
+        "the insurance fund cannot margin the part it would take over): fix that and set "
+        "WOUND_DOWN again."
+    )
     first_sequence: int | None = strawberry.field(
         description="Journal sequence of the first engine command of the change."
     )
@@ -108,7 +113,9 @@ class TradingModeMutation:
         return SetTenantTradingModePayload(
             tenant=Tenant.from_model(change.tenant), previous_mode=previous.mode,
             accounts=report.accounts, canceled_orders=report.canceled_orders,
-            closed_positions=report.closed_positions, first_sequence=report.first_sequence,
+            closed_positions=report.closed_positions,
+            positions_not_closed=report.positions_not_closed,
+            first_sequence=report.first_sequence,
             last_sequence=report.last_sequence,
         )  # fmt: skip
 

@@ -25,6 +25,7 @@ class MarketStatus(enum.Enum):
     TRADING = "TRADING"
     HALTED = "HALTED"
     CANCEL_ONLY = "CANCEL_ONLY"
+    REDUCE_ONLY = "REDUCE_ONLY"
 
 
 class Side(enum.Enum):

@@ -353,7 +353,8 @@ class TradingService:
         index = await self._directory.market_index(spec.market.id)
         engine_status = {MarketStatus.TRADING: codes.MARKET_TRADING,
                          MarketStatus.HALTED: codes.MARKET_HALTED,
-                         MarketStatus.CANCEL_ONLY: codes.MARKET_CANCEL_ONLY}[status]  # fmt: skip
+                         MarketStatus.CANCEL_ONLY: codes.MARKET_CANCEL_ONLY,
+                         MarketStatus.REDUCE_ONLY: codes.MARKET_REDUCE_ONLY}[status]  # fmt: skip
         submitted = await self._bus.submit(
             cmd.set_market_status(0, 0, market=index, status=engine_status),
             {"by": principal.key_id},
@@ -425,17 +426,18 @@ class TradingService:
 
     async def _check_trading_mode(
         self, account: Account, spec: MarketSpec, side: Side, grows: bool = True
-    ) -> None:
+    ) -> TradingMode:
         """The tenant's trading mode, checked before the engine (which enforces it per
         account, exactly): no new order or amend unless NORMAL or REDUCE_ONLY, and in
         REDUCE_ONLY no spot BUY that is new or grows (perpetual orders: the engine makes
-        them reduce-only)."""
+        them reduce-only). Returns the mode."""
         mode = (await self._config(account.tenant_id)).trading_mode
         spot_buy = spec.market.kind is MarketKind.SPOT and side is Side.BUY
         if not allows_new_orders(mode) or (mode is TradingMode.REDUCE_ONLY and spot_buy and grows):
             raise errors.TradingModeRestrictedError(
                 f"your institution's trading mode is {mode.value}", tradingMode=mode.value
             )
+        return mode
 
     async def _check_cancel_mode(self, principal: Principal, account: Account) -> None:
         """A HALTED tenant's customers cannot cancel (its TENANT_ADMIN still can)."""
@@ -502,8 +504,9 @@ class TradingService:
     async def place_order(self, principal: Principal, request: PlaceOrder) -> PlacedOrder:
         account = await self._account(principal, request.account_id)
         spec = await self._tradable(account, request.market_id)
-        await self._check_trading_mode(account, spec, request.side)
-        await self._check_gate(account, spec, request.side, request.reduce_only)
+        mode = await self._check_trading_mode(account, spec, request.side)
+        reduce_only = request.reduce_only or mode is TradingMode.REDUCE_ONLY  # the engine's rule
+        await self._check_gate(account, spec, request.side, reduce_only)
         command = self._place_command(spec, request)
         if request.client_order_id is not None:
             command["client_tag"] = _client_tag(request.client_order_id)

@@ -357,8 +357,9 @@ class TradingMutation:
 
     @strawberry.mutation(
         description=(
-            "Halt, resume or restrict a market to cancels (operators). Orders on a halted "
-            "market are refused with MARKET_HALTED; resting orders stay."
+            "Halt, resume or restrict a market (operators): HALTED and CANCEL_ONLY refuse "
+            "orders with MARKET_HALTED (resting orders stay); REDUCE_ONLY accepts only orders "
+            "that shrink a perpetual position or sell spot (MARKET_REDUCE_ONLY otherwise)."
         )
     )
     async def set_market_status(

@@ -46,6 +46,8 @@ described_enum(
     TRADING="Orders are accepted and matched.",
     HALTED="No orders, no cancels: the book is frozen.",
     CANCEL_ONLY="Only cancels are accepted.",
+    REDUCE_ONLY="Only orders that shrink a perpetual position (every order is reduce-only) "
+    "or, on a spot market, SELL orders; cancels as usual.",
 )
 described_enum(Side, "Order side.", BUY="Buy the base asset.", SELL="Sell the base asset.")
 described_enum(

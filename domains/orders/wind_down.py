@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -30,32 +30,26 @@ from engine import codes
 from engine import commands as cmd
 from engine.layout import Records
 
+if TYPE_CHECKING:  # the edge role never loads Numba
+    from engine.core import Engine
+
 log = logging.getLogger("caas.wind_down")
 GROUP_COMMANDS = 1024  # commands per journaled group
 NOTE_WIND_DOWN = "trading_mode"  # the note key every wind-down command carries
 
 
-ENGINE_MODE_NAMES = {
-    TradingMode.NORMAL: "ACCOUNT_MODE_NORMAL",
-    TradingMode.REDUCE_ONLY: "ACCOUNT_MODE_REDUCE_ONLY",
-}
-
-
 def engine_mode(mode: TradingMode) -> int:
     """The engine's per-account mode for a tenant mode (CANCEL_ONLY for every mode that
     takes no new orders)."""
-    return int(getattr(codes, ENGINE_MODE_NAMES.get(mode, "ACCOUNT_MODE_CANCEL_ONLY"), 0))
+    if mode is TradingMode.NORMAL:
+        return codes.ACCOUNT_MODE_NORMAL
+    if mode is TradingMode.REDUCE_ONLY:
+        return codes.ACCOUNT_MODE_REDUCE_ONLY
+    return codes.ACCOUNT_MODE_CANCEL_ONLY
 
 
-def _set_mode(account: int, mode: TradingMode) -> Records | None:
-    # TEMPORARY until the engine's per-account modes land: None when it has none
-    build = getattr(cmd, "set_account_mode", None)
-    return None if build is None else build(0, 0, account=account, mode=engine_mode(mode))
-
-
-def _close_at_mark(account: int, market: int) -> Records | None:
-    build = getattr(cmd, "close_position_at_mark", None)
-    return None if build is None else build(0, 0, account=account, market=market)
+def _set_mode(account: int, mode: TradingMode) -> Records:
+    return cmd.set_account_mode(0, 0, account=account, mode=engine_mode(mode))
 
 
 class TenantAccounts(Protocol):
@@ -93,7 +87,7 @@ class WindDown:
         refs = await self._accounts.tenant_accounts(tenant_id)
         if not refs:
             return WindDownReport()
-        modes = [c for r in refs if (c := _set_mode(r.index, mode)) is not None]
+        modes = [_set_mode(r.index, mode) for r in refs]
         submitted = await self._submit(modes, note)
         canceled, steps = 0, []
         engine = self._bus.engine  # the modes are applied: no order of the tenant enters now
@@ -103,20 +97,19 @@ class WindDown:
                 canceled += len(live)
                 steps += [cmd.cancel_all(0, 0, account=ref.index, market=m)
                           for m in sorted({o.market for o in live})]  # fmt: skip
-        closes = []
-        if closes_positions(mode):
-            for ref in refs:
-                for market in sorted(engine.positions_of(ref.index)):
-                    if (close := _close_at_mark(ref.index, market)) is not None:
-                        closes.append(close)
-        if steps or closes:
-            submitted += await self._submit([*steps, *closes], note)
-        closed = sum(1 for s in submitted[-len(closes) :] if _accepted(s)) if closes else 0
-        refused = [s for s in submitted[-len(closes) :] if not _accepted(s)] if closes else []
+        closes = close_order(engine, [r.index for r in refs]) if closes_positions(mode) else []
+        commands = steps + [cmd.close_position_at_mark(0, 0, account=a, market=m)
+                            for a, m in closes]  # fmt: skip
+        if commands:
+            submitted += await self._submit(commands, note)
+        results = submitted[len(submitted) - len(closes) :]
+        refused = [s for s in results if not _accepted(s)]
         for result in refused:
-            log.warning("wind-down close refused", extra={"seq": result.seq, "tenant": tenant_id})
+            log.warning("wind-down close refused", extra={"seq": result.seq, "tenant": tenant_id,
+                                                          "reason": _reason(result)})  # fmt: skip
         return WindDownReport(
-            accounts=len(refs), canceled_orders=canceled, closed_positions=closed,
+            accounts=len(refs), canceled_orders=canceled,
+            closed_positions=len(results) - len(refused), positions_not_closed=len(refused),
             first_sequence=submitted[0].seq if submitted else None,
             last_sequence=submitted[-1].seq if submitted else None,
         )  # fmt: skip
@@ -136,11 +129,37 @@ class WindDown:
         mode = await self._modes.current_mode(ref.tenant_id)
         if mode is None or mode is TradingMode.NORMAL:
             return
-        command = _set_mode(ref.index, mode)
-        if command is not None:
-            note = {NOTE_WIND_DOWN: mode.value, "tenant": ref.tenant_id, "by": "new-account"}
-            await self._bus.submit(command, note)
+        note = {NOTE_WIND_DOWN: mode.value, "tenant": ref.tenant_id, "by": "new-account"}
+        await self._bus.submit(_set_mode(ref.index, mode), note)
+
+
+def close_order(engine: Engine, accounts: Sequence[int]) -> list[tuple[int, int]]:
+    """(account, market) of every open perpetual position of these accounts, per market in
+    the order that keeps the insurance fund's own position smallest: each next close is on
+    the side that brings the fund back towards flat (a takeover against the fund's own
+    position needs no margin for that part), so a tenant whose longs and shorts offset each
+    other winds down with little of the fund's margin."""
+    by_market: dict[int, list[tuple[int, int]]] = {}
+    for account in accounts:
+        for market, position in engine.positions_of(account).items():
+            by_market.setdefault(market, []).append((account, position.qty))
+    order: list[tuple[int, int]] = []
+    for market in sorted(by_market):
+        fund = engine.position(engine.insurance_account(market), market)
+        held = fund.qty if fund is not None else 0
+        longs = sorted((a, q) for a, q in by_market[market] if q > 0)
+        shorts = sorted((a, q) for a, q in by_market[market] if q < 0)
+        while longs or shorts:  # closing a long makes the fund longer, a short shorter
+            take_long = bool(longs) and (not shorts or held <= 0)
+            account, qty = (longs if take_long else shorts).pop(0)
+            held += qty
+            order.append((account, market))
+    return order
 
 
 def _accepted(submitted: Submitted) -> bool:
     return submitted.events is None or outcome(submitted.events).accepted
+
+
+def _reason(submitted: Submitted) -> str | None:
+    return outcome(submitted.events).reason if submitted.events is not None else None

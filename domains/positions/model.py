@@ -86,6 +86,7 @@ class LiquidationStep(enum.Enum):
     INSURANCE_CREDITED = "INSURANCE_CREDITED"
     AUTO_DELEVERAGED = "AUTO_DELEVERAGED"
     DONE = "DONE"
+    WOUND_DOWN = "WOUND_DOWN"
 
 
 @dataclass(frozen=True)

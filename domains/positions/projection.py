@@ -53,6 +53,7 @@ STEPS = {
     codes.LIQ_INSURANCE_CREDITED: LiquidationStep.INSURANCE_CREDITED,
     codes.LIQ_AUTO_DELEVERAGED: LiquidationStep.AUTO_DELEVERAGED,
     codes.LIQ_DONE: LiquidationStep.DONE,
+    codes.LIQ_WOUND_DOWN: LiquidationStep.WOUND_DOWN,
 }
 PERP_EVENTS = (codes.EV_POSITION_CHANGED, codes.EV_MARK_PRICE, codes.EV_FUNDING,
                codes.EV_LIQUIDATION, codes.EV_BALANCE_CHANGED)  # fmt: skip

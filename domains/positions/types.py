@@ -39,6 +39,9 @@ described_enum(
     INSURANCE_CREDITED="Margin left over after a fill better than bankruptcy went to the fund.",
     AUTO_DELEVERAGED="Closed against an opposite position at the bankruptcy price.",
     DONE="The account is no longer due.",
+    WOUND_DOWN="Closed at the mark by its institution's wind-down (`setTenantTradingMode` "
+    "WOUND_DOWN): the insurance fund took the position over at that price; `amount` is the "
+    "realised PnL.",
 )
 
 

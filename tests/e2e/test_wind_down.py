@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,9 +18,13 @@ import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
 
+from domains.orders.outcomes import outcome
+from engine import codes
+from engine import commands as cmd
 from graph.bootstrap import Platform
 from graph.ops.seed import DemoKey
 from graph.settings import Settings
+from tests.e2e.test_perpetuals import _trader
 from tests.e2e.test_subscriptions import ws_session
 from tests.graphql_client import error_codes, gql
 
@@ -27,7 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.store]
 
 SET = """mutation($m: TradingMode!, $r: String!, $t: ID) {
   setTenantTradingMode(mode: $m, reason: $r, tenant: $t) { previousMode accounts
-  canceledOrders closedPositions firstSequence lastSequence
+  canceledOrders closedPositions positionsNotClosed firstSequence lastSequence
   tenant { id tradingMode tradingModeReason tradingModeSince } } }"""
 TENANT = "query($t: ID!) { tenant(id: $t) { tradingMode tradingModeReason tradingModeSince } }"
 PLACE = """mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { order { id status } } }"""
@@ -266,6 +271,144 @@ async def test_tenant_status_is_pushed_to_the_tenant_and_to_operators_only(
         assert await _refusal(ws, "n") == "VALIDATION"
         await _subscribe(ws, "t", {"t": tenant})
         assert (await _next(ws, "t"))["tradingMode"] == "HALTED"
+
+
+PERP_ORDER = """mutation($a: ID!, $s: Side!, $q: Decimal!, $p: Decimal!, $tif: TimeInForce) {
+  placeOrder(input: {accountId: $a, market: "BTC-USDT-PERP", side: $s, type: LIMIT,
+  quantity: $q, price: $p, timeInForce: $tif}) { order { id status } } }"""
+POSITIONS = """query($a: ID!) { positions(accountId: $a) { side quantity } }"""
+BALANCES = """query($a: ID!) { account(id: $a) { balances { asset available locked } } }"""
+LIQUIDATIONS = """query($a: ID) { liquidations(accountId: $a, first: 20) { nodes { accountId
+  step } } }"""
+
+
+async def perp(
+    http: httpx.AsyncClient, key: DemoKey, side: str, qty: str, price: str = "64250",
+    tif: str = "GTC",
+) -> dict[str, Any]:  # fmt: skip
+    variables = {"a": key.account_id, "s": side, "q": qty, "p": price, "tif": tif}
+    return await gql(http, PERP_ORDER, variables, key=key)
+
+
+async def long_and_short(
+    app: Starlette, http: httpx.AsyncClient, keys: dict[str, DemoKey], qty: str = "0.01"
+) -> tuple[DemoKey, DemoKey]:
+    """Two new futures customers of Demo Bank, long and short ``qty`` BTC-USDT-PERP."""
+    buyer, seller = await _trader(app, http, keys, "Lou"), await _trader(app, http, keys, "Sid")
+    assert "errors" not in await perp(http, buyer, "BUY", qty)
+    filled = await perp(http, seller, "SELL", qty, tif="IOC")
+    assert filled["data"]["placeOrder"]["order"]["status"] == "FILLED", filled
+    return buyer, seller
+
+
+async def positions(http: httpx.AsyncClient, key: DemoKey) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (await ok(http, POSITIONS, {"a": key.account_id}, key))[
+        "positions"
+    ]
+    return rows
+
+
+async def test_reduce_only_lets_perpetual_positions_shrink_but_not_grow(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    buyer, seller = await long_and_short(app, http, demo_keys)
+    assert "errors" not in await set_mode(http, demo_keys["risk"], "REDUCE_ONLY", "de-risk")
+    for key, side in ((buyer, "BUY"), (seller, "SELL")):
+        grow = await perp(http, key, side, "0.001")
+        assert error_codes(grow) == ["TRADING_MODE_RESTRICTED"], grow
+    assert "errors" not in await perp(http, buyer, "SELL", "0.004")
+    shrink = await perp(http, seller, "BUY", "0.004", tif="IOC")
+    assert shrink["data"]["placeOrder"]["order"]["status"] == "FILLED", shrink
+    await app.state.platform.writer.projections.drain()
+    assert [p["quantity"] for p in await positions(http, buyer)] == ["0.006"]
+    assert [p["quantity"] for p in await positions(http, seller)] == ["-0.006"]
+
+
+async def test_wound_down_cancels_orders_and_closes_positions_at_the_mark(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    buyer, seller = await long_and_short(app, http, demo_keys)
+    resting = await perp(http, buyer, "BUY", "0.002", price="64000")
+    assert "errors" not in resting, resting
+    platform: Platform = app.state.platform
+    engine, usdt = platform.writer.engine, platform.directory.asset("USDT")
+    assert usdt is not None
+    fund = engine.insurance_account(await platform.directory.market_index("BTC-USDT-PERP"))
+    assert engine.balance(fund, usdt.index) == (0, 0)  # nothing to margin a takeover with
+    admin = demo_keys["tenant_admin"]
+    body = await set_mode(http, admin, "WOUND_DOWN", "orderly exit")
+    first = body["data"]["setTenantTradingMode"]
+    open_positions = first["positionsNotClosed"]  # these two and the REDUCE_ONLY test's
+    assert first["closedPositions"] == 0 and open_positions >= 2, first
+    assert first["canceledOrders"] >= 1
+    order_id = resting["data"]["placeOrder"]["order"]["id"]
+    assert (await ok(http, ORDER, {"id": order_id}, buyer))["order"]["status"] == "CANCELED"
+    top_up = cmd.deposit_credit(0, 0, account=fund, asset=usdt.index, amount_minor=10**11)
+    await platform.engines.bus.submit(top_up, {"reason": "insurance fund top-up"})
+    body = await set_mode(http, admin, "WOUND_DOWN", "orderly exit, funded")  # again: closes
+    again = body["data"]["setTenantTradingMode"]
+    assert (again["closedPositions"], again["positionsNotClosed"]) == (open_positions, 0), again
+    held = engine.position(fund, await platform.directory.market_index("BTC-USDT-PERP"))
+    assert held is not None and held.qty == 0  # the tenant's longs and shorts offset
+    await platform.writer.projections.drain()
+    for key in (buyer, seller):
+        assert await positions(http, key) == []
+        rows = (await ok(http, BALANCES, {"a": key.account_id}, key))["account"]["balances"]
+        usdt_row = next(r for r in rows if r["asset"] == "USDT")
+        assert Decimal(usdt_row["available"]) > 0 and Decimal(usdt_row["locked"]) == 0
+        steps = (await ok(http, LIQUIDATIONS, {"a": key.account_id}, key))["liquidations"]
+        assert "WOUND_DOWN" in {n["step"] for n in steps["nodes"]}, steps
+    assert error_codes(await perp(http, buyer, "BUY", "0.001")) == ["TRADING_MODE_RESTRICTED"]
+
+
+async def test_an_account_opened_in_a_restricted_tenant_gets_its_mode_in_the_engine(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    assert "errors" not in await set_mode(http, demo_keys["risk"], "CANCEL_ONLY", "new ones too")
+    late = await _trader(app, http, demo_keys, "Late")  # funded: its engine index is new
+    platform: Platform = app.state.platform
+    assert late.account_id and late.tenant_id and late.customer_id
+    index = await platform.directory.account_index(late.account_id, late.tenant_id,
+                                                   late.customer_id)  # fmt: skip
+    assert platform.writer.engine.account_mode(index) == codes.ACCOUNT_MODE_CANCEL_ONLY
+    market = await platform.directory.market_index("BTC-USDT")
+    command = cmd.place(0, 0, order_id=0, account=index, market=market, side=codes.BUY,
+                        order_type=codes.LIMIT, price_ticks=6_000_000, qty_lots=100)  # fmt: skip
+    submitted = await platform.engines.bus.submit(command)  # past the API's own check
+    assert submitted.events is not None
+    assert outcome(submitted.events).code == codes.RISK_ACCOUNT_CANCEL_ONLY
+    body = await set_mode(http, demo_keys["tenant_admin"], "NORMAL", "over")
+    assert body["data"]["setTenantTradingMode"]["accounts"] >= 5
+    assert platform.writer.engine.account_mode(index) == codes.ACCOUNT_MODE_NORMAL
+
+
+MARKET_STATUS = """mutation($m: ID!, $s: MarketStatus!) { setMarketStatus(market: $m,
+  status: $s) { id status } }"""
+
+
+async def test_a_reduce_only_market_takes_sells_and_position_shrinking_orders_only(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    operator, alice = demo_keys["operator"], demo_keys["alice"]
+    buyer, seller = await long_and_short(app, http, demo_keys, "0.002")
+    for market in ("BTC-USDT", "BTC-USDT-PERP"):
+        body = await ok(http, MARKET_STATUS, {"m": market, "s": "REDUCE_ONLY"}, operator)
+        assert body["setMarketStatus"]["status"] == "REDUCE_ONLY"
+    try:
+        refused = await place(http, alice, side="BUY", price="60000")
+        assert error_codes(refused) == ["MARKET_REDUCE_ONLY"], refused
+        sell = await place(http, alice, side="SELL", price="70000")
+        assert "errors" not in sell, sell
+        await ok(http, CANCEL, {"id": sell["data"]["placeOrder"]["order"]["id"]}, alice)
+        assert error_codes(await perp(http, buyer, "BUY", "0.001")) == ["MARKET_REDUCE_ONLY"]
+        assert "errors" not in await perp(http, buyer, "SELL", "0.001")
+        closing = await perp(http, seller, "BUY", "0.001", tif="IOC")
+        assert closing["data"]["placeOrder"]["order"]["status"] == "FILLED", closing
+        refused = await gql(http, MARKET_STATUS, {"m": "BTC-USDT", "s": "TRADING"}, key=alice)
+        assert error_codes(refused) == ["FORBIDDEN"]
+    finally:
+        for market in ("BTC-USDT", "BTC-USDT-PERP"):
+            await ok(http, MARKET_STATUS, {"m": market, "s": "TRADING"}, operator)
 
 
 async def test_the_wind_down_replays_to_the_same_engine_state(
