@@ -1,25 +1,35 @@
 """The balance read model: per account and asset, projected from engine events.
 
 Accounts owns the ledger view; the engine owns the truth. Each batch's last
-BALANCE_CHANGED per (account, asset) is written with the sequence it reflects.
+BALANCE_CHANGED per (account, asset) is written with the sequence it reflects, except
+the balances a funding round changed: those are a few ``balance_rounds`` documents per
+round and asset (each account's balance after the round, by account bucket) instead of a
+write per account, and reads take the newest round newer than a balance's document.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import zlib
 from collections.abc import AsyncIterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 
 import orjson
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 
 from domains.shared.context import TenantScope
 from domains.shared.engine_port import EngineDirectory, yielding
 from domains.shared.events import EventBus, tenant_topic
-from domains.shared.mongo import CollectionIndexes, Database, Document, bulk_write_chunked
+from domains.shared.mongo import (
+    CollectionIndexes,
+    Database,
+    Document,
+    bulk_write_chunked,
+    insert_new,
+)
 from engine import codes
 from engine.layout import Records
 
@@ -27,7 +37,18 @@ INDEXES = (
     CollectionIndexes(
         "balances", (IndexModel([("tenant_id", ASCENDING), ("account_id", ASCENDING)]),)
     ),
+    CollectionIndexes(
+        "balance_rounds",
+        (IndexModel([("asset", ASCENDING), ("bucket", ASCENDING), ("seq", DESCENDING)]),),
+    ),
 )
+ROUND_BUCKETS = 16
+PROJECTED_ENTRIES = 256  # up to this many accounts, a round read fetches only their entries
+
+
+def round_bucket(account_id: str) -> int:
+    """An account's bucket in ``balance_rounds`` (stable across processes)."""
+    return zlib.crc32(account_id.encode()) % ROUND_BUCKETS
 
 
 BALANCE_STREAM = "balances"
@@ -69,11 +90,50 @@ class MongoBalances:
     async def of_accounts(self, scope: TenantScope, account_ids: Sequence[str]) -> list[Balance]:
         query = {**scope.owner_filter(), "account_id": {"$in": list(account_ids)}}
         cursor = self._db.balances.find(query).sort([("account_id", 1), ("asset", 1)])
-        return [_balance(doc) async for doc in cursor]
+        found = [_balance(doc) async for doc in cursor]
+        groups: dict[tuple[str, int], dict[str, int]] = {}
+        for b in found:
+            groups.setdefault((b.asset, round_bucket(b.account_id)), {})[b.account_id] = b.seq
+        newest: dict[tuple[str, str], Balance] = {}
+        for (asset, bucket), pending in groups.items():
+            await self._rounds_for(asset, bucket, pending, newest)
+        return [newest.get((b.account_id, b.asset), b) for b in found]
+
+    async def _rounds_for(
+        self,
+        asset: str,
+        bucket: int,
+        pending: dict[str, int],
+        newest: dict[tuple[str, str], Balance],
+    ) -> None:
+        """The newest funding round newer than each balance's document, if any: rounds of
+        the bucket newest first, until every balance has found one or is newer."""
+        query = {"asset": asset, "bucket": bucket, "seq": {"$gt": min(pending.values())}}
+        fields = None
+        if len(pending) <= PROJECTED_ENTRIES:
+            fields = {"seq": 1, "decimals": 1, "updated_at": 1,
+                      **{f"entries.{a}": 1 for a in pending if "." not in a}}  # fmt: skip
+        async for doc in self._db.balance_rounds.find(query, fields).sort("seq", DESCENDING):
+            seq, scale, entries = int(doc["seq"]), -int(doc["decimals"]), doc["entries"]
+            for account_id in [a for a, since in pending.items() if since >= seq or a in entries]:
+                if pending.pop(account_id) >= seq:
+                    continue  # its document is newer than every round left
+                available, locked = entries[account_id]
+                newest[(account_id, asset)] = Balance(
+                    account_id, asset, Decimal(format(Decimal(available).scaleb(scale), "f")),
+                    Decimal(format(Decimal(locked).scaleb(scale), "f")), seq,
+                    doc.get("updated_at"),
+                )  # fmt: skip
+            if not pending:
+                return
 
     async def write(self, updates: Sequence[UpdateOne]) -> None:
         if updates:
             await bulk_write_chunked(self._db.balances, list(updates), ordered=False)
+
+    async def insert_rounds(self, documents: Sequence[Document]) -> None:
+        """Funding rounds' balance documents (immutable; a replay's are skipped)."""
+        await insert_new(self._db.balance_rounds, documents)
 
 
 class BalancesProjector:
@@ -90,12 +150,19 @@ class BalancesProjector:
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
     ) -> None:
         changed = events[events["kind"] == codes.EV_BALANCE_CHANGED]
+        by_round = settled_by_rounds(events)
         latest: dict[tuple[int, int], tuple[int, int, int]] = {}
+        written: dict[tuple[int, int], tuple[int, int, int]] = {}
+        rounds: dict[tuple[int, int], dict[int, tuple[int, int]]] = {}  # (seq, asset): account
         for seq, account, asset, available, locked in zip(
             changed["seq"].tolist(), changed["account"].tolist(), changed["asset"].tolist(),
             changed["value_a"].tolist(), changed["value_b"].tolist(), strict=True,
         ):  # fmt: skip
             latest[(account, asset)] = (seq, available, locked)
+            if (seq, account) in by_round:
+                rounds.setdefault((seq, asset), {})[account] = (available, locked)
+            else:
+                written[(account, asset)] = (seq, available, locked)
         now = dt.datetime.now(dt.UTC)
         updates: list[UpdateOne] = []
         published: dict[str, list[dict[str, object]]] = {}
@@ -114,11 +181,19 @@ class BalancesProjector:
                 "locked": format(Decimal(locked).scaleb(scale), "f"),
                 "seq": seq, "updated_at": now,
             }  # fmt: skip
+            published.setdefault(ref.tenant_id, []).append(fields)
+            stored = written.get((account, asset_index))
+            if stored is None:
+                continue  # only a funding round's document has it
+            if stored[0] != seq:
+                fields = {**fields, "seq": stored[0],
+                          "available": format(Decimal(stored[1]).scaleb(scale), "f"),
+                          "locked": format(Decimal(stored[2]).scaleb(scale), "f")}  # fmt: skip
             updates.append(
                 UpdateOne({"_id": f"{ref.account_id}:{asset.code}"}, {"$set": fields}, upsert=True)
             )
-            published.setdefault(ref.tenant_id, []).append(fields)
         await self._balances.write(updates)
+        await self._balances.insert_rounds(self._round_documents(rounds, now))
         if self._events is not None:
             bus = self._events
             await asyncio.gather(*(
@@ -126,6 +201,42 @@ class BalancesProjector:
                                orjson.dumps({"balances": changed_balances}))
                 for tenant_id, changed_balances in published.items()
             ))  # fmt: skip
+
+    def _round_documents(
+        self, rounds: dict[tuple[int, int], dict[int, tuple[int, int]]], now: dt.datetime
+    ) -> list[Document]:
+        """One document per funding round, asset and account bucket: each account's
+        balance after the round, in minor units."""
+        docs: list[Document] = []
+        for (seq, asset_index), accounts in sorted(rounds.items()):
+            asset = self._directory.asset_by_index(asset_index)
+            if asset is None:
+                continue
+            buckets: dict[int, dict[str, list[int]]] = {}
+            for account, (available, locked) in accounts.items():
+                ref = self._directory.account(account)
+                if ref is not None:
+                    bucket = buckets.setdefault(round_bucket(ref.account_id), {})
+                    bucket[ref.account_id] = [available, locked]
+            docs.extend(
+                {"_id": f"{asset.code}:{seq:016d}:{b:02d}", "asset": asset.code, "seq": seq,
+                 "bucket": b, "decimals": asset.decimals, "updated_at": now, "entries": found}
+                for b, found in sorted(buckets.items())
+            )  # fmt: skip
+        return docs
+
+
+def settled_by_rounds(events: Records) -> set[tuple[int, int]]:
+    """(seq, engine account) whose balance change a funding round's document carries: the
+    round paid the account, and did not liquidate or deleverage it."""
+    paid = events[events["kind"] == codes.EV_FUNDING]
+    if len(paid) == 0:
+        return set()
+    liq = events[events["kind"] == codes.EV_LIQUIDATION]
+    out = set(zip(paid["seq"].tolist(), paid["account"].tolist(), strict=True))
+    out -= set(zip(liq["seq"].tolist(), liq["account"].tolist(), strict=True))
+    out -= set(zip(liq["seq"].tolist(), liq["maker_account"].tolist(), strict=True))
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """Projects perpetual-futures engine events into the positions domain's read models and
-streams: POSITION_CHANGED -> positions, MARK_PRICE -> mark_prices, FUNDING ->
-funding_payments, LIQUIDATION -> liquidations, the insurance accounts' BALANCE_CHANGED ->
-insurance_funds. Runs in the writer's batch loop like the other projectors; idempotent
-(replayed batches rewrite the same documents)."""
+streams: POSITION_CHANGED -> positions, MARK_PRICE -> mark_prices, LIQUIDATION ->
+liquidations, the insurance accounts' BALANCE_CHANGED -> insurance_funds, and a funding
+round (APPLY_FUNDING: its FUNDING events and the positions it settled) -> a few
+``funding_rounds`` documents per market (domains/positions/funding_rounds.py) instead of
+a write per position. Runs behind the writer like the other projectors; idempotent
+(replayed batches rewrite the same documents) and independent of how batches were merged
+(a round's documents depend on its own command's events only)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,13 @@ import orjson
 
 from domains.orders.model import order_key
 from domains.orders.spec import MarketSpec
+from domains.positions.funding_rounds import (
+    Entry,
+    RoundHeader,
+    payment_entry,
+    round_documents,
+    state_entry,
+)
 from domains.positions.model import (
     FundingPayment,
     InsuranceFund,
@@ -79,6 +89,26 @@ class _Batch:
     funding: list[FundingPayment] = field(default_factory=list)
     liquidations: list[LiquidationEvent] = field(default_factory=list)
     insurance: dict[str, InsuranceFund] = field(default_factory=dict)
+    # funding rounds: seq -> header and entries by account id; the positions they settled
+    rounds: dict[int, tuple[RoundHeader, dict[str, Entry]]] = field(default_factory=dict)
+    funded: dict[str, Position] = field(default_factory=dict)
+    states: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    paid: frozenset[tuple[int, int]] = frozenset()  # (seq, engine account) of FUNDING events
+    liquidated: frozenset[tuple[int, int]] = frozenset()  # liquidated or deleveraged
+
+    def settled_by_round(self, seq: int, account: int, quantity: Decimal) -> bool:
+        """A position change a funding round's document carries: the round paid the
+        position, which stays open and was not liquidated or deleveraged by it."""
+        key = (seq, account)
+        return quantity != 0 and key in self.paid and key not in self.liquidated
+
+    def round_documents(self) -> list[dict[str, Any]]:
+        for (seq, account_id), state in self.states.items():
+            self.rounds[seq][1][account_id]["p"] = state
+        docs: list[dict[str, Any]] = []
+        for header, entries in self.rounds.values():
+            docs.extend(round_documents(header, entries))
+        return docs
 
 
 class Directory(Protocol):
@@ -114,13 +144,20 @@ class PositionsProjector:
         if len(perp) == 0:
             return
         times = {int(s): int(t) for s, t in zip(batch["seq"], batch["ts_ns"], strict=True)}
-        out = _Batch()
+        paid = perp[perp["kind"] == codes.EV_FUNDING]
+        liq = perp[perp["kind"] == codes.EV_LIQUIDATION]
+        out = _Batch(
+            paid=frozenset(zip(paid["seq"].tolist(), paid["account"].tolist(), strict=True)),
+            liquidated=frozenset(
+                zip(liq["seq"].tolist(), liq["account"].tolist(), strict=True)
+            ) | frozenset(zip(liq["seq"].tolist(), liq["maker_account"].tolist(), strict=True)),
+        )  # fmt: skip
         async for ordinal, event in yielding(enumerate(perp)):
             at = ns_datetime(times.get(int(event["seq"]), 0))
             await self._collect(out, ordinal, event, at)
         await self._repo.save_positions(list(out.positions.values()))
         await self._repo.save_marks(list(out.marks.values()))
-        await self._repo.insert_funding(out.funding)
+        await self._repo.insert_rounds(out.round_documents())
         await self._repo.insert_liquidations(out.liquidations)
         await self._repo.save_insurance(list(out.insurance.values()))
         await self._publish(out)
@@ -159,7 +196,14 @@ class PositionsProjector:
         if kind == codes.EV_POSITION_CHANGED:
             qty = spec.quantity(abs(int(event["qty"]))) * (-1 if event["qty"] < 0 else 1)
             cost = quote(int(event["value_a"]))
-            out.positions[f"{ref.account_id}:{spec.market.id}"] = Position(
+            settled = out.settled_by_round(seq, int(event["account"]), qty)
+            if settled:
+                out.states[(seq, ref.account_id)] = state_entry(
+                    int(event["value_a"]), int(event["value_b"]), int(event["order_id"]),
+                    int(event["maker_order_id"]), int(event["status"]) == codes.MARGIN_ISOLATED,
+                )  # fmt: skip
+            into = out.funded if settled else out.positions
+            into[f"{ref.account_id}:{spec.market.id}"] = Position(
                 id=f"{ref.account_id}:{spec.market.id}", tenant_id=ref.tenant_id,
                 customer_id=ref.customer_id, account_id=ref.account_id,
                 market_id=spec.market.id, quantity=qty, entry_price=entry_price(cost, qty, spec),
@@ -171,8 +215,13 @@ class PositionsProjector:
             )  # fmt: skip
         elif kind == codes.EV_FUNDING:
             qty = spec.quantity(abs(int(event["qty"]))) * (-1 if event["qty"] < 0 else 1)
+            entries = self._round(out, spec, event, seq, at)
+            round_ordinal = len(entries)
+            entry = entries.setdefault(ref.account_id, {})
+            entry.update(payment_entry(round_ordinal, ref.tenant_id, ref.customer_id,
+                                       int(event["qty"]), int(event["value_a"])))  # fmt: skip
             out.funding.append(FundingPayment(
-                id=f"{seq:016d}:{ordinal:05d}", tenant_id=ref.tenant_id,
+                id=f"{seq:016d}:{round_ordinal:05d}", tenant_id=ref.tenant_id,
                 customer_id=ref.customer_id, account_id=ref.account_id,
                 market_id=spec.market.id, quantity=qty, mark=spec.price(int(event["price"])),
                 rate=Decimal(int(event["value_b"])) / PPM, amount=quote(int(event["value_a"])),
@@ -180,6 +229,20 @@ class PositionsProjector:
             ))  # fmt: skip
         elif kind == codes.EV_LIQUIDATION:
             out.liquidations.append(self._liquidation(spec, event, ordinal, at))
+
+    @staticmethod
+    def _round(
+        out: _Batch, spec: MarketSpec, event: Any, seq: int, at: dt.datetime
+    ) -> dict[str, Entry]:
+        """The entries of the funding round of ``seq`` (its header from its first event)."""
+        if seq not in out.rounds:
+            header = RoundHeader(
+                market_id=spec.market.id, seq=seq, paid_at=at, mark=spec.price(int(event["price"])),
+                rate_ppm=int(event["value_b"]), asset=spec.quote.code,
+                quote_decimals=spec.quote.decimals, lot_size=spec.market.lot_size,
+            )  # fmt: skip
+            out.rounds[seq] = (header, {})
+        return out.rounds[seq][1]
 
     @staticmethod
     def _mark(spec: MarketSpec, event: Any, seq: int, at: dt.datetime) -> MarkPrice:
@@ -222,7 +285,10 @@ class PositionsProjector:
         if self._events is None:
             return
         by_tenant: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for position in out.positions.values():
+        latest = dict(out.funded)  # a round's state, unless a later change in the batch
+        latest.update((k, p) for k, p in out.positions.items()
+                      if k not in latest or latest[k].seq < p.seq)  # fmt: skip
+        for position in latest.values():
             by_tenant.setdefault(position.tenant_id, {}).setdefault("positions", []).append(
                 position_document(position)
             )

@@ -1,5 +1,9 @@
-"""Positions persistence: positions, mark_prices, funding_payments, liquidations and
-insurance_funds (owned here only; written by the positions projector)."""
+"""Positions persistence: positions, mark_prices, funding_rounds, liquidations and
+insurance_funds (owned here only; written by the positions projector).
+
+A funding round is a few ``funding_rounds`` documents per market (funding_rounds.py), not a
+write per position: reads of positions apply the newest round newer than each position's
+document, and funding payments are read from the rounds' entries."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
+from domains.positions.funding_rounds import apply_rounds, bucket_of, payment
 from domains.positions.model import (
     FundingPayment,
     InsuranceFund,
@@ -38,14 +43,29 @@ INDEXES = (
         ),
     ),
     CollectionIndexes(
-        "funding_payments",
-        (IndexModel([("tenant_id", ASCENDING), ("account_id", ASCENDING), ("_id", DESCENDING)]),),
+        "funding_rounds",
+        (
+            IndexModel([("bucket", ASCENDING), ("market_id", ASCENDING), ("seq", DESCENDING)]),
+            IndexModel([("bucket", ASCENDING), ("seq", DESCENDING)]),
+        ),
     ),
     CollectionIndexes(
         "liquidations",
         (IndexModel([("tenant_id", ASCENDING), ("_id", DESCENDING)]),),
     ),
 )
+
+
+PROJECTED_ENTRIES = 256  # up to this many accounts, a round read fetches only their entries
+ROUND_HEADER = ("market_id", "seq", "bucket", "paid_at", "mark", "rate_ppm", "asset",
+                "quote_decimals", "lot_size")  # fmt: skip
+
+
+def _visible(scope: TenantScope, row: FundingPayment) -> bool:
+    """A payment the scope may see (its tenant; a trader's own customer)."""
+    if scope.tenant_id is not None and row.tenant_id != scope.tenant_id:
+        return False
+    return scope.customer_id is None or row.customer_id == scope.customer_id
 
 
 def _dec(value: str | None) -> Decimal | None:
@@ -81,16 +101,6 @@ def _mark(doc: Document) -> MarkPrice:
         market_id=doc["_id"], mark=Decimal(doc["mark"]), index=Decimal(doc["index"]),
         funding_rate=Decimal(doc["funding_rate"]), next_funding_at=doc.get("next_funding_at"),
         seq=int(doc["seq"]), updated_at=doc.get("updated_at"),
-    )  # fmt: skip
-
-
-def _funding(doc: Document) -> FundingPayment:
-    return FundingPayment(
-        id=doc["_id"], tenant_id=doc["tenant_id"], customer_id=doc["customer_id"],
-        account_id=doc["account_id"], market_id=doc["market_id"],
-        quantity=Decimal(doc["quantity"]), mark=Decimal(doc["mark"]), rate=Decimal(doc["rate"]),
-        amount=Decimal(doc["amount"]), asset=doc["asset"], seq=int(doc["seq"]),
-        paid_at=doc["paid_at"],
     )  # fmt: skip
 
 
@@ -154,7 +164,7 @@ class MongoPositionsRepository:
     async def for_accounts(self, scope: TenantScope, account_ids: Sequence[str]) -> list[Position]:
         query = {**scope.owner_filter(), "account_id": {"$in": list(account_ids)}}
         cursor = self._db.positions.find(query).sort("market_id", ASCENDING)
-        return [position_from_document(doc) async for doc in cursor]
+        return await self._with_rounds([position_from_document(doc) async for doc in cursor])
 
     async def open_positions(
         self, scope: TenantScope, market_ids: Sequence[str] | None = None
@@ -163,7 +173,44 @@ class MongoPositionsRepository:
         query: dict[str, Any] = {**scope.owner_filter(), "open": True}
         if market_ids is not None:
             query["market_id"] = {"$in": list(market_ids)}
-        return [position_from_document(doc) async for doc in self._db.positions.find(query)]
+        found = [position_from_document(doc) async for doc in self._db.positions.find(query)]
+        return await self._with_rounds(found)
+
+    async def _with_rounds(self, positions: list[Position]) -> list[Position]:
+        """The positions as the funding rounds after their documents left them: per market
+        and bucket, the rounds newer than the oldest open position's document, newest
+        first, until each position has found its newest round (or none is newer)."""
+        groups: dict[tuple[str, int], list[Position]] = {}
+        for p in positions:
+            if p.quantity != 0:
+                groups.setdefault((p.market_id, bucket_of(p.account_id)), []).append(p)
+        rounds: list[Document] = []
+        for (market_id, bucket), held in groups.items():
+            rounds.extend(await self._rounds_for(market_id, bucket, held))
+        return apply_rounds(positions, rounds) if rounds else positions
+
+    async def _rounds_for(
+        self, market_id: str, bucket: int, held: list[Position]
+    ) -> list[Document]:
+        pending = {p.account_id: p.seq for p in held}
+        query = {"bucket": bucket, "market_id": market_id,
+                 "seq": {"$gt": min(pending.values())}}  # fmt: skip
+        fields: dict[str, Any] | None = None
+        if len(pending) <= PROJECTED_ENTRIES:
+            fields = {**dict.fromkeys(ROUND_HEADER, 1), **{f"entries.{a}": 1 for a in pending}}
+        found: list[Document] = []
+        async for doc in self._db.funding_rounds.find(query, fields).sort("seq", DESCENDING):
+            found.append(doc)
+            seq, entries = int(doc["seq"]), doc["entries"]
+            for account_id in [a for a, since in pending.items() if since >= seq or a in entries]:
+                del pending[account_id]  # its newest round (or none newer than its document)
+            if not pending:
+                break
+        return found
+
+    async def insert_rounds(self, documents: Sequence[Document]) -> None:
+        """A funding round's documents (immutable; a replay's duplicates are skipped)."""
+        await insert_new(self._db.funding_rounds, documents)
 
     async def save_marks(self, marks: Sequence[MarkPrice]) -> None:
         if marks:
@@ -179,18 +226,30 @@ class MongoPositionsRepository:
         query = {} if market_ids is None else {"_id": {"$in": list(market_ids)}}
         return {doc["_id"]: _mark(doc) async for doc in self._db.mark_prices.find(query)}
 
-    async def insert_funding(self, payments: Sequence[FundingPayment]) -> None:
-        await insert_new(self._db.funding_payments, [funding_document(f) for f in payments])
-
     async def funding(
         self, scope: TenantScope, account_id: str, market_id: str | None, first: int,
         after_key: str | None,
     ) -> list[FundingPayment]:  # fmt: skip
-        base: dict[str, Any] = {**scope.owner_filter(), "account_id": account_id}
+        """The account's payments, newest first (ids sort by round), from the rounds'
+        entries: one document per round of the account's bucket."""
+        if "." in account_id or account_id.startswith("$"):
+            return []
+        entry = f"entries.{account_id}"
+        query: dict[str, Any] = {"bucket": bucket_of(account_id), entry: {"$exists": True}}
         if market_id is not None:
-            base["market_id"] = market_id
-        cursor = self._db.funding_payments.find(page_filter(base, after_key))
-        return [_funding(doc) async for doc in cursor.sort("_id", DESCENDING).limit(first + 1)]
+            query["market_id"] = market_id
+        if after_key:
+            query["seq"] = {"$lte": int(after_key.split(":", 1)[0])}
+        fields = {**dict.fromkeys(ROUND_HEADER, 1), entry: 1}
+        out: list[FundingPayment] = []
+        async for doc in self._db.funding_rounds.find(query, fields).sort("seq", DESCENDING):
+            row = payment(doc, account_id, doc["entries"][account_id])
+            if (after_key and row.id >= after_key) or not _visible(scope, row):
+                continue
+            out.append(row)
+            if len(out) > first:
+                break
+        return out
 
     async def insert_liquidations(self, steps: Sequence[LiquidationEvent]) -> None:
         await insert_new(self._db.liquidations, [liquidation_document(e) for e in steps])

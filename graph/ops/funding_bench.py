@@ -92,6 +92,7 @@ async def _setup(platform: Platform, positions: int, console: Console) -> tuple[
 async def _measure(platform: Platform, market: int, maker: int) -> list[str]:
     writer, projections = platform.writer, platform.writer.projections
     await projections.drain()
+    by_listener = dict(projections.stats.by_listener)
     await asyncio.sleep(1.2)  # past the next funding time (interval 1 s in this bench)
     before = dataclasses.replace(writer.stats)
     started = time.perf_counter()
@@ -113,11 +114,22 @@ async def _measure(platform: Platform, market: int, maker: int) -> list[str]:
         int(np.count_nonzero(events["kind"] == codes.EV_FUNDING)) if events is not None else 0
     )
     db = platform.db
-    stored = await db.funding_payments.count_documents({"seq": submitted.seq})
+    rounds = [doc async for doc in db.funding_rounds.find({"seq": submitted.seq})]
+    stored = sum(len(doc["entries"]) for doc in rounds)
+    carried = sum(1 for doc in rounds for entry in doc["entries"].values() if "p" in entry)
     moved = await db.positions.count_documents({"seq": {"$gte": submitted.seq}})
+    spent = {name: seconds - by_listener.get(name, 0.0)
+             for name, seconds in projections.stats.by_listener.items()}  # fmt: skip
     return [
-        f"funding round: {payments:,} payments (events), {stored:,} stored, "
-        f"{moved:,} positions moved",
+        f"funding round: {payments:,} payments (events), {stored:,} in {len(rounds)} round "
+        f"documents ({carried:,} positions carried by them), {moved:,} position documents "
+        "written",
+        "  read models: "
+        + ", ".join(
+            f"{name} {seconds * 1000:.0f} ms"
+            for name, seconds in spent.items()
+            if seconds >= 0.0005
+        ),
         f"  writer stall: funding acknowledged in {acked * 1000:.1f} ms (journal "
         f"{(after.journal_seconds - before.journal_seconds) * 1000:.1f} ms, engine "
         f"{(after.apply_seconds - before.apply_seconds) * 1000:.1f} ms, immediate listeners "

@@ -26,11 +26,14 @@ from graph.settings import Settings
 from graph.writer.journal import MongoJournal
 
 # read models the projections write (rebuilt) and what only the wall clock decides in them
-PROJECTED = ("orders", "trades", "balances", "ledger_entries", "positions", "funding_payments",
-             "liquidations", "compliance_alerts", "aml_transactions")  # fmt: skip
+PROJECTED = ("orders", "trades", "balances", "balance_rounds", "ledger_entries", "positions",
+             "funding_rounds", "liquidations", "compliance_alerts", "aml_transactions")  # fmt: skip
 VOLATILE = frozenset({"updated_at", "detected_at", "sort_key", "recorded_at"})
+# the ledger's memory of each position's realised PnL is projected state too: copied, it
+# made the rebuilt ledger skip every realised-PnL posting as already made
 NOT_COPIED = frozenset({*PROJECTED, "engine_snapshots", "engine_snapshot_files.files",
-                        "engine_snapshot_files.chunks", "engine_leases"})  # fmt: skip
+                        "engine_snapshot_files.chunks", "engine_leases",
+                        "ledger_perp_realized"})  # fmt: skip
 COPY_CHUNK = 1_000
 SHOWN_PER_COLLECTION = 5  # differences listed per read model (all are counted)
 

@@ -11,6 +11,13 @@ postings as an array (a journal entry and its lines), indexed by posting account
 statements select on; an index on account and asset cost the cross product of a fill's
 accounts and assets in entries). A fill's eight postings are one insert, not eight: the
 store's cost is per document and index entry.
+
+A funding round posts each position's payment (PERP_PNL against ``perp:<market>``) and
+one FUNDING_DUST pair for the whole round (the sum of the round's payments, i.e. minus
+its dust, between the settlement account and the insurance fund); the realised PnL the
+ledger remembers per position to post deltas (``ledger_perp_realized``) is stored for a
+round as a few documents (``round`` = its sequence), not a write per position, and folded
+into the per-position documents when the ledger next starts.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, DeleteMany, IndexModel, ReplaceOne
 
 from domains.orders.model import MarketKind
 from domains.orders.routing import NOTE_LEG, NOTE_MARKUP_BPS
@@ -31,6 +38,7 @@ from engine.events import Row, rows
 from engine.layout import Records
 
 POSTINGS_PER_DOC = 64
+REALIZED_PER_ROUND_DOC = 2_000  # positions per ``ledger_perp_realized`` document of a round
 EXTERNAL = "external"
 PLATFORM_FEES = "platform:fees"  # engine account 0: the platform's fee income
 INSURANCE_PREFIX = "platform:insurance:"  # + asset: the perpetuals' insurance fund
@@ -84,6 +92,7 @@ class LedgerProjector:
         changed: dict[int, tuple[int, int, int]] = {}
         postings: list[Posting] = []
         legs: dict[int, int] = {}
+        self._dust: dict[int, tuple[str, str, int]] = {}  # seq: settlement, asset, sum paid
         async for event in yielding(rows(events)):
             command = commands.get(event["seq"])
             if (
@@ -98,14 +107,16 @@ class LedgerProjector:
                 seq = event["seq"]
                 legs[seq] = legs.get(seq, 0) + 1
                 postings.append(Posting(seq, legs[seq], account, asset, amount, kind, reference))
+        for seq, (settlement, quote, paid) in sorted(self._dust.items()):
+            if paid == 0:
+                continue  # no dust this round
+            for account, amount in ((settlement, paid), (INSURANCE_PREFIX + quote, -paid)):
+                legs[seq] = legs.get(seq, 0) + 1
+                postings.append(Posting(seq, legs[seq], account, quote, amount, "FUNDING_DUST",
+                                        f"cmd:{seq}"))  # fmt: skip
         if postings:
             await insert_new(self._entries, entry_documents(postings))
-        await bulk_write_chunked(  # after the postings; one request per 64 positions
-            self._realized_store,
-            [ReplaceOne({"_id": key}, {"realized": value, "seq": seq}, upsert=True)
-             for key, (value, seq) in self._realized_changed.items()],
-            ordered=True,
-        )  # fmt: skip
+        await self._save_realized(batch)  # after the postings
         realized.update(self._realized_changed)
         for index, (maker, taker, markup) in changed.items():  # after the postings
             await self._splits_store.replace_one(
@@ -122,12 +133,52 @@ class LedgerProjector:
             }
         return self._splits
 
+    async def _save_realized(self, batch: Records) -> None:
+        """The positions' realised PnL after the batch: a funding round's as documents of
+        up to REALIZED_PER_ROUND_DOC positions (insert-only), any other as one replace per
+        position (one request per 64)."""
+        rounds = set(batch["seq"][batch["kind"] == codes.APPLY_FUNDING].tolist())
+        by_round: dict[int, dict[str, list[int]]] = {}
+        single: list[ReplaceOne[dict[str, Any]]] = []
+        for key, (value, seq) in self._realized_changed.items():
+            if seq in rounds and "." not in key and not key.startswith("$"):
+                by_round.setdefault(seq, {})[key] = [value, seq]
+            else:
+                single.append(ReplaceOne({"_id": key}, {"realized": value, "seq": seq},
+                                         upsert=True))  # fmt: skip
+        docs = []
+        for round_seq, values in sorted(by_round.items()):
+            keys = sorted(values)
+            for part, start in enumerate(range(0, len(keys), REALIZED_PER_ROUND_DOC)):
+                chunk = keys[start : start + REALIZED_PER_ROUND_DOC]
+                docs.append({"_id": f"round:{round_seq:016d}:{part}", "round": round_seq,
+                             "values": {k: values[k] for k in chunk}})  # fmt: skip
+        await insert_new(self._realized_store, docs)
+        await bulk_write_chunked(self._realized_store, single, ordered=True)
+
     async def _load_realized(self) -> dict[str, tuple[int, int]]:
+        """Every position's last realised PnL; funding rounds' documents are folded into
+        the per-position ones (then removed), so they are read once."""
         if self._realized is None:
-            self._realized = {
-                d["_id"]: (int(d["realized"]), int(d["seq"]))
-                async for d in self._realized_store.find({})
-            }
+            found: dict[str, tuple[int, int]] = {}
+            folded: set[str] = set()
+            async for d in self._realized_store.find({}).sort("_id", ASCENDING):
+                if "round" not in d:
+                    value = (int(d["realized"]), int(d["seq"]))
+                    if d["_id"] not in found or found[d["_id"]][1] < value[1]:
+                        found[d["_id"]] = value
+                    continue
+                for key, (realized, seq) in d["values"].items():
+                    if key not in found or found[key][1] < int(seq):
+                        found[key] = (int(realized), int(seq))
+                        folded.add(key)
+            if folded:
+                await bulk_write_chunked(self._realized_store, [
+                    ReplaceOne({"_id": k}, {"realized": found[k][0], "seq": found[k][1]},
+                               upsert=True) for k in sorted(folded)
+                ], ordered=True)  # fmt: skip
+                await self._realized_store.bulk_write([DeleteMany({"round": {"$exists": True}})])
+            self._realized = found
         return self._realized
 
     def _fee_legs(
@@ -255,10 +306,12 @@ class LedgerProjector:
                 return []
             return [(account, quote, delta, "PERP_PNL", reference),
                     (settlement, quote, -delta, "PERP_PNL", reference)]  # fmt: skip
-        if e["kind"] == codes.EV_FUNDING:  # already in realised; the rounding dust goes to the
-            return [(settlement, quote, int(e["value_a"]), "FUNDING_DUST", reference),
-                    (INSURANCE_PREFIX + quote, quote, -int(e["value_a"]), "FUNDING_DUST",
-                     reference)]  # fmt: skip
+        if e["kind"] == codes.EV_FUNDING:  # already in realised; the rounding dust (minus
+            # the sum of the round's payments) goes to the fund: one pair per round
+            seq = int(e["seq"])
+            paid = self._dust.get(seq, (settlement, quote, 0))[2] + int(e["value_a"])
+            self._dust[seq] = (settlement, quote, paid)
+            return []
         amount, fund = int(e["value_a"]), INSURANCE_PREFIX + quote
         if e["code"] == codes.LIQ_INSURANCE_PAID:
             return [(fund, quote, -amount, "INSURANCE", reference),

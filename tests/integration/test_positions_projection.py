@@ -173,3 +173,55 @@ async def test_funding_liquidations_and_the_insurance_fund_are_recorded_once(
     assert await service.liquidations(TenantScope("ten_a"), None, None, 10, None) == []
     (fund,) = await repo.insurance_funds()
     assert (fund.asset, fund.balance) == ("USDT", Decimal(7))
+
+
+def _settled(seq: int, payment: int, realized: int) -> Records:
+    """A funding round at ``seq``: the long pays ``payment``, the short receives it; each
+    position's state after it (realised PnL +- ``realized``)."""
+    cost = ONE_BTC * TEN_K * 10_000
+    return np.concatenate([
+        _event(seq, codes.EV_FUNDING, account=LONG, market=0, qty=ONE_BTC, price=101_000,
+               value_a=-payment, value_b=500),
+        _event(seq, codes.EV_FUNDING, account=SHORT, market=0, qty=-ONE_BTC, price=101_000,
+               value_a=payment, value_b=500),
+        _event(seq, codes.EV_POSITION_CHANGED, account=LONG, market=0, qty=ONE_BTC,
+               value_a=cost, value_b=1000 * USD, maker_order_id=10, order_id=-realized,
+               status=codes.MARGIN_CROSS, code=codes.FUNDING_SETTLED),
+        _event(seq, codes.EV_POSITION_CHANGED, account=SHORT, market=0, qty=-ONE_BTC,
+               value_a=-cost, value_b=1000 * USD, maker_order_id=10, order_id=realized,
+               status=codes.MARGIN_ISOLATED, code=codes.FUNDING_SETTLED),
+    ])  # fmt: skip
+
+
+async def test_funding_rounds_are_documents_per_round_and_positions_read_their_sum(
+    repo: MongoPositionsRepository, scratch_db: Database
+) -> None:
+    projector = PositionsProjector(repo, Directory(), _spec)
+    await projector(_batch(20), _opened(20), {})
+    payment = 505_000_000  # 1 x 10,100 x 0.0005 = 5.05 USDT a round
+    # two rounds, the second merged with nothing, the first replayed (same documents)
+    for _ in range(2):
+        await projector(_batch(21), _settled(21, payment, payment), {})
+    await projector(_batch(22), _settled(22, payment, 2 * payment), {})
+    service = PositionsService(repo, _spec, Wallets({}))
+
+    (long,) = (await service.account_positions(TenantScope("ten_a"), ["acc_long"]))["acc_long"]
+    assert long.position.realized_pnl == Decimal("-10.1") and long.position.seq == 22
+    (short,) = (await service.account_positions(TenantScope("ten_b"), ["acc_short"]))["acc_short"]
+    assert short.position.realized_pnl == Decimal("10.1")
+    assert short.position.margin_mode is MarginMode.ISOLATED
+    stored = await scratch_db.positions.find_one({"_id": "acc_long:BTC-USDT-PERP"})
+    assert stored is not None and stored["seq"] == 20  # not rewritten by the rounds
+    assert await scratch_db.funding_rounds.count_documents({"seq": {"$in": [21, 22]}}) <= 4
+    paid = await service.funding_payments(TenantScope("ten_a"), "acc_long", None, 10, None)
+    assert [(p.seq, p.amount) for p in paid] == [(22, Decimal("-5.05")), (21, Decimal("-5.05"))]
+    page = await service.funding_payments(TenantScope("ten_a"), "acc_long", None, 10, paid[0].id)
+    assert [p.seq for p in page] == [21]
+    assert await service.funding_payments(TenantScope("ten_b"), "acc_long", None, 10, None) == []
+
+    # a later trade writes the position again: the rounds before it no longer apply
+    closed = _opened(23)[:1]
+    closed["order_id"] = -3 * payment
+    await projector(_batch(23), closed, {})
+    (long,) = (await service.account_positions(TenantScope("ten_a"), ["acc_long"]))["acc_long"]
+    assert long.position.realized_pnl == Decimal("-15.15") and long.position.seq == 23
