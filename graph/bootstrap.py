@@ -266,6 +266,7 @@ class Platform:
             self.writer, self.directory, balances, self.settings.reconcile_seconds
         )
         self.writer.more_figures.append(self.reconciler.figures)
+        self.writer.more_figures.append(self._fanout_figures)
         positions_repo = MongoPositionsRepository(self.db)
         self.custody_steps = CustodySteps(self.db)  # which custody steps the journal holds
         writes = self.settings.role not in (ROLE_API, ROLE_EDGE)
@@ -486,6 +487,25 @@ class Platform:
             self._standby = asyncio.create_task(self._wait_for_lease(), name="standby")
 
         asyncio.get_running_loop().create_task(stand_by(), name="writer-step-down")
+
+    def _fanout_figures(self) -> dict[str, float]:
+        """``caas_fanout_*``: Redis publications of this process (the broker's and the
+        writer's own) sent, dropped (Redis away or the outbox full), failed pipelines, and
+        queued now; nothing without Redis."""
+        outboxes = [self.engines.fanout] if self.engines.fanout is not None else []
+        stats = [outbox.stats for outbox in outboxes]
+        pending = sum(outbox.pending for outbox in outboxes)
+        if isinstance(self.broker, RedisBroker):
+            stats.append(self.broker.figures())
+            pending += self.broker.pending
+        if not stats:
+            return {}
+        return {
+            "caas_fanout_sent": sum(s.sent for s in stats),
+            "caas_fanout_dropped": sum(s.dropped for s in stats),
+            "caas_fanout_failures": sum(s.failures for s in stats),
+            "caas_fanout_pending": pending,
+        }
 
     async def readiness(self) -> dict[str, bool]:
         """Whether each dependency answers right now."""

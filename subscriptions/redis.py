@@ -10,7 +10,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from subscriptions.broker import RESYNC
-from subscriptions.redis_batches import PipelineBatcher
+from subscriptions.redis_batches import OutboxStats, RedisOutbox
+from subscriptions.redis_client import redis_client
 
 
 class _RedisSubscription:
@@ -41,27 +42,55 @@ class _RedisSubscription:
 
 
 class RedisBroker:
-    """Publishes once to Redis; every process's subscribers receive through Redis pub/sub."""
+    """Publishes once to Redis; every process's subscribers receive through Redis pub/sub.
 
-    def __init__(self, url: str, prefix: str = "caas:") -> None:
+    Publishing never waits for Redis (``RedisOutbox``): the engine writer's projections
+    publish from its batch loop, and a Redis that does not answer must not hold back its
+    acknowledgements. Messages that cannot be sent are dropped and counted
+    (``caas_fanout_dropped``); subscribers detect the gap by sequence (a book snapshot, the
+    trades read back from the read model)."""
+
+    def __init__(self, url: str, prefix: str = "caas:", max_pending: int = 10_000) -> None:
         self._url = url
         self._prefix = prefix
+        self._max_pending = max_pending
         self._redis: Redis | None = None
-        self._batcher: PipelineBatcher | None = None
+        self._outbox: RedisOutbox | None = None
+        self._closed_stats = OutboxStats()  # outboxes closed before (a restarted broker)
 
     @property
     def redis(self) -> Redis:
         if self._redis is None:
-            self._redis = Redis.from_url(self._url, socket_connect_timeout=2)
+            self._redis = redis_client(self._url)
         return self._redis
+
+    @property
+    def outbox(self) -> RedisOutbox:
+        if self._outbox is None:
+            self._outbox = RedisOutbox(self.redis, "broker-publish", self._max_pending)
+        return self._outbox
+
+    def figures(self) -> OutboxStats:
+        """Sent, dropped and failed publications so far, and (``pending``) queued now."""
+        current = self._outbox.stats if self._outbox is not None else OutboxStats()
+        closed = self._closed_stats
+        return OutboxStats(
+            closed.sent + current.sent, closed.dropped + current.dropped,
+            closed.failures + current.failures,
+        )  # fmt: skip
+
+    @property
+    def pending(self) -> int:
+        return self._outbox.pending if self._outbox is not None else 0
 
     async def start(self) -> None:
         await self.redis.ping()
 
     async def close(self) -> None:
-        if self._batcher is not None:
-            await self._batcher.close()
-            self._batcher = None
+        if self._outbox is not None:
+            await self._outbox.close()  # what is queued goes out first (for up to 1 s)
+            self._closed_stats = self.figures()
+            self._outbox = None
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -73,12 +102,10 @@ class RedisBroker:
             return False
 
     async def publish(self, topic: str, payload: bytes) -> None:
-        """Concurrent publishes (a projection publishing a batch's updates with gather) share
-        one pipelined round trip, in the order they were called."""
-        if self._batcher is None:
-            self._batcher = PipelineBatcher(self.redis, "broker-publish")
+        """Queue the message and return at once: what is queued goes out in order, one
+        pipelined round trip per turn; never raises, never waits (see the class)."""
         channel = self._prefix + topic
-        await self._batcher.send(lambda pipe: pipe.publish(channel, payload))
+        self.outbox.offer(lambda pipe: pipe.publish(channel, payload))
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[_RedisSubscription]:

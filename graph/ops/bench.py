@@ -141,11 +141,10 @@ async def writer_ceiling(
     """Orders/s through the writer from relayed commands: ``buses`` relays (as API
     processes would), ``clients`` concurrent submitters, bare PLACE commands (no GraphQL,
     no auth: the writer's own ceiling). Returns (orders/s, p99 ms)."""
-    from redis.asyncio import Redis
-
     from engine import codes
     from engine import commands as cmd
     from graph.writer.command_relay import RedisCommandBus
+    from subscriptions.redis_client import redis_client
 
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
     db = client[db_name]
@@ -153,7 +152,7 @@ async def writer_ceiling(
                 for k in keys]  # fmt: skip
     market = int((await db.engine_markets.find_one({"_id": "BTC-USDT"}) or {})["index"])
     await client.close()
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    redis = redis_client("redis://127.0.0.1:6379/0")
     relays = [RedisCommandBus(redis, _NoReplica(), prefix=prefix) for _ in range(buses)]  # type: ignore[arg-type]
     for relay in relays:
         await relay.start()

@@ -11,7 +11,9 @@ A budget is a sliding window (the ``limits`` package's moving window: a log of h
 no burst at window edges). With REDIS_URL the windows live in Redis (an atomic Lua script
 per hit), so every server process shares them; without it each process keeps its own in
 memory. If Redis does not answer, requests are let through (fail open) and a warning is
-logged: a broken limiter must not take trading down.
+logged: a broken limiter must not take trading down. After a failure the process does not
+ask Redis again for ``FAIL_OPEN_S`` (every request meanwhile is let through at once): in a
+Redis blackhole each request would otherwise wait out the socket timeout first.
 
 A refused operation is a ``RATE_LIMITED`` GraphQL error with ``extensions.retryAfter``
 (seconds); over HTTP it is a 429 with a ``Retry-After`` header.
@@ -47,6 +49,7 @@ from limits.errors import StorageError
 from starlette.types import Scope
 
 from graph.security.limits import LimitSettings
+from subscriptions.redis_client import client_options
 
 log = logging.getLogger("caas.ratelimit")
 
@@ -54,6 +57,7 @@ RATE_LIMITED = "RATE_LIMITED"
 WARN_EVERY_S = 30.0
 MAX_BLOCK = 100  # entries one refill takes from a shared window at most
 BLOCK_LEASE_S = 1.0  # how long a process may spend a block it took (less for short windows)
+FAIL_OPEN_S = 1.0  # after Redis failed, requests pass without asking it for this long
 
 client_address: contextvars.ContextVar[str] = contextvars.ContextVar(
     "client_address", default="unknown"
@@ -125,6 +129,7 @@ class RequestRateLimiter:
         self._storage: RedisStorage | MemoryStorage | None = None
         self._strategy: MovingWindowRateLimiter | None = None
         self._warned_at = 0.0
+        self._failing_until = 0.0  # Redis failed: fail open without asking it until then
         self._blocks: dict[tuple[str, Budget], _Block] = {}
         self._refills: dict[tuple[str, Budget], asyncio.Future[Refusal | None]] = {}
         self._refused_at: dict[str, float] = {}  # address -> when this process last refused it
@@ -142,8 +147,7 @@ class RequestRateLimiter:
                     implementation="redispy",
                     key_prefix=self.key_prefix,
                     wrap_exceptions=True,
-                    socket_connect_timeout=0.5,
-                    socket_timeout=0.5,
+                    **client_options(socket_connect_timeout=0.5, socket_timeout=0.5),
                 )
             else:
                 self._storage = MemoryStorage()
@@ -190,6 +194,8 @@ class RequestRateLimiter:
         item = self.items[budget]
         limiter = self._limiter()
         lease = min(BLOCK_LEASE_S, item.get_expiry() / 10)
+        if self._failing():
+            return None
         try:
             size = self.block_size(budget)
             if size > 1 and await limiter.hit(item, budget.value, identity, cost=size):
@@ -216,6 +222,8 @@ class RequestRateLimiter:
             return None  # never refused here within the window: nothing to look up
         item = self.items[budget]
         limiter = self._limiter()
+        if self._failing():
+            return None
         try:
             if await limiter.test(item, budget.value, identity):
                 return None
@@ -238,8 +246,12 @@ class RequestRateLimiter:
         window = self.items[Budget.AUTH_FAILURES].get_expiry()
         return at is not None and time.monotonic() - at < window
 
+    def _failing(self) -> bool:
+        return time.monotonic() < self._failing_until
+
     def _warn(self, error: Exception) -> None:
         now = time.monotonic()
+        self._failing_until = now + FAIL_OPEN_S
         if now - self._warned_at >= WARN_EVERY_S:
             self._warned_at = now
             log.warning(

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domains.shared.errors import UnavailableError
+from subscriptions.redis_client import redis_client
 
 
 class ReplayGuard(Protocol):
@@ -60,7 +61,7 @@ class RedisReplayGuard:
     def __init__(self, url: str, ttl_ms: int, prefix: str = "caas:authn:replay:") -> None:
         self.ttl_ms = ttl_ms
         self.prefix = prefix
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self._redis: Redis = redis_client(url, socket_timeout=2)
 
     async def first_use(self, key_id: str, signature: str) -> bool:
         key = self.prefix + _fingerprint(key_id, signature)

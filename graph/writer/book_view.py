@@ -8,9 +8,12 @@ is what an edge process reads order books from (the ``orderBook`` query and stre
 one GET, no engine, no Numba. The stream contract does not depend on the order of this write
 and the delta's publication: a snapshot older than a delta the subscriber already dropped shows
 as a gap on the next delta and is taken again (Binance's depth-stream rules, domains/orders/
-streams.py). Best effort like the other publications: a Redis error is logged once and the
-edge processes' snapshots wait for the sequence they need, then answer with what they have.
-Must not import the engine at module level (edge processes import this).
+streams.py). Best effort like the other publications, and never waiting for Redis: the views
+are taken from the engine in the writer's batch loop and queued on the writer's fan-out
+outbox (subscriptions/redis_batches.py); a write dropped there (Redis away) makes the next
+batch write every market again, and the edge processes' snapshots meanwhile wait for the
+sequence they need, then answer with what they have. Must not import the engine at module
+level (edge processes import this).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.client import Pipeline
 
 from domains.orders.trading_schema import MAX_DEPTH
 from engine import codes
 from engine.layout import Records
 from graph.writer.sequencer import EngineWriter, Notes
+from subscriptions.redis_batches import RedisOutbox
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -47,41 +51,50 @@ class BookViewPublisher:
     """Writer listener: the changed markets' books to Redis after each batch."""
 
     def __init__(
-        self, writer: EngineWriter, redis: Redis, prefix: str, depth: int = BOOK_VIEW_DEPTH
-    ) -> None:
+        self, writer: EngineWriter, outbox: RedisOutbox, prefix: str,
+        depth: int = BOOK_VIEW_DEPTH,
+    ) -> None:  # fmt: skip
         self._writer = writer
-        self._redis = redis
+        self._outbox = outbox
         self._prefix = prefix + BOOK_VIEW_KEY
         self._depth = depth
-        self._failing = False
+        self._stale = False  # a write was dropped: the next one writes every market
 
     async def __call__(self, batch: Records, events: Records, notes: Notes) -> None:
-        """Write the books this batch changed."""
+        """Write the books this batch changed (every market after a dropped write)."""
+        if self._stale:
+            await self.publish_all()
+            return
         changed = events["market"][events["kind"] == codes.EV_BOOK_DELTA]
         if len(changed):
-            await self._write(sorted({int(m) for m in changed.tolist()}))
+            self._write(sorted({int(m) for m in changed.tolist()}))
 
     async def publish_all(self) -> None:
         """Every market the engine knows (a new writer, before it takes commands)."""
         engine = self._writer.engine
         markets = range(engine.config.max_markets)
-        await self._write([m for m in markets if engine.market_state(m) is not None])
+        self._stale = False
+        self._write([m for m in markets if engine.market_state(m) is not None])
 
-    async def _write(self, markets: list[int]) -> None:
+    def _write(self, markets: list[int]) -> None:
         engine: Engine = self._writer.engine
-        pipe = self._redis.pipeline(transaction=False)
-        for market in markets:
-            bids, asks = engine.book(market, self._depth)
-            view = encode_view(int(engine.market_seq(market)), bids, asks)
-            pipe.set(f"{self._prefix}{market}", view)
-        try:
-            await pipe.execute()
-        except (RedisError, OSError):
-            if not self._failing:
-                log.warning("cannot write order books to Redis; edge processes serve stale ones")
-            self._failing = True
-            return
-        self._failing = False
+        views = {
+            f"{self._prefix}{market}": encode_view(int(engine.market_seq(market)), *books)
+            for market in markets
+            for books in (engine.book(market, self._depth),)
+        }
+
+        def stage(pipe: Pipeline) -> None:
+            for key, view in views.items():
+                pipe.set(key, view)
+
+        if views:
+            self._outbox.offer(stage, on_dropped=self._dropped)
+
+    def _dropped(self) -> None:
+        if not self._stale:
+            log.warning("cannot write order books to Redis; edge processes serve stale ones")
+        self._stale = True
 
 
 class RedisBookReader:

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+from redis.asyncio.client import Pipeline
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
@@ -26,6 +27,7 @@ from strawberry.types.graphql import OperationType
 
 from domains.shared.context import Principal, RequestContext
 from domains.shared.engine_port import ReadModels
+from subscriptions.redis_batches import RedisOutbox
 
 Caller = tuple[str, str | None]  # (key id, customer id): one front-end session's writes
 
@@ -155,16 +157,21 @@ PROJECTED_KEY = "engine:projected"  # the same value, for a process that missed 
 
 class ProjectedPublisher:
     """The writer's side: after each read-model flush, the projected sequence goes to Redis
-    (a key and a message) for the API processes' read-your-writes."""
+    (a key and a message) for the API processes' read-your-writes. Queued on the writer's
+    fan-out outbox, never awaited: a lost one is covered by the next flush (and the API
+    processes' reading of the key)."""
 
-    def __init__(self, redis: Any, prefix: str) -> None:
-        self._redis, self._prefix = redis, prefix
+    def __init__(self, outbox: RedisOutbox, prefix: str) -> None:
+        self._outbox, self._prefix = outbox, prefix
 
     async def __call__(self, seq: int) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._prefix + PROJECTED_KEY, seq)
-            pipe.publish(self._prefix + PROJECTED_CHANNEL, seq)
-            await pipe.execute()
+        key, channel = self._prefix + PROJECTED_KEY, self._prefix + PROJECTED_CHANNEL
+
+        def stage(pipe: Pipeline) -> None:
+            pipe.set(key, seq)
+            pipe.publish(channel, seq)
+
+        self._outbox.offer(stage)
 
 
 class RemoteProjections:

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from engine.layout import EngineConfig, Records
 from graph.writer.journal import JournalGapError, until_the_store_answers
 from graph.writer.sequencer import Journal, Notes, restore_snapshot
+from subscriptions.redis_batches import RedisOutbox
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -187,20 +188,17 @@ class EngineReplica:
 
 
 class JournalNotifier:
-    """A writer listener that tells replicas, through Redis pub/sub, that the journal grew."""
+    """A writer listener that tells replicas, through Redis pub/sub, that the journal grew.
 
-    def __init__(self, redis: Redis, prefix: str = "caas:") -> None:
-        self._redis = redis
+    Best effort and never waiting: the message is queued on the writer's fan-out outbox
+    (subscriptions/redis_batches.py ``RedisOutbox``); one lost is covered by the replicas'
+    polling."""
+
+    def __init__(self, outbox: RedisOutbox, prefix: str = "caas:") -> None:
+        self._outbox = outbox
         self._channel = prefix + JOURNAL_CHANNEL
-        self._failing = False
 
     async def __call__(self, batch: Records, events: Records, notes: Notes) -> None:
-        """Publish the batch's last sequence (best effort: replicas poll anyway)."""
-        try:
-            await self._redis.publish(self._channel, str(int(batch["seq"][-1])))
-        except (RedisError, OSError):
-            if not self._failing:
-                log.warning("cannot notify replicas through Redis; they fall back to polling")
-            self._failing = True
-            return
-        self._failing = False
+        """Queue the batch's last sequence for the replicas."""
+        seq, channel = str(int(batch["seq"][-1])), self._channel
+        self._outbox.offer(lambda pipe: pipe.publish(channel, seq))

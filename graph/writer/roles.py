@@ -19,8 +19,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
-
 from domains.shared.engine_port import Submitted
 from engine.layout import EngineConfig, Records
 from graph.settings import Settings
@@ -35,6 +33,8 @@ from graph.writer.command_relay import (
 from graph.writer.consistency import ProjectedPublisher, ReadYourWrites, RemoteProjections
 from graph.writer.replica import EngineReplica, JournalNotifier
 from graph.writer.sequencer import EngineWriter, EventListener, Journal, Note, WriterStoppedError
+from subscriptions.redis_batches import RedisOutbox
+from subscriptions.redis_client import redis_client
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -118,8 +118,10 @@ class EngineRoles:
     ) -> None:
         self.writer = writer
         self.prefix = settings.relay_prefix
-        self.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2) if (
-            settings.redis_url) else None  # fmt: skip
+        self.redis = redis_client(settings.redis_url) if settings.redis_url else None
+        # the writer's own publications (replicas' wake-up, the book view, the projected
+        # sequence): queued, never awaited, so Redis cannot hold back an acknowledgement
+        self.fanout = RedisOutbox(self.redis, "writer-fanout") if self.redis is not None else None
         self.replica = EngineReplica(journal, config, poll_interval_s=settings.replica_poll_seconds)
         self.relay: RedisCommandBus | None = None
         self.consumer: CommandRelayConsumer | None = None
@@ -165,10 +167,12 @@ class EngineRoles:
             self.writer.add_listener(listener, after_answer=True)
         for projector in self.projectors:
             self.writer.add_projection(projector)
-        if self.redis is not None:
-            self.writer.add_listener(JournalNotifier(self.redis, self.prefix), after_answer=True)
-            self.writer.projections.on_projected.append(ProjectedPublisher(self.redis, self.prefix))
-            self.book_view = BookViewPublisher(self.writer, self.redis, self.prefix)
+        if self.fanout is not None:
+            self.writer.add_listener(JournalNotifier(self.fanout, self.prefix), after_answer=True)
+            self.writer.projections.on_projected.append(
+                ProjectedPublisher(self.fanout, self.prefix)
+            )
+            self.book_view = BookViewPublisher(self.writer, self.fanout, self.prefix)
             self.writer.add_listener(self.book_view, after_answer=True)
 
     def consistency(self) -> ReadYourWrites:
@@ -243,6 +247,8 @@ class EngineRoles:
         if self.relay is not None:
             await self.relay.close()
         await self.writer_calls.close()
+        if self.fanout is not None:
+            await self.fanout.close()
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 await self.redis.aclose()

@@ -28,6 +28,7 @@ from graph.writer.idempotency import DuplicateCommandError
 from graph.writer.journal import INDEXES, MongoJournal
 from graph.writer.replica import EngineReplica, JournalNotifier
 from graph.writer.sequencer import EngineWriter, WriterStoppedError
+from subscriptions.redis_batches import RedisOutbox
 from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.store, pytest.mark.redis, pytest.mark.asyncio(loop_scope="session")]
@@ -253,7 +254,8 @@ async def test_a_request_journaled_before_its_writer_died_is_answered_without_ru
 async def test_the_replica_follows_the_writer_on_redis_notifications(rig: Rig) -> None:
     slow = EngineReplica(rig.journal, CONFIG, poll_interval_s=60)
     await slow.start(redis=rig.redis, prefix=rig.prefix)
-    rig.writer.add_listener(JournalNotifier(rig.redis, rig.prefix))
+    outbox = RedisOutbox(rig.redis, "test-fanout")
+    rig.writer.add_listener(JournalNotifier(outbox, rig.prefix))
     await asyncio.sleep(0.1)  # subscribed
     try:
         submitted = await rig.writer.submit(_deposit(6, 42))

@@ -1,0 +1,172 @@
+"""The engine writer under faults of its own links, through `caas serve` subprocesses and
+graph/ops/faultproxy.py: a Redis blackhole (packets dropped, connections left open) never
+holds back placeOrder's acknowledgements, and the trade streams recover after it with
+every trade exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from httpx_ws import AsyncWebSocketSession, aconnect_ws
+from pymongo import AsyncMongoClient
+from redis import Redis
+
+from graph.ops.faultproxy import FaultProxy, ProxyThread
+from graph.ops.servers import ServerGroup, seed_demo, soak_env
+from tests.conftest import REDIS_URL
+
+pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
+
+PLACE = """mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { order { id status } } }"""
+TRADES = """subscription { trades(market: "BTC-USDT") { sequence } }"""
+TAPE = """query($after: String) { trades(market: "BTC-USDT", first: 200, after: $after) {
+  nodes { sequence } pageInfo { hasNextPage endCursor } } }"""
+BLACKHOLE_S = 8.0  # well past the Redis clients' socket timeout (3 s)
+
+
+async def _on(link: ProxyThread, step: Callable[[FaultProxy], Any]) -> None:
+    await asyncio.wrap_future(link.submit(step))
+
+
+async def _gql(
+    client: httpx.AsyncClient, url: str, token: str, query: str, variables: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(f"{url}/graphql", json={"query": query, "variables": variables},
+                                 headers={"authorization": f"Bearer {token}"})  # fmt: skip
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _trade(
+    client: httpx.AsyncClient, url: str, keys: dict[str, Any], run: str, seconds: float
+) -> list[float]:
+    """Crossing pairs (alice buys, bob sells, one price: one trade each) for ``seconds``;
+    how long each placeOrder took to be acknowledged. Every one must be."""
+    latencies: list[float] = []
+    deadline, n = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline:
+        for name, side in (("alice", "BUY"), ("bob", "SELL")):
+            order = {"accountId": keys[name]["account_id"], "market": "BTC-USDT", "side": side,
+                     "type": "LIMIT", "price": "64250", "quantity": "0.0001",
+                     "clientOrderId": f"{run}-{name}-{n}"}  # fmt: skip
+            started = time.monotonic()
+            body = await _gql(client, url, keys[name]["token"], PLACE, {"i": order})
+            latencies.append(time.monotonic() - started)
+            assert body.get("data", {}).get("placeOrder"), body
+        n += 1
+        await asyncio.sleep(0.05)
+    return latencies
+
+
+async def _tape(client: httpx.AsyncClient, url: str, token: str) -> list[int]:
+    """Every trade number of the market, from the `trades` query (pages newest first)."""
+    numbers: list[int] = []
+    cursor = None
+    while True:
+        page = (await _gql(client, url, token, TAPE, {"after": cursor}))["data"]["trades"]
+        numbers += [node["sequence"] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return sorted(numbers)
+        cursor = page["pageInfo"]["endCursor"]
+
+
+async def _listen(
+    client: httpx.AsyncClient, url: str, token: str, got: list[int], stop: asyncio.Event
+) -> None:
+    """One trades subscription for the whole run: every trade number it receives."""
+    connect: AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(
+        f"{url}/graphql", client, subprotocols=["graphql-transport-ws"]
+    )
+    async with connect as ws:
+        await ws.send_json({"type": "connection_init",
+                            "payload": {"Authorization": f"Bearer {token}"}})  # fmt: skip
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await ws.send_json({"id": "t", "type": "subscribe", "payload": {"query": TRADES}})
+        while not stop.is_set():
+            try:
+                message = await ws.receive_json(timeout=0.2)
+            except TimeoutError:
+                continue
+            assert message["type"] == "next" and "errors" not in message["payload"], message
+            got.append(message["payload"]["data"]["trades"]["sequence"])
+
+
+async def _metrics(client: httpx.AsyncClient, url: str) -> dict[str, float]:
+    text = (await client.get(f"{url}/metrics")).text
+    return {
+        name: float(value)
+        for line in text.splitlines()
+        if line.startswith("caas_") and len(parts := line.split()) == 2
+        for name, value in (parts,)
+    }
+
+
+async def _cleanup(mongodb_uri: str, database: str) -> None:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    await mongo.drop_database(database)
+    await mongo.close()
+    redis = Redis.from_url(REDIS_URL)
+    stale = list(redis.scan_iter(match=f"test:{database}:*"))
+    if stale:
+        redis.delete(*stale)
+    redis.close()
+
+
+async def test_orders_are_acknowledged_through_a_redis_blackhole_and_trade_streams_recover(
+    mongodb_uri: str, tmp_path: Path
+) -> None:
+    database = f"test_blackhole_{uuid.uuid4().hex[:8]}"
+    keys = await asyncio.to_thread(seed_demo, soak_env(mongodb_uri, database, tmp_path))
+    alice = keys["alice"]["token"]
+    with ProxyThread(urlsplit(REDIS_URL).port or 6379) as redis_link:
+        env = soak_env(mongodb_uri, database, tmp_path,
+                       REDIS_URL=f"redis://127.0.0.1:{redis_link.port}/0",
+                       CAAS_REDIS_PREFIX=f"test:{database}:")  # fmt: skip
+        group = ServerGroup(env, tmp_path)
+        try:
+            url = (await asyncio.to_thread(group.start, "server")).url
+            async with httpx.AsyncClient(timeout=60) as client:
+                got: list[int] = []
+                stop = asyncio.Event()
+                listening = asyncio.create_task(_listen(client, url, alice, got, stop))
+                await asyncio.sleep(1.0)  # subscribed
+                before = await _trade(client, url, keys, "before", 2.0)
+                await _on(redis_link, lambda p: p.blackhole())
+                during = await _trade(client, url, keys, "during", BLACKHOLE_S)
+                await _on(redis_link, lambda p: p.heal())
+                after = await _trade(client, url, keys, "after", 3.0)
+                deadline = time.monotonic() + 20
+                while True:  # the subscriber catches up with the tape (the read model)
+                    tape = await _tape(client, url, alice)
+                    if (got and got[-1] == tape[-1]) or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.2)
+                stop.set()
+                await listening
+                metrics = await _metrics(client, url)
+        finally:
+            await asyncio.to_thread(group.close)
+    await _cleanup(mongodb_uri, database)
+    print(f"\nack latency before / during / after a {BLACKHOLE_S:g} s Redis blackhole: max "
+          f"{max(before):.2f} / {max(during):.2f} / {max(after):.2f} s, orders "
+          f"{len(before)} / {len(during)} / {len(after)}; fan-out dropped "
+          f"{metrics.get('caas_fanout_dropped')}; {len(tape)} trades, "
+          f"{len(got)} streamed")  # fmt: skip
+
+    assert max(during) < 2.5, "an acknowledgement waited on Redis"
+    assert len(during) >= 40, "orders went on being acknowledged through the blackhole"
+    assert metrics["caas_fanout_dropped"] > 0, "the blackhole dropped publications"
+    assert got == sorted(set(got)), "every trade once, in order"
+    assert got == tape, (
+        "from the first trade to the last, none missed: what Redis lost was read back"
+    )
