@@ -96,6 +96,7 @@ DEFAULT_FUNDING_INTERVAL_NS = 8 * 3600 * 1_000_000_000
 PLATFORM = "platform"
 QUOTE_DEPTH = 1000
 CONFIG_TTL_S = 2.0
+INSURANCE_PREFIX = "platform:insurance:"
 
 log = logging.getLogger("caas.trading")
 
@@ -860,9 +861,15 @@ class TradingService:
         return await self._money(cmd.withdrawal_debit, index, asset.index, amount, note)
 
     async def _adjustable_index(self, account_id: str) -> int:
-        """A customer account, or the platform's venue clearing account (its inventory)."""
+        """A customer account, the platform's venue clearing account (its inventory) or an
+        insurance fund (``platform:insurance:<asset>``: capital a wind-down's takeovers at the
+        mark are margined with)."""
         if account_id == CLEARING_ACCOUNT_ID and self._router is not None:
             return await self._router.clearing_account()
+        if account_id.startswith(INSURANCE_PREFIX):
+            if self._directory.asset(account_id.removeprefix(INSURANCE_PREFIX)) is None:
+                raise NotFoundError("no such account", id=account_id)
+            return await self.insurance_account(account_id.removeprefix(INSURANCE_PREFIX))
         found = await self._accounts.accounts(TenantScope(None), [account_id])
         if not found:
             raise NotFoundError("no such account", id=account_id)
@@ -970,7 +977,7 @@ def _routable(command: Records) -> bool:
 
 def insurance_account_id(quote_asset: str) -> str:
     """The platform account holding the insurance fund of perpetuals margined in an asset."""
-    return f"platform:insurance:{quote_asset}"
+    return f"{INSURANCE_PREFIX}{quote_asset}"
 
 
 def quote_minor(amount: Decimal, decimals: int) -> int:

@@ -103,7 +103,10 @@ class CountdownCancelAllPayload:
 
 @strawberry.input(description="An operator's audited balance adjustment.")
 class AdjustBalanceInput:
-    account_id: strawberry.ID = strawberry.field(description="The account to credit or debit.")
+    account_id: strawberry.ID = strawberry.field(
+        description="The account to credit or debit; `platform:insurance:USDT` is the "
+        "perpetuals' insurance fund (capital for liquidations and wind-down takeovers)."
+    )
     asset: str = strawberry.field(description="Asset code, e.g. `USDT`.")
     amount: Decimal = strawberry.field(description="Positive credits, negative debits, e.g. `-5`.")
     reason: str = strawberry.field(description="Why: recorded in the journal with your key id.")

@@ -26,6 +26,7 @@ from graph.ops.seed import DemoKey
 from graph.settings import Settings
 from tests.e2e.test_perpetuals import _trader
 from tests.e2e.test_subscriptions import ws_session
+from tests.factories import reconcile_platform
 from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -343,8 +344,11 @@ async def test_wound_down_cancels_orders_and_closes_positions_at_the_mark(
     assert first["canceledOrders"] >= 1
     order_id = resting["data"]["placeOrder"]["order"]["id"]
     assert (await ok(http, ORDER, {"id": order_id}, buyer))["order"]["status"] == "CANCELED"
-    top_up = cmd.deposit_credit(0, 0, account=fund, asset=usdt.index, amount_minor=10**11)
-    await platform.engines.bus.submit(top_up, {"reason": "insurance fund top-up"})
+    top_up = """mutation { adjustBalance(input: {accountId: "platform:insurance:USDT",
+      asset: "USDT", amount: "1000", reason: "insurance fund capital for the wind-down"}) {
+      sequence } }"""
+    assert error_codes(await gql(http, top_up, key=admin)) == ["FORBIDDEN"]
+    await ok(http, top_up, {}, demo_keys["operator"])
     body = await set_mode(http, admin, "WOUND_DOWN", "orderly exit, funded")  # again: closes
     again = body["data"]["setTenantTradingMode"]
     assert (again["closedPositions"], again["positionsNotClosed"]) == (open_positions, 0), again
@@ -411,10 +415,12 @@ async def test_a_reduce_only_market_takes_sells_and_position_shrinking_orders_on
             await ok(http, MARKET_STATUS, {"m": market, "s": "TRADING"}, operator)
 
 
-async def test_the_wind_down_replays_to_the_same_engine_state(
+async def test_the_wind_down_replays_to_the_same_engine_state_and_the_books_agree(
     app: Starlette, settings: Settings, mongodb_uri: str
 ) -> None:
     live: Platform = app.state.platform
+    report = await reconcile_platform(live)
+    assert report.clean, report
     await live.writer.projections.drain()
     replayed = Platform(settings, mongodb_uri, read_only=True)
     await replayed.start()
