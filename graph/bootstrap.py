@@ -73,6 +73,7 @@ from graph.settings import Settings
 from graph.writer.book_view import RedisBookReader
 from graph.writer.consistency import ReadYourWrites
 from graph.writer.engine_directory import MongoEngineDirectory
+from graph.writer.jobs import WriterJobs
 from graph.writer.journal import INDEXES as JOURNAL_INDEXES
 from graph.writer.journal import MongoJournal, until_the_store_answers
 from graph.writer.lease import MongoLease
@@ -200,6 +201,7 @@ class Platform:
     perp_runtime: PerpRuntime = field(init=False)
     reconciler: ContinuousReconcile = field(init=False)
     countdowns: CountdownRunner = field(init=False)
+    writer_jobs: WriterJobs = field(init=False)  # what only the lease holder runs
 
     def __post_init__(self) -> None:
         if self.settings.role not in ROLES:
@@ -312,9 +314,22 @@ class Platform:
             **compliance.services(),
             ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
         }
+        self.writer_jobs = self._writer_jobs()
         if self.settings.role == ROLE_EDGE and self.engines.redis is not None:  # no engine here
             self.engines.bus.edge = True
             trading.book_reader = RedisBookReader(self.engines.redis, self.settings.relay_prefix)
+
+    def _writer_jobs(self) -> WriterJobs:
+        """The background jobs of the writer role (graph/writer/jobs.py): started on taking
+        the lease, stopped on losing it or stopping, started again on taking it back."""
+        jobs = WriterJobs()
+        jobs.add("simulated-chain", self._start_chain, self.chain.stop)  # + custody's blocks
+        jobs.add("perp-runtime", self.perp_runtime.start, self.perp_runtime.stop)
+        jobs.add("reconcile", self.reconciler.start, self.reconciler.stop)
+        jobs.add("countdowns", self.countdowns.start, self.countdowns.stop)
+        self.writer.more_figures.append(jobs.figures)
+        self.writer.more_figures.append(lambda: {"caas_chain_height": self.chain.height})
+        return jobs
 
     def _custody_services(
         self, accounts: AccountsService, compliance: ComplianceComponents,
@@ -417,10 +432,7 @@ class Platform:
         self.role = "writer"
         self.lease.keep(on_lost=self._step_down)
         await self.get(TradingService).sync_markets()
-        await self._start_chain()
-        self.perp_runtime.start()
-        self.reconciler.start()
-        self.countdowns.start()
+        await self.writer_jobs.start_all()
         resumed = await self.get(TradingService).resume_routes()
         if resumed:
             log.warning("finished %d external routes a restart interrupted", resumed)
@@ -454,9 +466,7 @@ class Platform:
             await self.broker.close()
             await self.client.close()
             return
-        await self.perp_runtime.stop()
-        await self.reconciler.stop()
-        await self.countdowns.stop()
+        await self.writer_jobs.stop_all()
         await self.engines.stop_relaying()  # relayed commands in flight finish first
         try:
             await self.writer.snapshot_now()
@@ -480,7 +490,7 @@ class Platform:
 
         async def stand_by() -> None:
             try:  # the lease is often lost because the store is away: so may this be
-                await self.perp_runtime.stop()
+                await self.writer_jobs.stop_all()  # none may act beside the next writer
                 await self.engines.step_down()
             except Exception:
                 log.exception("stepping down did not finish; waiting for the lease anyway")

@@ -549,3 +549,20 @@ def cold_sign(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc
     sys.stdout.write(signed + "\n")
+
+
+@app.command("security-report")
+def security_report(
+    out: Annotated[Path, typer.Option(help="Where the dated report goes.")] = Path("var/security"),
+    offline: Annotated[
+        bool, typer.Option("--offline", help="No network: pip-audit is recorded as not checked.")
+    ] = False,
+    verify: Annotated[
+        Path | None,
+        typer.Option(help="Verify a report's signature (FILE.json, its .sig beside it); no run."),
+    ] = None,
+) -> None:
+    """The security evidence pack: bandit, pip-audit, the security tests; a signed report."""
+    from graph.ops.security_report import main
+
+    raise typer.Exit(main(out, offline, verify, lambda line: typer.echo(line, err=True)))

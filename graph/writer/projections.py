@@ -100,6 +100,15 @@ class ProjectionPipeline:
             self._task = asyncio.create_task(self._run(), name="projections")
         self._wake.set()
 
+    def recovered(self, seq: int) -> None:
+        """The writer recovered to ``seq`` with nothing queued: everything up to it is in the
+        read models (a snapshot covers only projected batches, a replay was drained). Without
+        this a writer that replayed nothing stood at 0, and a checkpoint (``at``) at its
+        sequence waited until the next command arrived."""
+        if not self._queue:
+            self.pushed_seq = max(self.pushed_seq, seq)
+            self.projected_seq = max(self.projected_seq, seq)
+
     async def backpressure(self) -> None:
         """Wait while more than ``max_lag_batches`` batches are queued."""
         if len(self._queue) <= self.max_lag_batches:

@@ -289,6 +289,7 @@ class EngineWriter:
             self.projections.push(batch, events, notes)
             await self.projections.backpressure()
         await self.projections.drain()
+        self.projections.recovered(self.engine.last_seq)
         if self.engine.last_seq < journaled:
             raise RuntimeError(f"replay ended at {self.engine.last_seq}, journal at {journaled}")
         log.info(

@@ -1,7 +1,9 @@
 """The engine writer under faults of its own links, through `caas serve` subprocesses and
 graph/ops/faultproxy.py: a Redis blackhole (packets dropped, connections left open) never
 holds back placeOrder's acknowledgements, and the trade streams recover after it with
-every trade exactly once.
+every trade exactly once; a writer whose store link is blackholed past its lease steps down
+and runs none of the writer's background jobs beside the next writer, and runs them again
+once it takes the lease back.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pymongo import AsyncMongoClient
 from redis import Redis
 
 from graph.ops.faultproxy import FaultProxy, ProxyThread
-from graph.ops.servers import ServerGroup, seed_demo, soak_env
+from graph.ops.servers import ServerGroup, readyz, seed_demo, soak_env, uri_via
 from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
@@ -111,6 +113,13 @@ async def _metrics(client: httpx.AsyncClient, url: str) -> dict[str, float]:
     }
 
 
+def _store_port(mongodb_uri: str) -> int:
+    parts = urlsplit(mongodb_uri)
+    if "," in parts.netloc or parts.port is None:
+        pytest.skip("the fault proxy stands in front of a single-host store")
+    return parts.port
+
+
 async def _cleanup(mongodb_uri: str, database: str) -> None:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     await mongo.drop_database(database)
@@ -170,3 +179,58 @@ async def test_orders_are_acknowledged_through_a_redis_blackhole_and_trade_strea
     assert got == tape, (
         "from the first trade to the last, none missed: what Redis lost was read back"
     )
+
+
+def _wait_for(url: str, engine: str, timeout_s: float = 60) -> None:
+    """Until /readyz says ``engine`` (ready or not: the store may still be away)."""
+    deadline = time.monotonic() + timeout_s
+    while readyz(url).get("engine") != engine:
+        assert time.monotonic() < deadline, f"{url} never became {engine}: {readyz(url)}"
+        time.sleep(0.1)
+
+
+async def test_a_writer_that_lost_its_lease_runs_no_writer_jobs_until_it_takes_it_back(
+    mongodb_uri: str, tmp_path: Path
+) -> None:
+    database = f"test_jobs_{uuid.uuid4().hex[:8]}"
+    direct = soak_env(mongodb_uri, database, tmp_path, CAAS_WRITER_LEASE_SECONDS="4",
+                      CAAS_CHAIN_BLOCK_SECONDS="0.3", CAAS_RECONCILE_SECONDS="0.3")  # fmt: skip
+    await asyncio.to_thread(seed_demo, direct)
+    with ProxyThread(_store_port(mongodb_uri)) as store_link:
+        group = ServerGroup({**direct, "MONGODB_URI": uri_via(mongodb_uri, store_link.port)},
+                            tmp_path)  # fmt: skip
+        try:
+            first = await asyncio.to_thread(group.start, "first")  # the writer
+            second = await asyncio.to_thread(ServerGroup(direct, tmp_path).start, "second",
+                                             expect="standby")  # fmt: skip
+            group.servers.append(second)  # (closed with the group)
+            async with httpx.AsyncClient(timeout=30) as client:
+                writing = await _metrics(client, first.url)
+                await _on(store_link, lambda p: p.blackhole())  # past the 4 s lease: it steps
+                await asyncio.to_thread(_wait_for, second.url, "writer")  # down, the other
+                await _on(store_link, lambda p: p.heal())  # takes over
+                await asyncio.to_thread(_wait_for, first.url, "standby")
+                await asyncio.sleep(1.0)  # stepping down finished (a job may end its round)
+                stepped_down = await _metrics(client, first.url)
+                await asyncio.sleep(3.0)  # ten blocks and reconciliations, if they ran
+                idle = await _metrics(client, first.url)
+                next_writer = await _metrics(client, second.url)
+                second.kill()  # the first takes the lease back when it expires
+                await asyncio.to_thread(_wait_for, first.url, "writer")
+                await asyncio.sleep(3.0)
+                again = await _metrics(client, first.url)
+        finally:
+            await asyncio.to_thread(group.close)
+    await _cleanup(mongodb_uri, database)
+    jobs, height, runs = "caas_writer_jobs_running", "caas_chain_height", "caas_reconcile_runs"
+    print(f"\nfirst process: jobs {writing.get(jobs)} writing, {idle.get(jobs)} stepped down, "
+          f"{again.get(jobs)} writing again; chain height {stepped_down[height]:g} -> "
+          f"{idle[height]:g} stepped down (the next writer at {next_writer[height]:g}), "
+          f"{again[height]:g} writing again; reconciliations {stepped_down[runs]:g} -> "
+          f"{idle[runs]:g} -> {again[runs]:g}")  # fmt: skip
+
+    assert idle[height] == stepped_down[height], "a stepped-down writer mined blocks"
+    assert idle[runs] == stepped_down[runs], "a stepped-down writer reconciled"
+    assert writing[jobs] >= 4 and idle[jobs] == 0 and again[jobs] == writing[jobs]
+    assert next_writer[height] > 0, "the next writer mines"
+    assert again[height] > idle[height] and again[runs] > idle[runs], "restarted with the lease"
