@@ -29,11 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-from domains.custody.approvals import public_key_text, sign, verifies
+from domains.custody.approvals import public_key_text, sign
+from graph.ops.security_signing import SIGNING_INFO, platform_ring, report_key, verify_report
 
 BANDIT_TARGETS = ("graph", "domains", "engine", "subscriptions")
 SECURITY_TESTS = (  # (what it shows, the existing test file)
@@ -44,7 +41,6 @@ SECURITY_TESTS = (  # (what it shows, the existing test file)
     ("rate limits", "tests/e2e/test_rate_limits.py"),
 )
 PACKAGES = ("bandit", "pip-audit", "pytest", "strawberry-graphql", "cryptography")
-SIGNING_INFO = b"caas security report signing"
 OFFLINE_NOTE = "offline: not checked"
 UNREACHABLE_NOTE = "vulnerability database not reachable: not checked"
 _NETWORK_TROUBLE = re.compile(
@@ -331,33 +327,6 @@ def versions(repo: Path) -> dict[str, Any]:
     found["git_commit"] = head.stdout.strip() if head.code == 0 else "unknown"
     found["git_worktree_changed"] = bool(dirty.stdout.strip()) if dirty.code == 0 else None
     return found
-
-
-def report_key(sealing_key: bytes) -> Ed25519PrivateKey:
-    """The report-signing Ed25519 key derived from one sealing key of the platform ring."""
-    seed = HKDF(hashes.SHA256(), 32, None, SIGNING_INFO).derive(sealing_key)
-    return Ed25519PrivateKey.from_private_bytes(seed)
-
-
-def platform_ring() -> tuple[dict[str, bytes], str]:
-    """The platform's sealing ring (first key signs) and where it came from."""
-    from graph.settings import Settings
-
-    auth = Settings.from_env().auth
-    source = "CAAS_SECRET_KEYS" if auth.secret_keys else f"development ring {auth.dev_keys_file}"
-    return auth.rings()[0], source
-
-
-def verify_report(json_path: Path, ring: Mapping[str, bytes]) -> str | None:
-    """The ring key id whose derived key signed ``json_path`` (``<file>.sig``), else None."""
-    sig_path = json_path.with_name(json_path.name + ".sig")
-    if not (json_path.exists() and sig_path.exists()):
-        return None
-    data, signature = json_path.read_bytes(), sig_path.read_text().strip()
-    for kid, sealing_key in ring.items():
-        if verifies(public_key_text(report_key(sealing_key)), signature, data):
-            return kid
-    return None
 
 
 def _sha256(path: Path) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from graph.ops import security_report as sr
+from graph.ops.security_signing import verify_report
 
 RING = {"k2": b"\x02" * 32, "k1": b"\x01" * 32}
 TINY_TESTS = (("limit settings", "tests/unit/test_limit_settings.py"),)
@@ -87,13 +88,13 @@ def test_the_signature_verifies_and_fails_after_one_changed_byte(
     copy_sig.write_bytes(sig_path.read_bytes())
 
     copy.write_bytes(bytes(data))
-    assert sr.verify_report(copy, RING) == "k2"  # the first key of the ring signs
-    assert sr.verify_report(copy, {"k1": RING["k1"], "k2": RING["k2"]}) == "k2"  # rotated
+    assert verify_report(copy, RING) == "k2"  # the first key of the ring signs
+    assert verify_report(copy, {"k1": RING["k1"], "k2": RING["k2"]}) == "k2"  # rotated
     assert len(base64.urlsafe_b64decode(copy_sig.read_text().strip() + "==")) == 64
     data[len(data) // 2] ^= 0x01
     copy.write_bytes(bytes(data))
-    assert sr.verify_report(copy, RING) is None
-    assert sr.verify_report(json_path, {"other": b"\x03" * 32}) is None
+    assert verify_report(copy, RING) is None
+    assert verify_report(json_path, {"other": b"\x03" * 32}) is None
 
 
 @pytest.mark.slow
