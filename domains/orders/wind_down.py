@@ -12,7 +12,9 @@ the index is assigned (``on_new_account``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +28,7 @@ from domains.accounts.trading_mode import (
 )
 from domains.orders.outcomes import outcome
 from domains.shared.engine_port import AccountRef, CommandBus, Submitted
+from domains.shared.errors import UnavailableError
 from engine import codes
 from engine import commands as cmd
 from engine.layout import Records
@@ -35,6 +38,7 @@ if TYPE_CHECKING:  # the edge role never loads Numba
 
 log = logging.getLogger("caas.wind_down")
 GROUP_COMMANDS = 1024  # commands per journaled group
+CATCH_UP_S = 5.0  # how long an API process waits for its replica to apply the modes
 NOTE_WIND_DOWN = "trading_mode"  # the note key every wind-down command carries
 
 
@@ -89,6 +93,7 @@ class WindDown:
             return WindDownReport()
         modes = [_set_mode(r.index, mode) for r in refs]
         submitted = await self._submit(modes, note)
+        await self._caught_up(submitted[-1].seq)
         canceled, steps = 0, []
         engine = self._bus.engine  # the modes are applied: no order of the tenant enters now
         if cancels_open_orders(mode):
@@ -113,6 +118,18 @@ class WindDown:
             first_sequence=submitted[0].seq if submitted else None,
             last_sequence=submitted[-1].seq if submitted else None,
         )  # fmt: skip
+
+    async def _caught_up(self, seq: int) -> None:
+        """Wait until the engine this process reads has applied ``seq`` (at once in the
+        writer; an API process reads a replica that follows the journal), so the open orders
+        and positions read next include everything sequenced before the modes."""
+        deadline = time.monotonic() + CATCH_UP_S
+        while self._bus.engine.last_seq < seq:
+            if time.monotonic() > deadline:
+                raise UnavailableError(
+                    "the engine replica is behind the journal; set the trading mode again"
+                )
+            await asyncio.sleep(0.02)
 
     async def _submit(
         self, commands: Sequence[Records], note: Mapping[str, str]
