@@ -13,14 +13,17 @@ from domains.accounts import loaders
 from domains.accounts.model import TradingMode
 from domains.accounts.trading_mode import (
     TenantStatusEvent,
+    TradingModeChange,
     TradingModeService,
     WindDownReport,
     decode_status,
 )
 from domains.accounts.types import Info, Tenant
-from domains.compliance.audit import remember_before
-from domains.shared.context import Role
+from domains.compliance.audit import CLIENT_ADDRESS, AuditEntry, remember_before
+from domains.compliance.audit_trail import AuditTrail
+from domains.shared.context import Principal, Role
 from domains.shared.errors import ForbiddenError, ValidationError
+from domains.shared.scalars import utcnow
 from domains.shared.streams import slow_consumer
 from subscriptions.broker import OVERFLOW, RESYNC
 
@@ -108,6 +111,7 @@ class TradingModeMutation:
         remember_before(info.context.transport, str(info.path.key), {
             "tradingMode": previous.mode.value, "reason": previous.reason,
         })  # fmt: skip
+        await _audit_in_tenant_chain(info, actor, change)
         loaders.tenants(info.context).prime(change.tenant.id, change.tenant, force=True)
         report = change.report
         return SetTenantTradingModePayload(
@@ -118,6 +122,24 @@ class TradingModeMutation:
             first_sequence=report.first_sequence,
             last_sequence=report.last_sequence,
         )  # fmt: skip
+
+
+async def _audit_in_tenant_chain(info: Info, actor: Principal, change: TradingModeChange) -> None:
+    """An operator's change is audited in the platform's chain like every mutation; it is
+    recorded in the tenant's own chain too, so the institution's compliance sees it."""
+    trail = info.context.services.get(AuditTrail)
+    if actor.tenant_id == change.tenant.id or not isinstance(trail, AuditTrail):
+        return
+    state, previous = change.tenant.trading, change.previous
+    await trail.append(AuditEntry(
+        tenant_id=change.tenant.id, actor=actor.key_id, role=actor.role.value, at=utcnow(),
+        source_ip=str(info.context.transport.get(CLIENT_ADDRESS, "unknown")),
+        operation="tenant.tradingMode", outcome="OK", request_id=info.context.request_id,
+        arguments={"mode": state.mode.value, "reason": state.reason},
+        before={"tradingMode": previous.mode.value, "reason": previous.reason},
+        after={"tradingMode": state.mode.value, "reason": state.reason,
+               "since": state.since.isoformat() if state.since else None},
+    ))  # fmt: skip
 
 
 @strawberry.type(description="Wind-down subscriptions.")

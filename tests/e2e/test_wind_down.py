@@ -227,6 +227,14 @@ async def test_each_change_is_in_the_audit_trail_with_before_and_after(
     assert json.loads(done["before"])["tradingMode"] == "NORMAL"
     after = json.loads(done["after"])
     assert after["tenant"]["tradingMode"] == "CANCEL_ONLY"
+    tenant = risk.tenant_id
+    by_operator = await set_mode(http, demo_keys["operator"], "HALTED", "platform says", tenant)
+    assert "errors" not in by_operator, by_operator
+    ops = {"op": "tenant.tradingMode"}  # in the platform's chain and the tenant's own too
+    mine = (await ok(http, TRAIL, ops, demo_keys["compliance"]))["auditTrail"]["nodes"][0]
+    assert (mine["role"], mine["outcome"]) == ("OPERATOR", "OK")
+    assert json.loads(mine["before"])["tradingMode"] == "CANCEL_ONLY"
+    assert json.loads(mine["after"])["tradingMode"] == "HALTED"
 
 
 async def _next(ws: Any, sub_id: str = "1") -> dict[str, Any]:
