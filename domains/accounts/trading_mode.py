@@ -8,6 +8,7 @@ adapts it: per-account engine modes, cancels and closes at the mark, all journal
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
@@ -23,6 +24,8 @@ from domains.shared.events import EventBus, tenant_topic
 from domains.shared.scalars import utcnow
 
 TENANT_STATUS_STREAM = "tenant-status"
+MAX_CONVERGE = 3  # re-reads of the stored mode after enforcing (concurrent changes)
+log = logging.getLogger("caas.trading_mode")
 MAX_REASON_CHARS = 500
 ORDERS_ALLOWED = frozenset({TradingMode.NORMAL, TradingMode.REDUCE_ONLY})
 CANCELS_OPEN_ORDERS = frozenset({TradingMode.WITHDRAW_ONLY, TradingMode.WOUND_DOWN})
@@ -191,10 +194,25 @@ class TradingModeService:
         if self.enforcer is not None:
             note = {"by": actor.key_id, "trading_mode": mode.value, "tenant": tenant.id}
             report = await self.enforcer.enforce(tenant.id, mode, note)
+            await self._converge(tenant.id, mode, note)
         if self._events is not None:
             topic = tenant_topic(TENANT_STATUS_STREAM, tenant.id)
             await self._events.publish(topic, status_payload(changed, report))
         return TradingModeChange(changed, previous, report)
+
+    async def _converge(self, tenant_id: str, enforced: TradingMode, note: dict[str, str]) -> None:
+        """Two changes at once (RISK halting while an admin restores NORMAL) may store in one
+        order and reach the engine in the other: after enforcing, the stored mode is read
+        again and, while it differs, enforced, so the engine ends in the stored mode."""
+        assert self.enforcer is not None
+        for _ in range(MAX_CONVERGE):
+            stored = await self.current_mode(tenant_id)
+            if stored is None or stored is enforced:
+                return
+            log.warning("a concurrent trading mode change: enforcing the stored one",
+                        extra={"tenant": tenant_id, "mode": stored.value})  # fmt: skip
+            await self.enforcer.enforce(tenant_id, stored, {**note, "trading_mode": stored.value})
+            enforced = stored
 
     def subscribe(self, tenant_id: str) -> AbstractAsyncContextManager[AsyncIterable[bytes]]:
         """A tenant's mode changes (payloads decode with ``decode_status``)."""

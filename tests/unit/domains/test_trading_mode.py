@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,20 @@ async def test_setting_the_same_mode_again_keeps_since_and_enforces_again(
     await service.set_mode(principal(Role.RISK), None, TradingMode.HALTED, "three")
     assert not await service.withdrawals_allowed("ten_a")
     assert await service.withdrawals_allowed("ten_unknown")
+
+
+async def test_a_change_that_raced_another_ends_with_the_engine_in_the_stored_mode(
+    world: tuple[TradingModeService, FakeStore, FakeEnforcer, FakeBus],
+) -> None:
+    service, store, enforcer, _ = world
+    real = enforcer.enforce
+
+    async def slow_enforce(tenant_id: str, mode: TradingMode, note: Mapping[str, str]) -> Any:
+        if not enforcer.calls:  # meanwhile an admin stored (and enforced) NORMAL
+            await store.set_trading_mode(tenant_id, TradingModeState(TradingMode.NORMAL))
+        return await real(tenant_id, mode, note)
+
+    enforcer.enforce = slow_enforce  # type: ignore[method-assign]
+    await service.set_mode(principal(Role.RISK), None, TradingMode.HALTED, "halt")
+    assert [mode for _, mode, _ in enforcer.calls] == [TradingMode.HALTED, TradingMode.NORMAL]
+    assert store.tenants["ten_a"].trading.mode is TradingMode.NORMAL
