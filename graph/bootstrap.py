@@ -227,7 +227,9 @@ class Platform:
             MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
         )
         journal = MongoJournal(self.db)
-        self.writer = EngineWriter(journal, ENGINE_CONFIG)
+        self.writer = EngineWriter(
+            journal, ENGINE_CONFIG, snapshot_after_replay=self.settings.snapshot_after_replay
+        )
         self.lease = MongoLease(self.db, ttl_s=self.settings.writer_lease_seconds)
         self.directory = MongoEngineDirectory(
             self.db, ENGINE_CONFIG.max_accounts, ENGINE_CONFIG.max_assets, ENGINE_CONFIG.max_markets

@@ -107,6 +107,9 @@ class Settings:
     relay_timeout_seconds: float = 10.0
     replica_poll_seconds: float = 0.1
     reconcile_seconds: float = 30.0  # the writer's continuous reconciliation; 0 = off
+    # a writer that recovers with more commands than this after the latest snapshot takes
+    # a snapshot at once, so the next start replays only what came after (0 = never)
+    snapshot_after_replay: int = 10_000
     limits: LimitSettings = field(default_factory=LimitSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     custody: CustodySettings = field(default_factory=CustodySettings)
@@ -136,6 +139,7 @@ class Settings:
             relay_timeout_seconds=float(os.environ.get("CAAS_RELAY_TIMEOUT_SECONDS", "10")),
             replica_poll_seconds=float(os.environ.get("CAAS_REPLICA_POLL_SECONDS", "0.1")),
             reconcile_seconds=float(os.environ.get("CAAS_RECONCILE_SECONDS", "30")),
+            snapshot_after_replay=int(os.environ.get("CAAS_SNAPSHOT_AFTER_REPLAY", "10000")),
             limits=LimitSettings.from_env(),
             auth=AuthSettings.from_env(Path(os.environ.get("CAAS_DATA_DIR", "var"))),
             custody=CustodySettings.from_env(),

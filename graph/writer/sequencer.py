@@ -88,8 +88,10 @@ class WriterStats:
     apply_seconds: float = 0.0  # the engine (and the idempotency window) on the batch
     listener_seconds: float = 0.0  # immediate listeners, on the acknowledgement path
     backpressure_seconds: float = 0.0  # waiting for the read models to catch up
-    replayed: int = 0
-    last_snapshot_seq: int = 0
+    replayed: int = 0  # commands replayed by recoveries (start-ups, takeovers)
+    last_replayed: int = 0  # by the last recovery
+    last_snapshot_seq: int = 0  # the sequence the latest snapshot (stored or taken) covers
+    snapshots: int = 0  # snapshots this writer stored
     sizes: list[int] = field(default_factory=list)
 
 
@@ -137,6 +139,7 @@ class EngineWriter:
         *,
         max_batch: int = 8192,
         snapshot_every: int = 200_000,
+        snapshot_after_replay: int = 10_000,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self._config = config
@@ -144,6 +147,7 @@ class EngineWriter:
         self._journal = journal
         self._max_batch = max_batch
         self._snapshot_every = snapshot_every
+        self._snapshot_after_replay = snapshot_after_replay
         self._clock = clock
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
@@ -192,6 +196,12 @@ class EngineWriter:
         if self._task is not None and not self._task.done():
             return
         await until_the_store_answers(self.recover, "engine writer recovery")  # resumable
+        behind = self.engine.last_seq - self.stats.last_snapshot_seq
+        if 0 < self._snapshot_after_replay <= behind:
+            # the next start would replay all of that again (and it grows with every
+            # restart that ends in a crash): snapshot now, the upload behind the commands
+            log.info("snapshot after recovery", extra={"commands_after_snapshot": behind})
+            self._start_snapshot()
         self._task = asyncio.create_task(self._run(), name="engine-writer")
 
     async def stop(self) -> None:
@@ -271,7 +281,10 @@ class EngineWriter:
             restored = restore_snapshot(*latest)
             if restored is not None:
                 self.engine = restored
-                self.stats.last_snapshot_seq = latest[0].last_seq
+        if latest is not None and latest[0].last_seq <= self.engine.last_seq:
+            # the state the next start would restore (unless this engine's is older)
+            self.stats.last_snapshot_seq = max(self.stats.last_snapshot_seq, latest[0].last_seq)
+        replayed = 0
         # what must be replayed at least; a live writer elsewhere (read-only tools such as
         # `caas reconcile` next to a running server) may append more meanwhile
         journaled = await self._journal.last_seq()
@@ -281,7 +294,7 @@ class EngineWriter:
         async for batch, notes in self._journal.batches_after(self.engine.last_seq):
             events = self.engine.apply(batch)
             self.window.record(batch, events)
-            self.stats.replayed += len(batch)
+            replayed += len(batch)
             # listeners are idempotent: a batch journaled just before a crash may not have
             # reached the read models; replaying it through them closes that gap
             await self._notify(batch, events, notes)
@@ -292,10 +305,9 @@ class EngineWriter:
         self.projections.recovered(self.engine.last_seq)
         if self.engine.last_seq < journaled:
             raise RuntimeError(f"replay ended at {self.engine.last_seq}, journal at {journaled}")
-        log.info(
-            "engine recovered",
-            extra={"last_seq": self.engine.last_seq, "replayed": self.stats.replayed},
-        )
+        self.stats.replayed += replayed
+        self.stats.last_replayed = replayed
+        log.info("engine recovered", extra={"last_seq": self.engine.last_seq, "replayed": replayed})
 
     async def _run(self) -> None:
         while True:
@@ -412,6 +424,8 @@ class EngineWriter:
             "caas_writer_apply_seconds": s.apply_seconds,
             "caas_writer_listener_seconds": s.listener_seconds,
             "caas_writer_backpressure_seconds": s.backpressure_seconds,
+            "caas_writer_replayed": s.last_replayed, "caas_writer_snapshots": s.snapshots,
+            "caas_writer_last_snapshot_seq": s.last_snapshot_seq,
             "caas_projection_flushes": p.flushes, "caas_projection_batches": p.batches,
             "caas_projection_commands": p.commands, "caas_projection_seconds": p.seconds,
             "caas_projection_lag_batches": self.projections.lag_batches,
@@ -480,6 +494,7 @@ class EngineWriter:
         async def upload() -> None:
             try:
                 await self._journal.save_snapshot(seq, digest, data)
+                self.stats.snapshots += 1
             except Exception:
                 log.exception("snapshot at seq %d failed; the journal still covers it", seq)
 

@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 from redis import Redis
 
 from graph.ops.faultproxy import FaultProxy, ProxyThread
-from graph.ops.servers import ServerGroup, readyz, seed_demo, soak_env, uri_via
+from graph.ops.servers import Server, ServerGroup, readyz, seed_demo, soak_env, uri_via
 from tests.conftest import REDIS_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
@@ -234,3 +234,46 @@ async def test_a_writer_that_lost_its_lease_runs_no_writer_jobs_until_it_takes_i
     assert writing[jobs] >= 4 and idle[jobs] == 0 and again[jobs] == writing[jobs]
     assert next_writer[height] > 0, "the next writer mines"
     assert again[height] > idle[height] and again[runs] > idle[runs], "restarted with the lease"
+
+
+async def _restarted(
+    group: ServerGroup, server: Server, client: httpx.AsyncClient, snapshot: bool
+) -> Server:
+    """SIGKILL ``server`` (no shutdown snapshot) and start it again on its port; with
+    ``snapshot``, wait (up to 30 s) until it stored the snapshot it should take."""
+    await asyncio.to_thread(server.kill)
+    again = await asyncio.to_thread(group.start, server.name, port=server.port)
+    deadline = time.monotonic() + 30
+    while snapshot and time.monotonic() < deadline:
+        if (await _metrics(client, again.url)).get("caas_writer_snapshots", 0) >= 1:
+            break
+        await asyncio.sleep(0.2)
+    return again
+
+
+async def test_a_long_replay_at_start_is_snapshotted_so_the_next_start_replays_the_tail(
+    mongodb_uri: str, tmp_path: Path
+) -> None:
+    database = f"test_replay_{uuid.uuid4().hex[:8]}"
+    env = soak_env(mongodb_uri, database, tmp_path, CAAS_SNAPSHOT_AFTER_REPLAY="20")
+    keys = await asyncio.to_thread(seed_demo, env)
+    group = ServerGroup(env, tmp_path)
+    try:
+        async with httpx.AsyncClient(timeout=60) as client:
+            server = await asyncio.to_thread(group.start, "server")
+            await _trade(client, server.url, keys, "long", 5.0)  # the long journal tail
+            server = await _restarted(group, server, client, snapshot=True)
+            first = await _metrics(client, server.url)
+            await _trade(client, server.url, keys, "tail", 0.3)
+            server = await _restarted(group, server, client, snapshot=False)
+            second = await _metrics(client, server.url)
+    finally:
+        await asyncio.to_thread(group.close)
+    await _cleanup(mongodb_uri, database)
+    replayed, snapshots = "caas_writer_replayed", "caas_writer_snapshots"
+    print(f"\nreplayed at the first restart {first.get(replayed)} (snapshots taken "
+          f"{first.get(snapshots)}), at the second {second.get(replayed)}")  # fmt: skip
+
+    assert first[replayed] > 20 and first[snapshots] == 1, "a long replay is snapshotted"
+    assert 0 < second[replayed] < 20, "the second start replays only the tail"
+    assert second[snapshots] == 0, "a short replay is not"
