@@ -39,7 +39,9 @@ quote_per_tick_lot`` as for spot.
   (floor) and realises ``closing signed notional - the exact cost portion removed`` into
   available. Fees are taken from available and credited to the fee account. Flip = close +
   open. A loss the account cannot pay is paid by the market's insurance fund
-  (``LIQ_INSURANCE_PAID``).
+  (``LIQ_INSURANCE_PAID``); what the fund cannot pay is socialised (``LIQ_SOCIALIZED``): taken
+  pro rata from the unrealised profit of the market's winning positions by raising their
+  cost, so no balance is left negative unless the winners' whole unrealised profit is less.
 * Conservation per quote asset: ``sum(available + locked) - sum(open cost of all positions)
   == credits - debits`` (fees sit in the fee account's balance; ``assets[AS_FEES]`` counts
   them). The engine keeps ``sum(open cost)`` per asset (``assets[AS_OPEN_COST]``). Since
@@ -325,6 +327,10 @@ LIQ_AUTO_DELEVERAGED = -4006  # both sides; maker_account = counterparty, price 
 LIQ_DONE = -4007  # the account is no longer due (or has no position left)
 LIQ_WOUND_DOWN = -4008  # CLOSE_POSITION: qty closed at price = mark, maker_account = the
 #                         insurance fund that took the position over, value_a = realised PnL
+LIQ_SOCIALIZED = -4009  # a loss neither the margin nor the fund covered: value_a = the total
+#                         taken from the market's winning positions' unrealised profit (their
+#                         cost raised pro rata; POSITION_CHANGED with this code), qty = how
+#                         many, price = mark; account = who owed it
 FUNDING_SETTLED = -4101  # EV_POSITION_CHANGED code after a funding payment
 
 REASON_NAMES: dict[int, str] = {
@@ -399,6 +405,7 @@ REASON_NAMES: dict[int, str] = {
     RISK_NO_POSITION: "NO_POSITION",
     RISK_NO_MARK: "NO_MARK",
     LIQ_WOUND_DOWN: "LIQ_WOUND_DOWN",
+    LIQ_SOCIALIZED: "LIQ_SOCIALIZED",
 }
 
 # Reasons only perpetual markets produce (the spot reference model never does).
@@ -409,7 +416,7 @@ PERP_REASONS: frozenset[int] = frozenset(
         MATCH_CANCELED_BY_LIQUIDATION, MATCH_REDUCE_ONLY_CUT, LIQ_STARTED, LIQ_ORDERS_CANCELED,
         LIQ_ORDER_FILLED, LIQ_INSURANCE_PAID, LIQ_INSURANCE_CREDITED, LIQ_AUTO_DELEVERAGED,
         LIQ_DONE, FUNDING_SETTLED, RISK_NO_ISOLATED_POSITION, RISK_NO_POSITION, RISK_NO_MARK,
-        LIQ_WOUND_DOWN,
+        LIQ_WOUND_DOWN, LIQ_SOCIALIZED,
     }
 )  # fmt: skip
 

@@ -87,6 +87,7 @@ class LiquidationStep(enum.Enum):
     AUTO_DELEVERAGED = "AUTO_DELEVERAGED"
     DONE = "DONE"
     WOUND_DOWN = "WOUND_DOWN"
+    SOCIALIZED_LOSS = "SOCIALIZED_LOSS"
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ STEPS = {
     codes.LIQ_AUTO_DELEVERAGED: LiquidationStep.AUTO_DELEVERAGED,
     codes.LIQ_DONE: LiquidationStep.DONE,
     codes.LIQ_WOUND_DOWN: LiquidationStep.WOUND_DOWN,
+    codes.LIQ_SOCIALIZED: LiquidationStep.SOCIALIZED_LOSS,
 }
 PERP_EVENTS = (codes.EV_POSITION_CHANGED, codes.EV_MARK_PRICE, codes.EV_FUNDING,
                codes.EV_LIQUIDATION, codes.EV_BALANCE_CHANGED)  # fmt: skip

@@ -42,6 +42,10 @@ described_enum(
     WOUND_DOWN="Closed at the mark by its institution's wind-down (`setTenantTradingMode` "
     "WOUND_DOWN): the insurance fund took the position over at that price; `amount` is the "
     "realised PnL.",
+    SOCIALIZED_LOSS="A loss neither the account's margin nor the insurance fund could cover "
+    "(a gap) was socialised: `amount` was taken pro rata from the unrealised profit of the "
+    "market's winning positions (their entry price moves against them; their positions stream "
+    "shows it) and credited to this account, so its balance is not left negative.",
 )
 
 

@@ -35,10 +35,10 @@ from engine.kernels.cancel import cancel, cancel_all
 from engine.kernels.emit import emit_verdict
 from engine.kernels.idmap import bucket_of, idmap_find
 from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
-from engine.kernels.liquidation import sweep_touched
+from engine.kernels.liquidation import sweep_market, sweep_touched
 from engine.kernels.orders import place
 from engine.kernels.perp import flush_touched
-from engine.kernels.perp_admin import apply_perp
+from engine.kernels.perp_admin import apply_perp, mark_after_trade
 from engine.kernels.risk import apply_money_command
 from engine.kernels.stops import trigger_stops
 from engine.layout import (
@@ -112,6 +112,22 @@ def apply_one(
         apply_perp(ev, sc, cmd, orders, levels, markets, bal, assets, idmap, touched, pos, perp)
         return
     emit_verdict(ev, sc, cmd, VALIDATION_UNKNOWN_COMMAND, 0)
+
+
+@kernel
+def sweep_after_trade(
+    ev: Records, sc: I64Array, orders: I64Array, levels: I64Array, markets: I64Array,
+    bal: I64Array, assets: I64Array, idmap: I64Array, touched: I64Array, pos: I64Array,
+    perp: I64Array, seq: int, m: int,
+) -> None:  # fmt: skip
+    """After a perp trade: a mark the trade moved (clamp rule) re-checks every position of
+    the market; otherwise only the positions the trade touched are."""
+    if mark_after_trade(ev, sc, levels, markets, perp, seq, m):
+        sweep_market(ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp,
+                     seq, m)  # fmt: skip
+    else:
+        sweep_touched(ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp,
+                      seq)  # fmt: skip
 
 
 @inline
@@ -226,9 +242,9 @@ def apply_batch(
                 cmd.seq, m,
             )  # fmt: skip
             if markets[m, M_PERP]:
-                sweep_touched(
+                sweep_after_trade(
                     ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp,
-                    cmd.seq,
+                    cmd.seq, m,
                 )  # fmt: skip
         flush_touched(ev, sc, bal, touched, pos, perp, cmd.seq)
     n = sc[S_NEV]

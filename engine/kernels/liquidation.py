@@ -258,9 +258,10 @@ def auto_deleverage(
                                     bankruptcy, qptl, lev_c, bankruptcy)  # fmt: skip
         touch_position(pos, touched, sc, a, m, LIQ_AUTO_DELEVERAGED)
         touch_position(pos, touched, sc, c, m, LIQ_AUTO_DELEVERAGED)
-        cover_isolated_loss(ev, sc, bal, touched, pos, perp, seq, a, m, quote, loss + freed)
-        cover_deficit(ev, sc, bal, touched, pos, perp, seq, a, m, quote)
-        cover_deficit(ev, sc, bal, touched, pos, perp, seq, c, m, quote)
+        cover_isolated_loss(ev, sc, bal, touched, assets, pos, perp, seq, a, m, quote, qptl,
+                            loss + freed)  # fmt: skip
+        cover_deficit(ev, sc, bal, touched, assets, pos, perp, seq, a, m, quote, qptl)
+        cover_deficit(ev, sc, bal, touched, assets, pos, perp, seq, c, m, quote, qptl)
         emit_liq(ev, sc, bal, perp, markets, seq, a, m, LIQ_AUTO_DELEVERAGED, 0, t,
                  bankruptcy, loss, c)  # fmt: skip
         emit_liq(ev, sc, bal, perp, markets, seq, c, m, LIQ_AUTO_DELEVERAGED, 0, t,

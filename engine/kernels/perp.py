@@ -15,6 +15,7 @@ from engine.codes import (
     EV_LIQUIDATION,
     EV_POSITION_CHANGED,
     LIQ_INSURANCE_PAID,
+    LIQ_SOCIALIZED,
     MARGIN_ISOLATED,
     OK,
 )
@@ -69,6 +70,22 @@ PPM = 1_000_000
 def mul_div(a: int, b: int, c: int) -> int:
     """floor(a * b / c) for a, b >= 0 and c > 0, without forming a * b when a >= c."""
     return (a // c) * b + (a % c) * b // c
+
+
+@kernel
+def mul_div_exact(a: int, b: int, c: int) -> int:
+    """floor(a * b / c) for 0 <= a, b <= c <= 2**62, exactly, with no int64 overflow (shift
+    and subtract over b's bits: every intermediate stays below 2**63). A rare path only."""
+    q, r = 0, 0
+    for bit in range(62, -1, -1):
+        q, r = 2 * q, 2 * r
+        if r >= c:
+            q, r = q + 1, r - c
+        if (b >> bit) & 1:
+            r += a
+            if r >= c:
+                q, r = q + 1, r - c
+    return int(q)
 
 
 @inline
@@ -172,23 +189,28 @@ def set_qty(sc: I64Array, p: I64Array, qty: int) -> None:
 
 @kernel
 def cover_deficit(
-    ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, pos: I64Array,
-    perp: I64Array, seq: int, account: int, market: int, quote: int,
+    ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, assets: I64Array,
+    pos: I64Array, perp: I64Array, seq: int, account: int, market: int, quote: int,
+    qptl: int,
 ) -> None:  # fmt: skip
     """A negative available balance is paid from the account's margin in this market, then
-    by the insurance fund (LIQ_INSURANCE_PAID); what the fund cannot pay stays owed."""
+    by the insurance fund (LIQ_INSURANCE_PAID), then socialised (LIQ_SOCIALIZED)."""
     deficit = -bal[account, quote, B_AVAILABLE]
     if deficit > 0:
-        pay_shortfall(ev, sc, bal, touched, pos, perp, seq, account, market, quote, deficit)
+        pay_shortfall(ev, sc, bal, touched, assets, pos, perp, seq, account, market, quote,
+                      qptl, deficit)  # fmt: skip
 
 
 @inline
 def pay_shortfall(
-    ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, pos: I64Array,
-    perp: I64Array, seq: int, account: int, market: int, quote: int, amount: int,
+    ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, assets: I64Array,
+    pos: I64Array, perp: I64Array, seq: int, account: int, market: int, quote: int,
+    qptl: int, amount: int,
 ) -> None:  # fmt: skip
     """Pay `amount` (> 0) into the account's available balance from its margin in this
-    market, then from the insurance fund (LIQ_INSURANCE_PAID); what neither covers stays owed."""
+    market, then from the insurance fund (LIQ_INSURANCE_PAID), then as a haircut on the
+    unrealised profit of the market's winning positions (LIQ_SOCIALIZED); only what exceeds
+    all of that stays owed."""
     p = pos[account, market]
     own = min(amount, p[P_MARGIN])
     if own > 0:
@@ -196,7 +218,64 @@ def pay_shortfall(
         move(bal, touched, sc, account, quote, own, -own)
         amount -= own
     if amount > 0:
-        fund_pays(ev, sc, bal, touched, pos, perp, seq, account, market, quote, amount)
+        amount -= fund_pays(ev, sc, bal, touched, pos, perp, seq, account, market, quote, amount)
+    if amount > 0:
+        socialize(ev, sc, bal, touched, assets, pos, perp, seq, account, market, quote, qptl,
+                  amount)  # fmt: skip
+
+
+@kernel
+def socialize(
+    ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, assets: I64Array,
+    pos: I64Array, perp: I64Array, seq: int, account: int, market: int, quote: int,
+    qptl: int, amount: int,
+) -> int:  # fmt: skip
+    """Socialised loss: `amount` the account owes after its margin and the insurance fund is
+    taken from the unrealised profit (upnl = qty * mark * qptl - cost > 0) of the market's
+    other positions, pro rata (floors; the remainder one minor unit each, by account id),
+    by raising their cost: their upnl falls by their share, no balance of theirs moves, and
+    their realised PnL is that much lower when they close. The account's available rises by
+    the total, capped at the winners' total profit; one LIQ_SOCIALIZED event (price = mark,
+    value_a = total, value_b = the fund's balance) and a POSITION_CHANGED per winner (code
+    LIQ_SOCIALIZED, the new cost). Returns the total."""
+    mark = perp[market, PM_MARK]
+    if mark == 0:
+        return 0
+    profit = 0
+    for c in range(pos.shape[0]):
+        if c != account and pos[c, market, P_QTY] != 0:
+            upnl = pos[c, market, P_QTY] * mark * qptl - pos[c, market, P_COST]
+            if upnl > 0:
+                profit += upnl
+    total = min(amount, profit)
+    if total <= 0:
+        return 0
+    left = total
+    for c in range(pos.shape[0]):
+        if c != account and pos[c, market, P_QTY] != 0:
+            upnl = pos[c, market, P_QTY] * mark * qptl - pos[c, market, P_COST]
+            if upnl > 0:
+                share = mul_div_exact(total, upnl, profit)
+                pos[c, market, P_COST] += share
+                left -= share
+                touch_position(pos, touched, sc, c, market, LIQ_SOCIALIZED)
+    # the floors' remainder (< winners): one unit each by account id; with total < profit
+    # every winner still has upnl >= 1 after its share, so one pass places all of it
+    for c in range(pos.shape[0]):
+        if left == 0:
+            break
+        q = pos[c, market, P_QTY]
+        if c != account and q != 0 and q * mark * qptl - pos[c, market, P_COST] > 0:
+            pos[c, market, P_COST] += 1
+            left -= 1
+    assets[quote, AS_OPEN_COST] += total
+    move(bal, touched, sc, account, quote, total, 0)
+    emit(
+        ev, sc, EV_LIQUIDATION, seq, 0, 0, 0, mark, 0, total,
+        bal[perp[market, PM_INSURANCE], quote, B_AVAILABLE], account, 0, market, 0,
+        LIQ_SOCIALIZED, 0, 0,
+    )  # fmt: skip
+    return int(total)
 
 
 @kernel
@@ -221,13 +300,16 @@ def fund_pays(
 
 @kernel
 def cover_isolated_loss(
-    ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, pos: I64Array,
-    perp: I64Array, seq: int, account: int, market: int, quote: int, net: int,
+    ev: Records, sc: I64Array, bal: I64Array, touched: I64Array, assets: I64Array,
+    pos: I64Array, perp: I64Array, seq: int, account: int, market: int, quote: int,
+    qptl: int, net: int,
 ) -> None:  # fmt: skip
     """An isolated position's loss beyond the margin it released (`net` < 0) is paid from its
-    remaining isolated margin, then by the insurance fund; only then from the wallet."""
+    remaining isolated margin, then by the insurance fund, then socialised; only then from
+    the wallet."""
     if net < 0 and pos[account, market, P_MODE] == MARGIN_ISOLATED:
-        pay_shortfall(ev, sc, bal, touched, pos, perp, seq, account, market, quote, -net)
+        pay_shortfall(ev, sc, bal, touched, assets, pos, perp, seq, account, market, quote,
+                      qptl, -net)  # fmt: skip
 
 
 @inline
@@ -295,10 +377,11 @@ def settle_side(
     realized, released = apply_to_position(
         bal, touched, sc, assets, pos, a, m, quote, signed_qty, price, qptl, lev, margin_price
     )
-    cover_isolated_loss(ev, sc, bal, touched, pos, perp, seq, a, m, quote, realized + released)
+    cover_isolated_loss(ev, sc, bal, touched, assets, pos, perp, seq, a, m, quote, qptl,
+                        realized + released)  # fmt: skip
     fee = fee_of(size * price * qptl, bps)
     move(bal, touched, sc, a, quote, -fee, 0)
-    cover_deficit(ev, sc, bal, touched, pos, perp, seq, a, m, quote)
+    cover_deficit(ev, sc, bal, touched, assets, pos, perp, seq, a, m, quote, qptl)
     return int(fee)
 
 

@@ -263,8 +263,9 @@ def close_at_mark(
     apply_to_position(bal, touched, sc, assets, pos, fund, m, quote, q, mark, qptl, lev_f, mark)
     touch_position(pos, touched, sc, a, m, LIQ_WOUND_DOWN)
     touch_position(pos, touched, sc, fund, m, LIQ_WOUND_DOWN)
-    cover_isolated_loss(ev, sc, bal, touched, pos, perp, seq, a, m, quote, realized + released)
-    cover_deficit(ev, sc, bal, touched, pos, perp, seq, a, m, quote)
+    cover_isolated_loss(ev, sc, bal, touched, assets, pos, perp, seq, a, m, quote, qptl,
+                        realized + released)  # fmt: skip
+    cover_deficit(ev, sc, bal, touched, assets, pos, perp, seq, a, m, quote, qptl)
     emit_liq(ev, sc, bal, perp, markets, seq, a, m, LIQ_WOUND_DOWN, 0, size, mark, realized,
              fund)  # fmt: skip
 
@@ -284,15 +285,10 @@ def update_mark(
     ev: Records, sc: I64Array, levels: I64Array, markets: I64Array, perp: I64Array,
     seq: int, m: int,
 ) -> None:  # fmt: skip
-    """mark = index + clamp(mid - index, +-index * basis_cap_bps / 10_000); MARK_PRICE."""
+    """mark = the clamp rule (clamp_mark); one MARK_PRICE."""
     pm = perp[m]
     index = pm[PM_INDEX]
-    mark = index
-    bid, ask = best_price(levels, markets, m, 0), best_price(levels, markets, m, 1)
-    if bid > 0 and ask > 0:
-        width = index * pm[PM_BASIS_CAP] // 10_000
-        mark = index + max(-width, min(width, (bid + ask) // 2 - index))
-    pm[PM_MARK] = max(mark, 1)
+    pm[PM_MARK] = clamp_mark(levels, markets, perp, m)
     pm[PM_MARK_SEQ] += 1
     emit(
         ev, sc, EV_MARK_PRICE, seq, pm[PM_MARK_SEQ], 0, 0, pm[PM_MARK], index,
@@ -301,9 +297,36 @@ def update_mark(
 
 
 @kernel
+def clamp_mark(levels: I64Array, markets: I64Array, perp: I64Array, m: int) -> int:
+    """The clamp rule: index + clamp(mid - index, +-index * basis_cap_bps / 10_000), mid
+    from the best bid and ask when both exist, else the index; at least one tick."""
+    pm = perp[m]
+    index = pm[PM_INDEX]
+    mark = index
+    bid, ask = best_price(levels, markets, m, 0), best_price(levels, markets, m, 1)
+    if bid > 0 and ask > 0:
+        width = index * pm[PM_BASIS_CAP] // 10_000
+        mark = index + max(-width, min(width, (bid + ask) // 2 - index))
+    return int(max(mark, 1))
+
+
+@kernel
+def mark_after_trade(
+    ev: Records, sc: I64Array, levels: I64Array, markets: I64Array, perp: I64Array,
+    seq: int, m: int,
+) -> bool:  # fmt: skip
+    """After a perp command traded: move the mark by the clamp rule (MARK_PRICE) when the
+    book it left gives another one; False when the mark stays (or there is no index yet)."""
+    if perp[m, PM_INDEX] <= 0 or clamp_mark(levels, markets, perp, m) == perp[m, PM_MARK]:
+        return False
+    update_mark(ev, sc, levels, markets, perp, seq, m)
+    return True
+
+
+@kernel
 def settle_funding(
     ev: Records, sc: I64Array, markets: I64Array, bal: I64Array, touched: I64Array,
-    pos: I64Array, perp: I64Array, seq: int, m: int,
+    assets: I64Array, pos: I64Array, perp: I64Array, seq: int, m: int,
 ) -> None:  # fmt: skip
     """Payers pay |qty| * mark * qptl * |rate| // 1e6; receivers share the sum pro rata by
     size (floors); the dust goes to the insurance fund."""
@@ -325,7 +348,7 @@ def settle_funding(
             collected += pay
             touch_position(pos, touched, sc, a, m, FUNDING_SETTLED)
             emit(ev, sc, EV_FUNDING, seq, 0, 0, 0, mark, q, -pay, rate, a, 0, m, 0, OK, 0, 0)
-            cover_deficit(ev, sc, bal, touched, pos, perp, seq, a, m, quote)
+            cover_deficit(ev, sc, bal, touched, assets, pos, perp, seq, a, m, quote, qptl)
         elif rate != 0:
             receiving += size
     paid_out = 0
@@ -390,7 +413,7 @@ def apply_perp(
             pm[PM_INDEX] = cmd.price
             update_mark(ev, sc, levels, markets, perp, seq, m)
         else:  # APPLY_FUNDING
-            settle_funding(ev, sc, markets, bal, touched, pos, perp, seq, m)
+            settle_funding(ev, sc, markets, bal, touched, assets, pos, perp, seq, m)
             pm[PM_NEXT_FUNDING] += pm[PM_INTERVAL]
         sweep_market(ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp,
                      seq, m)  # fmt: skip

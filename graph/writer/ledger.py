@@ -319,6 +319,10 @@ class LedgerProjector:
         if e["code"] == codes.LIQ_INSURANCE_CREDITED:
             return [(account, quote, -amount, "INSURANCE", reference),
                     (fund, quote, amount, "INSURANCE", reference)]  # fmt: skip
+        if e["code"] == codes.LIQ_SOCIALIZED:  # the winners pay it out of their realised PnL
+            # when they close (their cost rose), which posts against the same settlement
+            return [(account, quote, amount, "SOCIALIZED_LOSS", reference),
+                    (settlement, quote, -amount, "SOCIALIZED_LOSS", reference)]  # fmt: skip
         return []
 
 
