@@ -70,6 +70,7 @@ def _print_keys(keys: list[object], url: str | None) -> None:
     )
     if url:
         out.print(f"GraphQL + GraphiQL: [bold]{url}/graphql[/bold]   readiness: {url}/readyz")
+        out.print(f"Risk dashboard: [bold]{url}/dashboard[/bold] (sign in with the risk key)")
 
 
 async def _seed(settings: Settings, uri: str) -> list[object]:
