@@ -26,6 +26,7 @@ from domains.accounts.repository import MongoAccountsRepository
 from domains.accounts.sealing import SecretSealer
 from domains.accounts.service import AccountsService
 from domains.accounts.trading_mode import TradingModeService
+from domains.compliance.audit_trail import AuditTrail
 from domains.compliance.reports import ReportService
 from domains.compliance.wiring import INDEXES as COMPLIANCE_INDEXES
 from domains.compliance.wiring import ComplianceComponents
@@ -114,6 +115,7 @@ ALL_INDEXES = (
     *LEDGER_INDEXES,
 )
 DURABLE_WRITES = WriteConcern(w="majority", j=True)
+AUDIT_DRAIN_S = 10.0  # how long a stopping server waits for audit records the store owes
 READ_MODEL_WRITES = WriteConcern(w="majority", j=False)
 ENGINE_CONFIG = EngineConfig(
     max_markets=32, max_accounts=16_384, max_assets=16, max_orders=131_072, max_price_levels=4096
@@ -249,6 +251,7 @@ class Platform:
             else None
         )
         compliance = ComplianceComponents(self.db, self.broker)
+        self.writer.more_figures.append(compliance.audit.figures)  # caas_audit_*
         trading = TradingService(
             trading_repo,
             accounts,
@@ -458,6 +461,7 @@ class Platform:
     async def close(self) -> None:
         """Stop the writer (a snapshot first, so the next start replays little), then I/O."""
         await self.get(Authenticator).close()
+        await self.get(AuditTrail).drain(AUDIT_DRAIN_S)  # the records still queued
         if self._standby is not None:
             self._standby.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -15,6 +15,14 @@ gets a duplicate key, reloads that chain's head and chains its entries again.
 The head document is written without the per-commit fsync: it only ever lags behind the
 blocks (a lost head update after a crash is a head that is too short, which verification
 accepts; a truncated chain is one shorter than its head).
+
+A record is never dropped because the store failed: a flush that fails stays queued, in
+order, and is written again (with backoff) until the store takes it. A write whose reply
+was lost may have landed: before anything is chained again, the blocks it tried are looked
+up by ``_id`` and the ones stored with the same hash count as written (never twice). The
+queue is bounded (``max_backlog`` records): beyond it ``full`` tells the audit extension
+to refuse new mutations (UNAVAILABLE) rather than run one whose record could not be kept.
+``record`` waits for its record at most ``wait_s`` and leaves it queued after that.
 """
 
 from __future__ import annotations
@@ -24,10 +32,11 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from domains.compliance.audit import (
@@ -53,6 +62,9 @@ DEFAULT_RETENTION_DAYS = 7 * 365  # typical record-keeping duty (e.g. 5 years + 
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 180, 36_500
 MAX_RETRIES = 5
 MAX_BLOCK = 256  # records per block document (arguments are bounded, so well under 16 MB)
+MAX_BACKLOG = 50_000  # records queued for the store before new mutations are refused
+MAX_FLUSH = 4096  # records one flush takes
+RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 HEAD_WRITES = WriteConcern(w="majority", j=False)
 log = logging.getLogger("caas.compliance.audit")
 
@@ -62,36 +74,98 @@ def block_id(tenant_id: str, n: int) -> str:
     return f"{tenant_id}:{n:012d}"
 
 
+@dataclass
+class AuditStats:
+    """Counters for /metrics (``caas_audit_*``)."""
+
+    written: int = 0  # records stored
+    write_failures: int = 0  # flushes the store failed (their records stayed queued)
+    refused: int = 0  # mutations refused because the backlog was full
+
+
+Pending = tuple[AuditEntry, "asyncio.Future[int]"]
+
+
 class AuditTrail:
     """Append, read, verify and expire each tenant's chain."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, max_backlog: int = MAX_BACKLOG) -> None:
         self._records = db.audit_trail
         self._heads = db.get_collection("audit_heads", write_concern=HEAD_WRITES)
         self._anchors = db.audit_anchors
         self._settings = db.audit_settings
         self._known_heads: dict[str, tuple[int, str]] = {}
-        self._pending: list[tuple[AuditEntry, asyncio.Future[int]]] = []
+        self._pending: list[Pending] = []
+        self._writing = 0  # records in the flush under way
+        self._unconfirmed: tuple[list[Document], list[list[asyncio.Future[int]]]] | None = None
         self._flushing: asyncio.Task[None] | None = None
+        self.max_backlog = max_backlog
+        self.stats = AuditStats()
+
+    @property
+    def backlog(self) -> int:
+        """Records not stored yet (queued or being written)."""
+        return len(self._pending) + self._writing
+
+    @property
+    def full(self) -> bool:
+        return self.backlog >= self.max_backlog
+
+    def figures(self) -> dict[str, float]:
+        s = self.stats
+        return {
+            "caas_audit_written": s.written, "caas_audit_backlog": self.backlog,
+            "caas_audit_write_failures": s.write_failures, "caas_audit_refused": s.refused,
+        }  # fmt: skip
 
     async def append(self, entry: AuditEntry) -> int:
-        """Store ``entry`` at the end of its tenant's chain; returns its position."""
+        """Store ``entry`` at the end of its tenant's chain; returns its position once it is
+        stored (however long the store takes: it is retried until it answers)."""
+        return await asyncio.shield(self._queue(entry))
+
+    async def record(self, entry: AuditEntry, wait_s: float) -> int | None:
+        """Queue ``entry``; its position once stored, or None if that took longer than
+        ``wait_s`` (it stays queued and is written when the store answers)."""
+        future = self._queue(entry)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                return await asyncio.shield(future)
+        return None
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until every queued record is stored."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self._flushing is not None and not self._flushing.done():
+                    await asyncio.shield(self._flushing)
+        if self.backlog:
+            log.error("audit records not stored at shutdown", extra={"count": self.backlog})
+        return self.backlog == 0
+
+    def _queue(self, entry: AuditEntry) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush_all(), name="audit-flush")
-        return await asyncio.shield(future)
+        return future
 
     async def _flush_all(self) -> None:
+        failures = 0
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending[:MAX_FLUSH], self._pending[MAX_FLUSH:]
+            self._writing = len(batch)
             try:
                 await self._write(batch)
-            except Exception as exc:  # the callers see the failure; the next batch retries
-                log.exception("audit trail write failed")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                failures = 0
+            except Exception:  # kept, in order, ahead of what came meanwhile; tried again
+                self.stats.write_failures += 1
+                log.warning("audit trail write failed; %d records kept for the next try",
+                            len(batch), exc_info=failures == 0)  # fmt: skip
+                self._pending = [(e, f) for e, f in batch if not f.done()] + self._pending
+                await asyncio.sleep(RETRY_DELAYS_S[min(failures, len(RETRY_DELAYS_S) - 1)])
+                failures += 1
+            finally:
+                self._writing = 0
 
     async def _head(self, tenant_id: str, reload: bool = False) -> tuple[int, str]:
         if not reload and tenant_id in self._known_heads:
@@ -134,9 +208,27 @@ class AuditTrail:
                 futures.append([f for _, f in part])
         return docs, futures
 
+    async def _landed(self) -> None:
+        """After a write the store did not confirm: settle the callers of the blocks that
+        are stored all the same (same ``_id``, same hash); the rest are chained again."""
+        if self._unconfirmed is None:
+            return
+        docs, futures = self._unconfirmed
+        ids = [doc["_id"] for doc in docs]
+        stored = {d["_id"]: d["hash"] async for d in self._records.find(
+            {"_id": {"$in": ids}}, {"hash": 1})}  # fmt: skip
+        landed = [i for i, doc in enumerate(docs) if stored.get(doc["_id"]) == doc["hash"]]
+        self._settle([docs[i] for i in landed], [futures[i] for i in landed])
+        for doc in docs:
+            self._known_heads.pop(doc["tenant_id"], None)  # read again from the store
+        self._unconfirmed = None
+
     async def _write(self, batch: list[tuple[AuditEntry, asyncio.Future[int]]]) -> None:
-        remaining = batch
+        await self._landed()
+        remaining = [(e, f) for e, f in batch if not f.done()]
         for attempt in range(MAX_RETRIES):
+            if not remaining:
+                return
             docs, futures = await self._blocks(remaining, attempt > 0)
             try:
                 await self._records.insert_many(docs, ordered=True)
@@ -144,15 +236,23 @@ class AuditTrail:
                 written = int(exc.details.get("nInserted", 0))
                 self._settle(docs[:written], futures[:written])
                 codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
+                # a block already there may be this one (the driver retried a write whose
+                # reply was lost) or another writer's: _landed tells them apart
+                self._unconfirmed = (docs[written:], futures[written:])
                 if codes != {DUPLICATE_KEY}:
                     raise
+                await self._landed()
                 remaining = [(e, f) for e, f in remaining if not f.done()]
                 continue
+            except PyMongoError:  # it may have landed (a lost reply): _landed finds out
+                self._unconfirmed = (docs, futures)
+                raise
             self._settle(docs, futures)
             for doc in docs:
                 head = (int(doc["last"]), str(doc["hash"]))
                 self._known_heads[doc["tenant_id"]] = head
-                with contextlib.suppress(DuplicateKeyError):  # another writer is further on
+                # another writer is further on, or the store failed: a head only lags
+                with contextlib.suppress(PyMongoError):
                     await self._heads.update_one(
                         {"_id": doc["tenant_id"], "n": {"$lt": head[0]}},
                         {"$set": {"n": head[0], "hash": head[1]}}, upsert=True,
@@ -165,6 +265,7 @@ class AuditTrail:
             for record, future in zip(doc["entries"], waiting, strict=True):
                 if not future.done():
                     future.set_result(int(record["n"]))
+                    self.stats.written += 1
 
     async def records(
         self, tenant_id: str, first: int, before_n: int | None, operation: str | None = None

@@ -4,30 +4,41 @@ summary. The only hook the audit trail needs in graph/.
 
 Arguments of a refused or failed mutation are kept as a digest only (they may name objects
 the caller could not see); secrets are never stored. The record is written before the
-response leaves; a failure to write it is logged (the mutation has already happened).
+response leaves when the store answers within ``RECORD_WAIT_S``; otherwise the response
+leaves and the record stays queued in the trail, written as soon as the store answers
+(domains/compliance/audit_trail.py: never dropped). While the trail's queue is full, new
+mutations are refused with UNAVAILABLE before they run: none may happen unrecorded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, FieldNode, FragmentDefinitionNode, OperationType
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationType,
+)
 from graphql.utilities import get_operation_ast, value_from_ast_untyped
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType as StrawberryOperation
 
 from domains.compliance.audit import BEFORE_NOTES, CLIENT_ADDRESS, PLATFORM_CHAIN, AuditEntry
 from domains.compliance.audit_trail import AuditTrail
 from domains.shared.context import RequestContext
+from domains.shared.errors import UnavailableError
 from domains.shared.scalars import utcnow
 from graph.security.access import _root_fields
 from graph.security.ratelimit import client_address
 
 SECRET_WORDS = ("secret", "password", "token", "signature", "privatekey", "mnemonic")
-log = logging.getLogger("caas.audit")
+RECORD_WAIT_S = 2.0  # a response waits this long for its audit records (then they stay queued)
 
 
 def _redact(value: Any) -> Any:
@@ -92,16 +103,21 @@ class AuditRecorder(SchemaExtension):
     """Schema extension: after a mutation executes, append its audit records."""
 
     async def on_execute(self) -> AsyncIterator[None]:
-        yield
         context = self.execution_context.context
-        if not isinstance(context, RequestContext):
-            return
-        trail = context.services.get(AuditTrail)
+        trail = context.services.get(AuditTrail) if isinstance(context, RequestContext) else None
         if not isinstance(trail, AuditTrail):
+            yield
             return
-        for entry in audit_entries(context, self.execution_context):
-            try:
-                await trail.append(entry)
-            except Exception:
-                log.exception("could not append to the audit trail",
-                              extra={"operation": entry.operation})  # fmt: skip
+        mutation = self.execution_context.operation_type is StrawberryOperation.MUTATION
+        if mutation and trail.full:  # its record could not be kept: it does not run
+            trail.stats.refused += 1
+            refusal = UnavailableError("the audit trail cannot keep up with the store; retry")
+            self.execution_context.result = ExecutionResult(
+                data=None, errors=[GraphQLError(str(refusal), original_error=refusal)]
+            )
+            yield
+            return
+        yield
+        entries = audit_entries(context, self.execution_context)
+        # queued in order, one flush; kept (never dropped) when the store fails meanwhile
+        await asyncio.gather(*(trail.record(entry, RECORD_WAIT_S) for entry in entries))
