@@ -73,6 +73,7 @@ from graph.security.replay import make_replay_guard
 from graph.settings import Settings
 from graph.writer.book_view import RedisBookReader
 from graph.writer.consistency import ReadYourWrites
+from graph.writer.engine_directory import INDEXES as DIRECTORY_INDEXES
 from graph.writer.engine_directory import MongoEngineDirectory
 from graph.writer.jobs import WriterJobs
 from graph.writer.journal import INDEXES as JOURNAL_INDEXES
@@ -113,6 +114,7 @@ ALL_INDEXES = (
     *JOURNAL_INDEXES,
     *BALANCE_INDEXES,
     *LEDGER_INDEXES,
+    *DIRECTORY_INDEXES,
 )
 DURABLE_WRITES = WriteConcern(w="majority", j=True)
 AUDIT_DRAIN_S = 10.0  # how long a stopping server waits for audit records the store owes

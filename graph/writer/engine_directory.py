@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from domains.shared.engine_port import AccountRef, AssetInfo
@@ -19,7 +19,10 @@ from domains.shared.mongo import CollectionIndexes, Database
 PLATFORM_FEE_ACCOUNT = AccountRef(0, "platform:fees", "platform", "platform")
 DEFAULT_ASSETS = (("USDT", 8), ("BTC", 8), ("ETH", 9))
 ANNOUNCE = "announce"  # on an account document until its on_new_account listeners ran
-INDEXES: tuple[CollectionIndexes, ...] = ()
+# tenant_accounts (a wind-down lists every account of one tenant) selects on tenant_id
+INDEXES: tuple[CollectionIndexes, ...] = (
+    CollectionIndexes("engine_accounts", (IndexModel([("tenant_id", ASCENDING)]),)),
+)
 
 
 class DirectoryFullError(RuntimeError):
