@@ -54,7 +54,8 @@ async def test_every_acknowledged_order_is_in_a_chain_that_verifies_after_store_
     compliance = {"authorization": f"Bearer {keys['compliance']['token']}"}
     with ProxyThread(_store_port(mongodb_uri)) as store_link:
         env = soak_env(uri_via(mongodb_uri, store_link.port), database, tmp_path,
-                       CAAS_AUTH_CACHE_SECONDS="60")  # fmt: skip
+                       CAAS_AUTH_CACHE_SECONDS="60",  # keys cached through the outage
+                       CAAS_WRITER_LEASE_SECONDS="4")  # as test_faults  # fmt: skip
         group = ServerGroup(env, tmp_path)
         try:
             url = (await asyncio.to_thread(group.start, "server")).url
