@@ -173,7 +173,9 @@ async def test_orders_are_acknowledged_through_a_redis_blackhole_and_trade_strea
           f"{len(got)} streamed")  # fmt: skip
 
     assert max(during) < 2.5, "an acknowledgement waited on Redis"
-    assert len(during) >= 40, "orders went on being acknowledged through the blackhole"
+    # without the fix 4 orders got through in 8 s (each waited 10 s on Redis); with it
+    # 62-76 on a quiet machine, 22 in a loaded CI run
+    assert len(during) >= 12, "orders went on being acknowledged through the blackhole"
     assert metrics["caas_fanout_dropped"] > 0, "the blackhole dropped publications"
     assert got == sorted(set(got)), "every trade once, in order"
     assert got == tape, (
@@ -243,7 +245,7 @@ async def _restarted(
     ``snapshot``, wait (up to 30 s) until it stored the snapshot it should take."""
     await asyncio.to_thread(server.kill)
     again = await asyncio.to_thread(group.start, server.name, port=server.port)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded machine: the takeover and the upload
     while snapshot and time.monotonic() < deadline:
         if (await _metrics(client, again.url)).get("caas_writer_snapshots", 0) >= 1:
             break
@@ -261,19 +263,27 @@ async def test_a_long_replay_at_start_is_snapshotted_so_the_next_start_replays_t
     try:
         async with httpx.AsyncClient(timeout=60) as client:
             server = await asyncio.to_thread(group.start, "server")
-            await _trade(client, server.url, keys, "long", 5.0)  # the long journal tail
+            placed = 0
+            while placed < 40:  # the long journal tail, however slow the machine is
+                placed += len(await _trade(client, server.url, keys, f"long{placed}", 1.0))
+            killed_at = readyz(server.url)["engineSeq"]
             server = await _restarted(group, server, client, snapshot=True)
             first = await _metrics(client, server.url)
             await _trade(client, server.url, keys, "tail", 0.3)
             server = await _restarted(group, server, client, snapshot=False)
-            second = await _metrics(client, server.url)
+            second = {**await _metrics(client, server.url), "seq": readyz(server.url)["engineSeq"]}
     finally:
         await asyncio.to_thread(group.close)
     await _cleanup(mongodb_uri, database)
     replayed, snapshots = "caas_writer_replayed", "caas_writer_snapshots"
-    print(f"\nreplayed at the first restart {first.get(replayed)} (snapshots taken "
-          f"{first.get(snapshots)}), at the second {second.get(replayed)}")  # fmt: skip
+    at = "caas_writer_last_snapshot_seq"
+    print(f"\nkilled at {killed_at}; first restart: replayed {first.get(replayed)} by the "
+          f"writer, snapshots {first.get(snapshots)} at {first.get(at)}; second: replayed "
+          f"{second.get(replayed)}, at {second['seq']}, snapshot at {second.get(at)}")  # fmt: skip
 
-    assert first[replayed] > 20 and first[snapshots] == 1, "a long replay is snapshotted"
-    assert 0 < second[replayed] < 20, "the second start replays only the tail"
+    # (a restarted process that waits out the dead writer's lease as a standby replays
+    # through its replica, which the writer's own replay count does not include)
+    assert first[snapshots] == 1 and first[at] >= killed_at, "a long replay is snapshotted"
+    assert second[replayed] < 20, "the second start replays only the tail"
+    assert 0 < second["seq"] - second[at] < 20, "the next start's tail is short"
     assert second[snapshots] == 0, "a short replay is not"
