@@ -22,6 +22,7 @@ from graph.settings import Settings
 
 if TYPE_CHECKING:
     from hypercorn.config import Config
+    from rich.progress import Progress
 
 app = typer.Typer(help="CaaS platform: federated GraphQL back office.", no_args_is_help=True)
 schema_app = typer.Typer(help="Schema tools.", no_args_is_help=True)
@@ -156,6 +157,15 @@ def serve(
         asyncio.run(run())
 
 
+def _compile_bar() -> Progress:
+    """The kernels-compiled bar of `caas engine warm` and of a first `caas serve`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = ("compiling the matching engine", BarColumn(), MofNCompleteColumn(), "kernels",
+               TimeElapsedColumn())  # fmt: skip
+    return Progress(*columns, console=console)
+
+
 def _compile_engine_first(config: Config, url: str) -> None:
     """On a cold Numba cache, compile the engine in a child process while the port answers
     /readyz with `engine: compiling` and its progress (graph/http/compiling.py)."""
@@ -163,14 +173,10 @@ def _compile_engine_first(config: Config, url: str) -> None:
 
     if cache_is_warm():
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from graph.http.compiling import CompileState, compile_while_answering
 
     console.print(f"first start: compiling the matching engine; {url}/readyz shows the progress")
-    columns = ("compiling the matching engine", BarColumn(), MofNCompleteColumn(), "kernels",
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=console) as bar:
+    with _compile_bar() as bar:
         task = bar.add_task("compile", total=None)
 
         def show(state: CompileState) -> None:
@@ -341,8 +347,6 @@ def engine_warm(
     ] = False,
 ) -> None:
     """Compile the engine's kernels into Numba's disk cache (minutes once, then seconds)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from engine.kernels import cache_is_warm
     from engine.warmup import warm
 
@@ -356,9 +360,7 @@ def engine_warm(
     elif cache_is_warm():
         seconds = warm()
     else:
-        columns = ("compiling the matching engine", BarColumn(), MofNCompleteColumn(),
-                   "kernels", TimeElapsedColumn())  # fmt: skip
-        with Progress(*columns, console=console) as bar:
+        with _compile_bar() as bar:
             task = bar.add_task("compile", total=None)
             seconds = warm(lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"matching engine ready ({seconds:.1f} s)")
