@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from redis import Redis
 
 from domains.accounts.balances import MongoBalances
 from domains.accounts.keys import ApiKeyService, KeySpec
@@ -56,3 +60,16 @@ async def reconcile_platform(platform: Platform) -> ReconcileReport:
     return await reconcile(
         platform.writer.engine, platform.directory, platform.get(MongoBalances), platform.db
     )
+
+
+async def drop_run_data(mongodb_uri: str, database: str, redis_url: str) -> None:
+    """Remove what a run of `caas serve` processes left: its database and its Redis keys
+    (prefix ``test:<database>:``, as graph.ops.servers.soak_env's CAAS_REDIS_PREFIX)."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    await mongo.drop_database(database)
+    await mongo.close()
+    redis = Redis.from_url(redis_url)
+    stale = list(redis.scan_iter(match=f"test:{database}:*"))
+    if stale:
+        redis.delete(*stale)
+    redis.close()

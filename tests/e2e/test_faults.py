@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
-from redis import Redis
 
 from graph.ops.faultproxy import FaultProxy, ProxyThread
 from graph.ops.order_load import OrderLoad, Trader
@@ -30,6 +29,7 @@ from graph.ops.servers import ServerGroup, seed_demo, soak_env, uri_via
 from graph.ops.soak_checks import check_orders, check_replay, reconcile, resolve_unknown
 from graph.writer.journal import MongoJournal
 from tests.conftest import REDIS_URL
+from tests.factories import drop_run_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
 
@@ -131,13 +131,8 @@ async def test_orders_under_store_and_redis_faults_are_answered_typed_and_none_i
     victim = sorted(load.acked)[len(load.acked) // 2]
     await db.orders.delete_one({"_id": load.acked[victim]})
     assert (await check_orders(db, load.run_id, load.acked, resolution)).lost == [victim]
-    await mongo.drop_database(database)
     await mongo.close()
-    redis = Redis.from_url(REDIS_URL)
-    stale = list(redis.scan_iter(match=f"test:{database}:*"))
-    if stale:
-        redis.delete(*stale)
-    redis.close()
+    await drop_run_data(mongodb_uri, database, REDIS_URL)
 
 
 async def test_a_store_outage_longer_than_server_selection_is_unavailable_not_a_500(

@@ -20,12 +20,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
-from pymongo import AsyncMongoClient
-from redis import Redis
 
 from graph.ops.faultproxy import FaultProxy, ProxyThread
 from graph.ops.servers import Server, ServerGroup, readyz, seed_demo, soak_env, uri_via
 from tests.conftest import REDIS_URL
+from tests.factories import drop_run_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store, pytest.mark.redis, pytest.mark.slow]
 
@@ -120,17 +119,6 @@ def _store_port(mongodb_uri: str) -> int:
     return parts.port
 
 
-async def _cleanup(mongodb_uri: str, database: str) -> None:
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
-    await mongo.drop_database(database)
-    await mongo.close()
-    redis = Redis.from_url(REDIS_URL)
-    stale = list(redis.scan_iter(match=f"test:{database}:*"))
-    if stale:
-        redis.delete(*stale)
-    redis.close()
-
-
 async def test_orders_are_acknowledged_through_a_redis_blackhole_and_trade_streams_recover(
     mongodb_uri: str, tmp_path: Path
 ) -> None:
@@ -165,7 +153,7 @@ async def test_orders_are_acknowledged_through_a_redis_blackhole_and_trade_strea
                 metrics = await _metrics(client, url)
         finally:
             await asyncio.to_thread(group.close)
-    await _cleanup(mongodb_uri, database)
+    await drop_run_data(mongodb_uri, database, REDIS_URL)
     print(f"\nack latency before / during / after a {BLACKHOLE_S:g} s Redis blackhole: max "
           f"{max(before):.2f} / {max(during):.2f} / {max(after):.2f} s, orders "
           f"{len(before)} / {len(during)} / {len(after)}; fan-out dropped "
@@ -223,7 +211,7 @@ async def test_a_writer_that_lost_its_lease_runs_no_writer_jobs_until_it_takes_i
                 again = await _metrics(client, first.url)
         finally:
             await asyncio.to_thread(group.close)
-    await _cleanup(mongodb_uri, database)
+    await drop_run_data(mongodb_uri, database, REDIS_URL)
     jobs, height, runs = "caas_writer_jobs_running", "caas_chain_height", "caas_reconcile_runs"
     print(f"\nfirst process: jobs {writing.get(jobs)} writing, {idle.get(jobs)} stepped down, "
           f"{again.get(jobs)} writing again; chain height {stepped_down[height]:g} -> "
@@ -274,7 +262,7 @@ async def test_a_long_replay_at_start_is_snapshotted_so_the_next_start_replays_t
             second = {**await _metrics(client, server.url), "seq": readyz(server.url)["engineSeq"]}
     finally:
         await asyncio.to_thread(group.close)
-    await _cleanup(mongodb_uri, database)
+    await drop_run_data(mongodb_uri, database, REDIS_URL)
     replayed, snapshots = "caas_writer_replayed", "caas_writer_snapshots"
     at = "caas_writer_last_snapshot_seq"
     print(f"\nkilled at {killed_at}; first restart: replayed {first.get(replayed)} by the "
