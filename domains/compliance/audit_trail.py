@@ -19,7 +19,10 @@ accepts; a truncated chain is one shorter than its head).
 A record is never dropped because the store failed: a flush that fails stays queued, in
 order, and is written again (with backoff) until the store takes it. A write whose reply
 was lost may have landed: before anything is chained again, the blocks it tried are looked
-up by ``_id`` and the ones stored with the same hash count as written (never twice). The
+up by ``_id`` and the ones stored by this writer (``writer``, a random id per trail) with
+the same hash count as written (never twice). The writer id is needed: two processes that
+chain equal entries after the same head (same actor, operation and millisecond) compute the
+same hash, and the other writer's block must not be taken for this one's lost reply. The
 queue is bounded (``max_backlog`` records): beyond it ``full`` tells the audit extension
 to refuse new mutations (UNAVAILABLE) rather than run one whose record could not be kept.
 ``record`` waits for its record at most ``wait_s`` and leaves it queued after that.
@@ -31,6 +34,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +99,7 @@ class AuditTrail:
         self._anchors = db.audit_anchors
         self._settings = db.audit_settings
         self._known_heads: dict[str, tuple[int, str]] = {}
+        self._writer = secrets.token_hex(8)  # tells this trail's blocks from another's
         self._pending: list[Pending] = []
         self._writing = 0  # records in the flush under way
         self._unconfirmed: tuple[list[Document], list[list[asyncio.Future[int]]]] | None = None
@@ -202,7 +207,7 @@ class AuditTrail:
                 docs.append({
                     "_id": block_id(tenant, first["n"]), "tenant_id": tenant, "n": first["n"],
                     "last": last["n"], "hash": last["hash"],
-                    "at_time": max(r["at_time"] for r, _ in part),
+                    "at_time": max(r["at_time"] for r, _ in part), "writer": self._writer,
                     "entries": [r for r, _ in part],
                 })  # fmt: skip
                 futures.append([f for _, f in part])
@@ -210,14 +215,15 @@ class AuditTrail:
 
     async def _landed(self) -> None:
         """After a write the store did not confirm: settle the callers of the blocks that
-        are stored all the same (same ``_id``, same hash); the rest are chained again."""
+        are stored all the same (same ``_id``, writer and hash); the rest are chained again."""
         if self._unconfirmed is None:
             return
         docs, futures = self._unconfirmed
         ids = [doc["_id"] for doc in docs]
-        stored = {d["_id"]: d["hash"] async for d in self._records.find(
-            {"_id": {"$in": ids}}, {"hash": 1})}  # fmt: skip
-        landed = [i for i, doc in enumerate(docs) if stored.get(doc["_id"]) == doc["hash"]]
+        stored = {d["_id"]: (d["hash"], d.get("writer")) async for d in self._records.find(
+            {"_id": {"$in": ids}}, {"hash": 1, "writer": 1})}  # fmt: skip
+        landed = [i for i, doc in enumerate(docs)
+                  if stored.get(doc["_id"]) == (doc["hash"], self._writer)]  # fmt: skip
         self._settle([docs[i] for i in landed], [futures[i] for i in landed])
         for doc in docs:
             self._known_heads.pop(doc["tenant_id"], None)  # read again from the store

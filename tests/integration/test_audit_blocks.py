@@ -55,6 +55,25 @@ async def test_two_writers_on_one_chain_never_share_a_position(db: Database) -> 
     assert verification.intact and verification.checked == 122
 
 
+async def test_equal_entries_from_two_writers_are_both_kept_never_taken_for_a_lost_reply(
+    db: Database,
+) -> None:
+    # the same actor, operation and millisecond after the same head hash the same: the
+    # second block must not count as the first writer's retried write (CI saw both trails
+    # answer 3..62 when their batches lined up)
+    first, second = AuditTrail(db), AuditTrail(db)
+    at = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+    assert await first.append(_entry("t4", 0, at)) == 1
+    assert await second.append(_entry("t4", 1, at)) == 2  # first still believes the head is 1
+    # first: duplicate at 2, reloads the head, chains after 2, where second already wrote the
+    # same record after the same hash
+    same = _entry("t4", 2, at)
+    results = await asyncio.gather(first.append(same), second.append(same))
+    assert sorted(results) == [3, 4]
+    verification = await first.verify("t4")
+    assert verification.intact and verification.checked == 4
+
+
 async def test_records_page_newest_first_across_blocks_and_filter_by_operation(
     db: Database,
 ) -> None:
