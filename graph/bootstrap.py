@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
@@ -18,6 +18,10 @@ from domains.accounts.auth_audit import INDEXES as AUTH_AUDIT_INDEXES
 from domains.accounts.auth_audit import AuthAuditRecorder, MongoAuthAudit
 from domains.accounts.balances import INDEXES as BALANCE_INDEXES
 from domains.accounts.balances import BalancesProjector, BalanceStreams, MongoBalances
+from domains.accounts.billing.metering import UsageMeter
+from domains.accounts.billing.repository import INDEXES as BILLING_INDEXES
+from domains.accounts.billing.repository import MongoBillingRepository
+from domains.accounts.billing.service import BillingService
 from domains.accounts.customer_tokens import CustomerTokens
 from domains.accounts.keys import ApiKeyService
 from domains.accounts.model import TREASURY_OWNER
@@ -71,6 +75,7 @@ from graph.security.auth_settings import parse_ring
 from graph.security.authn import Authenticator
 from graph.security.replay import make_replay_guard
 from graph.settings import Settings
+from graph.writer.billing_ledger import MongoBillingLedger
 from graph.writer.book_view import RedisBookReader
 from graph.writer.consistency import ReadYourWrites
 from graph.writer.engine_directory import INDEXES as DIRECTORY_INDEXES
@@ -115,6 +120,7 @@ ALL_INDEXES = (
     *BALANCE_INDEXES,
     *LEDGER_INDEXES,
     *DIRECTORY_INDEXES,
+    *BILLING_INDEXES,
 )
 DURABLE_WRITES = WriteConcern(w="majority", j=True)
 AUDIT_DRAIN_S = 10.0  # how long a stopping server waits for audit records the store owes
@@ -320,11 +326,23 @@ class Platform:
             **self._custody_services(accounts, compliance, modes),
             **compliance.services(),
             ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
+            **self._billing_services(consistency.settled),
         }
         self.writer_jobs = self._writer_jobs()
         if self.settings.role == ROLE_EDGE and self.engines.redis is not None:  # no engine here
             self.engines.bus.edge = True
             trading.book_reader = RedisBookReader(self.engines.redis, self.settings.relay_prefix)
+
+    def _billing_services(self, settled: Callable[[], Awaitable[None]]) -> dict[type, object]:
+        """The request meter (every serving process) and billing over the ledger."""
+        repo = MongoBillingRepository(self.db)
+        meter = UsageMeter(repo)
+        self.writer.more_figures.append(meter.figures)
+        ledger = MongoBillingLedger(self.db, self.directory)
+        billing = BillingService(
+            repo, MongoAccountsRepository(self.db), ledger, ledger, meter, settled
+        )
+        return {UsageMeter: meter, BillingService: billing}
 
     def _writer_jobs(self) -> WriterJobs:
         """The background jobs of the writer role (graph/writer/jobs.py): started on taking
@@ -413,6 +431,8 @@ class Platform:
         await until_the_store_answers(self._custody_repo.migrate, "custody migration")
         await self.broker.start()
         await until_the_store_answers(self.directory.load, "engine directory")
+        if not self.read_only:
+            self.get(UsageMeter).start()  # API calls counted here reach billing_usage
         if self.read_only:  # tools (reconcile): the recovered state, never a second writer
             await self.writer.recover()
             return
@@ -463,6 +483,7 @@ class Platform:
     async def close(self) -> None:
         """Stop the writer (a snapshot first, so the next start replays little), then I/O."""
         await self.get(Authenticator).close()
+        await self.get(UsageMeter).close()  # the calls counted since the last flush
         await self.get(AuditTrail).drain(AUDIT_DRAIN_S)  # the records still queued
         if self._standby is not None:
             self._standby.cancel()

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from domains.accounts import loaders
+from domains.accounts.billing.schema import BillingMutation, BillingQuery
 from domains.accounts.config_schema import BrandInput, TenantConfigMutation, TenantConfigQuery
 from domains.accounts.key_schema import ApiKeyMutation, ApiKeyQuery
 from domains.accounts.model import Brand as BrandModel
@@ -33,7 +34,7 @@ class Viewer:
 
 
 @strawberry.type(description="Accounts queries.")
-class AccountsQuery(TenantConfigQuery, ApiKeyQuery):
+class AccountsQuery(TenantConfigQuery, ApiKeyQuery, BillingQuery):
     @strawberry.field(description="The authenticated caller.")
     def viewer(self, info: Info) -> Viewer:
         p = info.context.require()
@@ -128,7 +129,7 @@ class CreateCustomerInput:
 
 
 @strawberry.type(description="Accounts mutations.")
-class AccountsMutation(TenantConfigMutation, ApiKeyMutation, TradingModeMutation):
+class AccountsMutation(TenantConfigMutation, ApiKeyMutation, TradingModeMutation, BillingMutation):
     @strawberry.mutation(description="Create an institution (platform operators only).")
     async def create_tenant(
         self,

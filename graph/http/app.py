@@ -42,6 +42,7 @@ from graph.http.payload_limits import (
 )
 from graph.http.request_body import decode_json, graphql_request
 from graph.reports.http import report_endpoint
+from graph.reports.invoices import invoices_endpoint
 from graph.schema import PublicSchema, build_subgraphs
 from graph.security.authn import AuthRejectedError
 from graph.security.query_limits import query_limits
@@ -305,6 +306,8 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
     ]
     if subgraph in (None, "compliance"):  # compliance report downloads (graph/reports/http.py)
         routes.append(Route("/reports/{kind}", report_endpoint, methods=["GET"]))
+    if subgraph in (None, "accounts"):  # invoices (graph/reports/invoices.py), first: not a {kind}
+        routes.insert(0, Route("/reports/invoices", invoices_endpoint, methods=["GET"]))
     if subgraph is None:  # the risk dashboard, fed by the composed graph (graph/http/dashboard.py)
         routes.extend(dashboard_routes())
     app = Starlette(routes=routes, lifespan=lifespan)

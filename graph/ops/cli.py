@@ -30,11 +30,13 @@ store_app = typer.Typer(help="The embedded MongoDB-wire store.", no_args_is_help
 bench_app = typer.Typer(help="Benchmarks (figures, not tests).", no_args_is_help=True)
 engine_app = typer.Typer(help="The matching engine.", no_args_is_help=True)
 settlement_app = typer.Typer(help="Redundant settlement.", no_args_is_help=True)
+billing_app = typer.Typer(help="Billing of institutions: invoices.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(store_app, name="store")
 app.add_typer(bench_app, name="bench")
 app.add_typer(engine_app, name="engine")
 app.add_typer(settlement_app, name="settlement")
+app.add_typer(billing_app, name="billing")
 
 console = Console(stderr=True)
 SUBGRAPH_SDL_DIR = Path("graph/sdl")
@@ -254,6 +256,36 @@ def reconcile() -> None:
     with store_uri(settings) as uri:
         clean = asyncio.run(check())
     raise typer.Exit(code=0 if clean else 1)
+
+
+@billing_app.command("close-month")
+def billing_close_month(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (default: last month, UTC).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's id.")] = None,
+) -> None:
+    """Issue each tenant's invoice for the month and post it to the ledger (idempotent)."""
+    from graph.reports.billing_cli import close_month
+
+    settings = Settings.from_env()
+    with store_uri(settings) as uri:
+        code = asyncio.run(close_month(settings, uri, month, tenant))
+    raise typer.Exit(code=code)
+
+
+@billing_app.command("export")
+def billing_export(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (default: every month).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's id.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Output file (default: stdout).")] = None,
+) -> None:
+    """Export issued invoices, one row per line, as CSV or JSON."""
+    from graph.reports.billing_cli import export
+
+    settings = Settings.from_env()
+    with store_uri(settings) as uri:
+        code = asyncio.run(export(settings, uri, month, tenant, fmt, out))
+    raise typer.Exit(code=code)
 
 
 @settlement_app.command("rebuild")

@@ -23,6 +23,7 @@ from pymongo import AsyncMongoClient
 from domains.shared.mongo import Database, Document
 from graph.bootstrap import Platform
 from graph.settings import Settings
+from graph.writer.billing_ledger import BILLING_SOURCE
 from graph.writer.journal import MongoJournal
 
 # read models the projections write (rebuilt) and what only the wall clock decides in them
@@ -65,12 +66,18 @@ def comparable(doc: Document) -> Document:
 
 
 async def copy_sources(source: Database, target: Database) -> None:
-    """Copy every collection only the store holds (not the read models, not snapshots)."""
+    """Copy every collection only the store holds (not the read models, not snapshots), and
+    the ledger entries the journal does not replay (invoices: graph/writer/billing_ledger.py)."""
     for name in await source.list_collection_names():
-        if name in NOT_COPIED or name.startswith("system."):
+        if name.startswith("system."):
+            continue
+        only: Document = {}
+        if name == "ledger_entries":
+            only = {"source": BILLING_SOURCE}
+        elif name in NOT_COPIED:
             continue
         chunk: list[Document] = []
-        async for doc in source[name].find({}):
+        async for doc in source[name].find(only):
             chunk.append(doc)
             if len(chunk) >= COPY_CHUNK:
                 await target[name].insert_many(chunk, ordered=False)

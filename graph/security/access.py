@@ -59,6 +59,9 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "rotateApiKey": Scope.ADMIN,
     "revokeApiKey": Scope.ADMIN,
     "issueCustomerToken": Scope.ADMIN,
+    # billing (operators): plans and month closes
+    "setBillingPlan": Scope.ADMIN,
+    "closeBillingMonth": Scope.ADMIN,
     # trading: orders and moves between accounts that stay on the platform
     "placeOrder": Scope.TRADE,
     "cancelOrder": Scope.TRADE,

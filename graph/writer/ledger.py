@@ -68,6 +68,7 @@ class Posting:
     amount_minor: int
     kind: str
     reference: str
+    tenant_id: str = ""  # on the platform's fee legs: the payer's tenant (what billing meters)
 
 
 class LedgerProjector:
@@ -81,6 +82,7 @@ class LedgerProjector:
         self._splits: dict[int, tuple[int, int, int]] | None = None  # account: maker, taker, markup
         self._realized_store = db.ledger_perp_realized
         self._realized: dict[str, tuple[int, int]] | None = None  # "acc:market": (realized, seq)
+        self._fee_payers: list[str] = []  # the payer's tenant of each platform fee leg, in order
 
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
@@ -102,11 +104,16 @@ class LedgerProjector:
                 markup = int(notes.get(event["seq"], {}).get(NOTE_MARKUP_BPS, "0"))
                 split = (int(command["bps1"]), int(command["bps2"]), markup)
                 splits[int(command["account"])] = changed[int(command["account"])] = split
+            self._fee_payers = []
             found = await self._legs(event, commands, notes.get(event["seq"], {}))
+            payers = iter(self._fee_payers)  # _split_legs made them in the order of the legs
             for account, asset, amount, kind, reference in found:
                 seq = event["seq"]
                 legs[seq] = legs.get(seq, 0) + 1
-                postings.append(Posting(seq, legs[seq], account, asset, amount, kind, reference))
+                payer = next(payers) if (account, kind) == (PLATFORM_FEES, "FEE") else ""
+                postings.append(
+                    Posting(seq, legs[seq], account, asset, amount, kind, reference, payer)
+                )
         for seq, (settlement, quote, paid) in sorted(self._dust.items()):
             if paid == 0:
                 continue  # no dust this round
@@ -195,6 +202,7 @@ class LedgerProjector:
         self, account: int, asset: str, fee: int, markup: int, reference: str
     ) -> list[tuple[str, str, int, str, str]]:
         ref = self._directory.account(account)
+        self._fee_payers.append(ref.tenant_id if ref is not None else "")
         if ref is None or not markup:
             return [(PLATFORM_FEES, asset, fee, "FEE", reference)]
         return [(PLATFORM_FEES, asset, fee - markup, "FEE", reference),
@@ -335,6 +343,8 @@ def entry_documents(postings: list[Posting]) -> list[dict[str, object]]:
             "leg": p.leg, "account_id": p.account_id, "asset": p.asset,
             "amount_minor": p.amount_minor, "kind": p.kind, "reference": p.reference,
         }  # fmt: skip
+        if p.tenant_id:
+            line["tenant_id"] = p.tenant_id
         by_seq.setdefault(p.seq, []).append(line)
     return [
         {"_id": f"{seq}:{part}", "seq": seq, "postings": lines[start : start + POSTINGS_PER_DOC]}

@@ -35,6 +35,7 @@ from graphql import (
 )
 from starlette.applications import Starlette
 
+from domains.accounts.billing.metering import UsageMeter
 from domains.accounts.service import AccountsService
 from domains.shared.context import Role
 from graph.ops.seed import DemoKey
@@ -232,6 +233,7 @@ def operations(
 async def rival_state(app: Starlette, rival: Rival) -> str:
     """Every stored document that mentions one of B's ids, and B's engine balances."""
     platform = app.state.platform
+    await platform.get(UsageMeter).flush()  # B's own calls so far are counted before and after
     db = platform.db
     watched = ("tenant", "customer", "account", "sub_account", "order", "wallet")
     ids = {rival.ids[k] for k in watched if k in rival.ids}
