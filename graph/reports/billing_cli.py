@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from pymongo import AsyncMongoClient
@@ -73,7 +74,7 @@ async def close_month(settings: Settings, uri: str, month: str | None, tenant: s
             table.add_row(r.tenant_id, "-", "no plan", "", "")
             continue
         inv = r.invoice
-        shown = ", ".join(f"{inv.amount(a, m)} {a}" for a, m in inv.totals_minor.items())
+        shown = ", ".join(f"{_text(inv.amount(a, m))} {a}" for a, m in inv.totals_minor.items())
         table.add_row(r.tenant_id, inv.id, inv.status.value, shown, "yes" if r.created else "no")
     Console().print(table)
     return 0
@@ -99,6 +100,10 @@ async def export(
         await client.close()
     _write(out, body)
     return 0
+
+
+def _text(amount: Decimal) -> str:
+    return format(amount.normalize(), "f") if amount else "0"
 
 
 def _write(out: Path | None, body: bytes) -> None:
