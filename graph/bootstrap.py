@@ -27,6 +27,9 @@ from domains.accounts.keys import ApiKeyService
 from domains.accounts.model import TREASURY_OWNER
 from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
+from domains.accounts.sandbox import SandboxService
+from domains.accounts.sandbox_store import INDEXES as SANDBOX_INDEXES
+from domains.accounts.sandbox_store import MongoFaucetUsage
 from domains.accounts.sealing import SecretSealer
 from domains.accounts.service import AccountsService
 from domains.accounts.trading_mode import TradingModeService
@@ -55,6 +58,7 @@ from domains.orders.projection import OrdersProjector
 from domains.orders.repository import INDEXES as ORDERS_INDEXES
 from domains.orders.repository import MongoOrdersRepository, MongoTradingRepository
 from domains.orders.routing import ExternalRouter
+from domains.orders.sandbox_desk import SandboxDesk
 from domains.orders.service import OrdersService
 from domains.orders.streams import MarketStreams, MarketStreamsProjector
 from domains.orders.trading import TradingService
@@ -110,6 +114,7 @@ log = logging.getLogger("caas.bootstrap")
 
 ALL_INDEXES = (
     *ACCOUNTS_INDEXES,
+    *SANDBOX_INDEXES,
     *AUTH_AUDIT_INDEXES,
     *ORDERS_INDEXES,
     *COUNTDOWN_INDEXES,
@@ -274,6 +279,11 @@ class Platform:
         wind_down = WindDown(self.engines.bus, self.directory, modes, trading.forget_tenant_config)
         modes.enforcer = wind_down
         self.directory.on_new_account.append(wind_down.on_new_account)
+        sandbox_tenants = MongoAccountsRepository(self.db)
+        sandbox = SandboxService(
+            accounts, sandbox_tenants, sandbox_tenants, MongoFaucetUsage(self.db),
+            SandboxDesk(trading, self.engines.bus, self.directory, self.directory, modes),
+        )  # fmt: skip
         self.countdowns = CountdownRunner(trading.countdowns, trading)
         self.perp_runtime = PerpRuntime(trading, self.engines.bus, self.settings.perp, self.venue)
         balances = MongoBalances(self.db)
@@ -312,6 +322,7 @@ class Platform:
             ReadYourWrites: consistency,
             ReadModels: consistency,
             AccountsService: accounts,
+            SandboxService: sandbox,
             TradingModeService: modes,
             OrdersService: orders,
             TradingService: trading,

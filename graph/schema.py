@@ -50,6 +50,7 @@ from graph.security.access import AccessGuard
 from graph.security.audit_extension import AuditRecorder
 from graph.security.limits import LimitSettings
 from graph.security.query_limits import query_limits
+from graph.security.sandbox_marker import SandboxMarker
 from graph.security.usage_extension import UsageCounter
 from graph.writer.consistency import ReadYourWritesExtension, await_own_writes
 
@@ -142,6 +143,7 @@ def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[
         functools.partial(ErrorPolicy, hide_suggestions=not introspection),  # type: ignore[list-item]
         AccessGuard,
         AuditRecorder,
+        SandboxMarker,
         ReadYourWritesExtension,
         UsageCounter,  # after the guard and the trail: only operations that run are billed
         functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]

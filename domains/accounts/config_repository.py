@@ -89,7 +89,7 @@ def _fee_schedule_document(schedule: FeeSchedule) -> Document:
 def _tenant_config(tenant: Tenant, doc: Document | None) -> TenantConfig:
     if doc is None:
         return TenantConfig(tenant_id=tenant.id, jurisdiction=tenant.jurisdiction,
-                            trading_mode=tenant.trading.mode)  # fmt: skip
+                            trading_mode=tenant.trading.mode, sandbox=tenant.sandbox)  # fmt: skip
     warnings = dict(DEFAULT_RISK_WARNINGS)
     warnings.update({Product(k): v for k, v in (doc.get("risk_warnings") or {}).items()})
     defaults = TenantConfig(tenant_id=tenant.id, jurisdiction=tenant.jurisdiction)
@@ -109,6 +109,7 @@ def _tenant_config(tenant: Tenant, doc: Document | None) -> TenantConfig:
         updated_by=doc.get("updated_by"),
         updated_at=doc.get("updated_at"),
         trading_mode=tenant.trading.mode,
+        sandbox=tenant.sandbox,
     )
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from domains.accounts.config_repository import ConfigAudit, TenantConfigRepository
 from domains.accounts.errors import (
     MarketCatalogUnavailableError,
     ProductNotPermittedError,
+    SandboxBoundaryError,
     TenantNotFoundError,
     UnknownMarketError,
 )
@@ -45,6 +46,15 @@ class MarketCatalog(Protocol):
 
     async def market_kinds(self, market_ids: Sequence[str]) -> dict[str, str]:
         """Kind (``"SPOT"`` or ``"PERPETUAL"``) of each id that exists; unknown ids are absent."""
+        ...
+
+
+@runtime_checkable
+class SandboxCatalog(Protocol):
+    """Which markets are sandbox copies (the orders domain's catalog answers it too)."""
+
+    async def market_sandboxes(self, market_ids: Sequence[str]) -> dict[str, str | None]:
+        """For each existing id, the sandbox tenant whose copy it is (None: a live market)."""
         ...
 
 
@@ -197,6 +207,15 @@ class TenantConfigService:
             raise UnknownMarketError(
                 f"unknown markets: {', '.join(unknown)}", field="marketIds", markets=unknown
             )
+        if isinstance(self.market_catalog, SandboxCatalog):
+            owners = await self.market_catalog.market_sandboxes(sorted(ids))
+            own = tenant.id if tenant.sandbox else None
+            crossing = sorted(m for m in ids if owners.get(m) != own)
+            if crossing:
+                raise SandboxBoundaryError(
+                    "a sandbox lists only its own sandbox markets, a live tenant no sandbox "
+                    f"market: {', '.join(crossing)}", field="marketIds", markets=crossing,
+                )  # fmt: skip
         permitted = await self.permitted_products(tenant.jurisdiction)
         allowed = {p.value for p in permitted}
         refused = sorted(m for m in ids if kinds[m] not in allowed)
@@ -214,6 +233,10 @@ class TenantConfigService:
         """Replace where the tenant's orders may be filled and the slippage limit."""
         routing = RoutingPolicy.of(mode, max_slippage_bps)
         tenant, audit = await self._audited(actor, tenant_id)
+        if tenant.sandbox and mode is not RoutingMode.INTERNAL_ONLY:
+            raise SandboxBoundaryError(
+                "a sandbox's orders never leave the platform: INTERNAL_ONLY", field="mode"
+            )
         await self._configs.set_routing(tenant.id, routing, audit)
         return await self.tenant_config(tenant.id)
 

@@ -37,6 +37,13 @@ class ProductNotPermittedError(DomainError):
     code = "PRODUCT_NOT_PERMITTED"
 
 
+class SandboxBoundaryError(DomainError):
+    """Sandbox and live data do not mix: a sandbox lists only its own sandbox markets and
+    routes internally only; a live tenant lists no sandbox market."""
+
+    code = "SANDBOX_BOUNDARY"
+
+
 class UnknownMarketError(ValidationError):
     """A market id that the platform does not have."""
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from domains.accounts import credentials
 from domains.accounts.errors import ApiKeyNotFoundError, CustomerNotFoundError
-from domains.accounts.model import ApiKey, Customer, KeyStatus
+from domains.accounts.model import ApiKey, Customer, KeyStatus, Tenant
 from domains.accounts.sealing import SealError, SecretSealer
 from domains.shared.context import Principal, Role, Scope, TenantScope
 from domains.shared.errors import ConflictError, ForbiddenError, ValidationError
@@ -40,6 +40,7 @@ class ApiKeyRepository(Protocol):
         self, scope: TenantScope, first: int, after: str | None
     ) -> list[ApiKey]: ...
     async def customers_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Customer]: ...
+    async def tenants_by_ids(self, scope: TenantScope, ids: Sequence[str]) -> list[Tenant]: ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class KeyCredential:
     scopes: frozenset[str]
     signing_secret: str | None
     previous_signing_secret: str | None
+    sandbox: bool = False  # the key's tenant is a sandbox (cached with the record)
 
     def secret_hashes(self, now: dt.datetime) -> list[str]:
         """Bearer secret hashes accepted now: the current one, the previous during overlap."""
@@ -96,6 +98,7 @@ class KeyCredential:
             scopes=self.scopes,
             expires_at=self.key.expires_at,
             signed=signed,
+            sandbox=self.sandbox,
         )
 
 
@@ -132,6 +135,8 @@ class ApiKeyService:
         key = await self._repo.api_key(key_id)
         if key is None:
             return None
+        owner = [key.tenant_id] if key.tenant_id else []  # its sandbox flag: one read a miss
+        tenants = await self._repo.tenants_by_ids(TenantScope(None), owner) if owner else []
         return KeyCredential(
             key=key,
             scopes=effective_scopes(key),
@@ -139,6 +144,7 @@ class ApiKeyService:
             previous_signing_secret=self._open(
                 key.key_id, key.generation - 1, key.previous_signing_sealed
             ),
+            sandbox=any(t.sandbox for t in tenants),  # a tenant's sandbox flag never changes
         )
 
     def _open(self, key_id: str, generation: int, sealed: str | None) -> str | None:

@@ -83,6 +83,10 @@ class Tenant:
     status: TenantStatus = TenantStatus.ACTIVE
     created_at: dt.datetime | None = None
     trading: TradingModeState = NORMAL_TRADING
+    sandbox: bool = False  # on the simulated venue and chain, its own markets (never changes)
+    sandbox_code: str | None = None  # names its sandbox markets: BTC-USDT-<code>
+    promoted_to: str | None = None  # a sandbox: the live tenant promoteTenant made of it
+    promoted_from: str | None = None  # a live tenant: the sandbox it was promoted from
 
 
 @dataclass(frozen=True)
@@ -326,6 +330,7 @@ class TenantConfig:
     updated_by: str | None = None
     updated_at: dt.datetime | None = None
     trading_mode: TradingMode = TradingMode.NORMAL
+    sandbox: bool = False  # the tenant is a sandbox (its markets are its own sandbox copies)
 
     @property
     def markup_bps(self) -> int:

@@ -68,6 +68,10 @@ def _tenant(doc: Document) -> Tenant:
         status=TenantStatus(doc["status"]),
         created_at=doc.get("created_at"),
         trading=_trading(doc.get("trading_mode")),
+        sandbox=bool(doc.get("sandbox", False)),
+        sandbox_code=doc.get("sandbox_code"),
+        promoted_to=doc.get("promoted_to"),
+        promoted_from=doc.get("promoted_from"),
     )
 
 
@@ -176,6 +180,9 @@ class MongoAccountsRepository(MongoTenantConfigRepository):
                 "brand": brand,
                 "status": tenant.status.value,
                 "created_at": tenant.created_at,
+                "sandbox": tenant.sandbox,
+                "sandbox_code": tenant.sandbox_code,
+                "promoted_from": tenant.promoted_from,
             }
         )
 
@@ -190,6 +197,36 @@ class MongoAccountsRepository(MongoTenantConfigRepository):
         document = {"mode": state.mode.value, "reason": state.reason, "since": state.since,
                     "changed_by": state.changed_by}  # fmt: skip
         await self._db.tenants.update_one({"_id": tenant_id}, {"$set": {"trading_mode": document}})
+
+    async def mark_promoted(self, sandbox_id: str, live_id: str) -> bool:
+        """Record that a sandbox was promoted to ``live_id``; False if it already was (or is
+        not a sandbox): one promotion per sandbox, however many requests race."""
+        result = await self._db.tenants.update_one(
+            {"_id": sandbox_id, "sandbox": True, "promoted_to": None},
+            {"$set": {"promoted_to": live_id}},
+        )
+        return result.modified_count == 1
+
+    async def unmark_promoted(self, sandbox_id: str, live_id: str) -> None:
+        """Undo ``mark_promoted`` when the live tenant could not be stored."""
+        await self._db.tenants.update_one(
+            {"_id": sandbox_id, "promoted_to": live_id}, {"$set": {"promoted_to": None}}
+        )
+
+    async def set_promoted(self, sandbox_id: str, live_id: str) -> None:
+        """The sandbox names its live tenant and the live tenant its sandbox."""
+        await self._db.tenants.update_one({"_id": sandbox_id}, {"$set": {"promoted_to": live_id}})
+        await self._db.tenants.update_one({"_id": live_id}, {"$set": {"promoted_from": sandbox_id}})
+
+    async def set_sandbox(self, tenant_id: str, code: str) -> None:
+        """Flag a just-created tenant (no keys yet) as a sandbox whose markets end in ``code``."""
+        await self._db.tenants.update_one(
+            {"_id": tenant_id}, {"$set": {"sandbox": True, "sandbox_code": code}}
+        )
+
+    async def rename_tenant(self, tenant_id: str, name: str) -> None:
+        """A tenant's registered name (unique: DuplicateKeyError if another has it)."""
+        await self._db.tenants.update_one({"_id": tenant_id}, {"$set": {"name": name}})
 
     async def tenant_by_name(self, name: str) -> Tenant | None:
         doc = await self._db.tenants.find_one({"name": name})

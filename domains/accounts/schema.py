@@ -11,10 +11,13 @@ from domains.accounts.billing.schema import BillingMutation, BillingQuery
 from domains.accounts.config_schema import BrandInput, TenantConfigMutation, TenantConfigQuery
 from domains.accounts.key_schema import ApiKeyMutation, ApiKeyQuery
 from domains.accounts.model import Brand as BrandModel
+from domains.accounts.sandbox import SandboxService
+from domains.accounts.sandbox_schema import SandboxMutation
 from domains.accounts.service import AccountsService
 from domains.accounts.trading_mode_schema import TradingModeMutation
 from domains.accounts.types import Account, Customer, Info, Tenant, list_accounts
 from domains.shared.context import Role
+from domains.shared.errors import ValidationError
 from domains.shared.relay import Connection, build_connection, page_request
 
 PAGE_FIRST = "Page size, 0 to 200 (default 50)."
@@ -117,6 +120,21 @@ class CreateTenantInput:
     name: str = strawberry.field(description="Registered name, unique on the platform.")
     jurisdiction: str = strawberry.field(description="ISO 3166 country code, e.g. `CH`.")
     brand: BrandInput = strawberry.field(description="White-label branding.")
+    sandbox: bool = strawberry.field(
+        default=False,
+        description=(
+            "A sandbox tenant: a pilot on the simulated venue and chain, with its own copies "
+            'of live spot markets, the faucet and `resetSandbox` (README "Sandbox tenants"); '
+            "`promoteTenant` later makes it live."
+        ),
+    )
+    sandbox_markets: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=(
+            'Sandbox only: the live spot markets to copy, e.g. `["BTC-USDT"]` (the copy is '
+            "`BTC-USDT-SBX...`), at most 8; null copies every live spot market."
+        ),
+    )
 
 
 @strawberry.input(description="A new end customer; a MAIN account is opened with it.")
@@ -129,15 +147,25 @@ class CreateCustomerInput:
 
 
 @strawberry.type(description="Accounts mutations.")
-class AccountsMutation(TenantConfigMutation, ApiKeyMutation, TradingModeMutation, BillingMutation):
+class AccountsMutation(
+    SandboxMutation, TenantConfigMutation, ApiKeyMutation, TradingModeMutation, BillingMutation
+):
     @strawberry.mutation(description="Create an institution (platform operators only).")
     async def create_tenant(
         self,
         info: Info,
         input: Annotated[CreateTenantInput, strawberry.argument(description="The tenant.")],
     ) -> Tenant:
-        info.context.require(Role.OPERATOR)
+        actor = info.context.require(Role.OPERATOR)
         brand = BrandModel(**vars(input.brand))
+        if input.sandbox:
+            markets = [str(m) for m in input.sandbox_markets] if input.sandbox_markets else None
+            created = await info.context.get(SandboxService).create(
+                actor, input.name, input.jurisdiction, brand, markets
+            )
+            return Tenant.from_model(created)
+        if input.sandbox_markets is not None:
+            raise ValidationError("sandboxMarkets is for sandbox tenants", field="sandboxMarkets")
         tenant = await info.context.get(AccountsService).create_tenant(
             input.name, input.jurisdiction, brand
         )

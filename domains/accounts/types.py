@@ -89,6 +89,22 @@ class Tenant(TenantWallets, TenantConfiguration):
     trading_mode_since: dt.datetime | None = strawberry.field(
         description="Since when the tenant is in this trading mode; null if it never changed."
     )
+    sandbox: bool = strawberry.field(
+        default=False,
+        description=(
+            "A sandbox tenant (`createTenant(sandbox: true)`): its own sandbox markets, the "
+            "faucet, `resetSandbox`, custody on a simulated chain only; every response to its "
+            "credentials carries `extensions.sandbox: true`. Never changes."
+        ),
+    )
+    promoted_to: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A promoted sandbox: the live tenant `promoteTenant` made of it.",
+    )
+    promoted_from: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A live tenant made by `promoteTenant`: the sandbox it was promoted from.",
+    )
 
     @classmethod
     def from_model(cls, tenant: TenantModel) -> Tenant:
@@ -102,6 +118,9 @@ class Tenant(TenantWallets, TenantConfiguration):
             trading_mode=tenant.trading.mode,
             trading_mode_reason=tenant.trading.reason,
             trading_mode_since=tenant.trading.since,
+            sandbox=tenant.sandbox,
+            promoted_to=strawberry.ID(tenant.promoted_to) if tenant.promoted_to else None,
+            promoted_from=strawberry.ID(tenant.promoted_from) if tenant.promoted_from else None,
         )
 
     @classmethod

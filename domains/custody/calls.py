@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar, cast
 from domains.custody import codec
 from domains.custody.chain import ChainRejectedError as ChainRefusal
 from domains.custody.chain_sim import SimulatedChain
-from domains.custody.errors import ChainRejectedError
+from domains.custody.errors import ChainRejectedError, SandboxCustodyError
 from domains.custody.model import (
     PLATFORM_TENANT,
     CustodyMode,
@@ -170,13 +170,21 @@ class CustodyCalls:
         return service
 
     # --- the operations, arguments as JSON --------------------------------------------
+    def _sandbox_chain(self, principal: Principal) -> None:
+        """A sandbox tenant's wallets and addresses exist on a simulated chain only."""
+        chain = self._get(CustodyService).chain
+        if principal.sandbox and not isinstance(chain, SimulatedChain):
+            raise SandboxCustodyError("a sandbox's custody runs on the simulated chain only")
+
     async def _open_wallet(self, principal: Principal, a: dict[str, JSON]) -> Wallet:
+        self._sandbox_chain(principal)
         return await self._get(CustodyService).open_wallet(
             TenantScope.of(principal), a["asset"], WalletTemperature(a["temperature"]),
             a["label"], a["xpub"],
         )  # fmt: skip
 
     async def _deposit_address(self, principal: Principal, a: dict[str, JSON]) -> DepositAddress:
+        self._sandbox_chain(principal)
         return await self._get(CustodyService).deposit_address(
             principal, a["account_id"], a["asset"]
         )
@@ -205,6 +213,10 @@ class CustodyCalls:
         return await self._get(ReservesService).publish(principal, a["asset"])
 
     async def _set_mode(self, principal: Principal, a: dict[str, JSON]) -> CustodySetup:
+        if principal.sandbox and CustodyMode(a["mode"]) is CustodyMode.OMNIBUS:
+            raise SandboxCustodyError(
+                "a sandbox's coins stay in its own segregated wallets, never the platform's"
+            )
         return await self._get(CustodyModes).set_mode(principal, CustodyMode(a["mode"]))
 
     async def _transfer(self, principal: Principal, a: dict[str, JSON]) -> str:

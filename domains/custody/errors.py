@@ -53,6 +53,13 @@ class ChainRejectedError(DomainError):
     code = "CHAIN_REJECTED"
 
 
+class SandboxCustodyError(DomainError):
+    """A sandbox tenant's custody runs segregated on a simulated chain only, never omnibus in
+    the platform's shared wallets nor on a real chain's signing path."""
+
+    code = "SANDBOX_BOUNDARY"
+
+
 class CustodyBalanceHeldError(DomainError):
     """The tenant still holds custody funds (balances, holds, pending deposits or an omnibus
     share), so its custody mode cannot change."""

@@ -16,3 +16,7 @@ class OrdersMarketCatalog:
     async def market_kinds(self, market_ids: Sequence[str]) -> dict[str, str]:
         """Kind (SPOT / PERPETUAL) of each existing market; unknown ids are left out."""
         return {m.id: m.kind.value for m in await self._orders.markets_by_ids(market_ids)}
+
+    async def market_sandboxes(self, market_ids: Sequence[str]) -> dict[str, str | None]:
+        """The sandbox tenant of each existing market (None for a live market)."""
+        return {m.id: m.sandbox_tenant for m in await self._orders.markets_by_ids(market_ids)}

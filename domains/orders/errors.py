@@ -41,6 +41,12 @@ class MarketNotListedError(DomainError):
     code = "MARKET_NOT_LISTED"
 
 
+class SandboxBoundaryError(DomainError):
+    """A sandbox credential reached for a live market, or a live one for a sandbox's."""
+
+    code = "SANDBOX_BOUNDARY"
+
+
 class MarketHaltedError(DomainError):
     """The market does not accept this command in its current status."""
 

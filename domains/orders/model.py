@@ -126,6 +126,8 @@ class Market:
     created_at: dt.datetime | None = None
     margin_brackets: tuple[MarginBracket, ...] = ()  # perpetuals only
     perp: PerpParams | None = None  # perpetuals only
+    sandbox_tenant: str | None = None  # a sandbox copy: the one sandbox tenant it serves
+    sandbox_of: str | None = None  # a sandbox copy: the live market it copies
 
 
 DEFAULT_FUNDING_CAP_BPS = 75  # |funding rate| per interval at most 0.75%

@@ -92,6 +92,8 @@ def _market(doc: Document) -> Market:
             if doc.get("perp")
             else (PerpParams() if doc["kind"] == MarketKind.PERPETUAL.value else None)
         ),
+        sandbox_tenant=doc.get("sandbox_tenant"),
+        sandbox_of=doc.get("sandbox_of"),
     )
 
 
@@ -229,6 +231,8 @@ class MongoOrdersRepository:
                     if market.perp is not None
                     else None
                 ),
+                "sandbox_tenant": market.sandbox_tenant,
+                "sandbox_of": market.sandbox_of,
             }
         )
 

@@ -55,8 +55,11 @@ class OrdersQuery(TradingQuery):
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="Symbol, e.g. BTC-USDT.")],
     ) -> Market | None:
-        info.context.require()
-        return await Market.resolve_reference(info, id)
+        principal = info.context.require()
+        found = await loaders.markets(info.context).load(str(id))
+        if found is None or not TradingService.visible(principal, found):
+            return None  # a sandbox sees only its own markets, a live tenant no sandbox's
+        return Market.from_model(found)
 
     @strawberry.field(description="One order by id, or null if it is not visible to the caller.")
     async def order(

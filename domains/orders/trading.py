@@ -399,6 +399,13 @@ class TradingService:
 
     async def _tradable(self, account: Account, market_id: str) -> MarketSpec:
         config = await self._config(account.tenant_id)
+        if not config.lists(market_id) or config.sandbox:
+            try:  # SANDBOX_BOUNDARY before MARKET_NOT_LISTED: the clearer reason
+                known: MarketSpec | None = await self.spec(market_id)  # cached
+            except errors.MarketNotFoundError:
+                known = None
+            if known is not None:
+                _check_boundary(account.tenant_id, config.sandbox, known.market)
         if not config.lists(market_id):
             raise errors.MarketNotListedError("your institution does not list this market",
                                               market=market_id)  # fmt: skip
@@ -889,9 +896,17 @@ class TradingService:
         raise_for(result)
         return submitted.seq
 
+    @staticmethod
+    def visible(principal: Principal, market: Market) -> bool:
+        """Whether the market is on the caller's side of the sandbox boundary: a sandbox
+        tenant's credential sees only its own sandbox markets, a live tenant's no sandbox
+        market, operators everything."""
+        return not _crosses_sandbox(principal.tenant_id, principal.sandbox, market)
+
     async def listed_market(self, principal: Principal, market_id: str) -> tuple[MarketSpec, int]:
         """A market the caller's institution lists (any market for operators)."""
         spec = await self.spec(market_id)
+        _check_boundary(principal.tenant_id, principal.sandbox, spec.market)
         if principal.tenant_id is not None:
             config = await self._config(principal.tenant_id)
             if not config.lists(market_id):
@@ -966,6 +981,22 @@ class MoneyCommand(Protocol):
         self, seq: int, ts_ns: int, *, account: int, asset: int, amount_minor: int,
         client_tag: int = 0,
     ) -> Records: ...  # fmt: skip
+
+
+def _crosses_sandbox(tenant_id: str | None, sandbox: bool, market: Market) -> bool:
+    if tenant_id is None:  # operators
+        return False
+    if market.sandbox_tenant is not None:
+        return market.sandbox_tenant != tenant_id
+    return sandbox
+
+
+def _check_boundary(tenant_id: str | None, sandbox: bool, market: Market) -> None:
+    """SANDBOX_BOUNDARY when a sandbox reaches for a live market or anyone else's sandbox."""
+    if _crosses_sandbox(tenant_id, sandbox, market):
+        side = "a sandbox tenant reaches only its own sandbox markets" if sandbox else (
+            "sandbox markets are reachable only by their sandbox tenant")  # fmt: skip
+        raise errors.SandboxBoundaryError(side, market=market.id)
 
 
 def _routable(command: Records) -> bool:

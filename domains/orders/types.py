@@ -119,6 +119,16 @@ class Market:
         default=None,
         description="Perpetuals: how far the mark may be from the index, in basis points.",
     )
+    sandbox_tenant: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "A sandbox copy: the one sandbox tenant whose book it is (its orders never meet "
+            "a live order); null for a live market."
+        ),
+    )
+    sandbox_of: strawberry.ID | None = strawberry.field(
+        default=None, description="A sandbox copy: the live market it copies; null otherwise."
+    )
 
     @classmethod
     def from_model(cls, market: MarketModel) -> Market:
@@ -142,6 +152,8 @@ class Market:
             ],
             funding_cap_bps=market.perp.funding_cap_bps if market.perp else None,
             mark_basis_cap_bps=market.perp.basis_cap_bps if market.perp else None,
+            sandbox_tenant=strawberry.ID(market.sandbox_tenant) if market.sandbox_tenant else None,
+            sandbox_of=strawberry.ID(market.sandbox_of) if market.sandbox_of else None,
         )
 
     @classmethod

@@ -58,6 +58,7 @@ class Principal:
     expires_at: dt.datetime | None = None  # the credential's end (key expiry, token exp)
     signed: bool = False  # the request carried a valid HMAC signature
     issued_by: str | None = None  # for a customer token: the API key that minted it
+    sandbox: bool = False  # the credential belongs to a sandbox tenant (README "Sandbox tenants")
 
     @property
     def is_operator(self) -> bool:

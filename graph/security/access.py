@@ -32,6 +32,8 @@ from domains.shared.errors import ForbiddenError
 MUTATION_SCOPES: dict[str, Scope] = {
     # configuration, onboarding and keys
     "createTenant": Scope.ADMIN,
+    "promoteTenant": Scope.ADMIN,
+    "resetSandbox": Scope.ADMIN,
     "createCustomer": Scope.ADMIN,
     "setFeeSchedule": Scope.ADMIN,
     "setListedMarkets": Scope.ADMIN,
@@ -71,6 +73,7 @@ MUTATION_SCOPES: dict[str, Scope] = {
     # wind-down: RISK keys (READ + TRADE) may restrict their tenant; the roles are checked
     "setTenantTradingMode": Scope.TRADE,
     "transferFunds": Scope.TRADE,
+    "sandboxFaucet": Scope.TRADE,  # test funds for a sandbox tenant's own accounts only
     "setLeverage": Scope.TRADE,
     "adjustIsolatedMargin": Scope.TRADE,
     "openSubAccount": Scope.TRADE,

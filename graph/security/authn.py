@@ -20,6 +20,7 @@ connection storm a permanent jump in the process's memory.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -324,7 +325,7 @@ class Authenticator:
                 f"the key that minted this token is {status.value.lower()}",
                 *_owner(issuer),
             )
-        return claims.principal()
+        return dataclasses.replace(claims.principal(), sandbox=issuer.sandbox)
 
     def _check_usable(self, credential: KeyCredential, ip: str | None, signed: bool) -> None:
         key, owner = credential.key, _owner(credential)
