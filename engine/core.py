@@ -39,6 +39,7 @@ from engine.layout import (
     LV_QTY,
     M_ACTIVE,
     M_BOOK_SEQ,
+    M_FEE_ACCOUNT,
     M_LAST_PRICE,
     M_NLEVELS,
     M_PERP,
@@ -304,6 +305,10 @@ class Engine:
             "book_seq": int(m[market, M_BOOK_SEQ]),
             "trade_seq": int(m[market, M_TRADE_SEQ]),
         }
+
+    def fee_account(self, market: int) -> int:
+        """The account the market's fees are credited to."""
+        return int(self._state.markets[market, M_FEE_ACCOUNT])
 
     # --- perpetuals ------------------------------------------------------------------------
     def is_perpetual(self, market: int) -> bool:

@@ -51,6 +51,8 @@ from domains.custody.service import SUPPORTED_ASSETS, CustodyService
 from domains.custody.steps import CustodySteps
 from domains.custody.treasury import TreasuryService
 from domains.custody.withdrawals import WithdrawalService
+from domains.orders.busts import INDEXES as BUST_INDEXES
+from domains.orders.busts import TradeBustService
 from domains.orders.catalog import OrdersMarketCatalog
 from domains.orders.countdown import INDEXES as COUNTDOWN_INDEXES
 from domains.orders.countdown import CountdownRunner, MongoCountdowns
@@ -118,6 +120,7 @@ ALL_INDEXES = (
     *AUTH_AUDIT_INDEXES,
     *ORDERS_INDEXES,
     *COUNTDOWN_INDEXES,
+    *BUST_INDEXES,
     *POSITIONS_INDEXES,
     *CUSTODY_INDEXES,
     *COMPLIANCE_INDEXES,
@@ -317,6 +320,9 @@ class Platform:
                 ],
             )
         consistency = self.engines.consistency()
+        self.busts = TradeBustService(
+            self.db, trading_repo, trading, self.engines.bus, self.directory, consistency
+        )
         self.services = {
             **self._auth_services(),
             ReadYourWrites: consistency,
@@ -326,6 +332,7 @@ class Platform:
             TradingModeService: modes,
             OrdersService: orders,
             TradingService: trading,
+            TradeBustService: self.busts,
             MongoBalances: balances,
             BalanceStreams: BalanceStreams(self.hub),
             MarketStreams: MarketStreams(trading, self.hub),
@@ -363,6 +370,7 @@ class Platform:
         jobs.add("perp-runtime", self.perp_runtime.start, self.perp_runtime.stop)
         jobs.add("reconcile", self.reconciler.start, self.reconciler.stop)
         jobs.add("countdowns", self.countdowns.start, self.countdowns.stop)
+        jobs.add("trade-busts", self.busts.start_resume, self.busts.stop_resume)
         self.writer.more_figures.append(jobs.figures)
         self.writer.more_figures.append(lambda: {"caas_chain_height": self.chain.height})
         return jobs

@@ -208,6 +208,13 @@ class Venue(enum.Enum):
     EXTERNAL = "EXTERNAL"
 
 
+class TradeStatus(enum.Enum):
+    """Whether a trade stands."""
+
+    SETTLED = "SETTLED"
+    BUSTED = "BUSTED"  # reversed by a clearing rollback (bustTrades)
+
+
 @dataclass(frozen=True)
 class TradeSide:
     """One party of a trade."""
@@ -233,6 +240,8 @@ class Trade:
     venue: Venue
     executed_at: dt.datetime
     seq: int
+    status: TradeStatus = TradeStatus.SETTLED
+    bust_seq: int | None = None  # the journal sequence of the bust that reversed it
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from domains.orders.bust_plan import NOTE_BUST_FROM, NOTE_BUST_MARKET, NOTE_BUST_TO
 from domains.orders.model import (
     Order,
     OrderRouting,
@@ -54,6 +55,7 @@ class OrdersReadModel(Protocol):
     async def orders_by_raw_ids(self, ids: Sequence[str]) -> list[Order]: ...
     async def save_orders(self, new: Sequence[Order], changed: Sequence[Order]) -> None: ...
     async def insert_trades(self, trades: Sequence[Trade]) -> None: ...
+    async def mark_busted(self, market_id: str, first: int, last: int, bust_seq: int) -> int: ...
 
 
 @dataclass
@@ -95,6 +97,7 @@ class OrdersProjector:
         self._events = events
         self._unsaved: dict[str, _Unsaved] = {}
         self._unsaved_trades: list[Trade] = []
+        self._unsaved_busts: list[tuple[int, str, int, int]] = []  # seq, market, first, last
 
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
@@ -109,12 +112,16 @@ class OrdersProjector:
         upto = int(batch["seq"][-1]) if len(batch) else 0
         done = [u for u in self._unsaved.values() if u.seq <= upto]
         trades = [t for t in self._unsaved_trades if t.seq <= upto]
-        if not (done or trades):
+        busts = [b for b in self._unsaved_busts if b[0] <= upto]
+        if not (done or trades or busts):
             return
         await self._repo.save_orders(
             [u.order for u in done if u.created], [u.order for u in done if not u.created]
         )
         await self._repo.insert_trades(trades)
+        for seq, market_id, first, last in busts:  # after the trades: a range never precedes them
+            await self._repo.mark_busted(market_id, first, last, seq)
+        self._unsaved_busts = [b for b in self._unsaved_busts if b[0] > upto]
         for u in done:
             if self._unsaved.get(u.order.id) is u:
                 del self._unsaved[u.order.id]
@@ -134,6 +141,9 @@ class OrdersProjector:
         async for event in yielding(rows(events[np.isin(events["kind"], ORDER_EVENTS)])):
             await self._collect(changes, event, commands, notes)
         for seq, note in notes.items():
+            if NOTE_BUST_MARKET in note:  # a bust's marker: its trade range is BUSTED
+                first, last = int(note[NOTE_BUST_FROM]), int(note[NOTE_BUST_TO])
+                self._unsaved_busts.append((seq, note[NOTE_BUST_MARKET], first, last))
             if note.get(NOTE_ROUTE) not in ("hold", "settle"):
                 continue
             if "new_order" in note:  # an EXTERNAL_ONLY order: its id is the hold's sequence

@@ -23,6 +23,7 @@ from domains.orders.model import (
     TimeInForce,
     Trade,
     TradeSide,
+    TradeStatus,
 )
 from domains.orders.model import Venue as TradeVenue
 from domains.shared.context import TenantScope
@@ -303,6 +304,11 @@ def _side(doc: Document | None) -> TradeSide | None:
 def trade_document(trade: Trade) -> Document:
     """The stored shape of a trade; ``account_ids`` indexes both parties."""
     sides = [s for s in (trade.taker, trade.maker) if s is not None]
+    busted = (
+        {"status": trade.status.value, "bust_seq": trade.bust_seq}
+        if trade.status is TradeStatus.BUSTED
+        else {}
+    )
     return {
         "_id": trade.id,
         "market_id": trade.market_id,
@@ -314,6 +320,7 @@ def trade_document(trade: Trade) -> Document:
         "venue": trade.venue.value,
         "executed_at": trade.executed_at,
         "seq": trade.seq,
+        **busted,
         "account_ids": [s.account_id for s in sides],
         "tenant_ids": sorted({s.tenant_id for s in sides}),
     }
@@ -333,6 +340,8 @@ def trade_from_document(doc: Document) -> Trade:
         venue=TradeVenue(doc["venue"]),
         executed_at=doc["executed_at"],
         seq=int(doc["seq"]),
+        status=TradeStatus(doc.get("status", TradeStatus.SETTLED.value)),
+        bust_seq=doc.get("bust_seq"),
     )
 
 
@@ -362,8 +371,21 @@ class MongoTradingRepository(MongoOrdersRepository):
                 ordered=True,
             )
 
+    async def mark_busted(self, market_id: str, first: int, last: int, bust_seq: int) -> int:
+        """A bust's marker (journaled at ``bust_seq``): the market's internal trades numbered
+        ``first``..``last`` that stand are BUSTED by it (a replay marks the same ones)."""
+        query = {"market_id": market_id, "venue": TradeVenue.INTERNAL.value,
+                 "status": {"$ne": TradeStatus.BUSTED.value},
+                 "_id": {"$gte": f"{market_id}:{first:012d}",
+                         "$lte": f"{market_id}:{last:012d}"}}  # fmt: skip
+        result = await self._db.trades.update_many(
+            query, {"$set": {"status": TradeStatus.BUSTED.value, "bust_seq": bust_seq}}
+        )
+        return int(result.modified_count)
+
     async def insert_trades(self, trades: Sequence[Trade]) -> None:
-        """Trades never change: insert, skipping those a replay already wrote."""
+        """Trades never change (but for a bust's status): insert, skipping those a replay
+        already wrote."""
         await insert_new(self._db.trades, [trade_document(t) for t in trades])
 
     async def market_trades(self, market_id: str, first: int, after: str | None) -> list[Trade]:

@@ -10,6 +10,7 @@ import strawberry
 
 from domains.accounts.service import AccountsService
 from domains.orders import loaders
+from domains.orders.bust_schema import BustMutation, BustQuery
 from domains.orders.model import (
     DEFAULT_BASIS_CAP_BPS,
     DEFAULT_FUNDING_CAP_BPS,
@@ -31,7 +32,7 @@ from subscriptions.broker import OVERFLOW, RESYNC
 
 
 @strawberry.type(description="Orders queries.")
-class OrdersQuery(TradingQuery):
+class OrdersQuery(TradingQuery, BustQuery):
     @strawberry.field(
         description=(
             "Markets the caller's institution lists (operators: every platform market), "
@@ -154,7 +155,7 @@ class CreatePerpetualMarketInput:
 
 
 @strawberry.type(description="Orders mutations.")
-class OrdersMutation(TradingMutation):
+class OrdersMutation(TradingMutation, BustMutation):
     @strawberry.mutation(
         description=(
             "List a linear perpetual `BASE-QUOTE-PERP` with its margin brackets and funding "

@@ -19,6 +19,7 @@ from domains.orders.model import (
     SelfTradePrevention,
     Side,
     TimeInForce,
+    TradeStatus,
     Venue,
 )
 from domains.orders.model import Order as OrderModel
@@ -49,6 +50,11 @@ described_enum(
     REDUCE_ONLY="Only orders that shrink a perpetual position (every order is reduce-only) "
     "or, on a spot market, SELL orders; cancels as usual.",
 )
+described_enum(
+    TradeStatus, "Whether a trade stands.",
+    SETTLED="The trade stands.",
+    BUSTED="Reversed by a clearing rollback (`bustTrades`); `bustSequence` names the bust.",
+)  # fmt: skip
 described_enum(Side, "Order side.", BUY="Buy the base asset.", SELL="Sell the base asset.")
 described_enum(
     OrderType,
@@ -350,6 +356,14 @@ class Trade:
             "`trades` stream shows missed trades. Null for trades executed on an external venue."
         ),
     )
+    status: TradeStatus = strawberry.field(
+        default=TradeStatus.SETTLED,
+        description="SETTLED, or BUSTED once a clearing rollback reversed it.",
+    )
+    bust_sequence: int | None = strawberry.field(
+        default=None,
+        description="The journal sequence of the bust that reversed the trade; null if it stands.",
+    )
 
     @classmethod
     def from_model(cls, trade: TradeModel) -> Trade:
@@ -362,6 +376,8 @@ class Trade:
             venue=trade.venue,
             executed_at=trade.executed_at,
             sequence=trade_number(trade.id) if trade.venue is Venue.INTERNAL else None,
+            status=trade.status,
+            bust_sequence=trade.bust_seq,
         )
 
     @strawberry.field(description="The market.")

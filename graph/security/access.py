@@ -46,6 +46,7 @@ MUTATION_SCOPES: dict[str, Scope] = {
     "createPerpetualMarket": Scope.ADMIN,
     "postIndexPrice": Scope.ADMIN,
     "adjustBalance": Scope.ADMIN,
+    "bustTrades": Scope.ADMIN,
     "openWallet": Scope.ADMIN,
     # compliance (design.md section 5): KYC decisions, levels, alerts, cases, lists, audit
     "setKycStatus": Scope.ADMIN,

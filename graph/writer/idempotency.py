@@ -1,9 +1,11 @@
-"""Exactly-once order entry: the writer's window of recent client order ids.
+"""Exactly-once commands: the writer's window of recent client tags.
 
 A PLACE command carrying a ``client_tag`` (a 63-bit digest of the caller's clientOrderId,
 per engine account) is executed once. A retry within the window with the same payload is
 answered with the original events without being journaled again; with a different
 payload it is refused. The window is derived from the journal, so it survives restarts.
+Tagged TRANSFER and SET_ACCOUNT_MODE commands get the same (a clearing rollback resumed
+after a crash submits its transfers again with their tags and must not move money twice).
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ DAY_NS = 24 * 3600 * 1_000_000_000
 PAYLOAD_FIELDS = (
     "market", "side", "order_type", "tif", "price", "qty", "stop_price", "stp", "flags",
 )  # fmt: skip
+PAYLOADS: dict[int, tuple[str, ...]] = {  # the kinds a client tag makes exactly-once
+    codes.PLACE_ORDER: PAYLOAD_FIELDS,
+    codes.TRANSFER: ("account2", "asset", "amount"),
+    codes.SET_ACCOUNT_MODE: ("status",),
+}
+TAGGED_KINDS = np.array(sorted(PAYLOADS))
 
 
 @dataclass(frozen=True)
@@ -43,12 +51,13 @@ class _Entry:
 
 
 def _payload(command: Records) -> tuple[int, ...]:
-    return tuple(int(command[f][0]) for f in PAYLOAD_FIELDS)
+    kind = int(command["kind"][0])
+    return (kind, *(int(command[f][0]) for f in PAYLOADS[kind]))
 
 
 def tagged_key(command: Records) -> tuple[int, int] | None:
-    """(account, client tag) of a tagged PLACE command, else None."""
-    if int(command["kind"][0]) != codes.PLACE_ORDER or int(command["client_tag"][0]) == 0:
+    """(account, client tag) of a tagged PLACE, TRANSFER or SET_ACCOUNT_MODE, else None."""
+    if int(command["kind"][0]) not in PAYLOADS or int(command["client_tag"][0]) == 0:
         return None
     return int(command["account"][0]), int(command["client_tag"][0])
 
@@ -74,8 +83,8 @@ class IdempotencyWindow:
         return entry.prior
 
     def record(self, batch: Records, events: Records | None) -> None:
-        """Remember every tagged PLACE of a batch with its own events (None: not known)."""
-        tagged = np.flatnonzero((batch["kind"] == codes.PLACE_ORDER) & (batch["client_tag"] != 0))
+        """Remember every tagged command of a batch with its own events (None: not known)."""
+        tagged = np.flatnonzero(np.isin(batch["kind"], TAGGED_KINDS) & (batch["client_tag"] != 0))
         for index in tagged:
             command = batch[index : index + 1]
             key = tagged_key(command)

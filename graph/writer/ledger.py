@@ -28,6 +28,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DeleteMany, IndexModel, ReplaceOne
 
+from domains.orders.bust_plan import NOTE_BUST, NOTE_FEE_MAKER, NOTE_FEE_PAYER
 from domains.orders.model import MarketKind
 from domains.orders.routing import NOTE_LEG, NOTE_MARKUP_BPS
 from domains.orders.spec import MarketSpec
@@ -238,7 +239,14 @@ class LedgerProjector:
         if kind == codes.TRANSFER:
             target = self._account(command["account2"])
             label = note.get(NOTE_LEG, "TRANSFER")  # EXTERNAL_TRADE / FEE of a venue route
-            if NOTE_LEG in note:
+            if NOTE_BUST in note:  # a clearing rollback (domains/orders/busts.py)
+                reference = f"bust:{note[NOTE_BUST]}"
+                if NOTE_FEE_PAYER in note:  # a fee refund: the fee's own legs, negated
+                    refund = self._fee_legs(int(note[NOTE_FEE_PAYER]), asset, amount,
+                                            note.get(NOTE_FEE_MAKER) == "1", reference)  # fmt: skip
+                    return [*((a, s, -v, k, r) for a, s, v, k, r in refund),
+                            (target, asset, amount, label, reference)]  # fmt: skip
+            elif NOTE_LEG in note:
                 reference = f"route:{note['order_key']}:{e['seq']}"
             if label == "FEE" and command["account2"] == 0:
                 fee_bps = int(note.get("fee_bps", "0"))
