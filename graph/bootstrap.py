@@ -27,6 +27,7 @@ from domains.accounts.keys import ApiKeyService
 from domains.accounts.model import TREASURY_OWNER
 from domains.accounts.repository import INDEXES as ACCOUNTS_INDEXES
 from domains.accounts.repository import MongoAccountsRepository
+from domains.accounts.residency import Residency, TenantRegions
 from domains.accounts.sandbox import SandboxService
 from domains.accounts.sandbox_store import INDEXES as SANDBOX_INDEXES
 from domains.accounts.sandbox_store import MongoFaucetUsage
@@ -35,6 +36,7 @@ from domains.accounts.service import AccountsService
 from domains.accounts.trading_mode import TradingModeService
 from domains.compliance.audit_trail import AuditTrail
 from domains.compliance.reports import ReportService
+from domains.compliance.retention import RecordPurge
 from domains.compliance.wiring import INDEXES as COMPLIANCE_INDEXES
 from domains.compliance.wiring import ComplianceComponents
 from domains.custody.calls import CustodyCalls
@@ -94,6 +96,7 @@ from graph.writer.ledger import INDEXES as LEDGER_INDEXES
 from graph.writer.ledger import LedgerProjector
 from graph.writer.perp_runtime import PerpRuntime
 from graph.writer.reconcile import ContinuousReconcile
+from graph.writer.retention_job import RecordPurger
 from graph.writer.roles import ROLE_API, ROLE_EDGE, ROLES, EngineRoles
 from graph.writer.sequencer import EngineWriter
 from subscriptions.broker import Broker
@@ -201,6 +204,7 @@ class Platform:
     read_only: bool = False
     rebuild: bool = False  # with read_only: the projections too (`caas settlement rebuild`)
     client: Client = field(init=False)
+    read_model_client: Client = field(init=False)  # the projections' writes (no retry records)
     db: Database = field(init=False)
     broker: Broker = field(init=False)
     hub: StreamHub = field(init=False)
@@ -220,6 +224,7 @@ class Platform:
     reconciler: ContinuousReconcile = field(init=False)
     countdowns: CountdownRunner = field(init=False)
     writer_jobs: WriterJobs = field(init=False)  # what only the lease holder runs
+    purger: RecordPurger = field(init=False)  # the retention purge (a writer job)
 
     def __post_init__(self) -> None:
         if self.settings.role not in ROLES:
@@ -244,6 +249,7 @@ class Platform:
         accounts = AccountsService(
             MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
         )
+        accounts.residency = Residency(self.settings.records.data_regions)
         journal = MongoJournal(self.db)
         self.writer = EngineWriter(
             journal, ENGINE_CONFIG, snapshot_after_replay=self.settings.snapshot_after_replay
@@ -329,6 +335,7 @@ class Platform:
             ReadModels: consistency,
             AccountsService: accounts,
             SandboxService: sandbox,
+            TenantRegions: TenantRegions(MongoAccountsRepository(self.db), accounts.residency),
             TradingModeService: modes,
             OrdersService: orders,
             TradingService: trading,
@@ -346,6 +353,10 @@ class Platform:
             ReportService: compliance.reports(MongoReportSources(self.db, self.directory)),
             **self._billing_services(consistency.settled),
         }
+        self.purger = RecordPurger(self.db, compliance.audit, self.get(MongoAuthAudit),
+                                   self.settings.records.purge_seconds)  # fmt: skip
+        self.services[RecordPurge] = self.purger
+        self.writer.more_figures.append(self.purger.figures)
         self.writer_jobs = self._writer_jobs()
         if self.settings.role == ROLE_EDGE and self.engines.redis is not None:  # no engine here
             self.engines.bus.edge = True
@@ -370,6 +381,7 @@ class Platform:
         jobs.add("perp-runtime", self.perp_runtime.start, self.perp_runtime.stop)
         jobs.add("reconcile", self.reconciler.start, self.reconciler.stop)
         jobs.add("countdowns", self.countdowns.start, self.countdowns.stop)
+        jobs.add("retention-purge", self.purger.job.start, self.purger.job.stop)
         jobs.add("trade-busts", self.busts.start_resume, self.busts.stop_resume)
         self.writer.more_figures.append(jobs.figures)
         self.writer.more_figures.append(lambda: {"caas_chain_height": self.chain.height})
@@ -448,6 +460,8 @@ class Platform:
         The store steps are tried again while the store's connection fails (a failover)."""
         await until_the_store_answers(lambda: ensure_indexes(self.db, ALL_INDEXES), "indexes")
         await until_the_store_answers(self._custody_repo.migrate, "custody migration")
+        if not self.read_only:  # tenants stored before regions were recorded
+            await until_the_store_answers(self.get(TenantRegions).assign_default, "regions")
         await self.broker.start()
         await until_the_store_answers(self.directory.load, "engine directory")
         if not self.read_only:

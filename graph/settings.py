@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domains.accounts.residency import ALL_REGIONS, DataRegion, parse_regions
 from graph.security.auth_settings import AuthSettings
 from graph.security.limits import LimitSettings
 
@@ -87,6 +88,12 @@ class PerpSettings:
         return settings
 
 
+class RecordsSettings:
+    """Residency and retention: the regions this deployment serves (CAAS_DATA_REGIONS, the
+    first is the default for new tenants) and how often the writer purges expired records
+    data_regions: tuple[DataRegion, ...] = ALL_REGIONS
+    def from_env(cls) -> RecordsSettings:
+        return cls(parse_regions(raw) if raw.strip() else ALL_REGIONS, purge)
 @dataclass(frozen=True)
 class Settings:
     """Server settings; see README "Configuration" for each variable."""
@@ -114,6 +121,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     custody: CustodySettings = field(default_factory=CustodySettings)
     perp: PerpSettings = field(default_factory=PerpSettings)
+    records: RecordsSettings = field(default_factory=RecordsSettings)
 
     @property
     def relay_prefix(self) -> str:
@@ -144,4 +152,5 @@ class Settings:
             auth=AuthSettings.from_env(Path(os.environ.get("CAAS_DATA_DIR", "var"))),
             custody=CustodySettings.from_env(),
             perp=PerpSettings.from_env(),
+            records=RecordsSettings.from_env(),
         )

@@ -112,6 +112,12 @@ class MongoAuthAudit:
         cursor = self._db.auth_audit.find(page_filter(base, after)).sort("_id", DESCENDING)
         return [_event(doc) async for doc in cursor.limit(first + 1)]
 
+    async def purge(self, tenant_id: str | None, cutoff: dt.datetime) -> int:
+        """Retention: delete ``tenant_id``'s failures before ``cutoff`` (None: those that
+        named no tenant, under the platform's policy); how many."""
+        query = {"tenant_id": tenant_id, "at": {"$lt": cutoff}}
+        return int((await self._db.auth_audit.delete_many(query)).deleted_count)
+
 
 class AuthAuditRecorder:
     """Logs each failure at once and stores them in batches (``flush`` waits for the store)."""

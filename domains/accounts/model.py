@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 
+from domains.accounts.residency import DataRegion
 from domains.shared.context import Role
 from domains.shared.errors import ValidationError
 
@@ -87,6 +88,7 @@ class Tenant:
     sandbox_code: str | None = None  # names its sandbox markets: BTC-USDT-<code>
     promoted_to: str | None = None  # a sandbox: the live tenant promoteTenant made of it
     promoted_from: str | None = None  # a live tenant: the sandbox it was promoted from
+    data_region: DataRegion | None = None  # None: stored before residency was recorded
 
 
 @dataclass(frozen=True)

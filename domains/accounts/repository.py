@@ -24,6 +24,7 @@ from domains.accounts.model import (
     TradingMode,
     TradingModeState,
 )
+from domains.accounts.residency import DataRegion
 from domains.shared.context import Role, TenantScope
 from domains.shared.mongo import (
     CollectionIndexes,
@@ -72,6 +73,7 @@ def _tenant(doc: Document) -> Tenant:
         sandbox_code=doc.get("sandbox_code"),
         promoted_to=doc.get("promoted_to"),
         promoted_from=doc.get("promoted_from"),
+        data_region=DataRegion(doc["data_region"]) if doc.get("data_region") else None,
     )
 
 
@@ -183,6 +185,7 @@ class MongoAccountsRepository(MongoTenantConfigRepository):
                 "sandbox": tenant.sandbox,
                 "sandbox_code": tenant.sandbox_code,
                 "promoted_from": tenant.promoted_from,
+                "data_region": tenant.data_region.value if tenant.data_region else None,
             }
         )
 
@@ -197,6 +200,20 @@ class MongoAccountsRepository(MongoTenantConfigRepository):
         document = {"mode": state.mode.value, "reason": state.reason, "since": state.since,
                     "changed_by": state.changed_by}  # fmt: skip
         await self._db.tenants.update_one({"_id": tenant_id}, {"$set": {"trading_mode": document}})
+
+    async def set_data_region(self, tenant_id: str, region: DataRegion) -> None:
+        """Record a tenant's data region (domains/accounts/residency.py)."""
+        await self._db.tenants.update_one(
+            {"_id": tenant_id}, {"$set": {"data_region": region.value}}
+        )
+
+    async def assign_missing_regions(self, region: DataRegion) -> int:
+        """Give ``region`` to every tenant stored before regions were recorded."""
+        missing = {"$or": [{"data_region": {"$exists": False}}, {"data_region": None}]}
+        result = await self._db.tenants.update_many(
+            missing, {"$set": {"data_region": region.value}}
+        )
+        return int(result.modified_count)
 
     async def mark_promoted(self, sandbox_id: str, live_id: str) -> bool:
         """Record that a sandbox was promoted to ``live_id``; False if it already was (or is

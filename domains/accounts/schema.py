@@ -11,6 +11,8 @@ from domains.accounts.billing.schema import BillingMutation, BillingQuery
 from domains.accounts.config_schema import BrandInput, TenantConfigMutation, TenantConfigQuery
 from domains.accounts.key_schema import ApiKeyMutation, ApiKeyQuery
 from domains.accounts.model import Brand as BrandModel
+from domains.accounts.residency import DataRegion
+from domains.accounts.residency_schema import ResidencyMutation
 from domains.accounts.sandbox import SandboxService
 from domains.accounts.sandbox_schema import SandboxMutation
 from domains.accounts.service import AccountsService
@@ -135,6 +137,11 @@ class CreateTenantInput:
             "`BTC-USDT-SBX...`), at most 8; null copies every live spot market."
         ),
     )
+    data_region: DataRegion | None = strawberry.field(
+        default=None,
+        description="Where its data is kept; default the deployment's first served region. "
+        "A region this deployment does not serve is refused (REGION_NOT_SERVED).",
+    )
 
 
 @strawberry.input(description="A new end customer; a MAIN account is opened with it.")
@@ -148,7 +155,12 @@ class CreateCustomerInput:
 
 @strawberry.type(description="Accounts mutations.")
 class AccountsMutation(
-    SandboxMutation, TenantConfigMutation, ApiKeyMutation, TradingModeMutation, BillingMutation
+    SandboxMutation,
+    TenantConfigMutation,
+    ApiKeyMutation,
+    TradingModeMutation,
+    ResidencyMutation,
+    BillingMutation,
 ):
     @strawberry.mutation(description="Create an institution (platform operators only).")
     async def create_tenant(
@@ -167,7 +179,7 @@ class AccountsMutation(
         if input.sandbox_markets is not None:
             raise ValidationError("sandboxMarkets is for sandbox tenants", field="sandboxMarkets")
         tenant = await info.context.get(AccountsService).create_tenant(
-            input.name, input.jurisdiction, brand
+            input.name, input.jurisdiction, brand, input.data_region
         )
         return Tenant.from_model(tenant)
 

@@ -31,6 +31,7 @@ from domains.accounts.model import (
     TenantConfig,
     treasury_account_id,
 )
+from domains.accounts.residency import DataRegion, Residency
 from domains.shared.context import Principal, TenantScope
 from domains.shared.errors import ValidationError
 from domains.shared.ids import new_id
@@ -91,9 +92,15 @@ class AccountsService:
         """Wire the market catalog after construction (when the orders service comes later)."""
         self.config.market_catalog = catalog
 
-    async def create_tenant(self, name: str, jurisdiction: str, brand: Brand) -> Tenant:
+    residency = Residency()  # every region; the composition root sets the deployment's
+
+    async def create_tenant(
+        self, name: str, jurisdiction: str, brand: Brand, data_region: DataRegion | None = None
+    ) -> Tenant:
+        """A new tenant; ``data_region`` (default: the deployment's first) must be served."""
         name = _require_text(name, "name")
         jurisdiction = _require_text(jurisdiction, "jurisdiction", 8).upper()
+        region = self.residency.require_served(data_region)
         if await self._repo.tenant_by_name(name) is not None:
             raise DuplicateTenantError(f"a tenant named {name!r} exists already", field="name")
         tenant = Tenant(
@@ -102,6 +109,7 @@ class AccountsService:
             jurisdiction=jurisdiction,
             brand=validate_brand(brand),
             created_at=utcnow(),
+            data_region=region,
         )
         await self._repo.insert_tenant(tenant)
         return tenant

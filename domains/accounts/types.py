@@ -18,6 +18,7 @@ from domains.accounts.model import AccountKind, TenantStatus, TradingMode
 from domains.accounts.model import Brand as BrandModel
 from domains.accounts.model import Customer as CustomerModel
 from domains.accounts.model import Tenant as TenantModel
+from domains.accounts.residency import DataRegion
 from domains.accounts.service import AccountsService
 from domains.compliance.types import CustomerKyc
 from domains.custody.types import TenantWallets
@@ -47,6 +48,17 @@ described_enum(
     WITHDRAW_ONLY="No trading; every open order was cancelled; withdrawals run under policy.",
     WOUND_DOWN="Every open order cancelled and every perpetual position closed at the mark; "
     "balances stay for withdrawal.",
+)
+described_enum(
+    DataRegion,
+    "Where an institution's data is kept. A deployment serves the regions it is configured "
+    "for (CAAS_DATA_REGIONS); a tenant of another region is refused (REGION_NOT_SERVED).",
+    EU="The European Union / EEA.",
+    UK="The United Kingdom.",
+    US="The United States.",
+    SG="Singapore.",
+    HK="Hong Kong.",
+    CH="Switzerland.",
 )
 described_enum(
     AccountKind,
@@ -105,6 +117,12 @@ class Tenant(TenantWallets, TenantConfiguration):
         default=None,
         description="A live tenant made by `promoteTenant`: the sandbox it was promoted from.",
     )
+    data_region: DataRegion | None = strawberry.field(
+        description="The region the institution's data is kept in, set at creation and "
+        "carried by every export; it changes only with `setTenantDataRegion` after a data "
+        "migration. Null only for a tenant stored before regions were recorded and not yet "
+        "given the deployment's default (done at server start)."
+    )
 
     @classmethod
     def from_model(cls, tenant: TenantModel) -> Tenant:
@@ -121,6 +139,7 @@ class Tenant(TenantWallets, TenantConfiguration):
             sandbox=tenant.sandbox,
             promoted_to=strawberry.ID(tenant.promoted_to) if tenant.promoted_to else None,
             promoted_from=strawberry.ID(tenant.promoted_from) if tenant.promoted_from else None,
+            data_region=tenant.data_region,
         )
 
     @classmethod

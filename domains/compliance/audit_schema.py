@@ -140,7 +140,9 @@ class AuditQuery:
 @strawberry.type(description="Compliance mutations: the audit trail.")
 class AuditMutation:
     @strawberry.mutation(
-        description="Set how long audit records are kept (180 to 36500 days; compliance)."
+        description="Set how long audit records are kept: the AUDIT kind of "
+        "`setRetentionPolicy`, at least 1827 days (5 years; RETENTION_BELOW_MINIMUM) and at "
+        "most 36500 (compliance)."
     )
     async def set_audit_retention(
         self,

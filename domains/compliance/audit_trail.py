@@ -1,6 +1,6 @@
 """The audit trail's storage and writer: audit_trail (records, in blocks), audit_heads (each
-chain's last record), audit_anchors (the last purged record), audit_settings (retention);
-owned here only.
+chain's last record), audit_anchors (the last purged record); owned here only. The retention
+period is the AUDIT kind of the tenant's policy (retention.py).
 
 Appends are group-committed: concurrent callers' entries are chained in memory and written
 as one block document per chain and flush (``_id`` ``<tenant>:<first n>``, ``n`` and
@@ -50,7 +50,7 @@ from domains.compliance.audit import (
     Verification,
     chain,
 )
-from domains.shared.errors import ValidationError
+from domains.compliance.retention import RecordKind, RetentionPolicies
 from domains.shared.mongo import DUPLICATE_KEY, CollectionIndexes, Database, Document
 
 INDEXES = (
@@ -62,8 +62,6 @@ INDEXES = (
         ),
     ),
 )
-DEFAULT_RETENTION_DAYS = 7 * 365  # typical record-keeping duty (e.g. 5 years + margin)
-MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 180, 36_500
 MAX_RETRIES = 5
 MAX_BLOCK = 256  # records per block document (arguments are bounded, so well under 16 MB)
 MAX_BACKLOG = 50_000  # records queued for the store before new mutations are refused
@@ -97,7 +95,7 @@ class AuditTrail:
         self._records = db.audit_trail
         self._heads = db.get_collection("audit_heads", write_concern=HEAD_WRITES)
         self._anchors = db.audit_anchors
-        self._settings = db.audit_settings
+        self.policies = RetentionPolicies(db)  # the AUDIT kind of each tenant's policy
         self._known_heads: dict[str, tuple[int, str]] = {}
         self._writer = secrets.token_hex(8)  # tells this trail's blocks from another's
         self._pending: list[Pending] = []
@@ -311,23 +309,21 @@ class AuditTrail:
         return verifier.finish()
 
     async def retention_days(self, tenant_id: str) -> int:
-        doc = await self._settings.find_one({"_id": tenant_id})
-        return int(doc["retention_days"]) if doc else DEFAULT_RETENTION_DAYS
+        """The AUDIT period of the tenant's retention policy (domains/compliance/retention.py)."""
+        return (await self.policies.days(tenant_id))[RecordKind.AUDIT]
 
     async def set_retention_days(self, tenant_id: str, days: int) -> int:
-        if not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
-            raise ValidationError(
-                f"retention is {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days", field="days"
-            )
-        await self._settings.replace_one(
-            {"_id": tenant_id}, {"_id": tenant_id, "retention_days": days}, upsert=True
-        )
-        return days
+        """Set the AUDIT period (at least the regulatory floor: RETENTION_BELOW_MINIMUM)."""
+        return (await self.policies.set(tenant_id, {RecordKind.AUDIT: days}))[RecordKind.AUDIT]
 
     async def purge_expired(self, tenant_id: str, now: dt.datetime) -> int:
         """Delete the blocks whose records are all older than the tenant's retention, oldest
         first, moving the anchor to the last record deleted; returns how many records."""
         cutoff = now - dt.timedelta(days=await self.retention_days(tenant_id))
+        return await self.purge_expired_before(tenant_id, cutoff)
+
+    async def purge_expired_before(self, tenant_id: str, cutoff: dt.datetime) -> int:
+        """Delete the blocks whose records are all older than ``cutoff`` (see purge_expired)."""
         last = await self._records.find_one(
             {"tenant_id": tenant_id, "at_time": {"$lt": cutoff}}, {"n": 1, "last": 1, "hash": 1},
             sort=[("n", DESCENDING)],

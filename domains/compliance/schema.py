@@ -19,6 +19,7 @@ from domains.compliance.model import KycLevel as KycLevelModel
 from domains.compliance.model import KycStatus
 from domains.compliance.model import Suitability as SuitabilityModel
 from domains.compliance.monitoring_schema import MonitoringMutation, MonitoringQuery
+from domains.compliance.retention_schema import RetentionMutation, RetentionQuery
 from domains.compliance.service import ComplianceService, KycApplication
 from domains.compliance.types import (
     Info,
@@ -186,12 +187,14 @@ class KycQuery:
 
 
 @strawberry.type(description="Compliance mutations.")
-class ComplianceMutation(KycMutation, AlertMutation, MonitoringMutation, AuditMutation):
+class ComplianceMutation(
+    KycMutation, AlertMutation, MonitoringMutation, AuditMutation, RetentionMutation
+):
     pass
 
 
 @strawberry.type(description="Compliance queries.")
-class ComplianceQuery(KycQuery, AlertQuery, MonitoringQuery, AuditQuery):
+class ComplianceQuery(KycQuery, AlertQuery, MonitoringQuery, AuditQuery, RetentionQuery):
     pass
 
 

@@ -35,7 +35,7 @@ async def fresh_tenant(app: Starlette, http: httpx.AsyncClient) -> tuple[str, De
     name = f"Audit Bank {uuid.uuid4().hex[:6]}"
     tenant = await platform.get(AccountsService).create_tenant(name, "CH", Brand(name))
     officer = await demo_style_key(platform, Role.COMPLIANCE, tenant.id)
-    for days in (365, 400, 500, 730):
+    for days in (1827, 2000, 2200, 2555):
         await ok(http, "mutation($d: Int!) { setAuditRetention(days: $d) }", {"d": days}, officer)
     return tenant.id, officer
 
@@ -146,10 +146,10 @@ async def test_retention_purges_old_records_and_the_rest_still_verifies(
 ) -> None:
     tenant, officer = await fresh_tenant(app, http)
     trail = app.state.platform.get(AuditTrail)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=731)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2556)
     assert await trail.purge_expired(tenant, later) >= 4
-    await ok(http, "mutation { setAuditRetention(days: 365) }", {}, officer)
+    await ok(http, "mutation { setAuditRetention(days: 1827) }", {}, officer)
     result = await verification(http, officer)
     assert result["intact"] is True and result["checked"] >= 1
-    too_short = await gql(http, "mutation { setAuditRetention(days: 30) }", key=officer)
-    assert error_codes(too_short) == ["VALIDATION"]
+    too_short = await gql(http, "mutation { setAuditRetention(days: 1826) }", key=officer)
+    assert error_codes(too_short) == ["RETENTION_BELOW_MINIMUM"]  # 5 years (MiCA art. 68(9))
