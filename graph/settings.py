@@ -88,12 +88,24 @@ class PerpSettings:
         return settings
 
 
+@dataclass(frozen=True)
 class RecordsSettings:
     """Residency and retention: the regions this deployment serves (CAAS_DATA_REGIONS, the
     first is the default for new tenants) and how often the writer purges expired records
+    (CAAS_RETENTION_PURGE_SECONDS; 0 = never)."""
+
     data_regions: tuple[DataRegion, ...] = ALL_REGIONS
+    purge_seconds: float = 0.0  # built in code (tests): no purge timer
+
+    @classmethod
     def from_env(cls) -> RecordsSettings:
+        raw = os.environ.get("CAAS_DATA_REGIONS", "")
+        purge = float(os.environ.get("CAAS_RETENTION_PURGE_SECONDS", "3600"))
+        if purge < 0:
+            raise ValueError("CAAS_RETENTION_PURGE_SECONDS must be 0 (off) or more")
         return cls(parse_regions(raw) if raw.strip() else ALL_REGIONS, purge)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server settings; see README "Configuration" for each variable."""
