@@ -49,7 +49,7 @@ unit: $(STAMP) interop-deps warm ## pytest only
 test: lint typecheck unit ## Lint, type-check and run the whole test suite
 
 bench: warm ## Benchmarks: figures and ratios, not pass/fail
-	$(BIN)/caas bench engine
+	$(BIN)/caas bench engine --cold-compile
 	$(BIN)/caas bench risk
 	$(BIN)/caas bench orders
 	$(BIN)/caas bench orders --processes 2
