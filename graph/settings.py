@@ -73,6 +73,10 @@ class PerpSettings:
     # CAAS_INDEX_FEED_SECONDS (5 when read from the environment); 0 = no venue index feed, the
     # default for settings built in code (tests post their own index prices)
     index_feed_seconds: float = 0.0
+    # CAAS_FUNDING_FOLD_SECONDS (30 when read from the environment): how often the writer
+    # folds funding rounds into the position and balance documents; 0 = never (the default
+    # for settings built in code: tests fold when they say so)
+    fold_seconds: float = 0.0
 
     @classmethod
     def from_env(cls) -> PerpSettings:
@@ -82,6 +86,7 @@ class PerpSettings:
             ),
             funding_check_seconds=float(os.environ.get("CAAS_FUNDING_CHECK_SECONDS", "1")),
             index_feed_seconds=float(os.environ.get("CAAS_INDEX_FEED_SECONDS", "5")),
+            fold_seconds=float(os.environ.get("CAAS_FUNDING_FOLD_SECONDS", "30")),
         )
         if settings.funding_interval_seconds < 1:
             raise ValueError("CAAS_FUNDING_INTERVAL_SECONDS must be at least 1")

@@ -39,9 +39,13 @@ INDEXES = (
     ),
     CollectionIndexes(
         "balance_rounds",
-        (IndexModel([("asset", ASCENDING), ("bucket", ASCENDING), ("seq", DESCENDING)]),),
+        (
+            IndexModel([("asset", ASCENDING), ("bucket", ASCENDING), ("seq", DESCENDING)]),
+            IndexModel([("seq", ASCENDING)]),  # folding: the rounds after a sequence
+        ),
     ),
 )
+FOLD_CHUNK = 32  # balance documents per folding write (the journal waits behind one)
 ROUND_BUCKETS = 16
 PROJECTED_ENTRIES = 256  # up to this many accounts, a round read fetches only their entries
 
@@ -145,6 +149,34 @@ class MongoBalances:
     async def insert_rounds(self, documents: Sequence[Document]) -> None:
         """Funding rounds' balance documents (immutable; a replay's are skipped)."""
         await insert_new(self._db.balance_rounds, documents)
+
+    async def fold_rounds(self, after_seq: int, up_to_seq: int) -> int:
+        """Fold the rounds of sequences in (after_seq, up_to_seq] into the balance
+        documents: each balance's newest such round is written into its document unless the
+        document is as new already. Reads are the same before and after (``of_accounts``
+        applies only rounds newer than a document) and no longer read those rounds. The
+        round documents stay. Idempotent, in chunks of FOLD_CHUNK writes with the event loop
+        handed back between them; the number of documents written."""
+        newest: dict[str, UpdateOne] = {}
+        query = {"seq": {"$gt": after_seq, "$lte": up_to_seq}}
+        async for doc in self._db.balance_rounds.find(query).sort("seq", ASCENDING):
+            seq, scale, asset = int(doc["seq"]), -int(doc["decimals"]), doc["asset"]
+            for account_id, (available, locked) in doc["entries"].items():
+                key = f"{account_id}:{asset}"  # oldest round first: a later one replaces
+                newest[key] = UpdateOne({"_id": key, "seq": {"$lt": seq}}, {"$set": {
+                    "available": format(Decimal(available).scaleb(scale), "f"),
+                    "locked": format(Decimal(locked).scaleb(scale), "f"),
+                    "seq": seq, "updated_at": doc.get("updated_at"),
+                }})  # fmt: skip
+        updates = [newest[key] for key in sorted(newest)]
+        written = 0
+        for start in range(0, len(updates), FOLD_CHUNK):
+            result = await self._db.balances.bulk_write(
+                updates[start : start + FOLD_CHUNK], ordered=False
+            )
+            written += result.modified_count
+            await asyncio.sleep(0)
+        return written
 
 
 class BalancesProjector:

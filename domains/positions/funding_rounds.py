@@ -98,17 +98,48 @@ def _entry_price(cost: Decimal, quantity: Decimal, decimals: int) -> Decimal:
     return (cost / quantity).quantize(Decimal(1).scaleb(-decimals)).normalize() + 0
 
 
-def applied(position: Position, doc: Mapping[str, Any], entry: Entry) -> Position:
-    """The position after the round ``doc`` (which paid it ``entry``)."""
+def _state(doc: Mapping[str, Any], entry: Entry) -> dict[str, Any]:
+    """The Position fields the round ``doc`` (which paid ``entry``) leaves."""
     cost_minor, margin_minor, realized_minor, leverage, isolated = entry["p"]
     quantity, cost = _quantity(doc, int(entry["q"])), _minor(doc, cost_minor)
-    return dataclasses.replace(
-        position, quantity=quantity, cost=cost, margin=_minor(doc, margin_minor),
-        realized_pnl=_minor(doc, realized_minor), leverage=int(leverage),
-        margin_mode=MarginMode.ISOLATED if isolated else MarginMode.CROSS,
-        entry_price=_entry_price(cost, quantity, int(doc["quote_decimals"])),
-        seq=int(doc["seq"]), updated_at=doc["paid_at"],
-    )  # fmt: skip
+    return {
+        "quantity": quantity, "cost": cost, "margin": _minor(doc, margin_minor),
+        "realized_pnl": _minor(doc, realized_minor), "leverage": int(leverage),
+        "margin_mode": MarginMode.ISOLATED if isolated else MarginMode.CROSS,
+        "entry_price": _entry_price(cost, quantity, int(doc["quote_decimals"])),
+        "seq": int(doc["seq"]), "updated_at": doc["paid_at"],
+    }  # fmt: skip
+
+
+def applied(position: Position, doc: Mapping[str, Any], entry: Entry) -> Position:
+    """The position after the round ``doc`` (which paid it ``entry``)."""
+    return dataclasses.replace(position, **_state(doc, entry))
+
+
+def folded_fields(doc: Mapping[str, Any], entry: Entry) -> dict[str, Any]:
+    """What folding the round ``doc`` into a position document sets: the fields of
+    ``applied`` as the positions repository stores them (a read of the folded document
+    equals a read that applies the round)."""
+    state = _state(doc, entry)
+    for name in ("quantity", "cost", "margin", "realized_pnl", "entry_price"):
+        state[name] = str(state[name])
+    state["margin_mode"] = state["margin_mode"].value
+    return state
+
+
+def newest_states(
+    rounds: Iterable[Mapping[str, Any]],
+) -> dict[str, tuple[Mapping[str, Any], Entry]]:
+    """Per position id (``account:market``), the newest of ``rounds`` that carries its
+    state, with its entry (``rounds`` in any order)."""
+    newest: dict[str, tuple[Mapping[str, Any], Entry]] = {}
+    for doc in rounds:
+        seq = int(doc["seq"])
+        for account_id, entry in doc["entries"].items():
+            key = f"{account_id}:{doc['market_id']}"
+            if "p" in entry and (key not in newest or int(newest[key][0]["seq"]) < seq):
+                newest[key] = (doc, entry)
+    return newest
 
 
 def apply_rounds(positions: list[Position], rounds: Iterable[Mapping[str, Any]]) -> list[Position]:

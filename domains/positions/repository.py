@@ -7,14 +7,28 @@ document, and funding payments are read from the rounds' entries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import OperationFailure
 
-from domains.positions.funding_rounds import apply_rounds, bucket_of, payment
+from domains.orders.spec import MarketSpec
+from domains.positions.funding_rounds import (
+    PPM,
+    RoundHeader,
+    apply_rounds,
+    bucket_of,
+    folded_fields,
+    newest_states,
+    payment,
+    payment_entry,
+    round_documents,
+)
 from domains.positions.model import (
     FundingPayment,
     InsuranceFund,
@@ -25,6 +39,7 @@ from domains.positions.model import (
     Position,
 )
 from domains.shared.context import TenantScope
+from domains.shared.errors import NotFoundError
 from domains.shared.mongo import (
     CollectionIndexes,
     Database,
@@ -47,6 +62,7 @@ INDEXES = (
         (
             IndexModel([("bucket", ASCENDING), ("market_id", ASCENDING), ("seq", DESCENDING)]),
             IndexModel([("bucket", ASCENDING), ("seq", DESCENDING)]),
+            IndexModel([("seq", ASCENDING)]),  # folding: the rounds after a sequence
         ),
     ),
     CollectionIndexes(
@@ -56,6 +72,10 @@ INDEXES = (
 )
 
 
+log = logging.getLogger("caas.positions")
+LEGACY_PAYMENTS = "funding_payments"  # one document per payment, before rounds per market
+MIGRATED_PAYMENTS = "funding_payments_migrated"  # kept, renamed, once migrated
+FOLD_CHUNK = 32  # position documents per folding write (the journal waits behind one)
 PROJECTED_ENTRIES = 256  # up to this many accounts, a round read fetches only their entries
 ROUND_HEADER = ("market_id", "seq", "bucket", "paid_at", "mark", "rate_ppm", "asset",
                 "quote_decimals", "lot_size")  # fmt: skip
@@ -212,6 +232,69 @@ class MongoPositionsRepository:
         """A funding round's documents (immutable; a replay's duplicates are skipped)."""
         await insert_new(self._db.funding_rounds, documents)
 
+    async def fold_rounds(self, after_seq: int, up_to_seq: int) -> int:
+        """Fold the rounds of sequences in (after_seq, up_to_seq] into the position
+        documents: each position's newest such round that carries its state is written into
+        its document, unless the document is already as new (a later trade, an earlier
+        fold). Reads are the same before and after (a round no newer than a document is not
+        applied to it), and cost one round less per position each time. The round documents
+        stay (``fundingPayments`` reads them). Idempotent, in chunks of FOLD_CHUNK writes
+        with the event loop handed back between them; the number of documents written."""
+        query = {"seq": {"$gt": after_seq, "$lte": up_to_seq}}
+        newest: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+        async for doc in self._db.funding_rounds.find(query).sort("seq", ASCENDING):
+            newest.update(newest_states([doc]))  # oldest first: a later round replaces
+        updates = [
+            UpdateOne({"_id": key, "seq": {"$lt": int(doc["seq"])}},
+                      {"$set": folded_fields(doc, entry)})
+            for key, (doc, entry) in sorted(newest.items())
+        ]  # fmt: skip
+        written = 0
+        for start in range(0, len(updates), FOLD_CHUNK):
+            result = await self._db.positions.bulk_write(
+                updates[start : start + FOLD_CHUNK], ordered=False
+            )
+            written += result.modified_count
+            await asyncio.sleep(0)
+        return written
+
+    async def migrate_payments(self, spec_for: Callable[[str], Awaitable[MarketSpec]]) -> int:
+        """Funding history stored before rounds were per market (``funding_payments``, one
+        document per payment) as round entries, so ``fundingPayments`` keeps showing it:
+        per (market, round) the bucket documents the projector writes, with each payment's
+        entry (its ordinal the payment's rank in the round, as the projector numbers them)
+        and no position state (the old scheme wrote every position's document itself).
+        Then the old collection is renamed ``funding_payments_migrated``. Idempotent: run
+        again (or after a crash half way) it inserts only what is missing. The number of
+        round documents inserted; a market no longer listed keeps its payments (and the
+        old collection) for the next run."""
+        if LEGACY_PAYMENTS not in await self._db.list_collection_names():
+            return 0
+        by_round: dict[tuple[str, int], list[Document]] = {}
+        async for doc in self._db[LEGACY_PAYMENTS].find({}):
+            by_round.setdefault((doc["market_id"], int(doc["seq"])), []).append(doc)
+        documents: list[Document] = []
+        missing: set[str] = set()
+        for (market_id, seq), paid in sorted(by_round.items()):
+            try:
+                spec = await spec_for(market_id)
+            except NotFoundError:
+                missing.add(market_id)
+                continue
+            documents += _migrated_round(spec, seq, paid)
+        await insert_new(self._db.funding_rounds, documents)
+        if missing:
+            log.warning("funding payments of unknown markets not migrated",
+                        extra={"markets": sorted(missing)})  # fmt: skip
+            return len(documents)
+        try:
+            await self._db[LEGACY_PAYMENTS].rename(MIGRATED_PAYMENTS, dropTarget=True)
+        except OperationFailure:  # another process renamed it first
+            if LEGACY_PAYMENTS in await self._db.list_collection_names():
+                raise
+        log.info("funding payments migrated into rounds", extra={"documents": len(documents)})
+        return len(documents)
+
     async def save_marks(self, marks: Sequence[MarkPrice]) -> None:
         if marks:
             await self._db.mark_prices.bulk_write([
@@ -282,3 +365,25 @@ class MongoPositionsRepository:
             )
             async for doc in self._db.insurance_funds.find().sort("_id", ASCENDING)
         ]
+
+
+def _migrated_round(spec: MarketSpec, seq: int, paid: list[Document]) -> list[Document]:
+    """One round's old payment documents as the round's bucket documents."""
+    paid = sorted(paid, key=lambda d: tuple(int(part) for part in str(d["_id"]).split(":")))
+    first, decimals, lot = paid[0], spec.quote.decimals, spec.market.lot_size
+    header = RoundHeader(
+        market_id=spec.market.id, seq=seq, paid_at=first["paid_at"],
+        mark=Decimal(first["mark"]), rate_ppm=int(Decimal(first["rate"]) * PPM),
+        asset=first["asset"], quote_decimals=decimals, lot_size=lot,
+    )  # fmt: skip
+    entries = {
+        doc["account_id"]: payment_entry(
+            ordinal,
+            doc["tenant_id"],
+            doc["customer_id"],
+            int(Decimal(doc["quantity"]) / lot),
+            int(Decimal(doc["amount"]).scaleb(decimals)),
+        )
+        for ordinal, doc in enumerate(paid)
+    }
+    return [{**doc, "migrated": True} for doc in round_documents(header, entries)]

@@ -465,11 +465,12 @@ def bench_orders(
 @bench_app.command("funding")
 def bench_funding(
     positions: Annotated[int, typer.Option(help="Open positions the round settles.")] = 10_000,
+    rounds: Annotated[int, typer.Option(help="Rounds measured one after another.")] = 3,
 ) -> None:
-    """One funding round over many positions: the writer's stall, the read models' lag."""
+    """Funding rounds over many positions: the writer's stall, the read models' lag."""
     from graph.ops.funding_bench import run as run_funding_bench
 
-    typer.echo(run_funding_bench(positions))
+    typer.echo(run_funding_bench(positions, rounds))
 
 
 @bench_app.command("fanout")

@@ -1,7 +1,9 @@
 """Funding rounds stored per market, not per position: two rounds over HTTP give each
 position the hand-computed sum, the payments and balances show them, the rounds are a few
 documents (the position and balance documents are not rewritten), reconcile is clean and
-the read models rebuilt from the journal equal the live ones.
+the read models rebuilt from the journal equal the live ones. Rounds folded back into the
+position and balance documents read the same; funding history stored one document per
+payment (before rounds per market) is migrated into round entries and still shown.
 
 Demo data as in test_perpetuals.py: BTC-USDT-PERP, tick 0.1, lot 0.001 (quote per tick x
 lot: 0.0001 USDT = 10,000 minor units), funding every 2 s of engine time.
@@ -12,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from domains.positions.funding_rounds import BUCKETS
+from domains.positions.funding_rounds import BUCKETS, payment
+from domains.positions.repository import LEGACY_PAYMENTS, MIGRATED_PAYMENTS, funding_document
 from graph.bootstrap import Platform
 from graph.ops.seed import DemoKey
 from graph.ops.settlement import rebuild
@@ -115,3 +119,115 @@ async def test_two_funding_rounds_add_up_to_the_hand_computed_sum_and_rebuild_eq
     assert rebuilt.clean, rebuilt.examples
     assert not rebuilt.moved
     assert rebuilt.compared["funding_rounds"] >= 2 and rebuilt.compared["balance_rounds"] >= 2
+
+
+Reads = list[tuple[dict[str, Any] | None, tuple[Decimal, Decimal], list[dict[str, object]]]]
+
+
+async def _reads(http: httpx.AsyncClient, keys: tuple[DemoKey, ...]) -> Reads:
+    """What the API shows of each account: its position, USDT balance and payments."""
+    return [(await _position(http, k), await _usdt(http, k), await _payments(http, k))
+            for k in keys]  # fmt: skip
+
+
+async def test_rounds_folded_into_the_documents_read_the_same_and_rebuild_equal(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey],
+    settings: Settings, mongodb_uri: str,  # noqa: F811
+) -> None:  # fmt: skip
+    platform: Platform = app.state.platform
+    operator = demo_keys["operator"]
+    ada = await _trader(app, http, demo_keys, "Ada")
+    bo = await _trader(app, http, demo_keys, "Bo")
+    keys = (ada, bo)
+    await _ok(http, INDEX, {"p": "64000"}, operator)
+    await _ok(http, ORDER, {"a": bo.account_id, "s": "SELL", "q": "0.1", "p": "64000"}, bo)
+    await _ok(http, ORDER, {"a": ada.account_id, "s": "BUY", "q": "0.1", "p": "64000"}, ada)
+    await _ok(http, ORDER, {"a": ada.account_id, "s": "BUY", "q": "0.001", "p": "65600"}, ada)
+    await _ok(http, ORDER, {"a": bo.account_id, "s": "SELL", "q": "0.001", "p": "65800"}, bo)
+    await _ok(http, INDEX, {"p": "65000"}, operator)
+    rounds = [await _settle_round(platform), await _settle_round(platform)]
+    before = await _reads(http, keys)
+    ids = [f"{k.account_id}:USDT" for k in keys]
+    stored_seqs = [d["seq"] async for d in platform.db.balances.find({"_id": {"$in": ids}})]
+    assert len(stored_seqs) == 2 and max(stored_seqs) < rounds[0]  # not written by the rounds
+
+    written = await platform.round_folding.run_once()
+
+    # each position and balance document now holds its last round's state: read the same
+    assert written >= 4  # two positions, two balances (and those of the test before)
+    assert await _reads(http, keys) == before
+    for key in keys:
+        stored = await platform.db.positions.find_one({"account_id": key.account_id})
+        balance = await platform.db.balances.find_one({"_id": f"{key.account_id}:USDT"})
+        assert stored is not None and balance is not None
+        assert stored["seq"] == balance["seq"] == rounds[-1]
+    assert await platform.round_folding.run_once() == 0  # nothing new: nothing written
+    # a round after the fold is applied on read, and folded by the next pass
+    rounds.append(await _settle_round(platform))
+    unfolded = await _reads(http, keys)
+    assert unfolded != before
+    assert await platform.round_folding.run_once() >= 4
+    assert await _reads(http, keys) == unfolded
+    for (was, _, _), (now, _, paid) in zip(before, unfolded, strict=True):
+        assert was is not None and now is not None  # the third round is in the realised PnL
+        assert Decimal(now["realizedPnl"]) - Decimal(was["realizedPnl"]) == Decimal(
+            str(paid[0]["amount"])
+        )
+        assert [p["sequence"] for p in paid] == sorted(rounds, reverse=True)
+
+    report = await reconcile_platform(platform)
+    assert report.clean, (report.differences, report.conservation)
+    # the live side folded, the rebuilt one folded by the rebuild: document by document equal
+    rebuilt = await rebuild(settings, mongodb_uri, f"rebuild_{uuid.uuid4().hex[:12]}")
+    assert rebuilt.clean, rebuilt.examples
+    assert not rebuilt.moved
+
+
+async def test_funding_payments_stored_one_per_payment_are_migrated_into_round_entries(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey],
+    settings: Settings, mongodb_uri: str,  # noqa: F811
+) -> None:  # fmt: skip
+    platform: Platform = app.state.platform
+    operator = demo_keys["operator"]
+    ada = await _trader(app, http, demo_keys, "Ada")
+    bo = await _trader(app, http, demo_keys, "Bo")
+    keys = (ada, bo)
+    await _ok(http, INDEX, {"p": "64000"}, operator)
+    await _ok(http, ORDER, {"a": bo.account_id, "s": "SELL", "q": "0.1", "p": "64000"}, bo)
+    await _ok(http, ORDER, {"a": ada.account_id, "s": "BUY", "q": "0.1", "p": "64000"}, ada)
+    await _ok(http, INDEX, {"p": "65000"}, operator)
+    for _ in range(2):
+        await _settle_round(platform)
+    before = await _reads(http, keys)
+    assert all(len(paid) == 2 for _, _, paid in before)
+    # the store as the code before rounds per market left it: every position's document
+    # written by the round, and one funding_payments document per payment (its id's
+    # ordinal counted the batch's events, not the round's payments)
+    await platform.round_folding.run_once()
+    written = [doc async for doc in platform.db.funding_rounds.find({})]
+    legacy = [
+        funding_document(payment(doc, account, {**entry, "o": 3 * int(entry["o"]) + 7}))
+        for doc in written for account, entry in doc["entries"].items()
+    ]  # fmt: skip
+    await platform.db.funding_rounds.delete_many({})
+    await platform.db[LEGACY_PAYMENTS].insert_many(legacy)
+    assert all(not paid for _, _, paid in await _reads(http, keys))
+
+    assert await platform.migrate_funding_payments() == len(written)
+
+    assert await _reads(http, keys) == before  # the same payments, ids and all
+    names = await platform.db.list_collection_names()
+    assert LEGACY_PAYMENTS not in names and MIGRATED_PAYMENTS in names
+    assert await platform.db[MIGRATED_PAYMENTS].count_documents({}) == len(legacy)
+    assert await platform.migrate_funding_payments() == 0  # once
+    # what the projector wrote, without the positions' states (those are in their documents)
+    migrated = {doc["_id"]: doc async for doc in platform.db.funding_rounds.find({})}
+    assert migrated == {
+        doc["_id"]: {**doc, "migrated": True, "entries": {
+            account: {k: v for k, v in entry.items() if k != "p"}
+            for account, entry in doc["entries"].items()}}
+        for doc in written
+    }  # fmt: skip
+    rebuilt = await rebuild(settings, mongodb_uri, f"rebuild_{uuid.uuid4().hex[:12]}")
+    assert rebuilt.clean, rebuilt.examples
+    assert not rebuilt.moved
