@@ -78,6 +78,7 @@ from domains.shared.context import TenantScope
 from domains.shared.engine_port import ReadModels
 from domains.shared.mongo import Client, Database, ensure_indexes
 from engine.layout import EngineConfig
+from graph.reports.regulatory import ReportSigning
 from graph.reports.sources import MongoReportSources
 from graph.security.auth_settings import parse_ring
 from graph.security.authn import Authenticator
@@ -481,6 +482,7 @@ class Platform:
             CustomerTokens: tokens,
             MongoAuthAudit: audit,
             Authenticator: authenticator,
+            ReportSigning: ReportSigning(sealing_ring),  # exports' signatures (reports)
         }
 
     async def start(self) -> None:

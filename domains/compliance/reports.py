@@ -21,6 +21,7 @@ import orjson
 
 from domains.compliance.alert_repository import MongoAlertRepository
 from domains.compliance.monitoring_repository import MongoMonitoringRepository
+from domains.compliance.repository import MongoComplianceRepository
 from domains.shared.errors import ValidationError
 
 Row = dict[str, str]
@@ -37,6 +38,8 @@ class ReportKind(enum.Enum):
     BALANCES = "BALANCES"  # as of the end of the period
     ALERTS = "ALERTS"
     CASES = "CASES"
+    CUSTOMERS = "CUSTOMERS"  # every customer onboarded before the end of the period
+    KYC_DECISIONS = "KYC_DECISIONS"  # each customer's current KYC decision (as of now)
 
 
 class ReportFormat(enum.Enum):
@@ -60,6 +63,9 @@ COLUMNS: dict[ReportKind, tuple[str, ...]] = {
                         "market", "summary", "case_id", "evidence"),
     ReportKind.CASES: ("case_id", "created_at", "updated_at", "title", "status", "decision",
                        "assignee", "customer_id", "alert_ids", "notes"),
+    ReportKind.CUSTOMERS: ("customer_id", "created_at", "display_name", "email", "external_ref"),
+    ReportKind.KYC_DECISIONS: ("customer_id", "status", "level", "updated_at", "reviewed_by",
+                               "provider", "submitted_at", "nationality", "note"),
 }  # fmt: skip
 
 
@@ -90,6 +96,7 @@ class ReportSources(Protocol):
         self, tenant_id: str, since: dt.datetime, until: dt.datetime
     ) -> AsyncIterator[Row]: ...
     def balances(self, tenant_id: str, as_of: dt.datetime) -> AsyncIterator[Row]: ...
+    def customers(self, tenant_id: str, until: dt.datetime) -> AsyncIterator[Row]: ...
 
 
 def iso(value: dt.datetime | None) -> str:
@@ -103,11 +110,12 @@ class ReportService:
 
     def __init__(
         self, sources: ReportSources, alerts: MongoAlertRepository,
-        monitoring: MongoMonitoringRepository,
+        monitoring: MongoMonitoringRepository, kyc: MongoComplianceRepository | None = None,
     ) -> None:  # fmt: skip
         self._sources = sources
         self._alerts = alerts
         self._monitoring = monitoring
+        self._kyc = kyc
 
     async def rows(self, request: ReportRequest) -> AsyncIterator[Row]:
         """The report's rows, in the order the store yields them."""
@@ -122,6 +130,10 @@ class ReportService:
             source = self._movements(r)
         elif kind is ReportKind.ALERTS:
             source = self._alert_rows(r)
+        elif kind is ReportKind.CUSTOMERS:
+            source = self._sources.customers(r.tenant_id, r.until)
+        elif kind is ReportKind.KYC_DECISIONS:
+            source = self._kyc_rows(r)
         else:
             source = self._case_rows(r)
         async for row in source:
@@ -141,6 +153,15 @@ class ReportService:
                    "customer_id": a.customer_id or "", "market": a.market_id or "",
                    "summary": a.summary, "case_id": a.case_id or "",
                    "evidence": ";".join(f"{e.kind}:{e.ref}" for e in a.evidence)}  # fmt: skip
+
+    async def _kyc_rows(self, r: ReportRequest) -> AsyncIterator[Row]:
+        if self._kyc is None:
+            return
+        async for p in self._kyc.stream_profiles(r.tenant_id):
+            yield {"customer_id": p.customer_id, "status": p.status.value, "level": str(p.level),
+                   "updated_at": iso(p.updated_at), "reviewed_by": p.reviewed_by or "",
+                   "provider": p.provider, "submitted_at": iso(p.submitted_at),
+                   "nationality": p.nationality or "", "note": p.note or ""}  # fmt: skip
 
     async def _case_rows(self, r: ReportRequest) -> AsyncIterator[Row]:
         async for c in self._alerts.stream_cases(r.tenant_id, r.since, r.until):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -145,6 +145,12 @@ class MongoComplianceRepository:
         if tenant_id is not None:
             query["tenant_id"] = tenant_id
         return [_profile(doc) async for doc in self._db.kyc_profiles.find(query)]
+
+    async def stream_profiles(self, tenant_id: str) -> AsyncIterator[KycProfile]:
+        """Every KYC profile (decision) of the tenant, by customer id (report export)."""
+        cursor = self._db.kyc_profiles.find({"tenant_id": tenant_id}).sort("_id", ASCENDING)
+        async for doc in cursor:
+            yield _profile(doc)
 
     async def save_level(self, level: KycLevel) -> None:
         await self._db.kyc_levels.replace_one(

@@ -44,6 +44,7 @@ class ComplianceComponents:
         sanctions_dir: Path | None = None,
     ) -> None:  # fmt: skip
         kyc_repository = MongoComplianceRepository(db)
+        self.kyc_repository = kyc_repository
         self.kyc = ComplianceService(kyc_repository, provider)
         self.alert_repository = MongoAlertRepository(db)
         self.alerts = AlertService(self.alert_repository, events)
@@ -67,7 +68,7 @@ class ComplianceComponents:
 
     def reports(self, sources: ReportSources) -> ReportService:
         """Report export over the compliance collections and other domains' ``sources``."""
-        return ReportService(sources, self.alert_repository, self.monitoring)
+        return ReportService(sources, self.alert_repository, self.monitoring, self.kyc_repository)
 
     def services(self) -> dict[type, object]:
         """What resolvers and other domains reach through RequestContext.get."""

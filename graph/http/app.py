@@ -41,7 +41,7 @@ from graph.http.payload_limits import (
     limit_websocket,
 )
 from graph.http.request_body import decode_json, graphql_request
-from graph.reports.http import report_endpoint
+from graph.reports.http import regulatory_endpoint, report_endpoint
 from graph.reports.invoices import invoices_endpoint
 from graph.schema import PublicSchema, build_subgraphs
 from graph.security.authn import AuthRejectedError
@@ -305,6 +305,7 @@ def create_app(settings: Settings, mongodb_uri: str, subgraph: str | None = None
         ],
     ]
     if subgraph in (None, "compliance"):  # compliance report downloads (graph/reports/http.py)
+        routes.append(Route("/reports/regulatory", regulatory_endpoint, methods=["GET"]))
         routes.append(Route("/reports/{kind}", report_endpoint, methods=["GET"]))
     if subgraph in (None, "accounts"):  # invoices (graph/reports/invoices.py), first: not a {kind}
         routes.insert(0, Route("/reports/invoices", invoices_endpoint, methods=["GET"]))

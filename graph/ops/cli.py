@@ -37,6 +37,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(engine_app, name="engine")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(billing_app, name="billing")
+reports_app = typer.Typer(help="Regulatory bundles: verify, the public key.", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
 
 console = Console(stderr=True)
 SUBGRAPH_SDL_DIR = Path("graph/sdl")
@@ -210,7 +212,12 @@ def seed_demo_command(
 
 @app.command()
 def report(
-    kind: Annotated[str, typer.Argument(help="trades, orders, movements, balances, alerts, cases")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="trades, orders, movements, balances, alerts, cases, customers, kyc_decisions"
+        ),
+    ],
     tenant: Annotated[str, typer.Option(help="The tenant's id.")],
     since: Annotated[str, typer.Option("--from", help="Start, ISO-8601 with zone.")],
     until: Annotated[str, typer.Option("--to", help="End (balances: as of), ISO-8601.")],
@@ -224,6 +231,38 @@ def report(
     with store_uri(settings) as uri:
         code = asyncio.run(export_report(settings, uri, kind, tenant, since, until, fmt, out))
     raise typer.Exit(code=code)
+
+
+@reports_app.command("verify")
+def reports_verify(
+    bundle: Annotated[Path, typer.Argument(help="The zip from GET /reports/regulatory.")],
+    public_key: Annotated[
+        list[str] | None,
+        typer.Option(help="A trusted public key (base64url; repeatable). Default: the keys "
+                     "derived from this deployment's sealing ring."),
+    ] = None,
+) -> None:  # fmt: skip
+    """Check a regulatory bundle: the manifest's signature and every file's SHA-256."""
+    from graph.reports.regulatory import trusted_keys, verify_bundle
+
+    keys = public_key or trusted_keys(Settings.from_env().auth.rings()[0])
+    check = verify_bundle(bundle.read_bytes(), keys)
+    for problem in check.problems:
+        typer.echo(f"INVALID: {problem}", err=True)
+    if check.valid:
+        m = check.manifest
+        typer.echo(f"valid: {len(m['files'])} files of tenant {m['tenant']} (region "
+                   f"{m['data_region']}), {m['period']['from']} to {m['period']['to']}, "
+                   f"signed by {check.signed_by}")  # fmt: skip
+    raise typer.Exit(code=0 if check.valid else 1)
+
+
+@reports_app.command("public-key")
+def reports_public_key() -> None:
+    """Print the public key regulatory bundles (and security reports) are signed with."""
+    from graph.reports.regulatory import trusted_keys
+
+    typer.echo(trusted_keys(Settings.from_env().auth.rings()[0])[0])
 
 
 @app.command()

@@ -15,6 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from domains.compliance.alert_repository import MongoAlertRepository
 from domains.compliance.monitoring_repository import MongoMonitoringRepository
 from domains.compliance.reports import ReportFormat, ReportKind, ReportRequest, ReportService
+from domains.compliance.repository import MongoComplianceRepository
 from domains.shared.errors import DomainError
 from domains.shared.mongo import Client
 from graph.bootstrap import ENGINE_CONFIG
@@ -52,7 +53,8 @@ async def export_report(
         )
         await directory.load()
         service = ReportService(MongoReportSources(db, directory), MongoAlertRepository(db),
-                                MongoMonitoringRepository(db))  # fmt: skip
+                                MongoMonitoringRepository(db),
+                                MongoComplianceRepository(db))  # fmt: skip
         sink: BinaryIO = out.open("wb") if out is not None else sys.stdout.buffer
         columns = (SpinnerColumn(), TextColumn("{task.description}"),
                    TextColumn("{task.completed:,} rows"), TimeElapsedColumn())  # fmt: skip

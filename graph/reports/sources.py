@@ -46,6 +46,14 @@ class MongoReportSources:
                        "order_id": party["order_id"], "venue": doc.get("venue", ""),
                        "seq": str(doc.get("seq", ""))}  # fmt: skip
 
+    async def customers(self, tenant_id: str, until: dt.datetime) -> AsyncIterator[Row]:
+        """The tenant's customers onboarded before ``until``, by id."""
+        query = {"tenant_id": tenant_id, "created_at": {"$lt": until}}
+        async for doc in self._db.customers.find(query, batch_size=BATCH).sort("_id", 1):
+            yield {"customer_id": doc["_id"], "created_at": iso(doc.get("created_at")),
+                   "display_name": doc.get("display_name") or "", "email": doc.get("email") or "",
+                   "external_ref": doc.get("external_ref") or ""}  # fmt: skip
+
     async def orders(
         self, tenant_id: str, since: dt.datetime, until: dt.datetime
     ) -> AsyncIterator[Row]:
