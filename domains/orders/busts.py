@@ -93,6 +93,7 @@ INDEXES = (
 MAX_TRADES = 10_000  # trades one bust may reverse
 ATTEMPTS = 3  # tries of a debtor's transfer whose balance moved between read and apply
 CATCH_UP_S = 5.0
+RESUME_EVERY_S, STALE_S = 30.0, 60.0  # the writer finishes busts idle for a minute
 PLATFORM = "platform"
 CLEARING_PREFIX = "platform:bust:"
 PLANNED, COLLECTING, PAYING, COMPLETED = "PLANNED", "COLLECTING", "PAYING", "COMPLETED"
@@ -215,7 +216,8 @@ class TradeBustService:
         doc: Document = {
             "_id": ident, "market_id": spec.market.id, "market": market, "from": first,
             "to": last, "reason": reason, "by": principal.key_id,
-            "requested_at": dt.datetime.now(dt.UTC), "status": PLANNED,
+            "requested_at": dt.datetime.now(dt.UTC), "updated_at": dt.datetime.now(dt.UTC),
+            "status": PLANNED,
             "active_market": spec.market.id, "trades": [t.number for t in trades],
             "skipped_external": len(found) - len(internal), "clearing": clearing,
             "fee_account": fee_account,
@@ -345,6 +347,7 @@ class TradeBustService:
             await asyncio.sleep(0.02)
 
     async def _save(self, doc: Document, unset_active: bool = False, **fields: Any) -> Document:
+        fields["updated_at"] = dt.datetime.now(dt.UTC)  # a bust idle for long is resumed
         update: dict[str, Any] = {"$set": fields}
         if unset_active:
             update["$unset"] = {"active_market": ""}
@@ -356,8 +359,15 @@ class TradeBustService:
 
     # --- start-up and reads ----------------------------------------------------------------
     def start_resume(self) -> None:
-        """The writer job: finish interrupted busts in the background once writing."""
-        self._resuming = asyncio.create_task(self.resume(), name="bust-resume")
+        """The writer job: finish interrupted busts once writing, then every RESUME_EVERY_S
+        those idle for STALE_S (a bust whose API process died part way)."""
+        self._resuming = asyncio.create_task(self._resume_loop(), name="bust-resume")
+
+    async def _resume_loop(self) -> int:
+        resumed = await self.resume()
+        while True:
+            await asyncio.sleep(RESUME_EVERY_S)
+            resumed += await self.resume(stale_s=STALE_S)
 
     async def stop_resume(self) -> None:
         task, self._resuming = self._resuming, None
@@ -366,10 +376,14 @@ class TradeBustService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def resume(self) -> int:
-        """Finish every bust a crash interrupted (the writer runs this when it starts)."""
+    async def resume(self, stale_s: float = 0.0) -> int:
+        """Finish every bust a crash interrupted (the writer runs this when it starts, and
+        for busts that did not move for ``stale_s`` while it runs)."""
         resumed = 0
-        async for doc in self._busts.find({"status": {"$ne": COMPLETED}}).sort("requested_at", 1):
+        query: dict[str, Any] = {"status": {"$ne": COMPLETED}}
+        if stale_s:
+            query["updated_at"] = {"$lt": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=stale_s)}
+        async for doc in self._busts.find(query).sort("requested_at", 1):
             try:
                 await self._run(doc)
                 resumed += 1
