@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install warm run test lint typecheck unit bench soak schema lock clean
+.PHONY: help install warm run test lint typecheck unit security bench soak schema lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,10 +43,19 @@ $(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-l
 
 interop-deps: $(INTEROP)/node_modules/.installed ## Install the pinned npm tools tests/interop uses
 
-unit: $(STAMP) interop-deps warm ## pytest only
-	$(BIN)/pytest
+JUNIT := var/ci/pytest.xml
+unit: $(STAMP) interop-deps warm ## pytest only (results also in var/ci/pytest.xml)
+	@mkdir -p $(dir $(JUNIT))
+	$(BIN)/pytest -o junit_family=xunit1 --junitxml=$(JUNIT)
 
-test: lint typecheck unit ## Lint, type-check and run the whole test suite
+SECURITY_OUT ?= var/security
+SECURITY_FLAGS ?= --offline
+security: $(STAMP) ## Signed security report from the last unit run's results, then verified (SECURITY_FLAGS= for pip-audit online)
+	@test -f $(JUNIT) || { echo "no $(JUNIT): run make unit first"; exit 1; }
+	$(BIN)/caas security-report $(SECURITY_FLAGS) --junit $(JUNIT) --out $(SECURITY_OUT)
+	$(BIN)/caas security-report --verify "$$(ls -t $(SECURITY_OUT)/security-report-*.json | head -1)"
+
+test: lint typecheck unit security ## Lint, type-check, the whole test suite, the signed security report
 
 bench: warm ## Benchmarks: figures and ratios, not pass/fail
 	$(BIN)/caas bench engine --cold-compile

@@ -663,8 +663,14 @@ def security_report(
         Path | None,
         typer.Option(help="Verify a report's signature (FILE.json, its .sig beside it); no run."),
     ] = None,
-) -> None:
+    junit: Annotated[
+        Path | None,
+        typer.Option(help="Read the security tests' results from this junit XML of a suite "
+                     "run (make unit writes var/ci/pytest.xml) instead of running them."),
+    ] = None,
+) -> None:  # fmt: skip
     """The security evidence pack: bandit, pip-audit, the security tests; a signed report."""
     from graph.ops.security_report import main
 
-    raise typer.Exit(main(out, offline, verify, lambda line: typer.echo(line, err=True)))
+    say = lambda line: typer.echo(line, err=True)  # noqa: E731
+    raise typer.Exit(main(out, offline, verify, say, junit))

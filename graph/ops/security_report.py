@@ -66,6 +66,9 @@ class ReportOptions:
     bandit_timeout_s: float = 600.0
     audit_timeout_s: float = 300.0
     tests_timeout_s: float = 2400.0
+    # the junit XML of a test-suite run that already happened (CI: `make unit` writes it):
+    # the security tests' results are read from it instead of running them a second time
+    junit: Path | None = None
 
 
 @dataclass
@@ -266,6 +269,43 @@ def junit_counts(xml_path: Path, files: list[str]) -> dict[str, dict[str, int]]:
     return counts
 
 
+def tests_from_junit(options: ReportOptions, xml_path: Path) -> Check:
+    """The security test files' results in the suite's junit XML (copied beside the report,
+    its SHA-256 in the artifacts); FAILED on a failure or error in them or a file that ran
+    no test there. Runs nothing."""
+    source = options.junit
+    assert source is not None
+    files = [path for _, path in options.tests]
+    check = Check("security tests", ERROR, "", ["(read)", str(source)])
+    try:
+        data = source.read_bytes()
+        xml_path.write_bytes(data)
+        counts = junit_counts(xml_path, files)
+    except (OSError, ET.ParseError) as exc:
+        check.summary = f"no test results at {source}: {exc}"
+        return check
+    rest = counts.pop("(other)", {"passed": 0, "failed": 0, "skipped": 0, "errors": 0})
+    labels = dict((path, label) for label, path in options.tests)
+    totals = {k: sum(c[k] for c in counts.values()) for k in ("passed", "failed", "skipped",
+                                                              "errors")}  # fmt: skip
+    empty = [f for f in files if sum(counts[f].values()) == 0]
+    written = dt.datetime.fromtimestamp(source.stat().st_mtime, dt.UTC)
+    check.status = FAILED if totals["failed"] or totals["errors"] or empty else PASSED
+    check.summary = (
+        f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped"
+        + (f", {totals['errors']} errors" if totals["errors"] else "")
+        + (f"; no test ran in {', '.join(empty)}" if empty else "")
+        + f" (from the test suite's run, {source.name} of {written:%Y-%m-%d %H:%M} UTC)"
+    )
+    check.details = {
+        "files": [{"file": f, "what": labels.get(f, f), **c} for f, c in counts.items()],
+        "source": {"junit": str(source), "written_at": written.isoformat(timespec="seconds"),
+                   "sha256": hashlib.sha256(data).hexdigest()},
+        "rest_of_suite": rest,
+    }  # fmt: skip
+    return check
+
+
 def run_tests(options: ReportOptions, xml_path: Path) -> Check:
     """The security test selections in one pytest run; FAILED on any failure, error, or a
     file that ran no test."""
@@ -350,8 +390,12 @@ def build_report(
     checks = [run_bandit(options, raws["bandit"])]
     say("pip-audit ..." if not options.offline else "pip-audit: offline, not checked")
     checks.append(run_pip_audit(options, raws["pip-audit"]))
-    say("security tests (pytest) ...")
-    checks.append(run_tests(options, raws["pytest"]))
+    if options.junit is not None:
+        say(f"security tests: read from {options.junit} (not run again)")
+        checks.append(tests_from_junit(options, raws["pytest"]))
+    else:
+        say("security tests (pytest) ...")
+        checks.append(run_tests(options, raws["pytest"]))
     failed = [c.name for c in checks if c.status in (FAILED, ERROR)]
     return {
         "report": "caas security evidence pack",
@@ -393,7 +437,10 @@ def write_report(
     return json_path, sig_path, md_path
 
 
-def main(out_dir: Path, offline: bool, verify: Path | None, say: Callable[[str], None]) -> int:
+def main(
+    out_dir: Path, offline: bool, verify: Path | None, say: Callable[[str], None],
+    junit: Path | None = None,
+) -> int:  # fmt: skip
     """The command: 0 when every check passed (or was skipped offline), 1 otherwise; with
     ``verify``: 0 when the signature verifies, 1 when not."""
     ring, key_source = platform_ring()
@@ -406,7 +453,7 @@ def main(out_dir: Path, offline: bool, verify: Path | None, say: Callable[[str],
             else f"INVALID: {target} does not verify (or it or its .sig is missing)"
         )
         return 0 if kid else 1
-    report = build_report(ReportOptions(out_dir=out_dir, offline=offline), say)
+    report = build_report(ReportOptions(out_dir=out_dir, offline=offline, junit=junit), say)
     json_path, sig_path, md_path = write_report(report, out_dir, ring, key_source)
     for check in report["checks"]:
         say(f"{check['status']:<11} {check['name']}: {check['summary']}")

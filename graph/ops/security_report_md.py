@@ -69,6 +69,10 @@ def _tests(check: dict[str, Any]) -> list[str]:
     ]
     if rows:
         lines += _table(("selection", "file", "passed", "failed", "skipped", "errors"), rows)
+    source = check["details"].get("source")
+    if source:  # read from the suite's run, not run again
+        lines += [f"Results read from the test suite's run: `{source['junit']}` written "
+                  f"{source['written_at']} (SHA-256 `{source['sha256']}`).", ""]  # fmt: skip
     return lines
 
 

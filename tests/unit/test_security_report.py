@@ -165,3 +165,37 @@ def test_pip_audit_fails_on_a_known_vulnerability(
 
     assert check.status == sr.FAILED
     assert check.summary == "2 of 2 pinned packages audited: 1 known vulnerabilities in 1 packages"
+
+
+SUITE_JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+<testcase classname="tests.e2e.test_a" name="t1" file="tests/e2e/test_a.py" line="1"/>
+<testcase classname="tests.e2e.test_a" name="t2" file="tests/e2e/test_a.py" line="2"/>
+<testcase classname="tests.e2e.test_b" name="t3" file="tests/e2e/test_b.py" line="3"/>
+<testcase classname="tests.unit.test_z" name="t4" file="tests/unit/test_z.py" line="4">
+<failure message="elsewhere"/></testcase>
+</testsuite></testsuites>"""
+SUITE_FILES = (("a", "tests/e2e/test_a.py"), ("b", "tests/e2e/test_b.py"))
+
+
+def test_results_read_from_the_suites_junit_count_only_the_security_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_tool(argv: list[str], cwd: Path, timeout_s: float) -> sr.Ran:
+        raise AssertionError(f"ran {argv}: the results were to be read, not produced")
+
+    monkeypatch.setattr(sr, "run_tool", no_tool)
+    suite = tmp_path / "pytest.xml"
+    suite.write_text(SUITE_JUNIT)
+    options = sr.ReportOptions(tests=SUITE_FILES, junit=suite)
+
+    check = sr.tests_from_junit(options, tmp_path / "copy.xml")
+
+    assert check.status == sr.PASSED, check.summary
+    assert check.summary.startswith("3 passed, 0 failed, 0 skipped (from the test suite's run")
+    assert check.details["rest_of_suite"]["failed"] == 1  # outside the security selection
+    assert (tmp_path / "copy.xml").read_text() == SUITE_JUNIT  # kept beside the report
+    missing = sr.ReportOptions(tests=(*SUITE_FILES, ("c", "tests/e2e/test_c.py")), junit=suite)
+    failed = sr.tests_from_junit(missing, tmp_path / "copy.xml")
+    assert failed.status == sr.FAILED and "no test ran in tests/e2e/test_c.py" in failed.summary
+    gone = sr.tests_from_junit(sr.ReportOptions(junit=tmp_path / "none.xml"), tmp_path / "c.xml")
+    assert gone.status == sr.ERROR
