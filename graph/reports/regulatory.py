@@ -105,7 +105,9 @@ async def stream_bundle(
 
             part = ReportRequest(kind, request.report.tenant_id, request.report.since,
                                  request.report.until)  # fmt: skip
-            with archive.open(name, "w", force_zip64=True) as entry:
+            info = zipfile.ZipInfo(name, date_time=now.astimezone(dt.UTC).timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as entry:
                 async for chunk in reports.stream(part, request.fmt, count):
                     entry.write(chunk)
                     digest.update(chunk)
