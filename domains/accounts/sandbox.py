@@ -33,6 +33,7 @@ from domains.accounts.model import (
     RoutingPolicy,
     Tenant,
 )
+from domains.accounts.residency import DataRegion
 from domains.accounts.service import AccountsService
 from domains.shared.context import Principal, Role, TenantScope
 from domains.shared.errors import (
@@ -234,13 +235,13 @@ class SandboxService:
 
     async def create(
         self, actor: Principal, name: str, jurisdiction: str, brand: Brand,
-        markets: Sequence[str] | None,
+        markets: Sequence[str] | None, data_region: DataRegion | None = None,
     ) -> Tenant:  # fmt: skip
         """A sandbox tenant with sandbox copies of ``markets`` (every live spot market when
         None), listed, INTERNAL_ONLY routing. The tenant is flagged before it has any key."""
         engine = self._engine()
         live = await engine.check_markets(markets)
-        tenant = await self._accounts.create_tenant(name, jurisdiction, brand)
+        tenant = await self._accounts.create_tenant(name, jurisdiction, brand, data_region)
         code = new_sandbox_code()
         await self._tenants.set_sandbox(tenant.id, code)
         copies = await engine.create_markets(tenant.id, code, live)
@@ -310,8 +311,11 @@ class SandboxService:
                 await self._tenants.rename_tenant(
                     sandbox.id, f"{sandbox.name} [sandbox {sandbox.sandbox_code}]"
                 )
-            live = await self._accounts.create_tenant(
-                sandbox.name if name is None else name, sandbox.jurisdiction, sandbox.brand
+            live = await self._accounts.create_tenant(  # the pilot's region, if still served
+                sandbox.name if name is None else name,
+                sandbox.jurisdiction,
+                sandbox.brand,
+                sandbox.data_region,
             )
         except BaseException:
             if renamed:

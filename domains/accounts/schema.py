@@ -173,7 +173,7 @@ class AccountsMutation(
         if input.sandbox:
             markets = [str(m) for m in input.sandbox_markets] if input.sandbox_markets else None
             created = await info.context.get(SandboxService).create(
-                actor, input.name, input.jurisdiction, brand, markets
+                actor, input.name, input.jurisdiction, brand, markets, input.data_region
             )
             return Tenant.from_model(created)
         if input.sandbox_markets is not None:

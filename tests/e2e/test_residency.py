@@ -78,3 +78,21 @@ async def test_the_region_moves_only_after_a_migration_and_only_by_operators(
     assert moved["data"]["setTenantDataRegion"] == {"id": tenant, "dataRegion": "EU"}, moved
     missing = await gql(http, MOVE, {"t": "ten_nope", "r": "EU", "m": True}, key=operator)
     assert error_codes(missing) == ["NOT_FOUND"]
+
+
+SANDBOX = """mutation($n: String!, $r: DataRegion) { createTenant(input: {name: $n,
+  jurisdiction: "CH", brand: {displayName: $n}, dataRegion: $r, sandbox: true}) {
+  id dataRegion } }"""
+PROMOTE = "mutation($t: ID!) { promoteTenant(tenant: $t) { live { id dataRegion } } }"
+
+
+async def test_a_sandbox_and_the_tenant_promoted_from_it_keep_the_region_asked_for(
+    http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    operator = demo_keys["operator"]
+    refused = await gql(http, SANDBOX, {"n": "Pilot US", "r": "US"}, key=operator)
+    assert error_codes(refused) == ["REGION_NOT_SERVED"]
+    made = await gql(http, SANDBOX, {"n": "Pilot EU", "r": "EU"}, key=operator)
+    assert made["data"]["createTenant"]["dataRegion"] == "EU", made
+    promoted = await gql(http, PROMOTE, {"t": made["data"]["createTenant"]["id"]}, key=operator)
+    assert promoted["data"]["promoteTenant"]["live"]["dataRegion"] == "EU", promoted
