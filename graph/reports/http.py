@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -107,15 +108,28 @@ async def _audit(platform: Any, context: RequestContext, tenant_id: str, operati
     ))  # fmt: skip
 
 
-async def report_endpoint(request: Request) -> Response:
-    """Stream one report (see the module docstring)."""
+Parse = Callable[[Request, RequestContext], tuple[ReportRequest, ReportFormat]]
+Admitted = tuple[Any, RequestContext, ReportRequest, ReportFormat, str]
+
+
+async def _admitted(request: Request, parse: Parse) -> Admitted | Response:
+    """The platform, the caller, what it asked for and the tenant's region; or the refusal."""
     platform = request.app.state.platform
     context = await _context(request)
     try:
-        report, fmt = parse_request(request, context)
+        report, fmt = parse(request, context)
         region = await _region(platform, report.tenant_id)
     except DomainError as error:
         return refusal(error)
+    return platform, context, report, fmt, region
+
+
+async def report_endpoint(request: Request) -> Response:
+    """Stream one report (see the module docstring)."""
+    admitted = await _admitted(request, parse_request)
+    if isinstance(admitted, Response):
+        return admitted
+    platform, context, report, fmt, region = admitted
     await _audit(platform, context, report.tenant_id, "report.export",
                  {"kind": report.kind.value, "format": fmt.value,
                   "from": report.since.isoformat(), "to": report.until.isoformat()})  # fmt: skip
@@ -155,13 +169,10 @@ def parse_bundle_request(
 
 async def regulatory_endpoint(request: Request) -> Response:
     """Stream the signed regulatory bundle (graph/reports/regulatory.py) as a zip."""
-    platform = request.app.state.platform
-    context = await _context(request)
-    try:
-        report, fmt = parse_bundle_request(request, context)
-        region = await _region(platform, report.tenant_id)
-    except DomainError as error:
-        return refusal(error)
+    admitted = await _admitted(request, parse_bundle_request)
+    if isinstance(admitted, Response):
+        return admitted
+    platform, context, report, fmt, region = admitted
     assert context.principal is not None
     await _audit(platform, context, report.tenant_id, "report.regulatory",
                  {"format": fmt.value, "from": report.since.isoformat(),
