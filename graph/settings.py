@@ -77,6 +77,8 @@ class PerpSettings:
     # folds funding rounds into the position and balance documents; 0 = never (the default
     # for settings built in code: tests fold when they say so)
     fold_seconds: float = 0.0
+    # CAAS_FUNDING_FOLD_ROUNDS (4): fold once a read may have to apply this many rounds
+    fold_rounds: int = 1
 
     @classmethod
     def from_env(cls) -> PerpSettings:
@@ -87,6 +89,7 @@ class PerpSettings:
             funding_check_seconds=float(os.environ.get("CAAS_FUNDING_CHECK_SECONDS", "1")),
             index_feed_seconds=float(os.environ.get("CAAS_INDEX_FEED_SECONDS", "5")),
             fold_seconds=float(os.environ.get("CAAS_FUNDING_FOLD_SECONDS", "30")),
+            fold_rounds=int(os.environ.get("CAAS_FUNDING_FOLD_ROUNDS", "4")),
         )
         if settings.funding_interval_seconds < 1:
             raise ValueError("CAAS_FUNDING_INTERVAL_SECONDS must be at least 1")

@@ -27,8 +27,11 @@ from domains.shared.mongo import (
     CollectionIndexes,
     Database,
     Document,
+    Pace,
     bulk_write_chunked,
+    fold_writes,
     insert_new,
+    no_pace,
 )
 from engine import codes
 from engine.layout import Records
@@ -150,13 +153,22 @@ class MongoBalances:
         """Funding rounds' balance documents (immutable; a replay's are skipped)."""
         await insert_new(self._db.balance_rounds, documents)
 
-    async def fold_rounds(self, after_seq: int, up_to_seq: int) -> int:
+    async def rounds_since(self, after_seq: int) -> int:
+        """The most rounds of one asset after ``after_seq`` (what a balance read of that
+        asset may have to apply, its document folded at ``after_seq``)."""
+        seqs: dict[str, set[int]] = {}
+        query = {"seq": {"$gt": after_seq}}
+        async for doc in self._db.balance_rounds.find(query, {"asset": 1, "seq": 1}):
+            seqs.setdefault(doc["asset"], set()).add(int(doc["seq"]))
+        return max((len(found) for found in seqs.values()), default=0)
+
+    async def fold_rounds(self, after_seq: int, up_to_seq: int, pace: Pace = no_pace) -> int:
         """Fold the rounds of sequences in (after_seq, up_to_seq] into the balance
         documents: each balance's newest such round is written into its document unless the
         document is as new already. Reads are the same before and after (``of_accounts``
         applies only rounds newer than a document) and no longer read those rounds. The
-        round documents stay. Idempotent, in chunks of FOLD_CHUNK writes with the event loop
-        handed back between them; the number of documents written."""
+        round documents stay. Idempotent, in chunks of FOLD_CHUNK writes, ``pace``
+        awaited after each (told its seconds); the number of documents written."""
         newest: dict[str, UpdateOne] = {}
         query = {"seq": {"$gt": after_seq, "$lte": up_to_seq}}
         async for doc in self._db.balance_rounds.find(query).sort("seq", ASCENDING):
@@ -169,14 +181,7 @@ class MongoBalances:
                     "seq": seq, "updated_at": doc.get("updated_at"),
                 }})  # fmt: skip
         updates = [newest[key] for key in sorted(newest)]
-        written = 0
-        for start in range(0, len(updates), FOLD_CHUNK):
-            result = await self._db.balances.bulk_write(
-                updates[start : start + FOLD_CHUNK], ordered=False
-            )
-            written += result.modified_count
-            await asyncio.sleep(0)
-        return written
+        return await fold_writes(self._db.balances, updates, FOLD_CHUNK, pace)
 
 
 class BalancesProjector:

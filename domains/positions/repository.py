@@ -7,7 +7,6 @@ document, and funding payments are read from the rounds' entries."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -44,8 +43,11 @@ from domains.shared.mongo import (
     CollectionIndexes,
     Database,
     Document,
+    Pace,
     bulk_write_chunked,
+    fold_writes,
     insert_new,
+    no_pace,
     page_filter,
 )
 
@@ -232,14 +234,23 @@ class MongoPositionsRepository:
         """A funding round's documents (immutable; a replay's duplicates are skipped)."""
         await insert_new(self._db.funding_rounds, documents)
 
-    async def fold_rounds(self, after_seq: int, up_to_seq: int) -> int:
+    async def rounds_since(self, after_seq: int) -> int:
+        """The most rounds of one market after ``after_seq`` (what a position read of that
+        market may have to apply, its document folded at ``after_seq``)."""
+        seqs: dict[str, set[int]] = {}
+        query = {"seq": {"$gt": after_seq}}
+        async for doc in self._db.funding_rounds.find(query, {"market_id": 1, "seq": 1}):
+            seqs.setdefault(doc["market_id"], set()).add(int(doc["seq"]))
+        return max((len(found) for found in seqs.values()), default=0)
+
+    async def fold_rounds(self, after_seq: int, up_to_seq: int, pace: Pace = no_pace) -> int:
         """Fold the rounds of sequences in (after_seq, up_to_seq] into the position
         documents: each position's newest such round that carries its state is written into
         its document, unless the document is already as new (a later trade, an earlier
         fold). Reads are the same before and after (a round no newer than a document is not
         applied to it), and cost one round less per position each time. The round documents
-        stay (``fundingPayments`` reads them). Idempotent, in chunks of FOLD_CHUNK writes
-        with the event loop handed back between them; the number of documents written."""
+        stay (``fundingPayments`` reads them). Idempotent, in chunks of FOLD_CHUNK writes,
+        ``pace`` awaited after each (told its seconds); the number of documents written."""
         query = {"seq": {"$gt": after_seq, "$lte": up_to_seq}}
         newest: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}
         async for doc in self._db.funding_rounds.find(query).sort("seq", ASCENDING):
@@ -249,14 +260,7 @@ class MongoPositionsRepository:
                       {"$set": folded_fields(doc, entry)})
             for key, (doc, entry) in sorted(newest.items())
         ]  # fmt: skip
-        written = 0
-        for start in range(0, len(updates), FOLD_CHUNK):
-            result = await self._db.positions.bulk_write(
-                updates[start : start + FOLD_CHUNK], ordered=False
-            )
-            written += result.modified_count
-            await asyncio.sleep(0)
-        return written
+        return await fold_writes(self._db.positions, updates, FOLD_CHUNK, pace)
 
     async def migrate_payments(self, spec_for: Callable[[str], Awaitable[MarketSpec]]) -> int:
         """Funding history stored before rounds were per market (``funding_payments``, one

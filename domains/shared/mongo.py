@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -83,6 +85,28 @@ async def bulk_write_chunked(
     """``collection.bulk_write`` in chunks (ordered chunks run one after the other)."""
     for chunk in chunks(requests):
         await collection.bulk_write(list(chunk), ordered=ordered)
+
+
+Pace = Callable[[float], Awaitable[None]]  # told a chunk's seconds, waits before the next
+
+
+async def no_pace(seconds: float) -> None:
+    """Hand the event loop back between chunks, no more."""
+    await asyncio.sleep(0)
+
+
+async def fold_writes(
+    collection: AsyncCollection[Document], requests: Sequence[Any], chunk: int, pace: Pace
+) -> int:
+    """Background rewrites (funding rounds folded into documents) in unordered chunks of
+    ``chunk``, ``pace`` awaited after each; the documents modified."""
+    modified = 0
+    for start in range(0, len(requests), chunk):
+        began = time.perf_counter()
+        result = await collection.bulk_write(list(requests[start : start + chunk]), ordered=False)
+        modified += result.modified_count
+        await pace(time.perf_counter() - began)
+    return modified
 
 
 async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> None:

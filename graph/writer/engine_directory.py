@@ -39,6 +39,7 @@ class MongoEngineDirectory:
         self._account_ids: dict[str, int] = {PLATFORM_FEE_ACCOUNT.account_id: 0}
         self._assets: dict[str, AssetInfo] = {}
         self._markets: dict[str, int] = {}
+        self._market_ids: dict[int, str] = {}  # the reverse of _markets (market_id)
         # called once an account got a new index (the wind-down gives it its tenant's mode)
         self.on_new_account: list[Callable[[AccountRef], Awaitable[None]]] = []
 
@@ -177,4 +178,8 @@ class MongoEngineDirectory:
         return index
 
     def market_id(self, index: int) -> str | None:
-        return next((m for m, i in self._markets.items() if i == index), None)
+        """The market of an engine index (asked once per event by the projectors: a map
+        rebuilt when a market was added since, not a scan of every market each time)."""
+        if len(self._market_ids) != len(self._markets):
+            self._market_ids = {i: m for m, i in self._markets.items()}
+        return self._market_ids.get(index)

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pymongo import ASCENDING, DeleteMany, IndexModel, ReplaceOne
 
 from domains.orders.bust_plan import NOTE_BUST, NOTE_FEE_MAKER, NOTE_FEE_PAYER
@@ -44,6 +45,7 @@ EXTERNAL = "external"
 PLATFORM_FEES = "platform:fees"  # engine account 0: the platform's fee income
 INSURANCE_PREFIX = "platform:insurance:"  # + asset: the perpetuals' insurance fund
 PERP_EVENTS = (codes.EV_POSITION_CHANGED, codes.EV_FUNDING, codes.EV_LIQUIDATION)
+LEDGER_EVENTS = (codes.EV_ACCEPTED, codes.EV_TRADE, *PERP_EVENTS)  # what ``_legs`` posts from
 MARKUP_PREFIX = "platform:fees:markup:"  # + tenant id: the institution's markup, held in account 0
 INDEXES = (
     CollectionIndexes(
@@ -96,7 +98,8 @@ class LedgerProjector:
         postings: list[Posting] = []
         legs: dict[int, int] = {}
         self._dust: dict[int, tuple[str, str, int]] = {}  # seq: settlement, asset, sum paid
-        async for event in yielding(rows(events)):
+        posted = events[np.isin(events["kind"], LEDGER_EVENTS)]  # no balance events
+        async for event in yielding(rows(posted)):
             command = commands.get(event["seq"])
             if (
                 event["kind"] == codes.EV_ACCEPTED and command is not None

@@ -3,11 +3,14 @@
 A funding round is a few ``funding_rounds`` and ``balance_rounds`` documents per market
 (domains/positions/funding_rounds.py, domains/accounts/balances.py), and reads apply the
 rounds newer than a position's or balance's document. Left so, every round would make
-those reads cost more. In the writer, every ``CAAS_FUNDING_FOLD_SECONDS``, this job folds
-the rounds the projections have written since its last pass into the position and balance
-documents (bulk conditional writes in small chunks, never on the acknowledgement path nor
-inside a projection batch): reads are equal before and after, and read only the rounds
-newer than the last fold.
+those reads cost more. In the writer, every ``CAAS_FUNDING_FOLD_SECONDS``, once a read may
+have to apply ``CAAS_FUNDING_FOLD_ROUNDS`` rounds of one market (or margin asset), this job
+folds the rounds the projections have written since its last pass into the position and
+balance documents (bulk conditional writes in small chunks, paced to a quarter of the store's
+time, never on the acknowledgement path nor inside a projection batch): reads are equal
+before and after, and apply at most those few rounds. Folding costs a write per position
+and balance (~20,000 for a round over 10,000 positions), so it is done every few rounds,
+not after each.
 
 Where each read model was folded to (``read_model_folds``) is remembered in the store. A
 replay re-projects the batches after the snapshot it started from, which can put a folded
@@ -17,18 +20,36 @@ after this process becomes the writer therefore starts at that snapshot, not lat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from domains.shared.mongo import Database
+from domains.shared.mongo import Database, Pace, no_pace
 from domains.shared.periodic import Periodic
 
 log = logging.getLogger("caas.round_folding")
 
-Fold = Callable[[int, int], Awaitable[int]]  # (after_seq, up_to_seq) -> documents written
+# (after_seq, up_to_seq, pace) -> documents written
+Fold = Callable[[int, int, Pace], Awaitable[int]]
+RoundsSince = Callable[[int], Awaitable[int]]  # after_seq -> most rounds a read may apply
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A read model that funding rounds fold into."""
+
+    name: str
+    fold: Fold
+    rounds_since: RoundsSince
+
+
 FOLDS = "read_model_folds"
+# the share of time a pass keeps the store busy: each chunk of writes is followed by a pause
+# three times as long, so the journal's and the projections' writes keep most of the store
+# (a 10,000-position round takes a few minutes to fold; rounds come every 8 hours)
+DUTY = 0.25
 
 
 @dataclass
@@ -46,10 +67,13 @@ class RoundFolding:
     """Folds rounds into documents: ``run_once`` up to the projected sequence."""
 
     def __init__(
-        self, db: Database, folds: Sequence[tuple[str, Fold]], projected: Callable[[], int],
-        replay_start: Callable[[], int], interval_s: float,
+        self, db: Database, folds: Sequence[Folded], projected: Callable[[], int],
+        replay_start: Callable[[], int], interval_s: float, min_rounds: int = 1,
+        duty: float = DUTY,
     ) -> None:  # fmt: skip
         self._db, self._folds, self._projected = db, list(folds), projected
+        self._min_rounds = min_rounds
+        self._rest = (1 - duty) / duty  # seconds of pause per second of writes
         self._replay_start = replay_start
         self._started = False  # the first pass since becoming the writer is not done yet
         self.stats = FoldFigures()
@@ -62,6 +86,9 @@ class RoundFolding:
     async def stop(self) -> None:
         await self._loop.stop()
 
+    async def _pace(self, seconds: float) -> None:
+        await asyncio.sleep(seconds * self._rest)
+
     def figures(self) -> dict[str, float]:
         s = self.stats
         return {"caas_fold_passes": s.passes, "caas_fold_documents": s.documents,
@@ -73,17 +100,21 @@ class RoundFolding:
         target = self._projected() if up_to_seq is None else up_to_seq
         began, written = time.perf_counter(), 0
         self.stats.by_model = {}
-        for name, fold in self._folds:
-            stored = await self._db[FOLDS].find_one({"_id": name})
+        for model in self._folds:
+            stored = await self._db[FOLDS].find_one({"_id": model.name})
             after = int(stored["seq"]) if stored else 0
             if not self._started:
                 after = min(after, self._replay_start())
+            elif up_to_seq is None and await model.rounds_since(after) < self._min_rounds:
+                continue  # reads apply fewer rounds than are worth a pass
             if target <= after:
                 continue
             started = time.perf_counter()
-            written += await fold(after, target)
-            await self._db[FOLDS].update_one({"_id": name}, {"$set": {"seq": target}}, upsert=True)
-            self.stats.by_model[name] = time.perf_counter() - started
+            written += await model.fold(after, target, self._pace)
+            await self._db[FOLDS].update_one(
+                {"_id": model.name}, {"$set": {"seq": target}}, upsert=True
+            )
+            self.stats.by_model[model.name] = time.perf_counter() - started
         self._started = True
         s = self.stats
         s.passes, s.documents, s.seq = s.passes + 1, written, target
@@ -93,10 +124,10 @@ class RoundFolding:
         return written
 
 
-async def fold_all(folds: Sequence[tuple[str, Fold]], up_to_seq: int) -> int:
+async def fold_all(folds: Sequence[Folded], up_to_seq: int) -> int:
     """Fold every round up to ``up_to_seq`` whatever was folded before (``caas settlement
     rebuild`` folds both sides to the same sequence before comparing them)."""
     written = 0
-    for _, fold in folds:
-        written += await fold(0, up_to_seq)
+    for model in folds:
+        written += await model.fold(0, up_to_seq, no_pace)
     return written
