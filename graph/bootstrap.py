@@ -220,7 +220,7 @@ class Platform:
     read_only: bool = False
     rebuild: bool = False  # with read_only: the projections too (`caas settlement rebuild`)
     client: Client = field(init=False)
-    read_model_client: Client = field(init=False)  # the projections' writes (no retry records)
+    idempotent_client: Client = field(init=False)  # projections and journal: no retry records
     db: Database = field(init=False)
     broker: Broker = field(init=False)
     hub: StreamHub = field(init=False)
@@ -257,17 +257,18 @@ class Platform:
         # commit with a majority; the read models are a function of the journal (rebuilt from
         # it after a crash), so their bulk writes skip the per-commit fsync
         self.db = self.client.get_database(self.settings.mongodb_db, write_concern=DURABLE_WRITES)
-        # the projections' writes are idempotent and retried by the pipeline (projections.py)
-        # on a connection failure, so they are not retryable writes: the embedded store keeps
-        # a reply record per retryable write (30 min, at most 10,000) and, once at its cap,
-        # sorts them all on every retryable write (5.6 ms per insert instead of 0.5 ms).
-        # A pooled connection is dropped after 60 s idle (the embedded store closes one
-        # idle for 300 s; without a retry its first write would fail)
-        self.read_model_client = AsyncMongoClient(
+        # the projections' writes and the journal's appends are idempotent and retried by
+        # their callers on a connection failure (the pipeline, projections.py; the writer's
+        # _resolve_append: same _id, same bytes), so they are not retryable writes: the
+        # embedded store keeps a reply record per retryable write (30 min, at most 10,000)
+        # and, once at its cap, sorts them all on every retryable write (5.6 ms per insert
+        # instead of 0.5 ms). A pooled connection is dropped after 60 s idle (the embedded
+        # store closes one idle for 300 s; without a retry its first write would fail)
+        self.idempotent_client = AsyncMongoClient(
             self.mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True, appname="caas",
             retryWrites=False, maxIdleTimeMS=60_000,
         )  # fmt: skip
-        self.read_models = self.read_model_client.get_database(
+        self.read_models = self.idempotent_client.get_database(
             self.settings.mongodb_db, write_concern=READ_MODEL_WRITES
         )
         self.broker = make_broker(self.settings.redis_url, self.settings.relay_prefix + "events:")
@@ -277,7 +278,8 @@ class Platform:
             MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
         )
         accounts.residency = Residency(self.settings.records.data_regions)
-        journal = MongoJournal(self.db)
+        journal = MongoJournal(self.idempotent_client.get_database(
+            self.settings.mongodb_db, write_concern=DURABLE_WRITES))  # fmt: skip
         self.writer = EngineWriter(
             journal, ENGINE_CONFIG, snapshot_after_replay=self.settings.snapshot_after_replay
         )
@@ -578,7 +580,7 @@ class Platform:
             await self.hub.close()
             await self.broker.close()
             await self.client.close()
-            await self.read_model_client.close()
+            await self.idempotent_client.close()
             return
         await self.writer_jobs.stop_all()
         await self.engines.stop_relaying()  # relayed commands in flight finish first
@@ -595,7 +597,7 @@ class Platform:
         await self.hub.close()
         await self.broker.close()
         await self.client.close()
-        await self.read_model_client.close()
+        await self.idempotent_client.close()
 
     def _step_down(self) -> None:
         """Lease lost: stop taking commands at once (another writer may be starting), then
