@@ -169,18 +169,22 @@ class MongoBalances:
         applies only rounds newer than a document) and no longer read those rounds. The
         round documents stay. Idempotent, in chunks of FOLD_CHUNK writes, ``pace``
         awaited after each (told its seconds); the number of documents written."""
-        newest: dict[str, UpdateOne] = {}
+        newest: dict[str, tuple[int, int, int, int, dt.datetime | None]] = {}
         query = {"seq": {"$gt": after_seq, "$lte": up_to_seq}}
         async for doc in self._db.balance_rounds.find(query).sort("seq", ASCENDING):
             seq, scale, asset = int(doc["seq"]), -int(doc["decimals"]), doc["asset"]
             for account_id, (available, locked) in doc["entries"].items():
                 key = f"{account_id}:{asset}"  # oldest round first: a later one replaces
-                newest[key] = UpdateOne({"_id": key, "seq": {"$lt": seq}}, {"$set": {
-                    "available": format(Decimal(available).scaleb(scale), "f"),
-                    "locked": format(Decimal(locked).scaleb(scale), "f"),
-                    "seq": seq, "updated_at": doc.get("updated_at"),
-                }})  # fmt: skip
-        updates = [newest[key] for key in sorted(newest)]
+                newest[key] = (seq, scale, available, locked, doc.get("updated_at"))
+            await asyncio.sleep(0)  # a document's entries at a time: the writer goes on
+        updates = (
+            UpdateOne({"_id": key, "seq": {"$lt": seq}}, {"$set": {
+                "available": format(Decimal(available).scaleb(scale), "f"),
+                "locked": format(Decimal(locked).scaleb(scale), "f"),
+                "seq": seq, "updated_at": at,
+            }})
+            for key, (seq, scale, available, locked, at) in sorted(newest.items())
+        )  # fmt: skip
         return await fold_writes(self._db.balances, updates, FOLD_CHUNK, pace)
 
 

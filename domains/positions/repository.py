@@ -7,6 +7,7 @@ document, and funding payments are read from the rounds' entries."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -255,11 +256,12 @@ class MongoPositionsRepository:
         newest: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}
         async for doc in self._db.funding_rounds.find(query).sort("seq", ASCENDING):
             newest.update(newest_states([doc]))  # oldest first: a later round replaces
-        updates = [
+            await asyncio.sleep(0)  # a document's entries at a time: the writer goes on
+        updates = (
             UpdateOne({"_id": key, "seq": {"$lt": int(doc["seq"])}},
                       {"$set": folded_fields(doc, entry)})
             for key, (doc, entry) in sorted(newest.items())
-        ]  # fmt: skip
+        )  # fmt: skip
         return await fold_writes(self._db.positions, updates, FOLD_CHUNK, pace)
 
     async def migrate_payments(self, spec_for: Callable[[str], Awaitable[MarketSpec]]) -> int:

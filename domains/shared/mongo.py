@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -96,14 +97,16 @@ async def no_pace(seconds: float) -> None:
 
 
 async def fold_writes(
-    collection: AsyncCollection[Document], requests: Sequence[Any], chunk: int, pace: Pace
+    collection: AsyncCollection[Document], requests: Iterable[Any], chunk: int, pace: Pace
 ) -> int:
     """Background rewrites (funding rounds folded into documents) in unordered chunks of
-    ``chunk``, ``pace`` awaited after each; the documents modified."""
-    modified = 0
-    for start in range(0, len(requests), chunk):
+    ``chunk``, ``pace`` awaited after each; the documents modified. ``requests`` is drawn
+    one chunk at a time, so building them (a generator) holds the event loop for one
+    chunk's worth only: built all at once, 10,000 of them held it (and the writer) ~0.3 s."""
+    modified, drawn = 0, iter(requests)
+    while found := list(itertools.islice(drawn, chunk)):
         began = time.perf_counter()
-        result = await collection.bulk_write(list(requests[start : start + chunk]), ordered=False)
+        result = await collection.bulk_write(found, ordered=False)
         modified += result.modified_count
         await pace(time.perf_counter() - began)
     return modified
