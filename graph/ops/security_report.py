@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from domains.custody.approvals import public_key_text, sign
-from graph.ops.security_signing import SIGNING_INFO, platform_ring, report_key, verify_report
+from graph.reports.signing import SIGNING_INFO, platform_ring, report_key, verify_report
 
 BANDIT_TARGETS = ("graph", "domains", "engine", "subscriptions")
 SECURITY_TESTS = (  # (what it shows, the existing test file)

@@ -4,7 +4,7 @@ the verification of its audit chain, as a zip streamed file by file, with a sign
 The manifest (``manifest.json``, written last) names every file with its SHA-256, size and
 row count, the tenant, its data region, the period and when it was generated; its exact bytes
 are signed with Ed25519 under the platform's report key, the key ``caas security-report``
-signs with (graph/ops/security_signing.py: HKDF-SHA256 of the first sealing key of the ring),
+signs with (graph/reports/signing.py: HKDF-SHA256 of the first sealing key of the ring),
 base64url unpadded in ``manifest.json.sig``. ``verify_bundle`` checks the signature against
 keys the verifier trusts (never the key the manifest names) and every file's hash.
 
@@ -26,7 +26,7 @@ from typing import Any
 from domains.compliance.audit import Verification
 from domains.compliance.reports import ReportFormat, ReportKind, ReportRequest, ReportService
 from domains.custody.approvals import public_key_text, sign, verifies
-from graph.ops.security_signing import SIGNING_INFO, report_key
+from graph.reports.signing import SIGNING_INFO, report_key
 
 MANIFEST, SIGNATURE = "manifest.json", "manifest.json.sig"
 AUDIT_FILE = "audit_verification.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from graph.ops import security_report as sr
-from graph.ops.security_signing import verify_report
+from graph.reports.signing import verify_report
 
 RING = {"k2": b"\x02" * 32, "k1": b"\x01" * 32}
 TINY_TESTS = (("limit settings", "tests/unit/test_limit_settings.py"),)
