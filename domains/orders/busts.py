@@ -33,7 +33,6 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,6 +61,7 @@ from domains.shared.engine_port import (
     ReadModels,
     Submitted,
     client_tag,
+    engine_caught_up,
 )
 from domains.shared.errors import (
     ConflictError,
@@ -92,9 +92,9 @@ INDEXES = (
 )
 MAX_TRADES = 10_000  # trades one bust may reverse
 ATTEMPTS = 3  # tries of a debtor's transfer whose balance moved between read and apply
-CATCH_UP_S = 5.0
 RESUME_EVERY_S, STALE_S = 30.0, 60.0  # the writer finishes busts idle for a minute
 PLATFORM = "platform"
+RETRY = "try again"
 CLEARING_PREFIX = "platform:bust:"
 PLANNED, COLLECTING, PAYING, COMPLETED = "PLANNED", "COLLECTING", "PAYING", "COMPLETED"
 
@@ -290,7 +290,7 @@ class TradeBustService:
         attempt = int(doc.get("attempt", 0))
         pending = [_collect_of(c) for c in doc.get("pending", [])]
         if not doc.get("pending") and attempt == 0:  # first time here: plan attempt 0
-            await self._caught_up(int(doc["marker_seq"]))
+            await engine_caught_up(self._bus, int(doc["marker_seq"]), RETRY)
             pending = plan.collects(reversal, self._available)
             doc = await self._save(doc, attempt=0, pending=[_collect_doc(c) for c in pending])
         while pending:
@@ -305,7 +305,7 @@ class TradeBustService:
             if not refused or attempt >= ATTEMPTS:
                 break
             # the balance moved between the read and the transfer: read it again
-            await self._caught_up(max(r.seq for r in results))
+            await engine_caught_up(self._bus, max(r.seq for r in results), RETRY)
             owed = _owed(reversal, done)
             pending = plan.collects(plan.Reversal(owed, reversal.fee_account,
                                                   _refunds_left(reversal, done)),
@@ -337,14 +337,6 @@ class TradeBustService:
 
     def _available(self, account: int, asset: int) -> int:
         return self._bus.engine.balance(account, asset)[0]
-
-    async def _caught_up(self, seq: int) -> None:
-        """Wait until this process's engine (a replica in an API process) applied ``seq``."""
-        deadline = time.monotonic() + CATCH_UP_S
-        while self._bus.engine.last_seq < seq:
-            if time.monotonic() > deadline:
-                raise UnavailableError("the engine replica is behind the journal; try again")
-            await asyncio.sleep(0.02)
 
     async def _save(self, doc: Document, unset_active: bool = False, **fields: Any) -> Document:
         fields["updated_at"] = dt.datetime.now(dt.UTC)  # a bust idle for long is resumed

@@ -12,13 +12,9 @@ them like any adjustment; the journal keeps the sandbox's whole history.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
-
-import numpy as np
 
 from domains.accounts.model import Account, TradingMode
 from domains.accounts.sandbox import SandboxResetReport
@@ -26,15 +22,18 @@ from domains.orders.model import Market, MarketKind, MarketStatus
 from domains.orders.outcomes import outcome, raise_for
 from domains.orders.trading import TradingService
 from domains.orders.wind_down import TenantAccounts, TenantModes, engine_mode
-from domains.shared.engine_port import CommandBus, EngineDirectory, Submitted
-from domains.shared.errors import UnavailableError, ValidationError
+from domains.shared.engine_port import (
+    CommandBus,
+    EngineDirectory,
+    engine_caught_up,
+    submit_in_groups,
+)
+from domains.shared.errors import ValidationError
 from domains.shared.scalars import utcnow
 from engine import codes
 from engine import commands as cmd
 from engine.layout import Records
 
-GROUP_COMMANDS = 1024  # commands per journaled group
-CATCH_UP_S = 5.0  # how long an API process waits for its replica to apply the freeze
 MAX_SANDBOX_MARKETS = 8  # market copies per sandbox (engine market slots are shared)
 
 
@@ -112,8 +111,8 @@ class SandboxDesk:
         if not refs:
             return SandboxResetReport()
         frozen = [_mode(r.index, codes.ACCOUNT_MODE_CANCEL_ONLY) for r in refs]
-        submitted = await self._submit(frozen, note)
-        await self._caught_up(submitted[-1].seq)
+        submitted = await submit_in_groups(self._bus, frozen, note)
+        await engine_caught_up(self._bus, submitted[-1].seq, "reset again")
         engine = self._bus.engine
         cancels, canceled = [], 0
         for ref in refs:
@@ -122,8 +121,8 @@ class SandboxDesk:
             cancels += [cmd.cancel_all(0, 0, account=ref.index, market=m)
                         for m in sorted({o.market for o in live})]  # fmt: skip
         if cancels:
-            submitted += await self._submit(cancels, note)
-            await self._caught_up(submitted[-1].seq)
+            submitted += await submit_in_groups(self._bus, cancels, note)
+            await engine_caught_up(self._bus, submitted[-1].seq, "reset again")
         debits, debited, locked_left = [], 0, 0
         for ref in refs:
             for asset, (available, locked) in sorted(engine.balances_of(ref.index).items()):
@@ -138,31 +137,12 @@ class SandboxDesk:
                 locked_left += 1 if locked > 0 else 0
         mode = await self._modes.current_mode(tenant_id) or TradingMode.NORMAL
         restore = [_mode(r.index, engine_mode(mode)) for r in refs]
-        submitted += await self._submit(debits + restore, note)
+        submitted += await submit_in_groups(self._bus, debits + restore, note)
         return SandboxResetReport(
             accounts=len(refs), canceled_orders=canceled, debited_balances=debited,
             locked_left=locked_left, first_sequence=submitted[0].seq,
             last_sequence=submitted[-1].seq,
         )  # fmt: skip
-
-    async def _caught_up(self, seq: int) -> None:
-        """Wait until the engine this process reads has applied ``seq`` (at once in the
-        writer; an API process reads a replica following the journal)."""
-        deadline = time.monotonic() + CATCH_UP_S
-        while self._bus.engine.last_seq < seq:
-            if time.monotonic() > deadline:
-                raise UnavailableError("the engine replica is behind the journal; reset again")
-            await asyncio.sleep(0.02)
-
-    async def _submit(
-        self, commands: Sequence[Records], note: Mapping[str, str]
-    ) -> list[Submitted]:
-        """Journaled groups of up to GROUP_COMMANDS commands, each with the note."""
-        results: list[Submitted] = []
-        for start in range(0, len(commands), GROUP_COMMANDS):
-            chunk = np.concatenate(commands[start : start + GROUP_COMMANDS])
-            results += await self._bus.submit_many(chunk, [dict(note)] * len(chunk))
-        return results
 
 
 def sandbox_copy(live: Market, tenant_id: str, code: str) -> Market:

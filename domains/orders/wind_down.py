@@ -12,13 +12,9 @@ the index is assigned (``on_new_account``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
-
-import numpy as np
 
 from domains.accounts.model import TradingMode
 from domains.accounts.trading_mode import (
@@ -27,8 +23,13 @@ from domains.accounts.trading_mode import (
     closes_positions,
 )
 from domains.orders.outcomes import outcome
-from domains.shared.engine_port import AccountRef, CommandBus, Submitted
-from domains.shared.errors import UnavailableError
+from domains.shared.engine_port import (
+    AccountRef,
+    CommandBus,
+    Submitted,
+    engine_caught_up,
+    submit_in_groups,
+)
 from engine import codes
 from engine import commands as cmd
 from engine.layout import Records
@@ -37,8 +38,6 @@ if TYPE_CHECKING:  # the edge role never loads Numba
     from engine.core import Engine
 
 log = logging.getLogger("caas.wind_down")
-GROUP_COMMANDS = 1024  # commands per journaled group
-CATCH_UP_S = 5.0  # how long an API process waits for its replica to apply the modes
 NOTE_WIND_DOWN = "trading_mode"  # the note key every wind-down command carries
 
 
@@ -92,8 +91,9 @@ class WindDown:
         if not refs:
             return WindDownReport()
         modes = [_set_mode(r.index, mode) for r in refs]
-        submitted = await self._submit(modes, note)
-        await self._caught_up(submitted[-1].seq)
+        submitted = await submit_in_groups(self._bus, modes, note)
+        # the open orders and positions read next include everything sequenced before the modes
+        await engine_caught_up(self._bus, submitted[-1].seq, "set the trading mode again")
         canceled, steps = 0, []
         engine = self._bus.engine  # the modes are applied: no order of the tenant enters now
         if cancels_open_orders(mode):
@@ -106,7 +106,7 @@ class WindDown:
         commands = steps + [cmd.close_position_at_mark(0, 0, account=a, market=m)
                             for a, m in closes]  # fmt: skip
         if commands:
-            submitted += await self._submit(commands, note)
+            submitted += await submit_in_groups(self._bus, commands, note)
         results = submitted[len(submitted) - len(closes) :]
         refused = [s for s in results if not _accepted(s)]
         for result in refused:
@@ -118,28 +118,6 @@ class WindDown:
             first_sequence=submitted[0].seq if submitted else None,
             last_sequence=submitted[-1].seq if submitted else None,
         )  # fmt: skip
-
-    async def _caught_up(self, seq: int) -> None:
-        """Wait until the engine this process reads has applied ``seq`` (at once in the
-        writer; an API process reads a replica that follows the journal), so the open orders
-        and positions read next include everything sequenced before the modes."""
-        deadline = time.monotonic() + CATCH_UP_S
-        while self._bus.engine.last_seq < seq:
-            if time.monotonic() > deadline:
-                raise UnavailableError(
-                    "the engine replica is behind the journal; set the trading mode again"
-                )
-            await asyncio.sleep(0.02)
-
-    async def _submit(
-        self, commands: Sequence[Records], note: Mapping[str, str]
-    ) -> list[Submitted]:
-        """Journaled groups of up to GROUP_COMMANDS commands, each command with the note."""
-        results: list[Submitted] = []
-        for start in range(0, len(commands), GROUP_COMMANDS):
-            chunk = np.concatenate(commands[start : start + GROUP_COMMANDS])
-            results += await self._bus.submit_many(chunk, [dict(note)] * len(chunk))
-        return results
 
     async def on_new_account(self, ref: AccountRef) -> None:
         """An account just got an engine index: give it its tenant's mode if restricted."""

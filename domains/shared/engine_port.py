@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+import numpy as np
+
+from domains.shared.errors import UnavailableError
 from engine.layout import Records
 
 if TYPE_CHECKING:
@@ -101,6 +105,33 @@ class ReadModels:
 
     async def settled(self) -> None:
         return None
+
+
+CATCH_UP_S = 5.0  # how long a process waits for its engine replica to apply a sequence
+
+
+async def engine_caught_up(bus: CommandBus, seq: int, retry_hint: str) -> None:
+    """Wait until the engine this process reads has applied ``seq`` (at once in the writer;
+    an API process reads a replica that follows the journal); UNAVAILABLE after CATCH_UP_S."""
+    deadline = time.monotonic() + CATCH_UP_S
+    while bus.engine.last_seq < seq:
+        if time.monotonic() > deadline:
+            raise UnavailableError(f"the engine replica is behind the journal; {retry_hint}")
+        await asyncio.sleep(0.02)
+
+
+GROUP_COMMANDS = 1024  # commands per journaled group of submit_in_groups
+
+
+async def submit_in_groups(
+    bus: CommandBus, commands: Sequence[Records], note: Mapping[str, str]
+) -> list[Submitted]:
+    """Journaled groups of up to GROUP_COMMANDS commands, each command with the note."""
+    results: list[Submitted] = []
+    for start in range(0, len(commands), GROUP_COMMANDS):
+        chunk = np.concatenate(commands[start : start + GROUP_COMMANDS])
+        results += await bus.submit_many(chunk, [dict(note)] * len(chunk))
+    return results
 
 
 YIELD_EVERY = 256  # items between yields: ~1-3 ms of projection work at a time
