@@ -278,8 +278,15 @@ class Platform:
             MongoAccountsRepository(self.db), market_catalog=OrdersMarketCatalog(orders)
         )
         accounts.residency = Residency(self.settings.records.data_regions)
-        journal = MongoJournal(self.idempotent_client.get_database(
-            self.settings.mongodb_db, write_concern=DURABLE_WRITES))  # fmt: skip
+        # durable like self.db, without retryable writes: the journal's appends, and the
+        # audit trail's blocks and the compliance monitor's inserts, which settle an
+        # unconfirmed write themselves (deterministic ids, duplicates skipped; the trail's
+        # _landed matches writer and hash): at the store's cap of 10,000 reply records a
+        # retryable write costs ~5 ms of its CPU, and these are written with every order
+        self.idempotent_db = self.idempotent_client.get_database(
+            self.settings.mongodb_db, write_concern=DURABLE_WRITES
+        )
+        journal = MongoJournal(self.idempotent_db)
         self.writer = EngineWriter(
             journal, ENGINE_CONFIG, snapshot_after_replay=self.settings.snapshot_after_replay
         )
@@ -301,7 +308,7 @@ class Platform:
             if self.venue is not None
             else None
         )
-        compliance = ComplianceComponents(self.db, self.broker)
+        compliance = ComplianceComponents(self.db, self.broker, idempotent_db=self.idempotent_db)
         self.writer.more_figures.append(compliance.audit.figures)  # caas_audit_*
         trading = TradingService(
             trading_repo,

@@ -113,8 +113,11 @@ def _case(doc: Document) -> Case:
 class MongoAlertRepository:
     """Alerts and cases in MongoDB; every read is scoped to a tenant."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, inserts: Database | None = None) -> None:
+        """``inserts``: where ``insert_alerts`` writes (a client without retryable writes will
+        do: an alert's id is deterministic and a duplicate is skipped), ``db`` by default."""
         self._alerts = db.compliance_alerts
+        self._new_alerts = (inserts if inserts is not None else db).compliance_alerts
         self._cases = db.compliance_cases
 
     async def insert_alert(self, alert: Alert) -> bool:
@@ -130,7 +133,7 @@ class MongoAlertRepository:
         if not alerts:
             return []
         try:
-            await self._alerts.insert_many([alert_document(a) for a in alerts], ordered=False)
+            await self._new_alerts.insert_many([alert_document(a) for a in alerts], ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):

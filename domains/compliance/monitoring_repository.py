@@ -92,8 +92,10 @@ def _params(doc: Document) -> SurveillanceParams:
 class MongoMonitoringRepository:
     """Movements, rules and parameters in MongoDB."""
 
-    def __init__(self, db: Database) -> None:
-        self._tx = db.aml_transactions
+    def __init__(self, db: Database, inserts: Database | None = None) -> None:
+        """``inserts``: where ``record`` writes (a client without retryable writes will do:
+        the inserts are idempotent), ``db`` by default."""
+        self._tx = (inserts if inserts is not None else db).aml_transactions
         self._rules = db.aml_rules
         self._params = db.surveillance_params
 

@@ -41,12 +41,16 @@ class ComplianceComponents:
 
     def __init__(
         self, db: Database, events: EventBus, provider: KycProvider | None = None,
-        sanctions_dir: Path | None = None,
+        sanctions_dir: Path | None = None, idempotent_db: Database | None = None,
     ) -> None:  # fmt: skip
+        """``idempotent_db``: the same database through a client without retryable writes,
+        for what is written with every order and settles an unconfirmed write itself (the
+        audit trail's blocks, the monitor's alert and transaction inserts)."""
+        bulk = idempotent_db if idempotent_db is not None else db
         kyc_repository = MongoComplianceRepository(db)
         self.kyc_repository = kyc_repository
         self.kyc = ComplianceService(kyc_repository, provider)
-        self.alert_repository = MongoAlertRepository(db)
+        self.alert_repository = MongoAlertRepository(db, inserts=bulk)
         self.alerts = AlertService(self.alert_repository, events)
         folder = sanctions_dir or (
             Path(os.environ[SANCTIONS_DIR_ENV]) if os.environ.get(SANCTIONS_DIR_ENV) else None
@@ -54,11 +58,11 @@ class ComplianceComponents:
         self.screening = SanctionsScreening(self.alerts, kyc_repository, folder)
         self.kyc.screen_onboarding_with(self.screening.screen_profile)
         self.kyc.block_verification_with(self.alerts.sanctions_blockers)
-        self.monitoring = MongoMonitoringRepository(db)
+        self.monitoring = MongoMonitoringRepository(db, inserts=bulk)
         self.screening.rescreen_addresses_from(self.monitoring)
         self.settings = MonitoringSettings(self.monitoring)
         self.gate = KycGate(self.kyc, self.settings)
-        self.audit = AuditTrail(db)
+        self.audit = AuditTrail(bulk)
 
     def monitor(self, directory: EngineDirectory, spec_for: SpecLookup) -> ComplianceMonitor:
         """The engine event listener (AML monitoring and trade surveillance)."""
