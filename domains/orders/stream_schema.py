@@ -11,7 +11,12 @@ import strawberry
 
 from domains.orders.model import Side, Venue
 from domains.orders.order_events import to_datetime
-from domains.orders.streams import BookMessage, MarketStreams, TradeMessage
+from domains.orders.streams import (
+    MISSED_TRADES_LIMIT,
+    BookMessage,
+    MarketStreams,
+    TradeMessage,
+)
 from domains.orders.trading_schema import MAX_DEPTH
 from domains.orders.types import Info, Market, PriceLevel, Trade
 from domains.shared.errors import ValidationError
@@ -135,15 +140,31 @@ class MarketStreamsSubscription:
     @strawberry.subscription(
         description=(
             "A market's trades on this platform's book as they execute; `sequence` numbers "
-            "them without gaps. A market your institution does not list is an error."
+            "them without gaps. A market your institution does not list is an error. To "
+            "resume after a dropped connection, pass the last `sequence` you received as "
+            "`afterSequence`: every trade after it is sent first, then the live ones, with "
+            "no gap between them."
         )
     )
     async def trades(
         self,
         info: Info,
         market: Annotated[strawberry.ID, strawberry.argument(description="Market symbol.")],
+        after_sequence: Annotated[
+            int | None,
+            strawberry.argument(
+                name="afterSequence",
+                description=(
+                    "Resume: first send every trade numbered after this one (at most "
+                    f"{MISSED_TRADES_LIMIT:,} back, else SLOW_CONSUMER: read them with the "
+                    "`trades` query), then the live trades. Omitted: live trades only."
+                ),
+            ),
+        ] = None,
     ) -> AsyncGenerator[Trade, None]:
+        if after_sequence is not None and after_sequence < 0:
+            raise ValidationError("afterSequence must be 0 or more", field="afterSequence")
         streams = info.context.get(MarketStreams)
         principal = info.context.require()
-        async for trade in streams.trades(principal, str(market), info.root_value):
+        async for trade in streams.trades(principal, str(market), info.root_value, after_sequence):
             yield trade_from_message(trade)

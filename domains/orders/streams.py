@@ -255,21 +255,27 @@ class MarketStreams:
                 yield message
 
     async def trades(
-        self, principal: Principal, market_id: str, root: object
+        self, principal: Principal, market_id: str, root: object, after: int | None = None
     ) -> AsyncIterator[TradeMessage]:
         """Authorise, then the market's trades as they execute, without gaps: trades the
         broker lost (a Redis reconnect, a gap in the numbers) are read back from the trades
-        read model and sent, in order, before the next live one."""
+        read model and sent, in order, before the next live one. With ``after`` (a client
+        resuming), first every trade numbered after it, read back once the live
+        subscription is in place, so nothing falls between the two."""
         spec, _ = await self._trading.listed_market(principal, market_id)
         role = stream_role(root)
         if isinstance(role, SnapshotOnly):
             role.authorised = True
             return
         market = spec.market.id
-        last: int | None = None  # the last trade number sent
+        last: int | None = after  # the last trade number sent (or the client already has)
         async with self._hub.subscribe(trades_topic(market)) as queue:
             if isinstance(role, SharedFeed):
                 role.on_ready()
+            if after is not None:  # published before the subscription: in the read model
+                async for trade in self._missed(spec, after, None):
+                    last = trade.sequence
+                    yield self._sent(role, trade)
             async for payload in queue:
                 if payload == OVERFLOW:
                     if isinstance(role, SharedFeed):

@@ -48,6 +48,7 @@ log = logging.getLogger("caas.fanout")
 
 GROUPABLE_FIELDS = frozenset({"orderBook", "trades"})  # resolvers that honour the roles
 SEQUENCED_FIELDS = frozenset({"orderBook"})  # snapshot + contiguous deltas
+UNSHARED_ARGUMENTS = frozenset({"afterSequence"})  # what makes a document one caller's
 MEMBER_QUEUE_SIZE = 256
 HOPELESS_OVERFLOWS = 3
 HOPELESS_WINDOW_S = 10.0
@@ -75,6 +76,8 @@ def groupable_field(query: str, operation_name: str | None) -> str | None:
     node = selections[0]
     if node.directives or node.name.value not in GROUPABLE_FIELDS:
         return None
+    if any(a.name.value in UNSHARED_ARGUMENTS for a in node.arguments or ()):
+        return None  # a resume point is one subscriber's: run normally
     return node.name.value
 
 

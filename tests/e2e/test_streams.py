@@ -198,3 +198,45 @@ async def test_bad_stream_arguments_are_operation_errors_not_crashes(
                 message["payload"] if message["type"] == "error" else message["payload"]["errors"]
             )
             assert errors[0]["extensions"]["code"] == "VALIDATION", message
+
+
+RESUME = """subscription($m: ID!, $a: Int) { trades(market: $m, afterSequence: $a) {
+  id sequence price quantity takerSide } }"""
+TAPE = """query($m: ID!) { trades(market: $m, first: 200) { nodes { id sequence price quantity
+  takerSide } } }"""
+
+
+async def test_a_trade_subscriber_resumes_after_a_sequence_without_a_gap(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey]
+) -> None:
+    """Trades made while no one listened are sent first (as the query shows them), then
+    the live ones, each once; a resume point past the last trade sends only live ones."""
+    alice, bob = demo_keys["alice"], demo_keys["bob"]
+    await _random_flow(http, [alice, bob], steps=60, seed=5)
+    tape = (await _ok(http, TAPE, {"m": "BTC-USDT"}, alice))["trades"]["nodes"][::-1]
+    assert len(tape) >= 6, "the flow traded"
+    resume_at = tape[len(tape) // 2]["sequence"]
+    async with _session(app, alice) as ws, _session(app, bob) as ahead:
+        await _subscribe(ws, "r", RESUME, m="BTC-USDT", a=resume_at)
+        await _subscribe(ahead, "r", RESUME, m="BTC-USDT", a=tape[-1]["sequence"])
+        backlog = [m["payload"]["data"]["trades"] for m in await _drain(ws)]
+        assert backlog == [t for t in tape if t["sequence"] > resume_at]
+        assert await _drain(ahead, 0.3) == []
+        await _random_flow(http, [alice, bob], steps=40, seed=6)
+        live = [m["payload"]["data"]["trades"] for m in await _drain(ws)]
+        live_ahead = [m["payload"]["data"]["trades"] for m in await _drain(ahead, 0.2)]
+    after = (await _ok(http, TAPE, {"m": "BTC-USDT"}, alice))["trades"]["nodes"][::-1]
+    numbers = [t["sequence"] for t in backlog + live]
+    assert live and numbers == [t["sequence"] for t in after if t["sequence"] > resume_at]
+    assert live_ahead == live
+
+
+async def test_a_negative_resume_point_is_a_validation_error(
+    app: Starlette, demo_keys: dict[str, DemoKey]
+) -> None:
+    async with _session(app, demo_keys["alice"]) as ws:
+        await _subscribe(ws, "neg", RESUME, m="BTC-USDT", a=-1)
+        message = (await _drain(ws))[0]
+        assert message["type"] == "next" and message["id"] == "neg", message
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "VALIDATION"
+        assert message["payload"]["errors"][0]["extensions"]["field"] == "afterSequence"
