@@ -63,6 +63,13 @@ quote_per_tick_lot`` as for spot.
   ``LIQ_ORDER_ID_BASE``) limited at the bankruptcy price, insurance fund credited with what is
   left / paying what is missing, remainder auto-deleveraged against opposite positions ranked
   by ``(upnl / |cost|) * effective leverage``. Each step is an ``EV_LIQUIDATION``.
+* Clearing rollback (``BUST_POSITION``, engine/kernels/perp_bust.py): a leg adds exact
+  deltas to one position (lots, cost, realised PnL, margin) and the opposite lots and cost
+  to the bust's clearing account, so per market ``sum(qty)`` and per asset ``sum(balances)
+  - sum(open cost)`` never change; no money moves with the realised PnL (the bust moves
+  it by TRANSFERs). The clearing account holds ``available - cost`` of its flat position
+  as ``available`` when it is >= 0, else as a cost (what the bust could not cover), never
+  a negative balance.
 """
 
 from __future__ import annotations
@@ -92,6 +99,12 @@ ADJUST_MARGIN = 19  # perp: account, market, amount (signed) on an isolated posi
 SET_ACCOUNT_MODE = 20  # account, status = ACCOUNT_MODE_* (what the account's orders may do)
 CLOSE_POSITION = 21  # perp: account, market: close the position at the mark against the
 #                      market's insurance fund account, which takes it over (a wind-down)
+BUST_POSITION = 22  # perp: a clearing rollback's exact deltas (engine/kernels/perp_bust.py):
+#                     status BUST_LEG: account = party, account2 = the bust's clearing account,
+#                     market, qty = lots, price = cost, stop_price = realised PnL (no money),
+#                     amount = position margin (signed deltas; lots and cost move against the
+#                     clearing account); status BUST_CARRY: account = the clearing account,
+#                     market: its flat position's cost settled against its available balance
 
 COMMAND_NAMES: dict[int, str] = {
     ADD_MARKET: "ADD_MARKET",
@@ -115,7 +128,12 @@ COMMAND_NAMES: dict[int, str] = {
     ADJUST_MARGIN: "ADJUST_MARGIN",
     SET_ACCOUNT_MODE: "SET_ACCOUNT_MODE",
     CLOSE_POSITION: "CLOSE_POSITION",
+    BUST_POSITION: "BUST_POSITION",
 }
+
+# --- BUST_POSITION `status` ----------------------------------------------------------------
+BUST_LEG = 0
+BUST_CARRY = 1
 
 # --- sides ---------------------------------------------------------------------------------
 BUY = 0
@@ -332,6 +350,10 @@ LIQ_SOCIALIZED = -4009  # a loss neither the margin nor the fund covered: value_
 #                         cost raised pro rata; POSITION_CHANGED with this code), qty = how
 #                         many, price = mark; account = who owed it
 FUNDING_SETTLED = -4101  # EV_POSITION_CHANGED code after a funding payment
+POSITION_BUSTED = -4201  # EV_POSITION_CHANGED code of a BUST_POSITION leg's party: its lots,
+#                          cost, realised PnL and margin moved by the leg (no money moved)
+BUST_CLEARED = -4202  # EV_POSITION_CHANGED code of the bust's clearing account: it took the
+#                       leg's lots and cost; its available moved by what it holds against them
 
 REASON_NAMES: dict[int, str] = {
     OK: "OK",
@@ -406,6 +428,8 @@ REASON_NAMES: dict[int, str] = {
     RISK_NO_MARK: "NO_MARK",
     LIQ_WOUND_DOWN: "LIQ_WOUND_DOWN",
     LIQ_SOCIALIZED: "LIQ_SOCIALIZED",
+    POSITION_BUSTED: "POSITION_BUSTED",
+    BUST_CLEARED: "BUST_CLEARED",
 }
 
 # Reasons only perpetual markets produce (the spot reference model never does).
@@ -416,7 +440,7 @@ PERP_REASONS: frozenset[int] = frozenset(
         MATCH_CANCELED_BY_LIQUIDATION, MATCH_REDUCE_ONLY_CUT, LIQ_STARTED, LIQ_ORDERS_CANCELED,
         LIQ_ORDER_FILLED, LIQ_INSURANCE_PAID, LIQ_INSURANCE_CREDITED, LIQ_AUTO_DELEVERAGED,
         LIQ_DONE, FUNDING_SETTLED, RISK_NO_ISOLATED_POSITION, RISK_NO_POSITION, RISK_NO_MARK,
-        LIQ_WOUND_DOWN, LIQ_SOCIALIZED,
+        LIQ_WOUND_DOWN, LIQ_SOCIALIZED, POSITION_BUSTED, BUST_CLEARED,
     }
 )  # fmt: skip
 

@@ -319,6 +319,36 @@ def close_position_at_mark(seq: int, ts_ns: int, *, account: int, market: int) -
     return rec
 
 
+def bust_position(
+    seq: int, ts_ns: int, *, account: int, clearing_account: int, market: int, qty_lots: int,
+    cost_minor: int, realized_minor: int, margin_minor: int,
+) -> Records:  # fmt: skip
+    """BUST_POSITION leg (engine/kernels/perp_bust.py): the account's position in the
+    perpetual market moves by these signed deltas (no money moves with the realised PnL; an
+    increase of margin locks at most what is available); the bust's clearing account takes
+    the opposite lots and cost."""
+    rec = _one(seq, ts_ns, codes.BUST_POSITION)
+    rec["account"] = account
+    rec["account2"] = clearing_account
+    rec["market"] = market
+    rec["qty"] = qty_lots
+    rec["price"] = cost_minor
+    rec["stop_price"] = realized_minor
+    rec["amount"] = margin_minor
+    rec["status"] = codes.BUST_LEG
+    return rec
+
+
+def bust_carry(seq: int, ts_ns: int, *, clearing_account: int, market: int) -> Records:
+    """BUST_POSITION carry: the clearing account's flat position settles its cost against
+    its available balance (as much as it has)."""
+    rec = _one(seq, ts_ns, codes.BUST_POSITION)
+    rec["account"] = clearing_account
+    rec["market"] = market
+    rec["status"] = codes.BUST_CARRY
+    return rec
+
+
 class CommandBuilder:
     """Fills a preallocated command array; `commands` is a view of what was appended."""
 

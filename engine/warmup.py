@@ -117,6 +117,9 @@ def _run_every_kind(started: float) -> float:
         cmd.set_index_price(30, 11, market=1, price_ticks=90),
         cmd.set_account_mode(31, 12, account=2, mode=codes.ACCOUNT_MODE_REDUCE_ONLY),
         cmd.close_position_at_mark(32, 13, account=2, market=1),
+        cmd.bust_position(33, 14, account=1, clearing_account=4, market=1, qty_lots=0,
+                          cost_minor=0, realized_minor=0, margin_minor=0),
+        cmd.bust_carry(34, 15, clearing_account=4, market=1),
     ]  # fmt: skip
     for record in batch:
         engine.apply(record)

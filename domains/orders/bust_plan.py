@@ -143,9 +143,13 @@ def collects(reversal: Reversal, available: Callable[[int, int], int]) -> list[C
     return out
 
 
-def settle(reversal: Reversal, taken: Iterable[Collect]) -> Settlement:
+def settle(
+    reversal: Reversal, taken: Iterable[Collect], pools: Mapping[int, int] | None = None
+) -> Settlement:
     """Given what was actually collected, the payouts (in full, or pro rata when short) and
-    each side's shortfall."""
+    each side's shortfall. ``pools`` (per asset) replaces what was collected as what there
+    is to pay out: a perpetual bust's clearing account also holds what the positions' legs
+    gave it (domains/orders/perp_bust_plan.py)."""
     result = Settlement(collects=list(taken))
     got: dict[Key, int] = {}
     for c in result.collects:
@@ -156,7 +160,8 @@ def settle(reversal: Reversal, taken: Iterable[Collect]) -> Settlement:
     assets = sorted({asset for _, asset in reversal.deltas})
     for asset in assets:
         claims = {k: v for k, v in reversal.deltas.items() if k[1] == asset and v > 0}
-        paid = pro_rata(claims, result.recovered(asset))
+        pool = result.recovered(asset) if pools is None else pools.get(asset, 0)
+        paid = pro_rata(claims, max(pool, 0))
         for key, claim in claims.items():
             if paid[key]:
                 result.payouts[key] = paid[key]

@@ -14,6 +14,7 @@ from engine.codes import (
     ADD_MARKET,
     ADJUST_MARGIN,
     AMEND_ORDER,
+    BUST_POSITION,
     CANCEL_ALL,
     CANCEL_ORDER,
     CLOSE_POSITION,
@@ -108,7 +109,7 @@ def apply_one(
     if ADD_MARKET <= kind <= SET_FEE_RATE or kind == SET_ACCOUNT_MODE:
         apply_admin(ev, sc, cmd, markets, accounts, bal.shape[1])
         return
-    if SET_MARGIN_BRACKET <= kind <= ADJUST_MARGIN or kind == CLOSE_POSITION:
+    if SET_MARGIN_BRACKET <= kind <= ADJUST_MARGIN or kind in (CLOSE_POSITION, BUST_POSITION):
         apply_perp(ev, sc, cmd, orders, levels, markets, bal, assets, idmap, touched, pos, perp)
         return
     emit_verdict(ev, sc, cmd, VALIDATION_UNKNOWN_COMMAND, 0)
@@ -155,7 +156,8 @@ def event_bound(cmd: Record, markets: I64Array, sc: I64Array, trading: int) -> i
     ends the match (STP NONE never prevents; EXPIRE_TAKER / EXPIRE_BOTH stop the taker).
     """
     m = trading
-    perp_command = SET_MARGIN_BRACKET <= cmd.kind <= ADJUST_MARGIN or cmd.kind == CLOSE_POSITION
+    perp_kind = cmd.kind == CLOSE_POSITION or cmd.kind == BUST_POSITION
+    perp_command = SET_MARGIN_BRACKET <= cmd.kind <= ADJUST_MARGIN or perp_kind
     if perp_command or (m != NIL and markets[m, M_PERP]):
         return perp_event_bound(markets, sc)
     if cmd.kind == CANCEL_ALL and 0 <= cmd.market < markets.shape[0]:

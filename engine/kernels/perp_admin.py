@@ -1,5 +1,6 @@
 """Perpetual commands: SET_MARGIN_BRACKET, SET_PERP_PARAMS, SET_LEVERAGE, SET_INDEX_PRICE,
-APPLY_FUNDING, ADJUST_MARGIN, CLOSE_POSITION. Validation first (a refused command changes
+APPLY_FUNDING, ADJUST_MARGIN, CLOSE_POSITION, BUST_POSITION (engine/kernels/perp_bust.py).
+Validation first (a refused command changes
 nothing), then the change, then (index and funding) the liquidation sweep of the market.
 Pure kernels, no I/O.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 from engine.codes import (
     ADJUST_MARGIN,
     APPLY_FUNDING,
+    BUST_POSITION,
     CLOSE_POSITION,
     EV_FUNDING,
     EV_MARK_PRICE,
@@ -53,6 +55,7 @@ from engine.kernels.perp import (
     mul_div,
     touch_position,
 )
+from engine.kernels.perp_bust import apply_bust, check_bust
 from engine.kernels.risk import ceil_div, move
 from engine.layout import (
     B_AVAILABLE,
@@ -205,6 +208,8 @@ def check_perp(
         return OK
     if kind == SET_INDEX_PRICE:
         return OK
+    if kind == BUST_POSITION:
+        return check_bust(cmd, markets, bal, pos)
     if cmd.account < 0 or cmd.account >= bal.shape[0]:
         return VALIDATION_UNKNOWN_ACCOUNT
     if kind == SET_LEVERAGE:
@@ -408,6 +413,8 @@ def apply_perp(
         touch_position(pos, touched, sc, a, m, OK)
     elif kind == CLOSE_POSITION:
         close_at_mark(ev, sc, markets, bal, assets, touched, pos, perp, seq, a, m)
+    elif kind == BUST_POSITION:
+        apply_bust(sc, cmd, markets, bal, assets, touched, pos)
     else:
         if kind == SET_INDEX_PRICE:
             pm[PM_INDEX] = cmd.price
