@@ -10,7 +10,7 @@ from typing import Annotated
 
 import strawberry
 
-from domains.orders.busts import Amount, TradeBust, TradeBustService
+from domains.orders.busts import Amount, InexactPosition, PositionLeg, TradeBust, TradeBustService
 from domains.orders.types import Info
 from domains.shared.context import Role
 from domains.shared.errors import ValidationError
@@ -23,6 +23,7 @@ class TradeBustStatus(enum.Enum):
     """Where a bust stands (domains/orders/busts.py)."""
 
     PLANNED = "PLANNED"
+    POSITIONS = "POSITIONS"
     COLLECTING = "COLLECTING"
     PAYING = "PAYING"
     COMPLETED = "COMPLETED"
@@ -31,6 +32,7 @@ class TradeBustStatus(enum.Enum):
 described_enum(
     TradeBustStatus, "Where a bust stands.",
     PLANNED="Planned, nothing journaled yet.",
+    POSITIONS="Perpetual markets: moving the positions (one journaled group).",
     COLLECTING="Taking what each party owes into the bust's clearing account.",
     PAYING="Paying the parties owed.",
     COMPLETED="Done; the report is final.",
@@ -51,6 +53,42 @@ class BustAmount:
         )  # fmt: skip
 
 
+@strawberry.type(description="How a perpetual bust moved one position (signed changes).")
+class BustPositionLeg:
+    account_id: strawberry.ID = strawberry.field(description="The account.")
+    quantity: Decimal = strawberry.field(description="Change of the signed size (long > 0).")
+    cost: Decimal = strawberry.field(description="Change of the signed cost (entry value).")
+    realized_pnl: Decimal = strawberry.field(
+        description="Change of the cumulative realised PnL (its money moved by the transfers)."
+    )
+    margin: Decimal = strawberry.field(description="Change of the position margin.")
+
+    @classmethod
+    def of(cls, leg: PositionLeg) -> BustPositionLeg:
+        return cls(
+            account_id=strawberry.ID(leg.account_id), quantity=leg.quantity, cost=leg.cost,
+            realized_pnl=leg.realized_pnl, margin=leg.margin,
+        )  # fmt: skip
+
+
+@strawberry.type(
+    description=(
+        "A position its trades alone do not explain (a funding payment, a margin adjustment, "
+        "a liquidation step, auto-deleveraging, a wind-down or a socialised loss moved it): "
+        "the bust kept that part as it happened and did not recompute it."
+    )
+)
+class BustInexactPosition:
+    account_id: strawberry.ID = strawberry.field(description="The account.")
+    fields: list[str] = strawberry.field(
+        description="What differs from the replay of its trades: qty, cost, margin, realized."
+    )
+
+    @classmethod
+    def of(cls, p: InexactPosition) -> BustInexactPosition:
+        return cls(account_id=strawberry.ID(p.account_id), fields=list(p.fields))
+
+
 @strawberry.type(
     description=(
         "A clearing rollback: a range of a spot market's internal trades reversed by new "
@@ -58,7 +96,9 @@ class BustAmount:
         "range are taken back, at most what it has available, and paid to the parties owed; "
         "what could not be taken is a shortfall, what could not be paid an unpaid claim "
         "(equal per asset). Without shortfalls every balance is as if the trades had not "
-        "happened."
+        "happened. On a perpetual market every position the trades touched is also moved, by "
+        "journaled BUST_POSITION legs, to its replay without the busted trades (funding and "
+        "liquidations since are kept, not recomputed: `inexactPositions`)."
     )
 )
 class TradeBustReport:
@@ -94,6 +134,21 @@ class TradeBustReport:
     unpaid_claims: list[BustAmount] = strawberry.field(
         description="What a party is owed but was not paid because of the shortfalls (pro rata)."
     )
+    position_legs: list[BustPositionLeg] = strawberry.field(
+        description="Perpetual markets: how each position the trades touched was moved."
+    )
+    inexact_positions: list[BustInexactPosition] = strawberry.field(
+        description=(
+            "Perpetual markets: positions that something besides their trades moved; the "
+            "result is exact only up to that."
+        )
+    )
+    uncovered: list[BustAmount] = strawberry.field(
+        description=(
+            "Perpetual markets: shortfalls beyond every unpaid claim, held by the bust's "
+            "clearing account as a cost nobody paid (settle outside the platform)."
+        )
+    )
 
     @classmethod
     def of(cls, bust: TradeBust) -> TradeBustReport:
@@ -107,6 +162,9 @@ class TradeBustReport:
             recovered=[BustAmount.of(a) for a in bust.recovered],
             shortfalls=[BustAmount.of(a) for a in bust.shortfalls],
             unpaid_claims=[BustAmount.of(a) for a in bust.unpaid],
+            position_legs=[BustPositionLeg.of(g) for g in bust.positions],
+            inexact_positions=[BustInexactPosition.of(p) for p in bust.inexact],
+            uncovered=[BustAmount.of(a) for a in bust.uncovered],
         )  # fmt: skip
 
 
@@ -141,19 +199,24 @@ class BustQuery:
 class BustMutation:
     @strawberry.mutation(
         description=(
-            "Clearing rollback (operators): reverse the internal trades of a spot market "
-            "numbered `fromSequence` to `toSequence` (the trades' `sequence`). Every party's "
-            "net amounts are moved back by new journaled transfers, fees included; the trades "
-            "show `status` BUSTED with the bust's sequence. A party that no longer has what it "
-            "owes is reported in `shortfalls` (never made negative) and the parties owed are "
-            "paid pro rata (`unpaidClaims`). Perpetual markets: PERPETUAL_NOT_SUPPORTED; no "
-            "standing trade in the range: NO_TRADES; one bust per market at a time."
+            "Clearing rollback (operators): reverse the internal trades of a market numbered "
+            "`fromSequence` to `toSequence` (the trades' `sequence`). Every party's net "
+            "amounts are moved back by new journaled transfers, fees included; on a perpetual "
+            "market every position they touched is moved to its replay without them "
+            "(`positionLegs`; funding and liquidations since are kept: `inexactPositions`). "
+            "The trades show `status` BUSTED with the bust's sequence. A party that no longer "
+            "has what it owes is reported in `shortfalls` (never made negative) and the "
+            "parties owed are paid pro rata (`unpaidClaims`). No standing trade in the range: "
+            "NO_TRADES; one bust per market at a time; more than 200,000 trades of the "
+            "parties to replay: HISTORY_TOO_LONG."
         )
     )
     async def bust_trades(
         self,
         info: Info,
-        market: Annotated[strawberry.ID, strawberry.argument(description="Spot market symbol.")],
+        market: Annotated[
+            strawberry.ID, strawberry.argument(description="Market symbol (spot or perpetual).")
+        ],
         from_sequence: Annotated[
             int, strawberry.argument(description="First trade number to reverse (>= 1).")
         ],

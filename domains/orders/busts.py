@@ -20,10 +20,11 @@ each attempt is saved before it is submitted: a bust interrupted by a crash is r
 start (``resume``) by submitting the saved attempt again, which the writer's idempotency
 window answers with the first result instead of moving money twice.
 
-Only spot markets: reversing a perpetual fill changes a position whose later fills, funding
-and liquidations depended on it, which no set of transfers undoes exactly (refused with
-PERPETUAL_NOT_SUPPORTED). Trades routed to the external venue are not busted (the venue's
-fill stands; they are counted as skipped).
+Perpetual markets: before the collection the positions the trades touched are moved to
+their replay without them by one journaled group of BUST_POSITION legs, and after it the
+clearing account's flat cost is settled (domains/orders/perp_busts.py; the exactness rules
+are in domains/orders/perp_bust_plan.py and the README). Trades routed to the external
+venue are not busted (the venue's fill stands; they are counted as skipped).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -52,6 +54,8 @@ from domains.orders.bust_plan import (
 )
 from domains.orders.model import MarketKind, Side, Trade, TradeStatus, Venue
 from domains.orders.outcomes import outcome
+from domains.orders.perp_bust_plan import PositionState
+from domains.orders.perp_busts import PerpBusts, PerpPlan
 from domains.orders.routing import NOTE_LEG
 from domains.orders.spec import MarketSpec
 from domains.shared.context import Principal, Role
@@ -79,6 +83,7 @@ if TYPE_CHECKING:
     pass
 
 log = logging.getLogger("caas.busts")
+plan_zero = PositionState()
 INDEXES = (
     CollectionIndexes(
         "trade_busts",
@@ -97,6 +102,8 @@ PLATFORM = "platform"
 RETRY = "try again"
 CLEARING_PREFIX = "platform:bust:"
 PLANNED, COLLECTING, PAYING, COMPLETED = "PLANNED", "COLLECTING", "PAYING", "COMPLETED"
+POSITIONS = "POSITIONS"  # a perpetual bust's legs are being journaled
+PERPETUAL = "PERPETUAL"
 
 
 class TradeSpecs(Protocol):
@@ -108,6 +115,10 @@ class BustTrades(Protocol):
 
     async def trades_between(
         self, market_id: str, after: int, before: int, limit: int
+    ) -> list[Trade]: ...
+
+    async def trades_of_accounts(
+        self, market_id: str, account_ids: Sequence[str], before: int, limit: int
     ) -> list[Trade]: ...
 
 
@@ -140,6 +151,29 @@ class TradeBust:
     shortfalls: tuple[Amount, ...] = ()
     unpaid: tuple[Amount, ...] = ()
     recovered: tuple[Amount, ...] = field(default=())
+    positions: tuple[PositionLeg, ...] = ()  # perpetual markets: the legs applied
+    inexact: tuple[InexactPosition, ...] = ()
+    uncovered: tuple[Amount, ...] = ()
+
+
+@dataclass(frozen=True)
+class PositionLeg:
+    """How a perpetual bust moved one position (signed deltas, decimal)."""
+
+    account_id: str
+    quantity: Decimal
+    cost: Decimal
+    realized_pnl: Decimal
+    margin: Decimal
+
+
+@dataclass(frozen=True)
+class InexactPosition:
+    """A position the trades alone do not explain (funding, liquidation, margin or a
+    wind-down moved it): the bust kept that part as it happened."""
+
+    account_id: str
+    fields: tuple[str, ...]
 
 
 def bust_id() -> str:
@@ -168,6 +202,7 @@ class TradeBustService:
         self._bus = bus
         self._directory = directory
         self._read_models = read_models or ReadModels()
+        self._perp = PerpBusts(trades, bus, directory)
         self._resuming: asyncio.Task[int] | None = None
 
     # --- the use case ----------------------------------------------------------------------
@@ -189,11 +224,7 @@ class TradeBustService:
             raise ValidationError(f"a bust reverses at most {MAX_TRADES} trades",
                                   field="toSequence")  # fmt: skip
         spec = await self._specs.spec(market_id)  # NOT_FOUND for an unknown market
-        if spec.market.kind is MarketKind.PERPETUAL:
-            raise ValidationError(
-                "perpetual trades cannot be busted: close the positions instead",
-                field="market", reason="PERPETUAL_NOT_SUPPORTED",
-            )  # fmt: skip
+        perpetual = spec.market.kind is MarketKind.PERPETUAL
         market = await self._directory.market_index(spec.market.id)
         state = self._bus.engine.market_state(market)
         if state is None or last > state["trade_seq"]:
@@ -209,8 +240,13 @@ class TradeBustService:
             raise NotFoundError("no trade in that range to bust", market=spec.market.id,
                                 reason="NO_TRADES")  # fmt: skip
         fee_account = self._bus.engine.fee_account(market)
-        trades = [await self._engine_trade(spec, t) for t in live]
-        reversal = plan.reverse(trades, fee_account)
+        perp: PerpPlan | None = None
+        if perpetual:
+            perp = await self._perp.plan(spec, market, live)
+            reversal = perp.reversal
+        else:
+            trades = [await self._engine_trade(spec, t) for t in live]
+            reversal = plan.reverse(trades, fee_account)
         ident = bust_id()
         clearing = await self._directory.account_index(CLEARING_PREFIX + ident, PLATFORM, PLATFORM)
         doc: Document = {
@@ -218,12 +254,14 @@ class TradeBustService:
             "to": last, "reason": reason, "by": principal.key_id,
             "requested_at": dt.datetime.now(dt.UTC), "updated_at": dt.datetime.now(dt.UTC),
             "status": PLANNED,
-            "active_market": spec.market.id, "trades": [t.number for t in trades],
+            "active_market": spec.market.id, "trades": [trade_number(t.id) for t in live],
             "skipped_external": len(found) - len(internal), "clearing": clearing,
             "fee_account": fee_account,
             "deltas": [[a, s, v] for (a, s), v in reversal.deltas.items()],
             "refunds": [[r.payer, r.asset, int(r.maker), r.amount] for r in reversal.fee_refunds],
         }  # fmt: skip
+        if perp is not None:
+            doc.update(_perp_fields(perp, spec))
         try:
             await self._busts.insert_one(doc)
         except DuplicateKeyError:
@@ -262,13 +300,20 @@ class TradeBustService:
             submitted = await self._bus.submit(marker, note)
             doc = await self._save(doc, marker_seq=submitted.seq, status=COLLECTING)
         reversal = _reversal(doc)
+        if doc.get("kind") == PERPETUAL and doc.get("legs_seq") is None:
+            doc = await self._position_legs(doc)
         if doc.get("collected") is None:
             collected = await self._collect(doc, reversal, base_note)
             doc = await self._save(doc, status=PAYING,
                                    collected=[_collect_doc(c) for c in collected])  # fmt: skip
         else:  # resumed after the collection: the payouts follow from what it took
             collected = [_collect_of(c) for c in doc["collected"]]
-        settlement = plan.settle(reversal, collected)
+        pools = None
+        if doc.get("kind") == PERPETUAL:
+            if doc.get("pool") is None:
+                doc = await self._carry(doc)
+            pools = {int(doc["quote"]): int(doc["pool"])}
+        settlement = plan.settle(reversal, collected, pools)
         last = await self._pay(doc, settlement, base_note)
         doc = await self._save(
             doc, status=COMPLETED, last_seq=last or doc["marker_seq"],
@@ -281,6 +326,26 @@ class TradeBustService:
                                          "shortfalls": len(settlement.shortfalls)})  # fmt: skip
         return self._model(doc)
 
+    async def _position_legs(self, doc: Document) -> Document:
+        """A perpetual bust's BUST_POSITION group, once (a resumed bust whose group was
+        journaled before the crash finds the clearing account CANCEL_ONLY)."""
+        ident, clearing = doc["_id"], int(doc["clearing"])
+        if doc.get("status") == POSITIONS and self._perp.legs_applied(clearing):
+            return await self._save(doc, legs_seq=int(doc["marker_seq"]))
+        doc = await self._save(doc, status=POSITIONS)
+        last = await self._perp.legs(ident, clearing, int(doc["market"]), doc["legs"])
+        await engine_caught_up(self._bus, last.seq, RETRY)
+        return await self._save(doc, legs_seq=last.seq, status=COLLECTING)
+
+    async def _carry(self, doc: Document) -> Document:
+        """Settle the clearing account's flat cost against what it collected; what it holds
+        then is what the creditors share."""
+        ident, clearing, market = doc["_id"], int(doc["clearing"]), int(doc["market"])
+        done = await self._perp.carry(ident, clearing, market)
+        await engine_caught_up(self._bus, done.seq, RETRY)
+        pool, uncovered = self._perp.held(clearing, market, int(doc["quote"]))
+        return await self._save(doc, pool=pool, uncovered=uncovered, carry_seq=done.seq)
+
     async def _collect(
         self, doc: Document, reversal: plan.Reversal, note: dict[str, str]
     ) -> list[plan.Collect]:
@@ -290,7 +355,7 @@ class TradeBustService:
         attempt = int(doc.get("attempt", 0))
         pending = [_collect_of(c) for c in doc.get("pending", [])]
         if not doc.get("pending") and attempt == 0:  # first time here: plan attempt 0
-            await engine_caught_up(self._bus, int(doc["marker_seq"]), RETRY)
+            await engine_caught_up(self._bus, int(doc.get("legs_seq") or doc["marker_seq"]), RETRY)
             pending = plan.collects(reversal, self._available)
             doc = await self._save(doc, attempt=0, pending=[_collect_doc(c) for c in pending])
         while pending:
@@ -405,7 +470,23 @@ class TradeBustService:
             shortfalls=self._amounts(doc.get("shortfalls", [])),
             unpaid=self._amounts(doc.get("unpaid", [])),
             recovered=self._amounts(_by_key(_collect_of(c) for c in doc.get("collected", []))),
+            positions=tuple(self._leg(doc, g) for g in doc.get("legs", [])),
+            inexact=tuple(InexactPosition(self._account_id(int(a)), tuple(f))
+                          for a, f in doc.get("inexact", [])),
+            uncovered=self._amounts([[doc["clearing"], doc["quote"], doc["uncovered"]]]
+                                    if doc.get("uncovered") else []),
         )  # fmt: skip
+
+    def _account_id(self, index: int) -> str:
+        ref = self._directory.account(index)
+        return ref.account_id if ref else f"engine:{index}"
+
+    def _leg(self, doc: Document, g: list[int]) -> PositionLeg:
+        account, qty, cost, realized, margin = (int(v) for v in g)
+        lot, places = Decimal(doc["lot_quantity"]), -int(doc["quote_decimals"])
+        return PositionLeg(self._account_id(account), qty * lot, Decimal(cost).scaleb(places),
+                           Decimal(realized).scaleb(places),
+                           Decimal(margin).scaleb(places))  # fmt: skip
 
     def _amounts(self, rows: Iterable[list[int]]) -> tuple[Amount, ...]:
         out = []
@@ -422,6 +503,21 @@ class TradeBustService:
 
 def trade_number(trade_id: str) -> int:
     return int(trade_id.rsplit(":", 1)[1])
+
+
+def _perp_fields(perp: PerpPlan, spec: MarketSpec) -> Document:
+    """What a perpetual bust stores besides the money: the legs and the positions the trades
+    alone do not explain."""
+    legs = [[p.account, p.leg.qty, p.leg.cost, p.leg.realized, p.leg.margin]
+            for p in perp.positions if p.leg != plan_zero]  # fmt: skip
+    return {
+        "kind": PERPETUAL, "legs": legs, "quote": spec.quote.index,
+        "inexact": [[p.account, list(p.differs)] for p in perp.positions if p.differs],
+        "targets": [[p.account, p.target.qty, p.target.cost, p.target.margin, p.target.realized]
+                    for p in perp.positions],
+        "history": perp.history, "lot_quantity": str(spec.quantity(1)),
+        "quote_decimals": spec.quote.decimals,
+    }  # fmt: skip
 
 
 def _reversal(doc: Document) -> plan.Reversal:

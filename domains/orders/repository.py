@@ -403,6 +403,16 @@ class MongoTradingRepository(MongoOrdersRepository):
         cursor = self._db.trades.find(query).sort("_id", ASCENDING).limit(limit)
         return [trade_from_document(d) async for d in cursor]
 
+    async def trades_of_accounts(
+        self, market_id: str, account_ids: Sequence[str], before: int, limit: int
+    ) -> list[Trade]:
+        """The market's trades numbered < ``before`` that any of ``account_ids`` took part
+        in, oldest first (a perpetual bust replays these positions)."""
+        query = {"market_id": market_id, "account_ids": {"$in": list(account_ids)},
+                 "_id": {"$lt": f"{market_id}:{before:012d}"}}  # fmt: skip
+        cursor = self._db.trades.find(query).sort("_id", ASCENDING).limit(limit)
+        return [trade_from_document(d) async for d in cursor]
+
     async def account_trades(
         self, scope: TenantScope, account_id: str, first: int, after: str | None
     ) -> list[Trade]:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from pymongo import ASCENDING, DeleteMany, IndexModel, ReplaceOne
 
+from domains.orders.bust_plan import LEG as BUST_LEG
 from domains.orders.bust_plan import NOTE_BUST, NOTE_FEE_MAKER, NOTE_FEE_PAYER
 from domains.orders.model import MarketKind
 from domains.orders.routing import NOTE_LEG, NOTE_MARKUP_BPS
@@ -226,7 +227,7 @@ class LedgerProjector:
         if e["kind"] == codes.EV_TRADE:
             return await self._trade_legs(e)
         if e["kind"] in PERP_EVENTS:
-            return await self._perp_legs(e)
+            return await self._perp_legs(e, note)
         if e["kind"] != codes.EV_ACCEPTED:
             return []
         command = commands[e["seq"]]
@@ -302,10 +303,16 @@ class LedgerProjector:
             *self._fee_legs(int(e["maker_account"]), quote, maker_fee, True, reference),
         ]
 
-    async def _perp_legs(self, e: Row) -> list[tuple[str, str, int, str, str]]:
+    async def _perp_legs(
+        self, e: Row, note: dict[str, str]
+    ) -> list[tuple[str, str, int, str, str]]:
         """Perpetual money: realised PnL (closes, funding, ADL) against the market's
         settlement account ``perp:<market>``, funding dust and insurance payments against
-        the fund. An account's balance moves by exactly these legs and its fees."""
+        the fund. An account's balance moves by exactly these legs and its fees. A bust's
+        leg (BUST_POSITION, code POSITION_BUSTED) moves a party's realised PnL without
+        money (the bust's TRANSFERs move it): nothing is posted, the new realised PnL is
+        remembered; its clearing account's realised PnL (BUST_CLEARED) moves with its
+        balance and posts as TRADE_BUST under the bust's reference."""
         market_id = self._directory.market_id(e["market"])
         if market_id is None:
             return []
@@ -321,8 +328,12 @@ class LedgerProjector:
                 return []  # a replayed batch: its postings exist already
             delta = int(e["order_id"]) - before
             self._realized_changed[key] = (int(e["order_id"]), seq)
-            if delta == 0:
+            if delta == 0 or e["code"] == codes.POSITION_BUSTED:
                 return []
+            if e["code"] == codes.BUST_CLEARED:
+                reference = f"bust:{note[NOTE_BUST]}" if NOTE_BUST in note else reference
+                return [(account, quote, delta, BUST_LEG, reference),
+                        (settlement, quote, -delta, BUST_LEG, reference)]  # fmt: skip
             return [(account, quote, delta, "PERP_PNL", reference),
                     (settlement, quote, -delta, "PERP_PNL", reference)]  # fmt: skip
         if e["kind"] == codes.EV_FUNDING:  # already in realised; the rounding dust (minus
