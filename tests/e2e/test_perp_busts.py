@@ -6,6 +6,7 @@ trade a later fill closed against reports the legs that reopen the later positio
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -13,7 +14,10 @@ import numpy as np
 import pytest
 from starlette.applications import Starlette
 
+from graph.bootstrap import Platform
 from graph.ops.seed import DemoKey
+from graph.ops.settlement import rebuild
+from graph.settings import Settings
 from tests.e2e.test_perpetuals import ORDER, _trader
 from tests.e2e.test_trade_busts import ok, totals
 from tests.factories import reconcile_platform
@@ -121,3 +125,25 @@ async def test_a_bust_under_a_later_fill_reopens_the_position_that_fill_closed(
     legs = {g["accountId"]: g for g in report["positionLegs"]}
     assert set(legs) == {alice.account_id, bob.account_id}
     assert report["shortfalls"] == [] and report["uncovered"] == []
+
+
+async def test_perpetual_busts_replay_to_the_same_state_and_rebuild_equal_to_live(
+    app: Starlette, settings: Settings, mongodb_uri: str
+) -> None:
+    """The tests above busted perpetual trades: a replay of the journal reaches the live
+    engine's state hash (positions included), and the read models and ledger rebuilt from
+    it into a second database equal the live ones."""
+    live: Platform = app.state.platform
+    busted = await live.db.trades.count_documents({"status": "BUSTED", "market_id": PERP})
+    assert busted >= 2, busted
+    await live.writer.projections.drain()
+    assert (await reconcile_platform(live)).clean
+    replayed = Platform(settings, mongodb_uri, read_only=True)
+    await replayed.start()
+    try:
+        assert replayed.writer.engine.state_hash() == live.writer.engine.state_hash()
+    finally:
+        await replayed.close()
+    rebuilt = await rebuild(settings, mongodb_uri, f"rebuild_{uuid.uuid4().hex[:12]}")
+    assert rebuilt.clean, rebuilt.examples
+    assert not rebuilt.moved
