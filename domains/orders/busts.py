@@ -34,7 +34,7 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -55,7 +55,7 @@ from domains.orders.bust_plan import (
 from domains.orders.model import MarketKind, Side, Trade, TradeStatus, Venue
 from domains.orders.outcomes import outcome
 from domains.orders.perp_bust_plan import PositionState
-from domains.orders.perp_busts import PerpBusts, PerpPlan
+from domains.orders.perp_busts import AccountTrades, PerpBusts, PerpPlan
 from domains.orders.routing import NOTE_LEG
 from domains.orders.spec import MarketSpec
 from domains.shared.context import Principal, Role
@@ -108,18 +108,6 @@ PERPETUAL = "PERPETUAL"
 
 class TradeSpecs(Protocol):
     async def spec(self, market_id: str) -> MarketSpec: ...
-
-
-class BustTrades(Protocol):
-    """The trades read model (domains/orders/repository.py satisfies it)."""
-
-    async def trades_between(
-        self, market_id: str, after: int, before: int, limit: int
-    ) -> list[Trade]: ...
-
-    async def trades_of_accounts(
-        self, market_id: str, account_ids: Sequence[str], before: int, limit: int
-    ) -> list[Trade]: ...
 
 
 @dataclass(frozen=True)
@@ -190,7 +178,7 @@ class TradeBustService:
     def __init__(
         self,
         db: Database,
-        trades: BustTrades,
+        trades: AccountTrades,
         specs: TradeSpecs,
         bus: CommandBus,
         directory: EngineDirectory,

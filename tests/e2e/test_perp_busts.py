@@ -6,7 +6,6 @@ trade a later fill closed against reports the legs that reopen the later positio
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
@@ -16,10 +15,9 @@ from starlette.applications import Starlette
 
 from graph.bootstrap import Platform
 from graph.ops.seed import DemoKey
-from graph.ops.settlement import rebuild
 from graph.settings import Settings
 from tests.e2e.test_perpetuals import ORDER, _trader
-from tests.e2e.test_trade_busts import ok, totals
+from tests.e2e.test_trade_busts import ok, replay_and_rebuild_equal_live, totals
 from tests.factories import reconcile_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
@@ -136,14 +134,4 @@ async def test_perpetual_busts_replay_to_the_same_state_and_rebuild_equal_to_liv
     live: Platform = app.state.platform
     busted = await live.db.trades.count_documents({"status": "BUSTED", "market_id": PERP})
     assert busted >= 2, busted
-    await live.writer.projections.drain()
-    assert (await reconcile_platform(live)).clean
-    replayed = Platform(settings, mongodb_uri, read_only=True)
-    await replayed.start()
-    try:
-        assert replayed.writer.engine.state_hash() == live.writer.engine.state_hash()
-    finally:
-        await replayed.close()
-    rebuilt = await rebuild(settings, mongodb_uri, f"rebuild_{uuid.uuid4().hex[:12]}")
-    assert rebuilt.clean, rebuilt.examples
-    assert not rebuilt.moved
+    await replay_and_rebuild_equal_live(live, settings, mongodb_uri)

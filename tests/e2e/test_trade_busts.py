@@ -240,15 +240,22 @@ async def test_busts_replay_to_the_same_state_and_rebuilt_read_models_equal_the_
 ) -> None:
     live: Platform = app.state.platform
     assert await live.db.trades.count_documents({"status": "BUSTED"}) >= 3  # the tests above
+    await replay_and_rebuild_equal_live(live, settings, mongodb_uri)
+
+
+async def replay_and_rebuild_equal_live(live: Platform, settings: Settings, uri: str) -> None:
+    """Reconcile is clean, a replay of the journal reaches the live engine's state hash, and
+    the read models and ledger rebuilt from it into a second database equal the live ones
+    (BUSTED trades and the reversals' ledger legs too)."""
     report = await reconcile_platform(live)
     assert report.clean, report
     await live.writer.projections.drain()
-    replayed = Platform(settings, mongodb_uri, read_only=True)
+    replayed = Platform(settings, uri, read_only=True)
     await replayed.start()
     try:
         assert replayed.writer.engine.state_hash() == live.writer.engine.state_hash()
     finally:
         await replayed.close()
-    rebuilt = await rebuild(settings, mongodb_uri, f"rebuild_{uuid.uuid4().hex[:12]}")
-    assert rebuilt.clean, rebuilt.examples  # BUSTED trades and the reversal's ledger too
+    rebuilt = await rebuild(settings, uri, f"rebuild_{uuid.uuid4().hex[:12]}")
+    assert rebuilt.clean, rebuilt.examples
     assert not rebuilt.moved
