@@ -108,6 +108,7 @@ class LiquidationEvent:
     counterparty_account_id: str | None
     seq: int
     at: dt.datetime
+    count: int | None = None  # STARTED: positions concerned; ORDERS_CANCELED: orders
 
 
 @dataclass(frozen=True)

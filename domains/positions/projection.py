@@ -66,6 +66,7 @@ STEPS = {
     codes.LIQ_WOUND_DOWN: LiquidationStep.WOUND_DOWN,
     codes.LIQ_SOCIALIZED: LiquidationStep.SOCIALIZED_LOSS,
 }
+COUNTED_STEPS = frozenset({LiquidationStep.STARTED, LiquidationStep.ORDERS_CANCELED})
 PERP_EVENTS = (codes.EV_POSITION_CHANGED, codes.EV_MARK_PRICE, codes.EV_FUNDING,
                codes.EV_LIQUIDATION, codes.EV_BALANCE_CHANGED)  # fmt: skip
 
@@ -265,6 +266,9 @@ class PositionsProjector:
         step = STEPS.get(int(event["code"]), LiquidationStep.STARTED)
         order_id = int(event["order_id"])
         qty, price = int(event["qty"]), int(event["price"])
+        count = None
+        if step in COUNTED_STEPS:  # the engine's qty counts positions or orders, not lots
+            count, qty = qty, 0
         return LiquidationEvent(
             id=f"{int(event['seq']):016d}:{ordinal:05d}", tenant_id=ref.tenant_id,
             customer_id=ref.customer_id, account_id=ref.account_id, market_id=spec.market.id,
@@ -279,7 +283,7 @@ class PositionsProjector:
                 and counterparty.tenant_id == ref.tenant_id
                 else None
             ),
-            seq=int(event["seq"]), at=at,
+            seq=int(event["seq"]), at=at, count=count,
         )  # fmt: skip
 
     async def _publish(self, out: _Batch) -> None:

@@ -135,7 +135,7 @@ def liquidation_from_document(doc: Document) -> LiquidationEvent:
         quantity=_dec(doc.get("quantity")), price=_dec(doc.get("price")),
         amount=Decimal(doc["amount"]), insurance_fund_after=Decimal(doc["insurance_fund_after"]),
         counterparty_account_id=doc.get("counterparty_account_id"), seq=int(doc["seq"]),
-        at=doc["at"],
+        at=doc["at"], count=doc.get("count"),
     )  # fmt: skip
 
 
@@ -156,6 +156,7 @@ def liquidation_document(e: LiquidationEvent) -> Document:
         "price": None if e.price is None else str(e.price), "amount": str(e.amount),
         "insurance_fund_after": str(e.insurance_fund_after),
         "counterparty_account_id": e.counterparty_account_id, "seq": e.seq, "at": e.at,
+        "count": e.count,
     }  # fmt: skip
 
 

@@ -263,11 +263,18 @@ class Liquidation:
     order_id: strawberry.ID | None = strawberry.field(
         description="The engine's liquidation order, for ORDER_FILLED."
     )
-    quantity: Decimal | None = strawberry.field(description="Quantity concerned (base asset).")
+    quantity: Decimal | None = strawberry.field(
+        description="Quantity concerned (base asset): filled, deleveraged or closed; else null."
+    )
+    count: int | None = strawberry.field(
+        description="STARTED: positions concerned; ORDERS_CANCELED: orders cancelled; else null."
+    )
     price: Decimal | None = strawberry.field(description="Fill or bankruptcy price.")
     amount: Decimal = strawberry.field(
         description=(
-            "Quote amount: paid by or credited to the insurance fund, or the realised loss."
+            "Quote amount: paid by or credited to the insurance fund, or the realised loss; "
+            "STARTED: equity minus maintenance margin (negative: how far below it the account "
+            "was)."
         )
     )
     insurance_fund_after: Decimal = strawberry.field(
@@ -286,7 +293,8 @@ class Liquidation:
             id=strawberry.ID(e.id), account_id=strawberry.ID(e.account_id),
             market_id=strawberry.ID(e.market_id) if e.market_id else None, step=e.step,
             order_id=strawberry.ID(e.order_id) if e.order_id else None, quantity=e.quantity,
-            price=e.price, amount=e.amount, insurance_fund_after=e.insurance_fund_after,
+            count=e.count, price=e.price, amount=e.amount,
+            insurance_fund_after=e.insurance_fund_after,
             counterparty_account_id=strawberry.ID(counterparty) if counterparty else None,
             sequence=e.seq, at=e.at,
         )  # fmt: skip

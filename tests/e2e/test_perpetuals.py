@@ -220,7 +220,7 @@ async def test_refusals_have_stable_codes_and_change_nothing(
 
 
 SUBSCRIBE_LIQUIDATIONS = """subscription { liquidations(market: "BTC-USDT-PERP") { accountId
-  step quantity price amount insuranceFundAfter } }"""
+  step quantity count price amount insuranceFundAfter } }"""
 SUBSCRIBE_RISK = """subscription { riskSummary { insuranceFunds { asset balance }
   accountsWithPositions markets { marketId markPrice } } }"""
 SUBSCRIBE_POSITIONS = """subscription { positions { position { accountId quantity markPrice
@@ -359,6 +359,8 @@ async def test_long_and_short_pnl_funding_and_a_liquidation_reaching_the_insuran
         assert {s["accountId"] for s in steps} == {hal.account_id}
         names = [s["step"] for s in steps]
         assert names[0] == "STARTED" and "ORDER_FILLED" in names
+        # one position concerned, equity 20 - maintenance 23.48 (a count, not a quantity)
+        assert (steps[0]["count"], steps[0]["quantity"], steps[0]["amount"]) == (1, None, "-3.48")
         filled = next(s for s in steps if s["step"] == "ORDER_FILLED")
         assert (filled["quantity"], filled["price"]) == ("0.1", "58700")
         credited = next(s for s in steps if s["step"] == "INSURANCE_CREDITED")

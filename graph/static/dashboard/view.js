@@ -105,7 +105,7 @@ export function renderEvents(model) {
     if (event.kind === "liquidation") {
       const s = event.step;
       const what = STEP_LABELS[s.step] || s.step;
-      // STARTED: `amount` is equity - maintenance margin (its `quantity` counts positions)
+      // STARTED: `amount` is equity - maintenance margin (`count`: positions concerned)
       const detail = s.step === "STARTED"
         ? [s.price && `at mark ${decimal(s.price)}`, `equity − maintenance ${decimal(s.amount)}`].filter(Boolean).join(" · ")
         : [s.quantity && `${decimal(s.quantity)} @ ${decimal(s.price)}`,
