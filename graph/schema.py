@@ -48,6 +48,7 @@ from domains.shared.scalars import SCALAR_MAP
 from graph.errors import ErrorPolicy
 from graph.security.access import AccessGuard
 from graph.security.audit_extension import AuditRecorder
+from graph.security.extension_plan import composed
 from graph.security.limits import LimitSettings
 from graph.security.query_limits import query_limits
 from graph.security.sandbox_marker import SandboxMarker
@@ -134,6 +135,15 @@ class LimitsFirstValidationCache(ValidationCache):
         yield from super().on_validate()
 
 
+# one extension for the five that act around execution (strawberry finds every extension's
+# hooks again for every request and phase; graph/security/extension_plan.py): the guard
+# first, then the trail, the sandbox marker, read-your-writes, and the usage meter after the
+# guard and the trail (only operations that run are billed)
+REQUEST_POLICY = composed(
+    AccessGuard, AuditRecorder, SandboxMarker, ReadYourWritesExtension, UsageCounter
+)
+
+
 def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[SchemaExtension]]:
     """Error policy, then caches so fixed query texts are parsed and validated once, then
     the query limits (graph/security/query_limits.py; default limits without rate limiting if None).
@@ -141,11 +151,7 @@ def _extensions(introspection: bool, limits: LimitsFactory | None) -> list[type[
     """
     extensions: list[type[SchemaExtension]] = [
         functools.partial(ErrorPolicy, hide_suggestions=not introspection),  # type: ignore[list-item]
-        AccessGuard,
-        AuditRecorder,
-        SandboxMarker,
-        ReadYourWritesExtension,
-        UsageCounter,  # after the guard and the trail: only operations that run are billed
+        REQUEST_POLICY,
         functools.partial(SyntaxSafeParserCache, maxsize=512),  # type: ignore[list-item]
         OperationNameRequired,
         functools.partial(LimitsFirstValidationCache, maxsize=512),  # type: ignore[list-item]
