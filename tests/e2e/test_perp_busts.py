@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 from starlette.applications import Starlette
 
+from domains.shared.errors import UnavailableError
 from graph.bootstrap import Platform
 from graph.ops.seed import DemoKey
 from graph.settings import Settings
 from tests.e2e.test_perpetuals import ORDER, _trader
 from tests.e2e.test_trade_busts import ok, replay_and_rebuild_equal_live, totals
 from tests.factories import reconcile_platform
+from tests.graphql_client import error_codes, gql
 
 pytestmark = [pytest.mark.e2e, pytest.mark.store]
 
@@ -123,6 +125,43 @@ async def test_a_bust_under_a_later_fill_reopens_the_position_that_fill_closed(
     legs = {g["accountId"]: g for g in report["positionLegs"]}
     assert set(legs) == {alice.account_id, bob.account_id}
     assert report["shortfalls"] == [] and report["uncovered"] == []
+
+
+async def test_a_perpetual_bust_interrupted_after_its_legs_is_resumed_without_moving_twice(
+    app: Starlette, http: httpx.AsyncClient, demo_keys: dict[str, DemoKey],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The process dies after the BUST_POSITION group is journaled but before the bust
+    records it: the resumed bust finds the group applied (the clearing account is
+    CANCEL_ONLY) and goes on to the money; positions move once, balances come back once."""
+    operator, platform = demo_keys["operator"], app.state.platform
+    alice = await _trader(app, http, demo_keys, "pbust-f")
+    bob = await _trader(app, http, demo_keys, "pbust-g")
+    market = await platform.directory.market_index(PERP)
+    before = totals(app)
+    first = await newest(app, http, operator) + 1
+    await fill(http, bob, alice, "SELL", "0.02", "60000")
+    last = await newest(app, http, operator)
+    service = platform.busts
+    real_save = service._save
+
+    async def crash_after_the_legs(doc: Any, **fields: Any) -> Any:
+        if fields.get("legs_seq") is not None and fields.get("status") == "COLLECTING":
+            raise UnavailableError("the process died here")
+        return await real_save(doc, **fields)
+
+    monkeypatch.setattr(service, "_save", crash_after_the_legs)
+    body = await gql(http, BUST, {"m": PERP, "f": first, "t": last}, key=operator)
+    assert error_codes(body) == ["UNAVAILABLE"]
+    assert await position(app, alice, market) == (0, 0, 0, 0)  # the legs ran
+    monkeypatch.setattr(service, "_save", real_save)
+    assert await service.resume() == 1
+    assert await position(app, alice, market) == (0, 0, 0, 0)  # not reversed twice
+    assert await position(app, bob, market) == (0, 0, 0, 0)
+    assert np.array_equal(totals(app), before)
+    [stored] = [b async for b in platform.db.trade_busts.find({"from": first, "market_id": PERP})]
+    assert stored["status"] == "COMPLETED"
+    assert (await reconcile_platform(platform)).clean
 
 
 async def test_perpetual_busts_replay_to_the_same_state_and_rebuild_equal_to_live(
