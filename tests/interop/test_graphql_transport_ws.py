@@ -189,7 +189,10 @@ PATHS = ["/graphql", "/subgraphs/orders/graphql"]
 
 
 def _probe(node: str, url: str, scenarios: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    config = {"url": url, "timeoutMs": 5000, "scenarios": scenarios}
+    # every scenario ends on the message or close it waits for; the bound is only for one
+    # that never comes (5 s was too short once on a loaded 2-core CI machine: a query
+    # over the socket, one of ~30 sockets opened at once, answered after it)
+    config = {"url": url, "timeoutMs": 15_000, "scenarios": scenarios}
     result: dict[str, Any] = run_node(node, "ws_probe.mjs", json.dumps(config))
     return result
 
