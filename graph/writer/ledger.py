@@ -105,7 +105,8 @@ class LedgerProjector:
         changed: dict[int, tuple[int, int, int]] = {}
         lines: dict[int, list[Line]] = {}  # seq: its postings, in leg order
         posted = events[np.isin(events["kind"], LEDGER_EVENTS)]  # no balance events
-        for part, in_bulk in _runs(posted, bulk_round_seqs(posted) if self.bulk_rounds else ()):
+        bulk = bulk_round_seqs(posted, batch) if self.bulk_rounds else ()
+        for part, in_bulk in _runs(posted, bulk):
             if in_bulk:
                 await self._round_postings(part, lines)
             else:
@@ -148,9 +149,9 @@ class LedgerProjector:
                 _post(lines, event["seq"], account, asset, amount, kind, reference, payer)
 
     async def _round_postings(self, posted: Records, lines: dict[int, list[Line]]) -> None:
-        """Postings of funding rounds (commands whose ledger events are position changes
-        and payments only), from the event columns in slices: the same lines as
-        ``_event_postings``, without a row, a Posting or an await per event."""
+        """Postings of funding rounds (``bulk_round_seqs``), from the event columns in
+        slices: the same lines as ``_event_postings``, without a row, a Posting or an await
+        per event."""
         markets: dict[int, tuple[str, str] | None] = {}
         for market in sorted(set(posted["market"].tolist())):
             market_id = self._directory.market_id(market)
@@ -165,6 +166,8 @@ class LedgerProjector:
                 if found is None:
                     continue
                 market_id, quote = found
+                if kind == codes.EV_ACCEPTED:
+                    continue  # the round's verdict: no money moves with it
                 if kind == codes.EV_FUNDING:
                     dust = self._dust.get(seq, (f"perp:{market_id}", quote, 0))[2] + paid
                     self._dust[seq] = (f"perp:{market_id}", quote, dust)
@@ -439,13 +442,15 @@ def entry_documents(postings: list[Posting]) -> list[dict[str, object]]:
     return line_documents(lines)
 
 
-def bulk_round_seqs(posted: Records) -> np.ndarray:
-    """Commands whose ledger events are all position changes and funding payments, with at
-    least one payment: funding rounds without a liquidation, posted from columns."""
+def bulk_round_seqs(posted: Records, commands: Records) -> np.ndarray:
+    """Funding rounds without a liquidation, posted from columns: APPLY_FUNDING commands
+    with a payment whose other ledger events are position changes (and the command's
+    ACCEPTED, which posts nothing for a round)."""
     kinds, seqs = posted["kind"], posted["seq"]
-    paid = np.unique(seqs[kinds == codes.EV_FUNDING])
-    others = seqs[(kinds != codes.EV_FUNDING) & (kinds != codes.EV_POSITION_CHANGED)]
-    found: np.ndarray = np.setdiff1d(paid, others)
+    rounds = commands["seq"][commands["kind"] == codes.APPLY_FUNDING]
+    paid = np.intersect1d(seqs[kinds == codes.EV_FUNDING], rounds)
+    plain = np.isin(kinds, (codes.EV_FUNDING, codes.EV_POSITION_CHANGED, codes.EV_ACCEPTED))
+    found: np.ndarray = np.setdiff1d(paid, seqs[~plain])
     return found
 
 

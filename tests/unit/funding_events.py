@@ -141,8 +141,9 @@ def batches(draw: st.DrawFn) -> list[tuple[Records, Records]]:
         for _ in range(draw(st.integers(1, 4))):
             seq += 1
             is_round = draw(st.booleans())
-            events += draw(_round(seq) if is_round else _trade(seq))
             kind = codes.APPLY_FUNDING if is_round else codes.PLACE_ORDER
+            events.append(_event(seq, codes.EV_ACCEPTED, code=kind))  # every command's verdict
+            events += draw(_round(seq) if is_round else _trade(seq))
             commands.append({"seq": seq, "kind": kind, "ts_ns": TS_NS + seq * 1_000_000})
         out.append((_records(commands, COMMAND_DTYPE), _records(events, EVENT_DTYPE)))
     return out

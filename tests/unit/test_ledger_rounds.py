@@ -18,7 +18,7 @@ from pymongo.errors import BulkWriteError
 from domains.shared.engine_port import EngineDirectory
 from domains.shared.mongo import Database
 from engine import codes
-from engine.layout import EVENT_DTYPE, Records
+from engine.layout import COMMAND_DTYPE, EVENT_DTYPE, Records
 from graph.writer.ledger import LedgerProjector, bulk_round_seqs
 from tests.unit.funding_events import Directory, batches, spec_for
 
@@ -107,9 +107,14 @@ def test_a_round_posted_from_columns_equals_its_events_posted_one_by_one(
 
 
 def test_only_rounds_without_a_liquidation_are_posted_from_columns() -> None:
-    events = np.zeros(6, dtype=EVENT_DTYPE)
-    events["seq"] = [1, 1, 2, 2, 3, 3]
-    events["kind"] = [codes.EV_FUNDING, codes.EV_POSITION_CHANGED,  # a round
+    events = np.zeros(8, dtype=EVENT_DTYPE)
+    events["seq"] = [1, 1, 1, 2, 2, 3, 3, 4]
+    events["kind"] = [codes.EV_ACCEPTED, codes.EV_FUNDING, codes.EV_POSITION_CHANGED,  # a round
                       codes.EV_FUNDING, codes.EV_LIQUIDATION,  # a round that liquidated
-                      codes.EV_POSITION_CHANGED, codes.EV_TRADE]  # fmt: skip  # a fill
-    assert bulk_round_seqs(events).tolist() == [1]
+                      codes.EV_POSITION_CHANGED, codes.EV_TRADE,  # a fill
+                      codes.EV_FUNDING]  # fmt: skip  # a payment of some other command
+    commands = np.zeros(4, dtype=COMMAND_DTYPE)
+    commands["seq"] = [1, 2, 3, 4]
+    commands["kind"] = [codes.APPLY_FUNDING, codes.APPLY_FUNDING, codes.PLACE_ORDER,
+                        codes.CLOSE_POSITION]  # fmt: skip
+    assert bulk_round_seqs(events, commands).tolist() == [1]
