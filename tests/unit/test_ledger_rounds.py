@@ -118,3 +118,25 @@ def test_only_rounds_without_a_liquidation_are_posted_from_columns() -> None:
     commands["kind"] = [codes.APPLY_FUNDING, codes.APPLY_FUNDING, codes.PLACE_ORDER,
                         codes.CLOSE_POSITION]  # fmt: skip
     assert bulk_round_seqs(events, commands).tolist() == [1]
+
+
+def test_a_large_round_is_a_few_documents_of_512_postings_in_leg_order() -> None:
+    accounts = range(100, 700)  # engine accounts the directory does not name: engine:<index>
+    events = np.zeros(1 + 2 * len(accounts), dtype=EVENT_DTYPE)
+    events["seq"], events["kind"][0] = 5, codes.EV_ACCEPTED
+    events["kind"][1::2], events["kind"][2::2] = codes.EV_FUNDING, codes.EV_POSITION_CHANGED
+    events["account"][1::2] = events["account"][2::2] = accounts
+    events["qty"][1:], events["value_a"][1::2] = 1, -7
+    events["order_id"][2::2] = -7  # each position's realised PnL: the payment
+    commands = np.zeros(1, dtype=COMMAND_DTYPE)
+    commands["seq"], commands["kind"] = 5, codes.APPLY_FUNDING
+
+    db = _Db()
+    ledger = LedgerProjector(cast(Database, db), cast(EngineDirectory, Directory()), spec_for)
+    asyncio.run(ledger(commands, events, {}))
+
+    docs = sorted(db.ledger_entries.docs.values(), key=lambda d: int(d["_id"].split(":")[1]))
+    assert [len(d["postings"]) for d in docs] == [512, 512, 178]  # 1,200 PERP_PNL + dust pair
+    legs = [line["leg"] for d in docs for line in d["postings"]]
+    assert legs == list(range(1, 1203))
+    assert [line["kind"] for line in docs[-1]["postings"][-2:]] == ["FUNDING_DUST"] * 2
