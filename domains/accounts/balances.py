@@ -51,7 +51,8 @@ INDEXES = (
 )
 FOLD_CHUNK = 32  # balance documents per folding write (the journal waits behind one)
 ROUND_BUCKETS = 16
-EVENTS_PER_STEP = 2_048  # a round's balance events taken between two hand-backs of the loop
+ROUND_DOCS_PER_INSERT = 4  # balance_rounds documents per request
+EVENTS_PER_STEP = 512  # a round's balance events taken between two hand-backs of the loop
 PROJECTED_ENTRIES = 256  # up to this many accounts, a round read fetches only their entries
 
 
@@ -152,8 +153,9 @@ class MongoBalances:
             await bulk_write_chunked(self._db.balances, list(updates), ordered=False)
 
     async def insert_rounds(self, documents: Sequence[Document]) -> None:
-        """Funding rounds' balance documents (immutable; a replay's are skipped)."""
-        await insert_new(self._db.balance_rounds, documents)
+        """Funding rounds' balance documents (immutable; a replay's are skipped), a few
+        per request (the journal's writes wait behind the request the store is on)."""
+        await insert_new(self._db.balance_rounds, documents, ROUND_DOCS_PER_INSERT)
 
     async def rounds_since(self, after_seq: int) -> int:
         """The most rounds of one asset after ``after_seq`` (what a balance read of that

@@ -50,7 +50,7 @@ POSTINGS_PER_DOC = 64
 # behind the request in progress (64 documents of 64 postings: 125-250 ms)
 ROUND_POSTINGS_PER_DOC = 512
 ROUND_DOCS_PER_INSERT = 2
-ROUND_ROWS_PER_STEP = 2_048  # a round's events posted between two hand-backs of the loop
+ROUND_ROWS_PER_STEP = 512  # a round's events posted between two hand-backs of the loop
 REALIZED_PER_ROUND_DOC = 2_000  # positions per ``ledger_perp_realized`` document of a round
 EXTERNAL = "external"
 PLATFORM_FEES = "platform:fees"  # engine account 0: the platform's fee income
@@ -100,6 +100,10 @@ class LedgerProjector:
         self._fee_payers: list[str] = []  # the payer's tenant of each platform fee leg, in order
 
     bulk_rounds = True  # False: a round's events one by one too (the tests' reference)
+    # projected beside the other read models (graph/writer/projections.py): the ledger
+    # reads and writes only its own collections, so the store can insert a round's
+    # postings while this process builds the positions' and balances' documents
+    alongside_others = True
 
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
@@ -461,9 +465,12 @@ def bulk_round_seqs(posted: Records, commands: Records) -> np.ndarray:
     """Funding rounds without a liquidation, posted from columns: APPLY_FUNDING commands
     with a payment whose other ledger events are position changes (and the command's
     ACCEPTED, which posts nothing for a round)."""
-    kinds, seqs = posted["kind"], posted["seq"]
-    rounds = commands["seq"][commands["kind"] == codes.APPLY_FUNDING]
-    paid = np.intersect1d(seqs[kinds == codes.EV_FUNDING], rounds)
+    rounds: np.ndarray = commands["seq"][commands["kind"] == codes.APPLY_FUNDING]
+    if len(rounds) == 0:
+        return rounds  # most batches: no round
+    of_rounds = posted[np.isin(posted["seq"], rounds)]
+    kinds, seqs = of_rounds["kind"], of_rounds["seq"]
+    paid = np.unique(seqs[kinds == codes.EV_FUNDING])
     plain = np.isin(kinds, (codes.EV_FUNDING, codes.EV_POSITION_CHANGED, codes.EV_ACCEPTED))
     found: np.ndarray = np.setdiff1d(paid, seqs[~plain])
     return found
