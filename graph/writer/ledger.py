@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,21 +68,10 @@ INDEXES = (
     ),
 )
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
-Line = dict[str, object]  # one posting in an entry document
-
-
-@dataclass(frozen=True)
-class Posting:
-    """One leg: an account's change of one asset, in minor units (positive = credit)."""
-
-    seq: int
-    leg: int
-    account_id: str
-    asset: str
-    amount_minor: int
-    kind: str
-    reference: str
-    tenant_id: str = ""  # on the platform's fee legs: the payer's tenant (what billing meters)
+# one posting (leg) of an entry document: an account's change of one asset in minor units
+# (positive = credit): leg, account_id, asset, amount_minor, kind, reference, and on the
+# platform's fee legs tenant_id (the payer's tenant, what billing meters)
+Line = dict[str, object]
 
 
 class LedgerProjector:
@@ -166,8 +154,8 @@ class LedgerProjector:
 
     async def _round_postings(self, posted: Records, lines: dict[int, list[Line]]) -> None:
         """Postings of funding rounds (``bulk_round_seqs``), from the event columns in
-        slices: the same lines as ``_event_postings``, without a row, a Posting or an await
-        per event."""
+        slices: the same lines as ``_event_postings``, without a row, a tuple per leg or an
+        await per event."""
         markets: dict[int, tuple[str, str] | None] = {}
         for market in sorted(set(posted["market"].tolist())):
             market_id = self._directory.market_id(market)
@@ -445,20 +433,6 @@ def line_documents(
         for seq, found in lines.items()
         for part, start in enumerate(range(0, len(found), per_doc))
     ]
-
-
-def entry_documents(postings: list[Posting]) -> list[dict[str, object]]:
-    """The documents of ``postings`` (``line_documents`` of their lines)."""
-    lines: dict[int, list[Line]] = {}
-    for p in postings:
-        line: Line = {
-            "leg": p.leg, "account_id": p.account_id, "asset": p.asset,
-            "amount_minor": p.amount_minor, "kind": p.kind, "reference": p.reference,
-        }  # fmt: skip
-        if p.tenant_id:
-            line["tenant_id"] = p.tenant_id
-        lines.setdefault(p.seq, []).append(line)
-    return line_documents(lines)
 
 
 def bulk_round_seqs(posted: Records, commands: Records) -> np.ndarray:
