@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 import orjson
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 
@@ -50,6 +51,8 @@ INDEXES = (
 )
 FOLD_CHUNK = 32  # balance documents per folding write (the journal waits behind one)
 ROUND_BUCKETS = 16
+ROUND_DOCS_PER_INSERT = 4  # balance_rounds documents per request
+EVENTS_PER_STEP = 512  # a round's balance events taken between two hand-backs of the loop
 PROJECTED_ENTRIES = 256  # up to this many accounts, a round read fetches only their entries
 
 
@@ -150,8 +153,9 @@ class MongoBalances:
             await bulk_write_chunked(self._db.balances, list(updates), ordered=False)
 
     async def insert_rounds(self, documents: Sequence[Document]) -> None:
-        """Funding rounds' balance documents (immutable; a replay's are skipped)."""
-        await insert_new(self._db.balance_rounds, documents)
+        """Funding rounds' balance documents (immutable; a replay's are skipped), a few
+        per request (the journal's writes wait behind the request the store is on)."""
+        await insert_new(self._db.balance_rounds, documents, ROUND_DOCS_PER_INSERT)
 
     async def rounds_since(self, after_seq: int) -> int:
         """The most rounds of one asset after ``after_seq`` (what a balance read of that
@@ -202,19 +206,21 @@ class BalancesProjector:
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
     ) -> None:
         changed = events[events["kind"] == codes.EV_BALANCE_CHANGED]
-        by_round = settled_by_rounds(events)
+        by_round = settled_mask(events, changed).tolist()
         latest: dict[tuple[int, int], tuple[int, int, int]] = {}
         written: dict[tuple[int, int], tuple[int, int, int]] = {}
         rounds: dict[tuple[int, int], dict[int, tuple[int, int]]] = {}  # (seq, asset): account
-        for seq, account, asset, available, locked in zip(
+        for n, (seq, account, asset, available, locked, in_round) in enumerate(zip(
             changed["seq"].tolist(), changed["account"].tolist(), changed["asset"].tolist(),
-            changed["value_a"].tolist(), changed["value_b"].tolist(), strict=True,
-        ):  # fmt: skip
+            changed["value_a"].tolist(), changed["value_b"].tolist(), by_round, strict=True,
+        ), 1):  # fmt: skip
             latest[(account, asset)] = (seq, available, locked)
-            if (seq, account) in by_round:
+            if in_round:
                 rounds.setdefault((seq, asset), {})[account] = (available, locked)
             else:
                 written[(account, asset)] = (seq, available, locked)
+            if n % EVENTS_PER_STEP == 0:
+                await asyncio.sleep(0)  # a round's 10,000 in slices: the writer goes on
         now = dt.datetime.now(dt.UTC)
         updates: list[UpdateOne] = []
         published: dict[str, list[dict[str, object]]] = {}
@@ -278,17 +284,26 @@ class BalancesProjector:
         return docs
 
 
-def settled_by_rounds(events: Records) -> set[tuple[int, int]]:
-    """(seq, engine account) whose balance change a funding round's document carries: the
-    round paid the account, and did not liquidate or deleverage it."""
+def settled_mask(events: Records, changed: Records) -> np.ndarray:
+    """Which of the BALANCE_CHANGED events ``changed`` (of ``events``) a funding round's
+    document carries: the round paid the account (a FUNDING event of the same command) and
+    did not liquidate or deleverage it (as the account or the counterparty)."""
     paid = events[events["kind"] == codes.EV_FUNDING]
-    if len(paid) == 0:
-        return set()
+    if len(paid) == 0 or len(changed) == 0:
+        return np.zeros(len(changed), dtype=bool)
     liq = events[events["kind"] == codes.EV_LIQUIDATION]
-    out = set(zip(paid["seq"].tolist(), paid["account"].tolist(), strict=True))
-    out -= set(zip(liq["seq"].tolist(), liq["account"].tolist(), strict=True))
-    out -= set(zip(liq["seq"].tolist(), liq["maker_account"].tolist(), strict=True))
-    return out
+    excluded = np.concatenate([_keys(liq["seq"], liq["account"]),
+                               _keys(liq["seq"], liq["maker_account"])])  # fmt: skip
+    keys = _keys(changed["seq"], changed["account"])
+    found: np.ndarray = np.isin(keys, _keys(paid["seq"], paid["account"])) & ~np.isin(
+        keys, excluded
+    )
+    return found
+
+
+def _keys(seqs: np.ndarray, accounts: np.ndarray) -> np.ndarray:
+    """(seq, engine account) as one int64 (an account is an int32, NIL included)."""
+    return (seqs.astype(np.int64) << 32) | accounts.astype(np.uint32).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@ streams: POSITION_CHANGED -> positions, MARK_PRICE -> mark_prices, LIQUIDATION -
 liquidations, the insurance accounts' BALANCE_CHANGED -> insurance_funds, and a funding
 round (APPLY_FUNDING: its FUNDING events and the positions it settled) -> a few
 ``funding_rounds`` documents per market (domains/positions/funding_rounds.py) instead of
-a write per position. Runs behind the writer like the other projectors; idempotent
-(replayed batches rewrite the same documents) and independent of how batches were merged
-(a round's documents depend on its own command's events only)."""
+a write per position, built from the event columns in bulk (round_events.py) and
+published as one summary per tenant. Runs behind the writer like the other projectors;
+idempotent (replayed batches rewrite the same documents) and independent of how batches
+were merged (a round's documents depend on its own command's events only)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,19 +18,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 
 from domains.orders.model import order_key
 from domains.orders.spec import MarketSpec
-from domains.positions.funding_rounds import (
-    Entry,
-    RoundHeader,
-    payment_entry,
-    round_documents,
-    state_entry,
-)
 from domains.positions.model import (
-    FundingPayment,
     InsuranceFund,
     LiquidationEvent,
     LiquidationStep,
@@ -38,14 +33,15 @@ from domains.positions.model import (
 )
 from domains.positions.repository import (
     MongoPositionsRepository,
-    funding_document,
     liquidation_document,
     position_document,
 )
+from domains.positions.round_events import RoundBuilder, settled_mask, steps
 from domains.shared.engine_port import AccountRef, AssetInfo, yielding
 from domains.shared.errors import NotFoundError
 from domains.shared.events import EventBus, tenant_topic
 from engine import codes
+from engine.events import rows
 from engine.layout import Records
 
 SpecLookup = Callable[[str], Awaitable[MarketSpec]]
@@ -88,29 +84,8 @@ def entry_price(cost: Decimal, quantity: Decimal, spec: MarketSpec) -> Decimal:
 class _Batch:
     positions: dict[str, Position] = field(default_factory=dict)
     marks: dict[str, MarkPrice] = field(default_factory=dict)
-    funding: list[FundingPayment] = field(default_factory=list)
     liquidations: list[LiquidationEvent] = field(default_factory=list)
     insurance: dict[str, InsuranceFund] = field(default_factory=dict)
-    # funding rounds: seq -> header and entries by account id; the positions they settled
-    rounds: dict[int, tuple[RoundHeader, dict[str, Entry]]] = field(default_factory=dict)
-    funded: dict[str, Position] = field(default_factory=dict)
-    states: dict[tuple[int, str], list[int]] = field(default_factory=dict)
-    paid: frozenset[tuple[int, int]] = frozenset()  # (seq, engine account) of FUNDING events
-    liquidated: frozenset[tuple[int, int]] = frozenset()  # liquidated or deleveraged
-
-    def settled_by_round(self, seq: int, account: int, quantity: Decimal) -> bool:
-        """A position change a funding round's document carries: the round paid the
-        position, which stays open and was not liquidated or deleveraged by it."""
-        key = (seq, account)
-        return quantity != 0 and key in self.paid and key not in self.liquidated
-
-    def round_documents(self) -> list[dict[str, Any]]:
-        for (seq, account_id), state in self.states.items():
-            self.rounds[seq][1][account_id]["p"] = state
-        docs: list[dict[str, Any]] = []
-        for header, entries in self.rounds.values():
-            docs.extend(round_documents(header, entries))
-        return docs
 
 
 class Directory(Protocol):
@@ -135,6 +110,7 @@ class PositionsProjector:
         self._directory = directory
         self._spec_for = spec_for
         self._events = events
+        self._insurance_accounts: dict[int, bool] = {}  # engine account: an insurance fund?
 
     async def __call__(
         self, batch: Records, events: Records, notes: dict[int, dict[str, str]]
@@ -145,24 +121,66 @@ class PositionsProjector:
         perp = events[mask]
         if len(perp) == 0:
             return
-        times = {int(s): int(t) for s, t in zip(batch["seq"], batch["ts_ns"], strict=True)}
-        paid = perp[perp["kind"] == codes.EV_FUNDING]
-        liq = perp[perp["kind"] == codes.EV_LIQUIDATION]
-        out = _Batch(
-            paid=frozenset(zip(paid["seq"].tolist(), paid["account"].tolist(), strict=True)),
-            liquidated=frozenset(
-                zip(liq["seq"].tolist(), liq["account"].tolist(), strict=True)
-            ) | frozenset(zip(liq["seq"].tolist(), liq["maker_account"].tolist(), strict=True)),
-        )  # fmt: skip
-        async for ordinal, event in yielding(enumerate(perp)):
+        times = dict(zip(batch["seq"].tolist(), batch["ts_ns"].tolist(), strict=True))
+        kinds = perp["kind"]
+        funding, settled = kinds == codes.EV_FUNDING, settled_mask(perp)
+        balances = kinds == codes.EV_BALANCE_CHANGED
+        out = _Batch()
+        rounds = await self._rounds(perp[funding], perp[settled], times)
+        await self._insurance(out, perp[balances], times)
+        rest = np.flatnonzero(~(funding | settled | balances))  # one by one, as they come
+        async for ordinal in yielding(rest.tolist()):
+            event = perp[ordinal]
             at = ns_datetime(times.get(int(event["seq"]), 0))
             await self._collect(out, ordinal, event, at)
         await self._repo.save_positions(list(out.positions.values()))
         await self._repo.save_marks(list(out.marks.values()))
-        await self._repo.insert_rounds(out.round_documents())
+        await self._repo.insert_rounds(rounds.documents())
         await self._repo.insert_liquidations(out.liquidations)
         await self._repo.save_insurance(list(out.insurance.values()))
-        await self._publish(out)
+        await self._publish(out, rounds.summaries())
+
+    async def _rounds(
+        self, funding: Records, settled: Records, times: dict[int, int]
+    ) -> RoundBuilder:
+        """The batch's funding rounds, from the event columns in slices (the event loop
+        handed back between them): a round's entries, no object per position."""
+        markets = set(funding["market"].tolist()) | set(settled["market"].tolist())
+        specs = {market: await self._spec(market) for market in sorted(markets)}
+        rounds = RoundBuilder(self._directory, specs, lambda s: ns_datetime(times.get(s, 0)))
+        for part in steps(funding):
+            rounds.pay(part)
+            await asyncio.sleep(0)
+        for part in steps(settled):
+            rounds.settle(part)
+            await asyncio.sleep(0)
+        return rounds
+
+    async def _insurance(self, out: _Batch, changed: Records, times: dict[int, int]) -> None:
+        """The insurance funds' balances after the batch: of the BALANCE_CHANGED events
+        (a round has one per account paid), only the insurance accounts' are looked at."""
+        if not len(changed):
+            return
+        accounts = changed["account"]
+        wanted = [a for a in np.unique(accounts).tolist() if self._is_insurance(a)]
+        if not wanted:
+            return
+        for event in rows(changed[np.isin(accounts, wanted)]):
+            asset = self._directory.asset_by_index(event["asset"])
+            if asset is not None:
+                balance = Decimal(event["value_a"] + event["value_b"]).scaleb(-asset.decimals)
+                at = ns_datetime(times.get(event["seq"], 0))
+                out.insurance[asset.code] = InsuranceFund(asset.code, balance, event["seq"], at)
+
+    def _is_insurance(self, index: int) -> bool:
+        """Whether engine account ``index`` is an insurance fund (remembered once known)."""
+        known = self._insurance_accounts.get(index)
+        if known is None:
+            ref = self._directory.account(index)
+            if ref is None:
+                return False  # not known yet: asked again next time
+            known = self._insurance_accounts[index] = ref.account_id.startswith(INSURANCE_PREFIX)
+        return known
 
     async def _spec(self, market: int) -> MarketSpec | None:
         market_id = self._directory.market_id(market)
@@ -175,16 +193,8 @@ class PositionsProjector:
             return None
 
     async def _collect(self, out: _Batch, ordinal: int, event: Any, at: dt.datetime) -> None:
+        """A mark price, a position change no round carries, or a liquidation step."""
         kind, seq = int(event["kind"]), int(event["seq"])
-        if kind == codes.EV_BALANCE_CHANGED:
-            ref = self._directory.account(int(event["account"]))
-            if ref is not None and ref.account_id.startswith(INSURANCE_PREFIX):
-                asset = self._directory.asset_by_index(int(event["asset"]))
-                if asset is not None:
-                    total = int(event["value_a"]) + int(event["value_b"])
-                    balance = Decimal(total).scaleb(-asset.decimals)
-                    out.insurance[asset.code] = InsuranceFund(asset.code, balance, seq, at)
-            return
         spec = await self._spec(int(event["market"]))
         if spec is None:
             return
@@ -198,14 +208,7 @@ class PositionsProjector:
         if kind == codes.EV_POSITION_CHANGED:
             qty = spec.quantity(abs(int(event["qty"]))) * (-1 if event["qty"] < 0 else 1)
             cost = quote(int(event["value_a"]))
-            settled = out.settled_by_round(seq, int(event["account"]), qty)
-            if settled:
-                out.states[(seq, ref.account_id)] = state_entry(
-                    int(event["value_a"]), int(event["value_b"]), int(event["order_id"]),
-                    int(event["maker_order_id"]), int(event["status"]) == codes.MARGIN_ISOLATED,
-                )  # fmt: skip
-            into = out.funded if settled else out.positions
-            into[f"{ref.account_id}:{spec.market.id}"] = Position(
+            out.positions[f"{ref.account_id}:{spec.market.id}"] = Position(
                 id=f"{ref.account_id}:{spec.market.id}", tenant_id=ref.tenant_id,
                 customer_id=ref.customer_id, account_id=ref.account_id,
                 market_id=spec.market.id, quantity=qty, entry_price=entry_price(cost, qty, spec),
@@ -215,36 +218,8 @@ class PositionsProjector:
                 if int(event["status"]) == codes.MARGIN_ISOLATED else MarginMode.CROSS,
                 quote_asset=spec.quote.code, seq=seq,
             )  # fmt: skip
-        elif kind == codes.EV_FUNDING:
-            qty = spec.quantity(abs(int(event["qty"]))) * (-1 if event["qty"] < 0 else 1)
-            entries = self._round(out, spec, event, seq, at)
-            round_ordinal = len(entries)
-            entry = entries.setdefault(ref.account_id, {})
-            entry.update(payment_entry(round_ordinal, ref.tenant_id, ref.customer_id,
-                                       int(event["qty"]), int(event["value_a"])))  # fmt: skip
-            out.funding.append(FundingPayment(
-                id=f"{seq:016d}:{round_ordinal:05d}", tenant_id=ref.tenant_id,
-                customer_id=ref.customer_id, account_id=ref.account_id,
-                market_id=spec.market.id, quantity=qty, mark=spec.price(int(event["price"])),
-                rate=Decimal(int(event["value_b"])) / PPM, amount=quote(int(event["value_a"])),
-                asset=spec.quote.code, seq=seq, paid_at=at,
-            ))  # fmt: skip
         elif kind == codes.EV_LIQUIDATION:
             out.liquidations.append(self._liquidation(spec, event, ordinal, at))
-
-    @staticmethod
-    def _round(
-        out: _Batch, spec: MarketSpec, event: Any, seq: int, at: dt.datetime
-    ) -> dict[str, Entry]:
-        """The entries of the funding round of ``seq`` (its header from its first event)."""
-        if seq not in out.rounds:
-            header = RoundHeader(
-                market_id=spec.market.id, seq=seq, paid_at=at, mark=spec.price(int(event["price"])),
-                rate_ppm=int(event["value_b"]), asset=spec.quote.code,
-                quote_decimals=spec.quote.decimals, lot_size=spec.market.lot_size,
-            )  # fmt: skip
-            out.rounds[seq] = (header, {})
-        return out.rounds[seq][1]
 
     @staticmethod
     def _mark(spec: MarketSpec, event: Any, seq: int, at: dt.datetime) -> MarkPrice:
@@ -286,14 +261,14 @@ class PositionsProjector:
             seq=int(event["seq"]), at=at, count=count,
         )  # fmt: skip
 
-    async def _publish(self, out: _Batch) -> None:
+    async def _publish(self, out: _Batch, rounds: dict[str, list[dict[str, Any]]]) -> None:
+        """One message per tenant: its changed positions and liquidation steps, and the
+        funding rounds that paid its accounts as a summary (market, sequence, payments):
+        subscribers re-read a round's market, so 10,000 positions are not sent."""
         if self._events is None:
             return
         by_tenant: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        latest = dict(out.funded)  # a round's state, unless a later change in the batch
-        latest.update((k, p) for k, p in out.positions.items()
-                      if k not in latest or latest[k].seq < p.seq)  # fmt: skip
-        for position in latest.values():
+        for position in out.positions.values():
             by_tenant.setdefault(position.tenant_id, {}).setdefault("positions", []).append(
                 position_document(position)
             )
@@ -301,10 +276,8 @@ class PositionsProjector:
             by_tenant.setdefault(step.tenant_id, {}).setdefault("liquidations", []).append(
                 liquidation_document(step)
             )
-        for payment in out.funding:
-            by_tenant.setdefault(payment.tenant_id, {}).setdefault("funding", []).append(
-                funding_document(payment)
-            )
+        for tenant_id, summary in rounds.items():
+            by_tenant.setdefault(tenant_id, {})["rounds"] = summary
         for tenant_id, content in by_tenant.items():
             payload = orjson.dumps(content, default=str)
             await self._events.publish(tenant_topic(POSITION_STREAM, tenant_id), payload)

@@ -52,6 +52,7 @@ from domains.shared.mongo import (
     page_filter,
 )
 
+ROUND_DOCS_PER_INSERT = 4  # funding_rounds documents per request
 INDEXES = (
     CollectionIndexes(
         "positions",
@@ -233,8 +234,10 @@ class MongoPositionsRepository:
         return found
 
     async def insert_rounds(self, documents: Sequence[Document]) -> None:
-        """A funding round's documents (immutable; a replay's duplicates are skipped)."""
-        await insert_new(self._db.funding_rounds, documents)
+        """A funding round's documents (immutable; a replay's duplicates are skipped), a
+        few per request: a bucket of 10,000 positions is ~600 entries, and the journal's
+        writes wait behind the request the store is on."""
+        await insert_new(self._db.funding_rounds, documents, ROUND_DOCS_PER_INSERT)
 
     async def rounds_since(self, after_seq: int) -> int:
         """The most rounds of one market after ``after_seq`` (what a position read of that

@@ -42,7 +42,8 @@ async def _views(
     if changes is None or changes.everything:
         markets = None
     else:
-        markets = sorted(changes.markets | {d["market_id"] for d in changes.positions})
+        changed = {d["market_id"] for d in changes.positions}
+        markets = sorted(changes.markets | changes.funded | changed)
     views = []
     if markets is None or markets:
         for view in await service.open_positions(scope, markets):

@@ -1,7 +1,9 @@
 """The positions domain's live topics, merged and conflated for the risk subscriptions.
 
-Topics: ``positions.<tenant>`` (positions, funding and liquidation steps of one tenant,
-written by the projector) and ``marks`` (which perpetuals' mark prices changed). A
+Topics: ``positions.<tenant>`` (positions and liquidation steps of one tenant, and the
+funding rounds that paid its accounts as one summary per round: market, sequence, number
+of payments, written by the projector) and ``marks`` (which perpetuals' mark prices
+changed). A
 subscriber waits for the next change, then takes everything else already pending at once:
 a slow consumer gets one fresh view per wake-up instead of a backlog (conflation).
 """
@@ -29,6 +31,7 @@ class Changes:
 
     everything: bool = False
     markets: set[str] = field(default_factory=set)  # mark price changed
+    funded: set[str] = field(default_factory=set)  # a funding round paid positions of these
     positions: list[dict[str, Any]] = field(default_factory=list)
     liquidations: list[dict[str, Any]] = field(default_factory=list)
 
@@ -42,6 +45,7 @@ class Changes:
             return
         self.positions.extend(doc.get("positions", ()))
         self.liquidations.extend(doc.get("liquidations", ()))
+        self.funded.update(r["market_id"] for r in doc.get("rounds", ()))
 
 
 class ChangeFeed:

@@ -112,13 +112,16 @@ async def fold_writes(
     return modified
 
 
-async def insert_new(collection: AsyncCollection[Document], documents: Sequence[Document]) -> None:
+async def insert_new(
+    collection: AsyncCollection[Document], documents: Sequence[Document], size: int = WRITE_CHUNK
+) -> None:
     """Insert documents whose ``_id`` is deterministic, skipping those already there.
 
-    One unordered insert_many (the store's fast path, far cheaper than upserts); a replayed
-    batch's duplicates are expected and ignored, any other write error is raised.
+    One unordered insert_many per ``size`` documents (the store's fast path, far cheaper
+    than upserts); a replayed batch's duplicates are expected and ignored, any other write
+    error is raised.
     """
-    for chunk in chunks(documents):
+    for chunk in chunks(documents, size):
         try:
             await collection.insert_many(list(chunk), ordered=False)
         except BulkWriteError as exc:

@@ -4,7 +4,8 @@ every queued batch merged into one call (one bulk write per collection for all o
 
 Invariants the writer relies on (graph/writer/sequencer.py):
 - listeners see every batch once, in sequence order (replays after a crash again: they are
-  idempotent, keyed by id);
+  idempotent, keyed by id); they run one after another, except those marked
+  ``alongside_others`` (the ledger), which run beside that chain on the same merged batch;
 - at most ``max_lag_batches`` batches wait (the writer is held back beyond that), fewer than
   a replica keeps (graph/writer/replica.py ``keep_batches``), so a standby taking over
   re-projects whatever a dead writer left unprojected;
@@ -204,11 +205,22 @@ class ProjectionPipeline:
         started = time.perf_counter()
 
         by = self.stats.by_listener
-        for listener in self.listeners:  # one at a time: the journal shares their store
+
+        async def timed(listener: Listener) -> None:
             began = time.perf_counter()
             await _project_one(listener, commands, events, notes)
             name = _name(listener)
             by[name] = by.get(name, 0.0) + time.perf_counter() - began
+
+        async def chain() -> None:
+            for listener in self.listeners:  # one at a time: the journal shares their store
+                if not _alongside(listener):
+                    await timed(listener)
+
+        # a read model marked ``alongside_others`` (its own collections only) runs beside
+        # that chain: the store writes one while this process computes the other, and at
+        # most two requests of the read models are in the store ahead of a journal write
+        await asyncio.gather(chain(), *(timed(x) for x in self.listeners if _alongside(x)))
         self.stats.seconds += time.perf_counter() - started
         self.stats.flushes += 1
         self.stats.batches += len(taken)
@@ -222,6 +234,12 @@ class ProjectionPipeline:
                 await tell(self.projected_seq)
             except Exception:  # best effort: API processes also poll
                 log.warning("could not publish the projected sequence", exc_info=True)
+
+
+def _alongside(listener: Listener) -> bool:
+    """Whether a read model runs beside the others (``alongside_others`` on it or on the
+    object whose method it is): it reads and writes only its own collections."""
+    return bool(getattr(getattr(listener, "__self__", listener), "alongside_others", False))
 
 
 def _name(listener: Listener) -> str:

@@ -437,17 +437,16 @@ class EngineWriter:
         self, batch: Records, events: Records, notes: Notes,
         listeners: list[EventListener] | None = None,
     ) -> None:  # fmt: skip
-        """Run the (before-answer, by default) listeners concurrently; a failing listener
-        never fails an applied command."""
-
-        async def run(listener: EventListener) -> None:
+        """Run the (before-answer, by default) listeners one after another, awaited in
+        place: they are short and in memory, so most return without suspending and the
+        writer keeps the event loop (a task each, as ``asyncio.gather`` made, handed the
+        loop to whatever was ready, a read model's next slice of a funding round among
+        them, before the next batch). A failing listener never fails an applied command."""
+        for listener in self._listeners if listeners is None else listeners:
             try:
                 await listener(batch, events, notes)
             except Exception:
                 log.exception("listener %r failed at seq %d", listener, int(batch["seq"][-1]))
-
-        chosen = self._listeners if listeners is None else listeners
-        await asyncio.gather(*(run(listener) for listener in chosen))
 
     def _deduplicate(
         self, taken: list[_Pending], now_ns: int
