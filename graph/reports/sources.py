@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
 
 from domains.compliance.reports import Row, iso
 from domains.shared.mongo import Database
 from graph.writer.engine_directory import MongoEngineDirectory
 from graph.writer.journal import JOURNAL
+from graph.writer.ledger import account_sums
 
 BATCH = 1000
 
@@ -87,19 +87,10 @@ class MongoReportSources:
         }
         if not owners:
             return
-        accounts = {"$in": sorted(owners)}
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"postings.account_id": accounts, "seq": {"$lte": last_seq}}},
-            {"$unwind": "$postings"},
-            {"$match": {"postings.account_id": accounts}},
-            {"$group": {"_id": {"a": "$postings.account_id", "s": "$postings.asset"},
-                        "total": {"$sum": "$postings.amount_minor"}}},
-            {"$sort": {"_id.a": 1, "_id.s": 1}},
-        ]  # fmt: skip
-        async for doc in await self._db.ledger_entries.aggregate(pipeline):
-            account, asset = doc["_id"]["a"], doc["_id"]["s"]
+        sums = await account_sums(self._db.ledger_entries, {"$lte": last_seq}, owners)
+        for (account, asset, _), minor in sorted(sums.items()):
             info = self._directory.asset(asset)
-            total = Decimal(int(doc["total"]))
+            total = Decimal(minor)
             amount = total.scaleb(-info.decimals) if info is not None else total
             yield {"as_of": iso(as_of), "account_id": account, "customer_id": owners[account],
                    "asset": asset, "balance": format(amount.normalize(), "f") if amount else "0",

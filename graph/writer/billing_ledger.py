@@ -19,7 +19,7 @@ from typing import Any
 from domains.shared.mongo import Database, insert_new
 from graph.writer.engine_directory import MongoEngineDirectory
 from graph.writer.journal import JOURNAL
-from graph.writer.ledger import PLATFORM_FEES
+from graph.writer.ledger import PLATFORM_FEES, account_sums
 
 BILLING_SOURCE = "billing"
 REVENUE_ACCOUNT = "platform:revenue:billing"
@@ -63,18 +63,15 @@ class MongoBillingLedger:
     def _accounts(self, tenant_id: str) -> list[str]:
         return sorted(r.account_id for r in self._directory.accounts() if r.tenant_id == tenant_id)
 
-    async def _sums(self, accounts: list[str], seq: dict[str, int], by_seq: bool) -> list[Any]:
-        group_id: dict[str, str] = {"s": "$postings.asset"}
-        if by_seq:
-            group_id["q"] = "$seq"
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"postings.account_id": {"$in": accounts}, "seq": seq}},
-            {"$unwind": "$postings"},
-            {"$match": {"postings.account_id": {"$in": accounts}}},
-            {"$group": {"_id": group_id, "total": {"$sum": "$postings.amount_minor"}}},
-        ]  # fmt: skip
-        cursor = await self._db.ledger_entries.aggregate(pipeline)
-        return [d async for d in cursor]
+    async def _sums(
+        self, accounts: list[str], seq: dict[str, int], by_seq: bool
+    ) -> dict[tuple[str, int], int]:
+        """The accounts' postings summed per (asset, seq) (seq 0 unless ``by_seq``)."""
+        found: dict[tuple[str, int], int] = {}
+        sums = await account_sums(self._db.ledger_entries, seq, accounts, by_seq=by_seq)
+        for (_, asset, q), total in sums.items():
+            found[(asset, q)] = found.get((asset, q), 0) + total
+        return found
 
     async def holdings_at(self, tenant_id: str, seqs: list[int]) -> list[dict[str, int]]:
         """The opening holdings (one sum up to the first sequence), then the postings between
@@ -83,12 +80,12 @@ class MongoBillingLedger:
         if not accounts or not seqs:
             return [{} for _ in seqs]
         running: dict[str, int] = {}
-        for doc in await self._sums(accounts, {"$lte": seqs[0]}, by_seq=False):
-            running[doc["_id"]["s"]] = int(doc["total"])
+        for (asset, _), total in (await self._sums(accounts, {"$lte": seqs[0]}, False)).items():
+            running[asset] = total
         moves: list[tuple[int, str, int]] = sorted(
-            (int(d["_id"]["q"]), d["_id"]["s"], int(d["total"]))
-            for d in await self._sums(accounts, {"$gt": seqs[0], "$lte": seqs[-1]}, by_seq=True)
-        )
+            (q, asset, total) for (asset, q), total in
+            (await self._sums(accounts, {"$gt": seqs[0], "$lte": seqs[-1]}, True)).items()
+        )  # fmt: skip
         found, position = [], 0
         for seq in seqs:
             end = bisect.bisect_right(moves, (seq, "\U0010ffff", 0))

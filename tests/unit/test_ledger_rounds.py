@@ -1,8 +1,9 @@
 """The ledger posts a funding round from the event columns (``_round_postings``) exactly as
 event by event: for any batches of rounds (liquidating ones among them, which go event by
-event), trades' position changes and replays, the same ``ledger_entries`` documents (legs
-numbered alike, the round's FUNDING_DUST pair last) and the same realised PnL remembered
-per position, as the projector with ``bulk_rounds`` off."""
+event), trades' position changes and replays, the same postings in ``ledger_entries`` (legs
+numbered alike, the round's FUNDING_DUST pair last; a bulk round's PERP_PNL pairs stored in
+columns, ``postings_of`` expanding them) and the same realised PnL remembered per position,
+as the projector with ``bulk_rounds`` off."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from domains.shared.engine_port import EngineDirectory
 from domains.shared.mongo import Database
 from engine import codes
 from engine.layout import COMMAND_DTYPE, EVENT_DTYPE, Records
-from graph.writer.ledger import LedgerProjector, bulk_round_seqs
+from graph.writer.ledger import ROUND_PAIRS_PER_DOC, LedgerProjector, bulk_round_seqs, postings_of
 from tests.unit.funding_events import Directory, batches, spec_for
 
 
@@ -97,13 +98,21 @@ def test_a_round_posted_from_columns_equals_its_events_posted_one_by_one(
     stream: list[tuple[Records, Records]],
 ) -> None:
     bulk, reference = _post(stream, bulk=True), _post(stream, bulk=False)
-    assert bulk.ledger_entries.docs == reference.ledger_entries.docs
+    assert _postings(bulk) == _postings(reference)
+    assert not any("perp_pnl" in doc for doc in reference.ledger_entries.docs.values())
     assert bulk.ledger_perp_realized.docs == reference.ledger_perp_realized.docs
-    by_command: dict[int, int] = {}  # every command's postings sum to zero (one asset here)
-    for doc in bulk.ledger_entries.docs.values():
-        total = sum(int(line["amount_minor"]) for line in doc["postings"])
-        by_command[doc["seq"]] = by_command.get(doc["seq"], 0) + total
-    assert set(by_command.values()) <= {0}
+    for seq, lines in _postings(bulk).items():  # legs 1..n, and every command sums to zero
+        assert [line["leg"] for line in lines] == list(range(1, len(lines) + 1)), seq
+        assert sum(int(str(line["amount_minor"])) for line in lines) == 0, seq
+
+
+def _postings(db: _Db) -> dict[int, list[dict[str, object]]]:
+    """Every command's postings in leg order, whichever layout stored them."""
+    found: dict[int, list[dict[str, object]]] = {}
+    for doc in db.ledger_entries.docs.values():
+        found.setdefault(doc["seq"], []).extend(postings_of(doc))
+    return {seq: sorted(lines, key=lambda line: int(str(line["leg"])))
+            for seq, lines in sorted(found.items())}  # fmt: skip
 
 
 def test_only_rounds_without_a_liquidation_are_posted_from_columns() -> None:
@@ -120,8 +129,8 @@ def test_only_rounds_without_a_liquidation_are_posted_from_columns() -> None:
     assert bulk_round_seqs(events, commands).tolist() == [1]
 
 
-def test_a_large_round_is_a_few_documents_of_512_postings_in_leg_order() -> None:
-    accounts = range(100, 700)  # engine accounts the directory does not name: engine:<index>
+def test_a_large_round_is_a_few_columnar_documents_then_its_dust_pair() -> None:
+    accounts = range(100, 100 + ROUND_PAIRS_PER_DOC + 452)  # engine:<index> (not named)
     events = np.zeros(1 + 2 * len(accounts), dtype=EVENT_DTYPE)
     events["seq"], events["kind"][0] = 5, codes.EV_ACCEPTED
     events["kind"][1::2], events["kind"][2::2] = codes.EV_FUNDING, codes.EV_POSITION_CHANGED
@@ -135,8 +144,16 @@ def test_a_large_round_is_a_few_documents_of_512_postings_in_leg_order() -> None
     ledger = LedgerProjector(cast(Database, db), cast(EngineDirectory, Directory()), spec_for)
     asyncio.run(ledger(commands, events, {}))
 
-    docs = sorted(db.ledger_entries.docs.values(), key=lambda d: int(d["_id"].split(":")[1]))
-    assert [len(d["postings"]) for d in docs] == [512, 512, 178]  # 1,200 PERP_PNL + dust pair
-    legs = [line["leg"] for d in docs for line in d["postings"]]
-    assert legs == list(range(1, 1203))
-    assert [line["kind"] for line in docs[-1]["postings"][-2:]] == ["FUNDING_DUST"] * 2
+    docs = db.ledger_entries.docs
+    assert sorted(docs) == ["5:0", "5:r0", "5:r1"]
+    assert [len(docs[k]["perp_pnl"]["accounts"]) for k in ("5:r0", "5:r1")] == [
+        ROUND_PAIRS_PER_DOC, 452
+    ]  # fmt: skip
+    assert "postings" not in docs["5:r0"]  # not in the postings.account_id index
+    lines = _postings(db)[5]
+    assert [line["leg"] for line in lines] == list(range(1, 2 * len(accounts) + 3))
+    assert lines[0] == {"leg": 1, "account_id": "engine:100", "asset": "USDT",
+                        "amount_minor": -7, "kind": "PERP_PNL", "reference": "cmd:5"}  # fmt: skip
+    assert lines[1]["account_id"] == "perp:BTC-USDT-PERP" and lines[1]["amount_minor"] == 7
+    assert [line["kind"] for line in lines[-2:]] == ["FUNDING_DUST"] * 2
+    assert [line["leg"] for line in docs["5:0"]["postings"]] == [len(lines) - 1, len(lines)]
