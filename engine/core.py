@@ -231,6 +231,11 @@ class Engine:
         return self._state.idmap
 
     @property
+    def order_rows(self) -> I64Array:
+        """The order rows the map's slots index (read-only use, with `order_index`)."""
+        return self._state.orders
+
+    @property
     def last_seq(self) -> int:
         """Sequence number of the last command applied (0 before any)."""
         return int(self._state.sc[S_LAST_SEQ])
@@ -374,7 +379,7 @@ class Engine:
         """A live order (resting or pending stop), or None."""
         if order_id <= 0:
             return None
-        slot = int(idmap_find(self._state.idmap, order_id))
+        slot = int(idmap_find(self._state.idmap, self._state.orders, order_id))
         return None if slot == NIL else OrderState.from_row(self._state.orders[slot])
 
     def open_orders(self, account: int, market: int | None = None) -> list[OrderState]:

@@ -20,7 +20,8 @@ Records = npt.NDArray[Any]  # an array of COMMAND_DTYPE or EVENT_DTYPE records
 Record = Any  # one such record (numpy.void in Python, a Record inside kernels)
 
 NIL = -1  # "no slot / no order / no level" in every linked structure
-SNAPSHOT_VERSION = 3  # 2: perpetual futures (pos, perp arrays; new columns); 3: A_MODE
+SNAPSHOT_VERSION = 4  # 2: perpetual futures (pos, perp arrays; new columns); 3: A_MODE;
+#                      4: one-word id-map buckets
 
 # Hard limits that keep every product and sum inside int64 (checked on input, so kernels
 # never overflow): notional = price * qty * quote_per_tick_lot <= MAX_NOTIONAL_MINOR, and the
@@ -255,9 +256,14 @@ BR_MAX_LEVERAGE = 3
 BR_NFIELDS = 4
 PM_NFIELDS = PM_BRACKETS + 8 * BR_NFIELDS
 
-# --- idmap[i, ID_*]: open addressing, linear probing, key 0 = empty ------------------------
-ID_KEY = 0
-ID_SLOT = 1
+# --- idmap[i]: open addressing, linear probing, one word per bucket, 0 = empty -------------
+# A bucket holds (slot + 1) << IDMAP_SLOT_SHIFT | tag, tag = 32 bits of the order id's hash
+# (engine.kernels.idmap). Slots stay below MAX_ORDERS < 2**31 and the table below 2**32
+# buckets, so a word is positive and its tag holds the whole home-bucket index.
+IDMAP_SLOT_SHIFT = 32
+IDMAP_TAG_MASK = (1 << IDMAP_SLOT_SHIFT) - 1
+MAX_ORDERS = (1 << 31) - 1
+MAX_IDMAP_CAPACITY = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,10 @@ class EngineConfig:
         for name, value in asdict(self).items():
             if not 1 <= value <= 1 << 31:
                 raise ValueError(f"EngineConfig.{name} must be in [1, 2**31], got {value}")
+        if self.max_orders > MAX_ORDERS:  # the id map's words hold slot + 1 in 31 bits
+            raise ValueError(
+                f"EngineConfig.max_orders must be <= {MAX_ORDERS}, got {self.max_orders}"
+            )
 
     @property
     def idmap_capacity(self) -> int:
@@ -281,6 +291,7 @@ class EngineConfig:
         cap = 1
         while cap < 2 * self.max_orders:
             cap <<= 1
+        assert cap <= MAX_IDMAP_CAPACITY  # max_orders <= MAX_ORDERS
         return cap
 
     def to_array(self) -> I64Array:

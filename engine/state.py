@@ -20,6 +20,8 @@ from engine.layout import (
     A_NFIELDS,
     AS_NFIELDS,
     B_NFIELDS,
+    IDMAP_SLOT_SHIFT,
+    IDMAP_TAG_MASK,
     LV_NFIELDS,
     M_NFIELDS,
     NIL,
@@ -86,7 +88,7 @@ class EngineState:
             accounts=np.zeros((config.max_accounts, A_NFIELDS), dtype=np.int64),
             assets=np.zeros((config.max_assets, AS_NFIELDS), dtype=np.int64),
             sc=sc,
-            idmap=_touched_zeros((config.idmap_capacity, 2)),
+            idmap=_touched_zeros((config.idmap_capacity,)),
             pos=np.zeros((config.max_accounts, config.max_markets, P_NFIELDS), dtype=np.int64),
             perp=np.zeros((config.max_markets, PM_NFIELDS), dtype=np.int64),
         )
@@ -130,7 +132,9 @@ class EngineState:
         state = cls._decode(zlib.decompress(payload), version)
         if state.state_hash() != stored_hash:
             raise SnapshotError("state hash mismatch after restore")
-        return _MIGRATIONS[version](state) if version in _MIGRATIONS else state
+        for step in range(version, SNAPSHOT_VERSION):  # each migration: one version up
+            state = _MIGRATIONS[step](state)
+        return state
 
     @classmethod
     def _decode(cls, raw: bytes, version: int = SNAPSHOT_VERSION) -> EngineState:
@@ -140,8 +144,7 @@ class EngineState:
         offset = 8 * n_cfg
         arrays = {}
         for name, template in zip(STATE_ARRAYS, blank.arrays(), strict=True):
-            old_shape = _OLD_SHAPES.get((version, name))
-            shape = template.shape if old_shape is None else old_shape(template)
+            shape = _shape_at(version, name, template)
             size = int(np.prod(shape)) * 8
             chunk = np.frombuffer(raw[offset : offset + size], dtype=np.int64)
             if chunk.size * 8 != size:
@@ -160,9 +163,37 @@ def _from_v2(state: EngineState) -> EngineState:
     return dataclasses.replace(state, accounts=accounts)
 
 
-# Older snapshot versions this version still reads: how their arrays were shaped, and the
-# step that brings the decoded (hash-checked) state to the current layout.
+def _idmap_from_pairs(pairs: I64Array) -> I64Array:
+    """Version 3's [key, slot] buckets as version 4's words, each in the same bucket (the
+    home bucket of a key is unchanged, so the probe chains stay valid)."""
+    keys, slots = pairs[:, 0], pairs[:, 1]
+    tags = (keys ^ (keys >> 17) ^ (keys >> 34)) & IDMAP_TAG_MASK
+    words = _touched_zeros((pairs.shape[0],))
+    used = keys != 0
+    words[used] = ((slots[used] + 1) << IDMAP_SLOT_SHIFT) | tags[used]
+    return words
+
+
+def _from_v3(state: EngineState) -> EngineState:
+    """Version 3 kept the id map as [key, slot] pairs (16 bytes a bucket)."""
+    return dataclasses.replace(state, idmap=_idmap_from_pairs(state.idmap))
+
+
+def _shape_at(version: int, name: str, template: I64Array) -> tuple[int, ...]:
+    """The shape array `name` had in a snapshot of `version` (template: today's)."""
+    shape: tuple[int, ...] = template.shape
+    for (since, array), old in _OLD_SHAPES.items():
+        if array == name and version < since:
+            shape = old(template)
+    return shape
+
+
+# Older snapshot versions this version still reads: the shapes arrays had before a version
+# (key: (first version with today's shape, array); the oldest change is applied last, so
+# list them newest first), and the step that brings a decoded (hash-checked) state of a
+# version to the next one.
 _OLD_SHAPES: dict[tuple[int, str], Callable[[I64Array], tuple[int, ...]]] = {
-    (2, "accounts"): lambda t: (t.shape[0], 2),
+    (4, "idmap"): lambda t: (t.shape[0], 2),
+    (3, "accounts"): lambda t: (t.shape[0], 2),
 }
-_MIGRATIONS: dict[int, Callable[[EngineState], EngineState]] = {2: _from_v2}
+_MIGRATIONS: dict[int, Callable[[EngineState], EngineState]] = {2: _from_v2, 3: _from_v3}

@@ -46,7 +46,7 @@ from engine.layout import (
 @inline
 def find_owned(cmd: Record, idmap: I64Array, orders: I64Array) -> tuple[int, int]:
     """(code, slot) of the live order `cmd.order_id` owned by `cmd.account`."""
-    slot = idmap_find(idmap, cmd.order_id) if cmd.order_id > 0 else NIL
+    slot = idmap_find(idmap, orders, cmd.order_id) if cmd.order_id > 0 else NIL
     if slot == NIL:
         return VALIDATION_UNKNOWN_ORDER, NIL
     if orders[slot, O_ACCOUNT] != cmd.account:

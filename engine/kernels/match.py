@@ -26,7 +26,7 @@ from engine.codes import (
 from engine.kernels.book import free_slot, unlink_at
 from engine.kernels.emit import emit_delta, emit_done, emit_stp, emit_trade
 from engine.kernels.idmap import bucket_of
-from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
+from engine.kernels.jit import inline, kernel, prefetch_at, prefetch_row
 from engine.kernels.perp import reducible, settle_perp_fill
 from engine.kernels.risk import release_lock, settle_fill
 from engine.layout import (
@@ -177,7 +177,7 @@ def match(
             slot = lv[i, LV_HEAD]
             mk = orders[slot]
             # hints: the map bucket that freeing this maker will clear, and the next maker
-            prefetch(idmap, bucket_of(mk[O_ID], idmap.shape[0] - 1), 0)
+            prefetch_at(idmap, bucket_of(mk[O_ID], idmap.shape[0] - 1))
             if mk[O_NEXT] != NIL:
                 prefetch_row(orders, mk[O_NEXT])
             if mode != STP_NONE and mk[O_ACCOUNT] == tk[O_ACCOUNT]:
