@@ -36,48 +36,48 @@ fees_of = inline(pack_fees)
 
 @inline
 def status_of(row: I64Array) -> int:
-    return (row[O_BITS] >> OB_STATUS) & OB_BYTE
+    return int((row[O_BITS] >> OB_STATUS) & OB_BYTE)
 
 
 @inline
 def side_of(row: I64Array) -> int:
-    return (row[O_BITS] >> OB_SIDE) & OB_BYTE
+    return int((row[O_BITS] >> OB_SIDE) & OB_BYTE)
 
 
 @inline
 def type_of(row: I64Array) -> int:
-    return (row[O_BITS] >> OB_TYPE) & OB_BYTE
+    return int((row[O_BITS] >> OB_TYPE) & OB_BYTE)
 
 
 @inline
 def tif_of(row: I64Array) -> int:
-    return (row[O_BITS] >> OB_TIF) & OB_BYTE
+    return int((row[O_BITS] >> OB_TIF) & OB_BYTE)
 
 
 @inline
 def flags_of(row: I64Array) -> int:
-    return (row[O_BITS] >> OB_FLAGS) & OB_BYTE
+    return int((row[O_BITS] >> OB_FLAGS) & OB_BYTE)
 
 
 @inline
 def stp_of(row: I64Array) -> int:
-    return (row[O_BITS] >> OB_STP) & OB_BYTE
+    return int((row[O_BITS] >> OB_STP) & OB_BYTE)
 
 
 @inline
 def row_leverage(row: I64Array) -> int:
     """Leverage captured at acceptance (perp), 0 on spot."""
-    return (row[O_BITS] >> OB_LEVERAGE) & OB_LEVERAGE_MASK
+    return int((row[O_BITS] >> OB_LEVERAGE) & OB_LEVERAGE_MASK)
 
 
 @inline
 def maker_bps_of(row: I64Array) -> int:
-    return row[O_FEES] & OF_MASK
+    return int(row[O_FEES] & OF_MASK)
 
 
 @inline
 def taker_bps_of(row: I64Array) -> int:
-    return (row[O_FEES] >> OF_TAKER) & OF_MASK
+    return int((row[O_FEES] >> OF_TAKER) & OF_MASK)
 
 
 @inline
