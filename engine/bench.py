@@ -104,8 +104,9 @@ class Workload:
         """The next `n` commands; cancels pick orders live in `engine` right now."""
         out = np.zeros(n, dtype=COMMAND_DTYPE)
         generate(
-            out, self._gen, self._pool, self._owner, N_ACCOUNTS, engine.order_index, engine.last_seq
-        )
+            out, self._gen, self._pool, self._owner, N_ACCOUNTS, engine.order_index,
+            engine.order_rows, engine.last_seq,
+        )  # fmt: skip
         return out
 
 

@@ -52,7 +52,6 @@ from engine.layout import (
     O_ID,
     O_MARKET,
     O_NEXT,
-    O_STATUS,
     P_COST,
     P_LEVERAGE,
     P_MARGIN,
@@ -69,6 +68,7 @@ from engine.layout import (
     EngineConfig,
     I64Array,
     Records,
+    unpack_row,
 )
 from engine.order_state import OrderState
 from engine.state import EngineState, SnapshotError
@@ -231,6 +231,11 @@ class Engine:
         return self._state.idmap
 
     @property
+    def order_rows(self) -> I64Array:
+        """The order rows the map's slots index (read-only use, with `order_index`)."""
+        return self._state.orders
+
+    @property
     def last_seq(self) -> int:
         """Sequence number of the last command applied (0 before any)."""
         return int(self._state.sc[S_LAST_SEQ])
@@ -374,13 +379,13 @@ class Engine:
         """A live order (resting or pending stop), or None."""
         if order_id <= 0:
             return None
-        slot = int(idmap_find(self._state.idmap, order_id))
+        slot = int(idmap_find(self._state.idmap, self._state.orders, order_id))
         return None if slot == NIL else OrderState.from_row(self._state.orders[slot])
 
     def open_orders(self, account: int, market: int | None = None) -> list[OrderState]:
         """Live orders of an account, by acceptance sequence."""
         rows = self._state.orders[:-1]
-        mask = np.isin(rows[:, O_STATUS], _LIVE) & (rows[:, O_ACCOUNT] == account)
+        mask = np.isin(unpack_row(rows)["status"], _LIVE) & (rows[:, O_ACCOUNT] == account)
         if market is not None:
             mask &= rows[:, O_MARKET] == market
         found = [OrderState.from_row(r) for r in rows[mask]]
@@ -413,11 +418,9 @@ class Engine:
             for side in (codes.BUY, codes.SELL):
                 books[(m, side)] = self._levels(m, side)
             stops[m] = self._chain(int(s.markets[m, M_STOP_HEAD]))
-        orders = {
-            o.order_id: o
-            for o in (OrderState.from_row(r) for r in s.orders[:-1])
-            if o.status in _LIVE
-        }
+        rows = s.orders[:-1]
+        live = rows[np.isin(unpack_row(rows)["status"], _LIVE)]
+        orders = {o.order_id: o for o in (OrderState.from_row(r) for r in live)}
         balances = {
             (a, k): tuple(int(v) for v in s.bal[a, k, :3])
             for a, k in zip(*np.nonzero(s.bal[:, :, :3].any(axis=2)), strict=True)

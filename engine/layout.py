@@ -20,7 +20,8 @@ Records = npt.NDArray[Any]  # an array of COMMAND_DTYPE or EVENT_DTYPE records
 Record = Any  # one such record (numpy.void in Python, a Record inside kernels)
 
 NIL = -1  # "no slot / no order / no level" in every linked structure
-SNAPSHOT_VERSION = 3  # 2: perpetual futures (pos, perp arrays; new columns); 3: A_MODE
+SNAPSHOT_VERSION = 4  # 2: perpetual futures (pos, perp arrays; new columns); 3: A_MODE;
+#                      4: one-word id-map buckets, 16-column order rows
 
 # Hard limits that keep every product and sum inside int64 (checked on input, so kernels
 # never overflow): notional = price * qty * quote_per_tick_lot <= MAX_NOTIONAL_MINOR, and the
@@ -136,30 +137,79 @@ if (
     raise ImportError("engine.layout: EVENT_DTYPE tail layout differs from EV_TAIL_OFFSET")
 
 # --- order rows: orders[slot, O_*] ---------------------------------------------------------
+# 16 words = 128 bytes, rows 128-byte aligned (engine.state): the first 64-byte line holds
+# what matching, resting and cancelling read and write, the second the queue links and the
+# fields only acceptance, stops and reads use. The small fields are packed into O_BITS and
+# O_FEES; kernels read and write them only through engine.kernels.row, Python through the
+# unpack helpers below (the shifts and masks are these constants, nowhere else).
 O_ID = 0
 O_ACCOUNT = 1
 O_MARKET = 2
-O_SIDE = 3
-O_TYPE = 4
-O_TIF = 5
-O_FLAGS = 6
-O_STP = 7  # resolved mode (never STP_MARKET_DEFAULT)
-O_STATUS = 8
-O_PRICE = 9  # limit price; STOP_MARKET: collar price computed from the stop price
-O_STOP_PRICE = 10
+O_BITS = 3  # status, side, type, tif, flags, stp, leverage: OB_* below
+O_PRICE = 4  # limit price; STOP_MARKET: collar price computed from the stop price
+O_REMAINING = 5
+O_FILLED = 6
+O_LOCKED = 7  # funds locked for the remaining quantity (quote for buys, base for sells)
+O_NEXT = 8  # FIFO at the price level / stop list / free list
+O_PREV = 9
+O_FEES = 10  # maker and taker bps captured at acceptance: OF_* below
 O_QTY = 11  # filled + remaining
-O_REMAINING = 12
-O_FILLED = 13
-O_LOCKED = 14  # funds locked for the remaining quantity (quote for buys, base for sells)
-O_MAKER_BPS = 15  # fee rates captured at acceptance
-O_TAKER_BPS = 16
-O_NEXT = 17  # FIFO at the price level / stop list / free list
-O_PREV = 18
-O_SEQ = 19
-O_TS = 20
-O_CLIENT_TAG = 21
-O_LEVERAGE = 22  # perp: leverage captured at acceptance (its margin lock uses it); spot: 0
-O_NFIELDS = 23
+O_STOP_PRICE = 12
+O_SEQ = 13
+O_TS = 14
+O_CLIENT_TAG = 15
+O_NFIELDS = 16
+ORDER_ROW_ALIGN = 128  # bytes: a row never straddles more cache lines than it needs
+
+# O_BITS: one byte each (all are small codes), then the perp leverage (spot: 0)
+OB_STATUS = 0
+OB_SIDE = 8
+OB_TYPE = 16
+OB_TIF = 24
+OB_FLAGS = 32
+OB_STP = 40  # resolved mode (never STP_MARKET_DEFAULT)
+OB_BYTE = 0xFF
+OB_LEVERAGE = 48  # perp: leverage captured at acceptance (its margin lock uses it)
+OB_LEVERAGE_MASK = 0x7FFF
+# O_FEES: maker bps in the low half, taker bps in the high half (0..MAX_BPS each)
+OF_TAKER = 32
+OF_MASK = 0x7FFFFFFF
+
+
+def pack_bits(side: Any, order_type: Any, tif: Any, flags: Any, stp: Any, status: Any,
+              leverage: Any) -> Any:  # fmt: skip
+    """O_BITS of these fields (ints or int64 arrays; each masked to its width)."""
+    return (
+        (status & OB_BYTE) << OB_STATUS
+        | (side & OB_BYTE) << OB_SIDE
+        | (order_type & OB_BYTE) << OB_TYPE
+        | (tif & OB_BYTE) << OB_TIF
+        | (flags & OB_BYTE) << OB_FLAGS
+        | (stp & OB_BYTE) << OB_STP
+        | (leverage & OB_LEVERAGE_MASK) << OB_LEVERAGE
+    )
+
+
+def pack_fees(maker_bps: Any, taker_bps: Any) -> Any:
+    """O_FEES of two fee rates (ints or int64 arrays)."""
+    return (maker_bps & OF_MASK) | (taker_bps & OF_MASK) << OF_TAKER
+
+
+def unpack_row(row: Any) -> dict[str, Any]:
+    """The packed fields of an order row (or of a 2-d block of rows: arrays), by name."""
+    bits, fees = row[..., O_BITS], row[..., O_FEES]
+    return {
+        "status": bits >> OB_STATUS & OB_BYTE,
+        "side": bits >> OB_SIDE & OB_BYTE,
+        "order_type": bits >> OB_TYPE & OB_BYTE,
+        "tif": bits >> OB_TIF & OB_BYTE,
+        "flags": bits >> OB_FLAGS & OB_BYTE,
+        "stp": bits >> OB_STP & OB_BYTE,
+        "leverage": bits >> OB_LEVERAGE & OB_LEVERAGE_MASK,
+        "maker_bps": fees & OF_MASK,
+        "taker_bps": fees >> OF_TAKER & OF_MASK,
+    }
+
 
 # --- price levels: levels[market, side, i, LV_*], sorted so the best level is last ---------
 LV_PRICE = 0
@@ -255,9 +305,14 @@ BR_MAX_LEVERAGE = 3
 BR_NFIELDS = 4
 PM_NFIELDS = PM_BRACKETS + 8 * BR_NFIELDS
 
-# --- idmap[i, ID_*]: open addressing, linear probing, key 0 = empty ------------------------
-ID_KEY = 0
-ID_SLOT = 1
+# --- idmap[i]: open addressing, linear probing, one word per bucket, 0 = empty -------------
+# A bucket holds (slot + 1) << IDMAP_SLOT_SHIFT | tag, tag = 32 bits of the order id's hash
+# (engine.kernels.idmap). Slots stay below MAX_ORDERS < 2**31 and the table below 2**32
+# buckets, so a word is positive and its tag holds the whole home-bucket index.
+IDMAP_SLOT_SHIFT = 32
+IDMAP_TAG_MASK = (1 << IDMAP_SLOT_SHIFT) - 1
+MAX_ORDERS = (1 << 31) - 1
+MAX_IDMAP_CAPACITY = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -274,6 +329,10 @@ class EngineConfig:
         for name, value in asdict(self).items():
             if not 1 <= value <= 1 << 31:
                 raise ValueError(f"EngineConfig.{name} must be in [1, 2**31], got {value}")
+        if self.max_orders > MAX_ORDERS:  # the id map's words hold slot + 1 in 31 bits
+            raise ValueError(
+                f"EngineConfig.max_orders must be <= {MAX_ORDERS}, got {self.max_orders}"
+            )
 
     @property
     def idmap_capacity(self) -> int:
@@ -281,6 +340,7 @@ class EngineConfig:
         cap = 1
         while cap < 2 * self.max_orders:
             cap <<= 1
+        assert cap <= MAX_IDMAP_CAPACITY  # max_orders <= MAX_ORDERS
         return cap
 
     def to_array(self) -> I64Array:

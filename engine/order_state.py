@@ -12,23 +12,16 @@ from engine.layout import (
     O_ACCOUNT,
     O_CLIENT_TAG,
     O_FILLED,
-    O_FLAGS,
     O_ID,
     O_LOCKED,
-    O_MAKER_BPS,
     O_MARKET,
     O_PRICE,
     O_QTY,
     O_REMAINING,
     O_SEQ,
-    O_SIDE,
-    O_STATUS,
     O_STOP_PRICE,
-    O_STP,
-    O_TAKER_BPS,
-    O_TIF,
     O_TS,
-    O_TYPE,
+    unpack_row,
 )
 
 
@@ -60,9 +53,14 @@ class OrderState:
     @classmethod
     def from_row(cls, row: Any) -> OrderState:
         """Build from an `orders` row."""
-        cols = (
-            O_ID, O_ACCOUNT, O_MARKET, O_SIDE, O_TYPE, O_TIF, O_FLAGS, O_STP, O_STATUS, O_PRICE,
-            O_STOP_PRICE, O_QTY, O_FILLED, O_REMAINING, O_LOCKED, O_MAKER_BPS, O_TAKER_BPS,
-            O_SEQ, O_TS, O_CLIENT_TAG,
+        packed = {k: int(v) for k, v in unpack_row(row).items()}
+        return cls(
+            order_id=int(row[O_ID]), account=int(row[O_ACCOUNT]), market=int(row[O_MARKET]),
+            side=packed["side"], order_type=packed["order_type"], tif=packed["tif"],
+            flags=packed["flags"], stp=packed["stp"], status=packed["status"],
+            price_ticks=int(row[O_PRICE]), stop_price_ticks=int(row[O_STOP_PRICE]),
+            qty_lots=int(row[O_QTY]), filled_lots=int(row[O_FILLED]),
+            remaining_lots=int(row[O_REMAINING]), locked_minor=int(row[O_LOCKED]),
+            maker_bps=packed["maker_bps"], taker_bps=packed["taker_bps"], seq=int(row[O_SEQ]),
+            ts_ns=int(row[O_TS]), client_tag=int(row[O_CLIENT_TAG]),
         )  # fmt: skip
-        return cls(*(int(row[c]) for c in cols))

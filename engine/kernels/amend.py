@@ -35,6 +35,7 @@ from engine.kernels.jit import kernel
 from engine.kernels.match import crosses
 from engine.kernels.orders import run_taker_call
 from engine.kernels.risk import lock_for, lock_required, perp_lock, release_lock
+from engine.kernels.row import flags_of, lock_bps_of, row_leverage, side_of, status_of
 from engine.layout import (
     B_AVAILABLE,
     LV_COUNT,
@@ -47,17 +48,11 @@ from engine.layout import (
     M_QUOTE_PER_TICK_LOT,
     O_ACCOUNT,
     O_FILLED,
-    O_FLAGS,
-    O_LEVERAGE,
     O_LOCKED,
-    O_MAKER_BPS,
     O_MARKET,
     O_PRICE,
     O_QTY,
     O_REMAINING,
-    O_SIDE,
-    O_STATUS,
-    O_TAKER_BPS,
     I64Array,
     Record,
     Records,
@@ -69,7 +64,7 @@ def check_reprice(
     cmd: Record, row: I64Array, levels: I64Array, markets: I64Array, bal: I64Array
 ) -> int:
     """Checks for an amend that loses priority: band, size, post-only, room, funds."""
-    m, side = row[O_MARKET], row[O_SIDE]
+    m, side = row[O_MARKET], side_of(row)
     mkt = markets[m]
     moved = cmd.price != row[O_PRICE]
     code = check_band(mkt, cmd.price) if moved else OK
@@ -77,7 +72,7 @@ def check_reprice(
         code = check_size(mkt, cmd.qty, cmd.price)
     if code != OK:
         return code
-    if row[O_FLAGS] & FLAG_POST_ONLY:
+    if flags_of(row) & FLAG_POST_ONLY:
         best = best_price(levels, markets, m, 1 - side)
         if best != 0 and crosses(side, cmd.price, best):
             return MATCH_POST_ONLY_WOULD_TAKE
@@ -86,10 +81,10 @@ def check_reprice(
         i = find_level(lv, markets[m, M_NLEVELS + side], side, row[O_PRICE])
         if lv[i, LV_COUNT] > 1:  # leaving would not free a level row
             return MATCH_PRICE_LEVELS_FULL
-    lock_bps = max(row[O_MAKER_BPS], row[O_TAKER_BPS])
+    lock_bps = lock_bps_of(row)
     if mkt[M_PERP]:
         qptl = mkt[M_QUOTE_PER_TICK_LOT]
-        lock = perp_lock(cmd.qty, cmd.price, qptl, row[O_LEVERAGE], lock_bps, row[O_FLAGS])
+        lock = perp_lock(cmd.qty, cmd.price, qptl, row_leverage(row), lock_bps, flags_of(row))
         if lock - row[O_LOCKED] > bal[row[O_ACCOUNT], mkt[M_QUOTE], B_AVAILABLE]:
             return RISK_INSUFFICIENT_MARGIN
         return OK
@@ -110,7 +105,7 @@ def check_amend(
     if code != OK:
         return code, slot, False
     row = orders[slot]
-    if row[O_STATUS] == PENDING_TRIGGER:
+    if status_of(row) == PENDING_TRIGGER:
         return VALIDATION_ORDER_NOT_AMENDABLE, slot, False
     mkt = markets[row[O_MARKET]]
     code = check_trading(mkt)
@@ -138,7 +133,7 @@ def amend(
     if code != OK:
         return
     row = orders[slot]
-    m, side, price, seq = row[O_MARKET], row[O_SIDE], row[O_PRICE], cmd.seq
+    m, side, price, seq = row[O_MARKET], side_of(row), row[O_PRICE], cmd.seq
     mkt = markets[m]
     if keep:
         cut = row[O_REMAINING] - cmd.qty

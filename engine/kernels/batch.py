@@ -34,8 +34,8 @@ from engine.kernels.admin import apply_admin
 from engine.kernels.amend import amend
 from engine.kernels.cancel import cancel, cancel_all
 from engine.kernels.emit import emit_verdict
-from engine.kernels.idmap import bucket_of, idmap_find
-from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
+from engine.kernels.idmap import bucket_of, idmap_find, idmap_probe
+from engine.kernels.jit import inline, kernel, prefetch, prefetch_at, prefetch_row
 from engine.kernels.liquidation import sweep_market, sweep_touched
 from engine.kernels.orders import place
 from engine.kernels.perp import flush_touched
@@ -72,7 +72,7 @@ def trading_market(cmd: Record, orders: I64Array, markets: I64Array, idmap: I64A
     if cmd.kind == PLACE_ORDER:
         return cmd.market if 0 <= cmd.market < markets.shape[0] else NIL
     if cmd.kind == AMEND_ORDER and cmd.order_id > 0:
-        slot = idmap_find(idmap, cmd.order_id)
+        slot = idmap_find(idmap, orders, cmd.order_id)
         return orders[slot, O_MARKET] if slot != NIL else NIL
     return NIL
 
@@ -188,17 +188,17 @@ def prefetch_ahead(cmds: Records, i: int, orders: I64Array, idmap: I64Array) -> 
     if i + PREFETCH_BUCKET < n:
         ahead = cmds[i + PREFETCH_BUCKET]
         if ahead.kind in (CANCEL_ORDER, AMEND_ORDER, PLACE_ORDER) and ahead.order_id > 0:
-            prefetch(idmap, bucket_of(ahead.order_id, mask), 0)
+            prefetch_at(idmap, bucket_of(ahead.order_id, mask))
     if i + PREFETCH_ROW < n:
         nxt = cmds[i + PREFETCH_ROW]
         if (nxt.kind == CANCEL_ORDER or nxt.kind == AMEND_ORDER) and nxt.order_id > 0:
-            slot = idmap_find(idmap, nxt.order_id)
+            slot = idmap_probe(idmap, nxt.order_id)
             if slot != NIL:
                 prefetch_row(orders, slot)
     if i + PREFETCH_LINKS < n:
         nxt = cmds[i + PREFETCH_LINKS]
         if nxt.kind == CANCEL_ORDER and nxt.order_id > 0:
-            slot = idmap_find(idmap, nxt.order_id)
+            slot = idmap_probe(idmap, nxt.order_id)
             if slot != NIL:
                 for link in (orders[slot, O_NEXT], orders[slot, O_PREV]):
                     if 0 <= link < orders.shape[0]:

@@ -60,7 +60,7 @@ def free_slot(
     orders: I64Array, markets: I64Array, sc: I64Array, idmap: I64Array, slot: int
 ) -> None:
     """Return a finished order's slot to the free list and forget its id."""
-    idmap_remove(idmap, orders[slot, O_ID])
+    idmap_remove(idmap, orders[slot, O_ID], slot)
     markets[orders[slot, O_MARKET], M_LIVE] -= 1
     sc[S_LIVE_ORDERS] -= 1
     orders[slot, O_NEXT] = sc[S_FREE_HEAD]

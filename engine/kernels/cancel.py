@@ -22,6 +22,7 @@ from engine.kernels.emit import emit_delta, emit_done, emit_verdict
 from engine.kernels.idmap import idmap_find
 from engine.kernels.jit import inline, kernel
 from engine.kernels.risk import release_lock
+from engine.kernels.row import set_status, side_of, status_of
 from engine.layout import (
     LV_HEAD,
     LV_PRICE,
@@ -35,8 +36,6 @@ from engine.layout import (
     O_NEXT,
     O_PRICE,
     O_REMAINING,
-    O_SIDE,
-    O_STATUS,
     I64Array,
     Record,
     Records,
@@ -46,7 +45,7 @@ from engine.layout import (
 @inline
 def find_owned(cmd: Record, idmap: I64Array, orders: I64Array) -> tuple[int, int]:
     """(code, slot) of the live order `cmd.order_id` owned by `cmd.account`."""
-    slot = idmap_find(idmap, cmd.order_id) if cmd.order_id > 0 else NIL
+    slot = idmap_find(idmap, orders, cmd.order_id) if cmd.order_id > 0 else NIL
     if slot == NIL:
         return VALIDATION_UNKNOWN_ORDER, NIL
     if orders[slot, O_ACCOUNT] != cmd.account:
@@ -63,7 +62,7 @@ def drop(
     stop list."""
     row = orders[slot]
     release_lock(bal, touched, sc, markets[row[O_MARKET]], row)
-    row[O_STATUS] = CANCELED
+    set_status(row, CANCELED)
     emit_done(ev, sc, seq, row, CANCELED, code)
     free_slot(orders, markets, sc, idmap, slot)
 
@@ -78,8 +77,8 @@ def cancel(
     emit_verdict(ev, sc, cmd, code, 0)
     if code != OK:
         return
-    m, side = orders[slot, O_MARKET], orders[slot, O_SIDE]
-    if orders[slot, O_STATUS] == PENDING_TRIGGER:
+    m, side = orders[slot, O_MARKET], side_of(orders[slot])
+    if status_of(orders[slot]) == PENDING_TRIGGER:
         stop_remove(orders, markets, m, slot)
     else:
         price = orders[slot, O_PRICE]

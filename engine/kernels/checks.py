@@ -207,13 +207,15 @@ def collar_price(mkt: I64Array, side: int, basis: int) -> int:
 
 
 @inline
-def check_shape(cmd: Record, n_accounts: int, idmap: I64Array, allowed_flags: int) -> int:
+def check_shape(
+    cmd: Record, n_accounts: int, idmap: I64Array, orders: I64Array, allowed_flags: int
+) -> int:
     """Account, order id, side, type, time in force, STP mode and flags are well formed."""
     if cmd.account < 0 or cmd.account >= n_accounts:
         return VALIDATION_UNKNOWN_ACCOUNT
     if cmd.order_id <= 0 or cmd.order_id >= LIQ_ORDER_ID_BASE:
         return VALIDATION_INVALID_ORDER_ID
-    if idmap_find(idmap, cmd.order_id) != NIL:
+    if idmap_find(idmap, orders, cmd.order_id) != NIL:
         return VALIDATION_DUPLICATE_ORDER_ID
     if cmd.side != BUY and cmd.side != SELL:
         return VALIDATION_INVALID_SIDE
@@ -282,7 +284,7 @@ def check_place(
     code = check_market(markets, m)
     if code == OK:
         flags = PERP_FLAGS if markets[m, M_PERP] else ALL_FLAGS
-        code = check_shape(cmd, bal.shape[0], idmap, flags)
+        code = check_shape(cmd, bal.shape[0], idmap, orders, flags)
     if code != OK:
         return code, 0
     mkt = markets[m]

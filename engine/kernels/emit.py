@@ -24,6 +24,7 @@ from engine.codes import (
     WITHDRAWAL_DEBIT,
 )
 from engine.kernels.jit import inline, store_word
+from engine.kernels.row import side_of
 from engine.layout import (
     EV_TAIL_OFFSET,
     O_ACCOUNT,
@@ -32,7 +33,6 @@ from engine.layout import (
     O_MARKET,
     O_PRICE,
     O_REMAINING,
-    O_SIDE,
     S_NEV,
     I64Array,
     Record,
@@ -104,7 +104,7 @@ def emit_done(ev: Records, sc: I64Array, seq: int, row: I64Array, status: int, c
     """ORDER_DONE for an order row (resting slot or the scratch taker row)."""
     emit(
         ev, sc, EV_ORDER_DONE, seq, 0, row[O_ID], 0, row[O_PRICE], row[O_FILLED],
-        row[O_REMAINING], 0, row[O_ACCOUNT], 0, row[O_MARKET], 0, code, row[O_SIDE], status,
+        row[O_REMAINING], 0, row[O_ACCOUNT], 0, row[O_MARKET], 0, code, side_of(row), status,
     )  # fmt: skip
 
 
@@ -128,7 +128,7 @@ def emit_trade(
     """TRADE between the taker row and a resting maker row."""
     emit(
         ev, sc, EV_TRADE, seq, trade_seq, taker[O_ID], maker[O_ID], price, qty, maker_fee,
-        taker_fee, taker[O_ACCOUNT], maker[O_ACCOUNT], taker[O_MARKET], 0, OK, taker[O_SIDE], 0,
+        taker_fee, taker[O_ACCOUNT], maker[O_ACCOUNT], taker[O_MARKET], 0, OK, side_of(taker), 0,
     )  # fmt: skip
 
 
@@ -140,7 +140,7 @@ def emit_stp(
     """SELF_TRADE_PREVENTED: `qty` lots did not trade between taker and maker."""
     emit(
         ev, sc, EV_SELF_TRADE_PREVENTED, seq, 0, taker[O_ID], maker[O_ID], price, qty, 0, 0,
-        taker[O_ACCOUNT], maker[O_ACCOUNT], taker[O_MARKET], 0, code, taker[O_SIDE], 0,
+        taker[O_ACCOUNT], maker[O_ACCOUNT], taker[O_MARKET], 0, code, side_of(taker), 0,
     )  # fmt: skip
 
 
@@ -149,7 +149,7 @@ def emit_amended(ev: Records, sc: I64Array, seq: int, row: I64Array, kept: int) 
     """ORDER_AMENDED with the order's new price and remaining quantity."""
     emit(
         ev, sc, EV_ORDER_AMENDED, seq, 0, row[O_ID], 0, row[O_PRICE], row[O_REMAINING], kept,
-        0, row[O_ACCOUNT], 0, row[O_MARKET], 0, OK, row[O_SIDE], 0,
+        0, row[O_ACCOUNT], 0, row[O_MARKET], 0, OK, side_of(row), 0,
     )  # fmt: skip
 
 
@@ -158,5 +158,5 @@ def emit_triggered(ev: Records, sc: I64Array, seq: int, row: I64Array, last_pric
     """STOP_TRIGGERED: a pending stop became an active order."""
     emit(
         ev, sc, EV_STOP_TRIGGERED, seq, 0, row[O_ID], 0, last_price, row[O_REMAINING], 0, 0,
-        row[O_ACCOUNT], 0, row[O_MARKET], 0, OK, row[O_SIDE], 0,
+        row[O_ACCOUNT], 0, row[O_MARKET], 0, OK, side_of(row), 0,
     )  # fmt: skip

@@ -32,32 +32,40 @@ kernel: Callable[[F], F] = njit(cache=True, nogil=True, _nrt=False)  # type: ign
 inline: Callable[[F], F] = njit(cache=True, nogil=True, _nrt=False, forceinline=True)  # type: ignore[call-overload]
 
 
+def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> None:
+    """Emit llvm.prefetch of `table[args[1:]]` (a C-strided int64 table, any dimension)."""
+    array = context.make_array(signature.args[0])(context, builder, args[0])
+    offset = ir.Constant(ir.IntType(64), 0)
+    for k in range(len(args) - 1):
+        index = context.cast(builder, args[1 + k], signature.args[1 + k], types.intp)
+        stride = builder.extract_value(array.strides, k)
+        offset = builder.add(offset, builder.mul(index, stride))
+    address = builder.add(builder.ptrtoint(array.data, ir.IntType(64)), offset)
+    pointer = builder.inttoptr(address, ir.IntType(8).as_pointer())
+    i32 = ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")  # type: ignore[no-untyped-call]
+    builder.call(fn, [pointer, i32(0), i32(3), i32(1)])
+
+
 @intrinsic
 def _prefetch(typingctx: Any, table: Any, row: Any, col: Any) -> Any:
     """Hint the CPU to fetch the cache line holding `table[row, col]` (no effect on results).
 
     A 2-d int64 table and integer indices (in range: not checked). Used to
-    start the cache misses of the next commands (order-id map buckets, order rows) while the
-    current one is applied.
+    start the cache misses of the next commands (order rows) while the current one is applied.
     """
-    sig = types.void(table, row, col)
+    return types.void(table, row, col), _prefetch_codegen
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> None:
-        table_type = signature.args[0]
-        array = context.make_array(table_type)(context, builder, args[0])
-        offset = ir.Constant(ir.IntType(64), 0)
-        for k in (0, 1):
-            index = context.cast(builder, args[1 + k], signature.args[1 + k], types.intp)
-            stride = builder.extract_value(array.strides, k)
-            offset = builder.add(offset, builder.mul(index, stride))
-        address = builder.add(builder.ptrtoint(array.data, ir.IntType(64)), offset)
-        pointer = builder.inttoptr(address, ir.IntType(8).as_pointer())
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")  # type: ignore[no-untyped-call]
-        builder.call(fn, [pointer, i32(0), i32(3), i32(1)])
 
-    return sig, codegen
+@intrinsic
+def _prefetch_at(typingctx: Any, table: Any, i: Any) -> Any:
+    """`_prefetch` for a 1-d int64 table (the order-id map): the line holding `table[i]`."""
+    return types.void(table, i), _prefetch_codegen
+
+
+prefetch_at = cast(Callable[[I64Array, int], None], _prefetch_at)
+"""`prefetch_at(table, i)`: see `_prefetch_at`."""
 
 
 prefetch = cast(Callable[[I64Array, int, int], None], _prefetch)

@@ -26,9 +26,17 @@ from engine.codes import (
 from engine.kernels.book import free_slot, unlink_at
 from engine.kernels.emit import emit_delta, emit_done, emit_stp, emit_trade
 from engine.kernels.idmap import bucket_of
-from engine.kernels.jit import inline, kernel, prefetch, prefetch_row
+from engine.kernels.jit import inline, kernel, prefetch_at, prefetch_row
 from engine.kernels.perp import reducible, settle_perp_fill
 from engine.kernels.risk import release_lock, settle_fill
+from engine.kernels.row import (
+    flags_of,
+    maker_bps_of,
+    set_status,
+    side_of,
+    stp_of,
+    taker_bps_of,
+)
 from engine.layout import (
     LV_HEAD,
     LV_PRICE,
@@ -42,17 +50,11 @@ from engine.layout import (
     NIL,
     O_ACCOUNT,
     O_FILLED,
-    O_FLAGS,
     O_ID,
-    O_MAKER_BPS,
     O_MARKET,
     O_NEXT,
     O_PRICE,
     O_REMAINING,
-    O_SIDE,
-    O_STATUS,
-    O_STP,
-    O_TAKER_BPS,
     I64Array,
     Records,
 )
@@ -114,9 +116,10 @@ def fill(
     mk[O_REMAINING] -= q
     mk[O_FILLED] += q
     mkt = markets[m]
-    buyer, seller = (tk, mk) if tk[O_SIDE] == BUY else (mk, tk)
-    buyer_bps = tk[O_TAKER_BPS] if tk[O_SIDE] == BUY else mk[O_MAKER_BPS]
-    seller_bps = mk[O_MAKER_BPS] if tk[O_SIDE] == BUY else tk[O_TAKER_BPS]
+    tk_buys = side_of(tk) == BUY
+    buyer, seller = (tk, mk) if tk_buys else (mk, tk)
+    buyer_bps = taker_bps_of(tk) if tk_buys else maker_bps_of(mk)
+    seller_bps = maker_bps_of(mk) if tk_buys else taker_bps_of(tk)
     if mkt[M_PERP]:
         buyer_fee, seller_fee = settle_perp_fill(
             ev, sc, bal, touched, assets, pos, perp, mkt, seq, buyer, seller, price, q,
@@ -126,7 +129,7 @@ def fill(
         buyer_fee, seller_fee = settle_fill(
             bal, touched, sc, assets, mkt, buyer, seller, price, q, buyer_bps, seller_bps
         )
-    taker_fee, maker_fee = (buyer_fee, seller_fee) if tk[O_SIDE] == BUY else (seller_fee, buyer_fee)
+    taker_fee, maker_fee = (buyer_fee, seller_fee) if tk_buys else (seller_fee, buyer_fee)
     mkt[M_TRADE_SEQ] += 1
     mkt[M_LAST_PRICE] = price
     mkt[M_REF_PRICE] = price
@@ -139,10 +142,10 @@ def reduce_only_cap(pos: I64Array, tk: I64Array, mk: I64Array) -> tuple[int, int
     """(lots the taker may trade, lots the maker may trade) under reduce-only flags."""
     m = tk[O_MARKET]
     cap_tk, cap_mk = tk[O_REMAINING], mk[O_REMAINING]
-    if tk[O_FLAGS] & FLAG_REDUCE_ONLY:
-        cap_tk = min(cap_tk, reducible(pos, tk[O_ACCOUNT], m, tk[O_SIDE]))
-    if mk[O_FLAGS] & FLAG_REDUCE_ONLY:
-        cap_mk = min(cap_mk, reducible(pos, mk[O_ACCOUNT], m, mk[O_SIDE]))
+    if flags_of(tk) & FLAG_REDUCE_ONLY:
+        cap_tk = min(cap_tk, reducible(pos, tk[O_ACCOUNT], m, side_of(tk)))
+    if flags_of(mk) & FLAG_REDUCE_ONLY:
+        cap_mk = min(cap_mk, reducible(pos, mk[O_ACCOUNT], m, side_of(mk)))
     return int(cap_tk), int(cap_mk)
 
 
@@ -160,10 +163,10 @@ def match(
     Returns the buffer and OK, or the STP reason that expired the taker. One BOOK_DELTA is
     emitted per level the taker changed, when it leaves that level.
     """
-    m, side = tk[O_MARKET], tk[O_SIDE]
+    m, side = tk[O_MARKET], side_of(tk)
     opp = 1 - side
     lv = levels[m, opp]
-    mode = tk[O_STP]
+    mode = stp_of(tk)
     stopped = OK
     is_perp = markets[m, M_PERP] != 0
     while tk[O_REMAINING] > 0 and stopped == OK:
@@ -177,7 +180,7 @@ def match(
             slot = lv[i, LV_HEAD]
             mk = orders[slot]
             # hints: the map bucket that freeing this maker will clear, and the next maker
-            prefetch(idmap, bucket_of(mk[O_ID], idmap.shape[0] - 1), 0)
+            prefetch_at(idmap, bucket_of(mk[O_ID], idmap.shape[0] - 1))
             if mk[O_NEXT] != NIL:
                 prefetch_row(orders, mk[O_NEXT])
             if mode != STP_NONE and mk[O_ACCOUNT] == tk[O_ACCOUNT]:
@@ -188,7 +191,7 @@ def match(
                     unlink_at(orders, levels, markets, m, opp, i, slot, mk[O_REMAINING])
                     changed = True
                     release_lock(bal, touched, sc, markets[m], mk)
-                    mk[O_STATUS] = EXPIRED_IN_MATCH
+                    set_status(mk, EXPIRED_IN_MATCH)
                     emit_done(ev, sc, seq, mk, EXPIRED_IN_MATCH, code)
                     free_slot(orders, markets, sc, idmap, slot)
                 if mode != STP_EXPIRE_MAKER:
@@ -201,7 +204,7 @@ def match(
                         unlink_at(orders, levels, markets, m, opp, i, slot, mk[O_REMAINING])
                         changed = True
                         release_lock(bal, touched, sc, markets[m], mk)
-                        mk[O_STATUS] = EXPIRED_IN_MATCH
+                        set_status(mk, EXPIRED_IN_MATCH)
                         emit_done(ev, sc, seq, mk, EXPIRED_IN_MATCH, MATCH_REDUCE_ONLY_CUT)
                         free_slot(orders, markets, sc, idmap, slot)
                         if markets[m, M_NLEVELS + opp] < n:
@@ -218,12 +221,12 @@ def match(
                 changed = True
                 if mk[O_REMAINING] == 0:
                     unlink_at(orders, levels, markets, m, opp, i, slot, q)
-                    mk[O_STATUS] = FILLED
+                    set_status(mk, FILLED)
                     emit_done(ev, sc, seq, mk, FILLED, OK)
                     free_slot(orders, markets, sc, idmap, slot)
                 else:
                     lv[i, LV_QTY] -= q
-                    mk[O_STATUS] = PARTIALLY_FILLED
+                    set_status(mk, PARTIALLY_FILLED)
             if stopped != OK or markets[m, M_NLEVELS + opp] < n:
                 break
         if changed:

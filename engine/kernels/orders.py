@@ -34,6 +34,16 @@ from engine.kernels.jit import inline, kernel
 from engine.kernels.match import fok_fillable, match
 from engine.kernels.perp import leverage_of
 from engine.kernels.risk import lock_for, release_lock
+from engine.kernels.row import (
+    bits_of,
+    fees_of,
+    set_leverage,
+    set_status,
+    side_of,
+    stp_of,
+    tif_of,
+    type_of,
+)
 from engine.layout import (
     A_MAKER_BPS,
     A_TAKER_BPS,
@@ -43,27 +53,20 @@ from engine.layout import (
     M_STP_DEFAULT,
     NIL,
     O_ACCOUNT,
+    O_BITS,
     O_CLIENT_TAG,
+    O_FEES,
     O_FILLED,
-    O_FLAGS,
     O_ID,
-    O_LEVERAGE,
     O_LOCKED,
-    O_MAKER_BPS,
     O_MARKET,
     O_NFIELDS,
     O_PRICE,
     O_QTY,
     O_REMAINING,
     O_SEQ,
-    O_SIDE,
-    O_STATUS,
     O_STOP_PRICE,
-    O_STP,
-    O_TAKER_BPS,
-    O_TIF,
     O_TS,
-    O_TYPE,
     I64Array,
     Record,
     Records,
@@ -81,24 +84,17 @@ def write_row(
     row[O_ID] = order_id
     row[O_ACCOUNT] = account
     row[O_MARKET] = market
-    row[O_SIDE] = side
-    row[O_TYPE] = order_type
-    row[O_TIF] = tif
-    row[O_FLAGS] = flags
-    row[O_STP] = stp
-    row[O_STATUS] = status
+    row[O_BITS] = bits_of(side, order_type, tif, flags, stp, status, leverage)
     row[O_PRICE] = price
-    row[O_STOP_PRICE] = stop_price
-    row[O_QTY] = qty
     row[O_REMAINING] = qty
     row[O_FILLED] = 0
     row[O_LOCKED] = 0
-    row[O_MAKER_BPS] = maker_bps
-    row[O_TAKER_BPS] = taker_bps
+    row[O_FEES] = fees_of(maker_bps, taker_bps)
+    row[O_QTY] = qty
+    row[O_STOP_PRICE] = stop_price
     row[O_SEQ] = seq
     row[O_TS] = ts_ns
     row[O_CLIENT_TAG] = client_tag
-    row[O_LEVERAGE] = leverage
 
 
 @inline
@@ -119,9 +115,10 @@ def fill_row(row: I64Array, cmd: Record, markets: I64Array, accounts: I64Array, 
 @inline
 def expire_reason(levels: I64Array, markets: I64Array, row: I64Array) -> int:
     """Why an unfilled IOC / FOK / market remainder expires."""
-    if row[O_TYPE] == LIMIT or row[O_TYPE] == STOP_LIMIT:
+    order_type = type_of(row)
+    if order_type in (LIMIT, STOP_LIMIT):
         return MATCH_IOC_REMAINDER
-    if markets[row[O_MARKET], M_NLEVELS + 1 - row[O_SIDE]] == 0:
+    if markets[row[O_MARKET], M_NLEVELS + 1 - side_of(row)] == 0:
         return MATCH_NO_LIQUIDITY
     return MATCH_MARKET_COLLAR
 
@@ -134,7 +131,7 @@ def end_order(
 ) -> None:  # fmt: skip
     """Finish an order that will not rest: release its lock, report, free its slot."""
     release_lock(bal, touched, sc, markets[row[O_MARKET]], row)
-    row[O_STATUS] = status
+    set_status(row, status)
     emit_done(ev, sc, seq, row, status, code)
     if slot != NIL:
         free_slot(orders, markets, sc, idmap, slot)
@@ -156,12 +153,13 @@ def finish(
             stopped,
         )  # fmt: skip
         return
-    is_limit = row[O_TYPE] == LIMIT or row[O_TYPE] == STOP_LIMIT
-    if not (is_limit and row[O_TIF] == GTC):
+    order_type = type_of(row)
+    is_limit = order_type in (LIMIT, STOP_LIMIT)
+    if not (is_limit and tif_of(row) == GTC):
         code = expire_reason(levels, markets, row)
         end_order(ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, EXPIRED, code)
         return
-    m, side, price = row[O_MARKET], row[O_SIDE], row[O_PRICE]
+    m, side, price = row[O_MARKET], side_of(row), row[O_PRICE]
     if not has_room(levels, markets, m, side, price):
         code = MATCH_PRICE_LEVELS_FULL
         end_order(ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, EXPIRED, code)
@@ -170,7 +168,7 @@ def finish(
         slot = alloc_slot(orders, markets, sc, idmap, row[O_ID], m)
         for f in range(O_NFIELDS):
             orders[slot, f] = row[f]
-    orders[slot, O_STATUS] = NEW if row[O_FILLED] == 0 else PARTIALLY_FILLED
+    set_status(orders[slot], NEW if row[O_FILLED] == 0 else PARTIALLY_FILLED)
     left = rest(orders, levels, markets, m, side, price, slot, row[O_REMAINING])
     markets[m, M_BOOK_SEQ] += 1
     emit_delta(ev, sc, seq, markets[m, M_BOOK_SEQ], m, side, price, left)
@@ -183,9 +181,9 @@ def run_taker(
     perp: I64Array, seq: int, slot: int, row: I64Array,
 ) -> None:  # fmt: skip
     """Match a funded taker row and finish it (FOK is checked first and is all-or-nothing)."""
-    if row[O_TIF] == FOK and not fok_fillable(
-        orders, levels, markets, row[O_MARKET], row[O_SIDE], row[O_PRICE], row[O_REMAINING],
-        row[O_ACCOUNT], row[O_STP],
+    if tif_of(row) == FOK and not fok_fillable(
+        orders, levels, markets, row[O_MARKET], side_of(row), row[O_PRICE], row[O_REMAINING],
+        row[O_ACCOUNT], stp_of(row),
     ):  # fmt: skip
         code = MATCH_FOK_NOT_FILLABLE
         end_order(ev, sc, orders, markets, bal, idmap, touched, seq, slot, row, EXPIRED, code)
@@ -228,16 +226,16 @@ def place(
         row = orders[slot]
         fill_row(row, cmd, markets, accounts, limit)
         if mkt[M_PERP]:
-            row[O_LEVERAGE] = leverage_of(pos, perp, cmd.account, cmd.market)
+            set_leverage(row, leverage_of(pos, perp, cmd.account, cmd.market))
         lock_for(bal, touched, sc, mkt, row)
         stop_append(orders, markets, cmd.market, slot)
         return
     row = orders[orders.shape[0] - 1]  # the scratch taker row
     fill_row(row, cmd, markets, accounts, limit)
     if mkt[M_PERP]:
-        row[O_LEVERAGE] = leverage_of(pos, perp, cmd.account, cmd.market)
-    if row[O_TIF] == FOK and not fok_fillable(
-        orders, levels, markets, cmd.market, cmd.side, limit, cmd.qty, cmd.account, row[O_STP]
+        set_leverage(row, leverage_of(pos, perp, cmd.account, cmd.market))
+    if tif_of(row) == FOK and not fok_fillable(
+        orders, levels, markets, cmd.market, cmd.side, limit, cmd.qty, cmd.account, stp_of(row)
     ):
         code = MATCH_FOK_NOT_FILLABLE
         end_order(ev, sc, orders, markets, bal, idmap, touched, cmd.seq, NIL, row, EXPIRED, code)

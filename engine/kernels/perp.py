@@ -22,6 +22,7 @@ from engine.codes import (
 from engine.kernels.emit import emit
 from engine.kernels.jit import inline, kernel
 from engine.kernels.risk import ceil_div, fee_of, move, perp_lock
+from engine.kernels.row import flags_of, lock_bps_of, row_leverage
 from engine.layout import (
     AS_FEES,
     AS_OPEN_COST,
@@ -36,14 +37,10 @@ from engine.layout import (
     M_QUOTE,
     M_QUOTE_PER_TICK_LOT,
     O_ACCOUNT,
-    O_FLAGS,
-    O_LEVERAGE,
     O_LOCKED,
-    O_MAKER_BPS,
     O_MARKET,
     O_PRICE,
     O_REMAINING,
-    O_TAKER_BPS,
     P_CODE,
     P_COST,
     P_LEVERAGE,
@@ -133,8 +130,8 @@ def maintenance(pm: I64Array, notional: int) -> int:
 @inline
 def row_lock(row: I64Array, qptl: int) -> int:
     """What an order row's remaining quantity at its price locks on a perp."""
-    bps = max(row[O_MAKER_BPS], row[O_TAKER_BPS])
-    return perp_lock(row[O_REMAINING], row[O_PRICE], qptl, row[O_LEVERAGE], bps, row[O_FLAGS])
+    bps = lock_bps_of(row)
+    return perp_lock(row[O_REMAINING], row[O_PRICE], qptl, row_leverage(row), bps, flags_of(row))
 
 
 @inline
@@ -372,7 +369,9 @@ def settle_side(
     move(bal, touched, sc, a, quote, freed, -freed)
     # an order's margin rate is the one it locked with; a fill above a sell's limit opens at
     # the lock's price, so the margin moved never exceeds what the order locked
-    lev = row[O_LEVERAGE] if row[O_LEVERAGE] > 0 else leverage_of(pos, perp, a, m)
+    lev = row_leverage(row)
+    if lev == 0:
+        lev = leverage_of(pos, perp, a, m)
     margin_price = min(price, row[O_PRICE])
     realized, released = apply_to_position(
         bal, touched, sc, assets, pos, a, m, quote, signed_qty, price, qptl, lev, margin_price

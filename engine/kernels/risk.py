@@ -27,6 +27,7 @@ from engine.codes import (
 )
 from engine.kernels.emit import emit_verdict
 from engine.kernels.jit import inline, kernel
+from engine.kernels.row import flags_of, lock_bps_of, row_leverage, side_of
 from engine.layout import (
     AS_CREDITS,
     AS_DEBITS,
@@ -43,14 +44,9 @@ from engine.layout import (
     M_QUOTE_PER_TICK_LOT,
     MAX_TOTAL_MINOR,
     O_ACCOUNT,
-    O_FLAGS,
-    O_LEVERAGE,
     O_LOCKED,
-    O_MAKER_BPS,
     O_PRICE,
     O_REMAINING,
-    O_SIDE,
-    O_TAKER_BPS,
     S_COUNTER,
     S_NTOUCH,
     I64Array,
@@ -186,7 +182,7 @@ def settle_fill(
     buyer_fee = fee_of(notional, buyer_bps)
     seller_fee = fee_of(notional, seller_bps)
     b_acct, s_acct = buyer[O_ACCOUNT], seller[O_ACCOUNT]
-    lock_bps = max(buyer[O_MAKER_BPS], buyer[O_TAKER_BPS])
+    lock_bps = lock_bps_of(buyer)
     new_lock = buy_lock(buyer[O_REMAINING], buyer[O_PRICE], qpt, lock_bps)
     release = buyer[O_LOCKED] - notional - buyer_fee - new_lock
     move(bal, touched, sc, b_acct, quote, release, -(buyer[O_LOCKED] - new_lock))
@@ -207,7 +203,7 @@ def release_lock(
     bal: I64Array, touched: I64Array, sc: I64Array, mkt: I64Array, row: I64Array
 ) -> None:
     """Give an order's whole remaining lock back to available (cancel, expiry)."""
-    from_asset = mkt[M_QUOTE] if row[O_SIDE] == BUY or mkt[M_PERP] else mkt[M_BASE]
+    from_asset = mkt[M_QUOTE] if side_of(row) == BUY or mkt[M_PERP] else mkt[M_BASE]
     amount = row[O_LOCKED]
     if amount != 0:
         move(bal, touched, sc, row[O_ACCOUNT], from_asset, amount, -amount)
@@ -225,12 +221,12 @@ def lock_required(mkt: I64Array, side: int, qty: int, price: int, lock_bps: int)
 @inline
 def lock_for(bal: I64Array, touched: I64Array, sc: I64Array, mkt: I64Array, row: I64Array) -> None:
     """Lock what the order row's remaining quantity at its price requires."""
-    side = row[O_SIDE]
-    lock_bps = max(row[O_MAKER_BPS], row[O_TAKER_BPS])
+    side = side_of(row)
+    lock_bps = lock_bps_of(row)
     if mkt[M_PERP]:
         amount = perp_lock(
-            row[O_REMAINING], row[O_PRICE], mkt[M_QUOTE_PER_TICK_LOT], row[O_LEVERAGE],
-            lock_bps, row[O_FLAGS],
+            row[O_REMAINING], row[O_PRICE], mkt[M_QUOTE_PER_TICK_LOT], row_leverage(row),
+            lock_bps, flags_of(row),
         )  # fmt: skip
         asset = mkt[M_QUOTE]
     else:

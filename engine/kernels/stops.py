@@ -12,13 +12,12 @@ from engine.kernels.book import stop_remove
 from engine.kernels.emit import emit_triggered
 from engine.kernels.jit import kernel
 from engine.kernels.orders import run_taker_call
+from engine.kernels.row import set_status, side_of
 from engine.layout import (
     M_LAST_PRICE,
     M_STOP_HEAD,
     NIL,
     O_NEXT,
-    O_SIDE,
-    O_STATUS,
     O_STOP_PRICE,
     I64Array,
     Records,
@@ -32,7 +31,7 @@ def first_triggered(orders: I64Array, markets: I64Array, market: int) -> int:
     slot = markets[market, M_STOP_HEAD]
     while slot != NIL:
         stop = orders[slot, O_STOP_PRICE]
-        if (last >= stop) if orders[slot, O_SIDE] == BUY else (last <= stop):
+        if (last >= stop) if side_of(orders[slot]) == BUY else (last <= stop):
             return int(slot)
         slot = orders[slot, O_NEXT]
     return NIL
@@ -51,7 +50,7 @@ def trigger_stops(
             break
         stop_remove(orders, markets, market, slot)
         row = orders[slot]
-        row[O_STATUS] = NEW
+        set_status(row, NEW)
         emit_triggered(ev, sc, seq, row, markets[market, M_LAST_PRICE])
         run_taker_call(
             ev, sc, orders, levels, markets, bal, assets, idmap, touched, pos, perp, seq, slot,

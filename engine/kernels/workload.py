@@ -44,12 +44,17 @@ def _place(rec: Record, seq: int, account: int, side: int, price: int, qty: int)
 
 @njit(cache=True, nogil=True)
 def live_pick(
-    gen: np.ndarray, pool: np.ndarray, owner: np.ndarray, idmap: np.ndarray, applied: int
+    gen: np.ndarray,
+    pool: np.ndarray,
+    owner: np.ndarray,
+    idmap: np.ndarray,
+    orders: np.ndarray,
+    applied: int,
 ) -> int:
     """Index of a random live (or not yet applied) order in the pool, dropping dead ones."""
     while gen[G_POOL] > 0:
         k = np.random.randint(0, gen[G_POOL])
-        if pool[k] > applied or idmap_find(idmap, pool[k]) != NIL:
+        if pool[k] > applied or idmap_find(idmap, orders, pool[k]) != NIL:
             return int(k)
         last = gen[G_POOL] - 1
         pool[k], owner[k] = pool[last], owner[last]
@@ -65,6 +70,7 @@ def generate(
     pool_owner: np.ndarray,
     n_accounts: int,
     idmap: np.ndarray,
+    orders: np.ndarray,
     applied: int,
 ) -> None:
     """Fill `out` (zeroed) with the next commands of the workload."""
@@ -78,7 +84,7 @@ def generate(
         roll = np.random.random()
         account = np.random.randint(0, n_accounts)
         side = BUY if np.random.random() < 0.5 else SELL
-        k = live_pick(gen, pool, pool_owner, idmap, applied) if roll < 0.30 else -1
+        k = live_pick(gen, pool, pool_owner, idmap, orders, applied) if roll < 0.30 else -1
         if k >= 0:
             rec.seq = seq
             rec.ts_ns = seq * 1_000

@@ -14,6 +14,7 @@ from engine import codes as c
 from engine import commands as cmd
 from engine.core import Engine
 from engine.state import EngineState
+from tests.unit.engine.old_layout import to_v3
 from tests.unit.perp_desk import (
     ALICE,
     BOB,
@@ -141,7 +142,8 @@ def test_a_version_2_snapshot_restores_with_every_account_normal(monkeypatch) ->
     d = _long_alice()
     live = Engine.restore(d.engine.snapshot())
     state = EngineState.from_bytes(d.engine.snapshot())
-    old = EngineState(**{**state.__dict__, "accounts": state.accounts[:, :2].copy()})
+    v3 = to_v3(state)  # version 2 had version 3's other arrays
+    old = EngineState(**{**v3.__dict__, "accounts": state.accounts[:, :2].copy()})
     monkeypatch.setattr(engine_state, "SNAPSHOT_VERSION", 2)
     v2 = old.to_bytes()
     monkeypatch.undo()
