@@ -81,7 +81,12 @@ class CredentialRequest:
     transport: str = "http"
 
     def signed(self) -> bool:
-        return any(self.headers.get(name) for name in SIGNATURE_HEADERS)
+        """Whether the request carries a signature header (asked a few times a request;
+        a starlette ``Headers.get`` scans every header, so the answer is kept)."""
+        found = self.__dict__.get("_signed")
+        if found is None:
+            found = self.__dict__["_signed"] = any(self.headers.get(n) for n in SIGNATURE_HEADERS)
+        return bool(found)
 
 
 class TtlCache(Generic[K, V]):
