@@ -54,10 +54,8 @@ from engine.events import Row, rows
 from engine.layout import Records
 
 POSTINGS_PER_DOC = 64
-# a funding round's postings per document, and its documents per insert: the store's cost
-# is per document (id, oplog, index checks) and per index entry, and a journal write waits
-# behind the request in progress (64 documents of 64 postings: 125-250 ms)
-ROUND_POSTINGS_PER_DOC = 512
+# a funding round's columnar documents per insert: a journal write waits behind the
+# request the store is on (64 documents of 64 postings took 125-250 ms)
 ROUND_DOCS_PER_INSERT = 2
 ROUND_ROWS_PER_STEP = 512  # a round's events posted between two hand-backs of the loop
 ROUND_PAIRS_PER_DOC = 2_048  # a funding round's PERP_PNL pairs per columnar document
@@ -130,13 +128,8 @@ class LedgerProjector:
             for account, amount in ((settlement, paid), (INSURANCE_PREFIX + quote, -paid)):
                 _post(lines, seq, account, quote, amount, "FUNDING_DUST", f"cmd:{seq}", "",
                       after)  # fmt: skip
-        if lines:
-            of_round = set(rounds.tolist())  # laid out alike on either path
-            plain = {seq: found for seq, found in lines.items() if seq not in of_round}
-            await insert_new(self._entries, line_documents(plain))
-            of_rounds = {seq: found for seq, found in lines.items() if seq in of_round}
-            await insert_new(self._entries, line_documents(of_rounds, ROUND_POSTINGS_PER_DOC),
-                             ROUND_DOCS_PER_INSERT)  # fmt: skip
+        if lines:  # a bulk round's dust pair among them, after its columns' legs
+            await insert_new(self._entries, line_documents(lines))
         if pairs:
             await insert_new(self._entries, round_documents(pairs), ROUND_DOCS_PER_INSERT)
         await self._save_realized(batch)  # after the postings
@@ -446,8 +439,7 @@ def line_documents(
     lines: dict[int, list[Line]], per_doc: int = POSTINGS_PER_DOC
 ) -> list[dict[str, object]]:
     """One document per command and ``per_doc`` postings, in leg order (a fill is one
-    document; a funding round over 10,000 positions is 40 of ROUND_POSTINGS_PER_DOC, not
-    one huge one)."""
+    document; a liquidating round over many positions several, not one huge one)."""
     return [
         {"_id": f"{seq}:{part}", "seq": seq, "postings": found[start : start + per_doc]}
         for seq, found in lines.items()
